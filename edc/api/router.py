@@ -1,0 +1,17 @@
+"""The versioned API router (``/api/v1/``); each app registers its viewsets here."""
+
+from rest_framework.routers import DefaultRouter
+
+router = DefaultRouter()
+
+
+def register_all() -> DefaultRouter:
+    from adverse_events.api import register as register_adverse_events
+    from subjects.api import register as register_subjects
+    from trials.api import register as register_trials
+    from visits.api import register as register_visits
+
+    for register in (register_trials, register_subjects, register_visits,
+                     register_adverse_events):
+        register(router)
+    return router

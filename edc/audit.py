@@ -1,0 +1,147 @@
+"""Audit trail and soft retirement for clinical models (ICH E6(R3) 4.2 / 21 CFR 11.10(e)).
+
+Every clinical model is decorated with :func:`audited`:
+
+* django-pghistory triggers write an event row (full snapshot, who, when, reason) on every
+  INSERT and UPDATE, including bulk updates and raw SQL;
+* event tables are append-only (pgtrigger ``Protect`` on UPDATE/DELETE);
+* a DELETE on the clinical table itself is refused by the database;
+* an UPDATE is refused by the database unless the current pghistory context carries a
+  non-empty ``reason`` (a reason for change is required once a record has been saved).
+
+Code that changes a saved record runs inside :func:`change_reason`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pghistory
+import pgtrigger
+from django.db import models
+
+REASON_REQUIRED_SQL = """
+    IF coalesce(
+        btrim(
+            (nullif(current_setting('pghistory.context_metadata', true), '')::jsonb)
+            ->> 'reason'
+        ),
+        ''
+    ) = '' THEN
+        RAISE EXCEPTION 'reason for change required to update %', TG_TABLE_NAME
+            USING ERRCODE = 'check_violation', HINT = 'reason_required';
+    END IF;
+    RETURN NEW;
+"""
+
+
+class ReasonRequired(Exception):
+    """A saved clinical record was changed without a reason for change."""
+
+    def __init__(self, label: str = "record") -> None:
+        super().__init__(f"A reason for change is required to change this {label}.")
+
+
+def audited(model: type[models.Model]) -> type[models.Model]:
+    """Class decorator: track a clinical model and protect it as described above."""
+    model = pgtrigger.register(
+        pgtrigger.Protect(name="no_delete", operation=pgtrigger.Delete),
+        pgtrigger.Trigger(
+            name="reason_required",
+            when=pgtrigger.Before,
+            operation=pgtrigger.Update,
+            func=REASON_REQUIRED_SQL,
+        ),
+    )(model)
+    return pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())(model)
+
+
+def current_reason() -> str | None:
+    """The reason for change of the enclosing :func:`change_reason` block, if any."""
+    ctx = getattr(pghistory.runtime._tracker, "value", None)
+    if ctx is None:
+        return None
+    reason = ctx.metadata.get("reason")
+    return reason.strip() if isinstance(reason, str) and reason.strip() else None
+
+
+@contextlib.contextmanager
+def change_reason(reason: str, user=None) -> Iterator[None]:
+    """Attach a reason (and the acting user) to every audit event written inside the block."""
+    if not reason or not reason.strip():
+        raise ReasonRequired()
+    metadata = {"reason": reason.strip()}
+    if user is not None:
+        metadata["user"] = getattr(user, "pk", user)
+        metadata["username"] = getattr(user, "get_username", lambda: str(user))()
+    with pghistory.context(**metadata):
+        yield
+
+
+def history(obj: models.Model) -> list[dict]:
+    """Audit rows of one record, oldest first: when, who, reason, event and changed values.
+
+    ``changes`` maps each field to ``[old, new]`` (``old`` is None on insert).
+    """
+    event_model = obj.pgh_event_model
+    rows = []
+    previous: dict | None = None
+    data_fields = [
+        f.attname for f in event_model._meta.fields if not f.attname.startswith("pgh_")
+    ]
+    for event in event_model.objects.filter(pgh_obj_id=obj.pk).order_by("pgh_id"):
+        snapshot = {name: getattr(event, name) for name in data_fields}
+        context = event.pgh_context or {}
+        changes = {
+            name: [None if previous is None else previous.get(name), value]
+            for name, value in snapshot.items()
+            if previous is None or previous.get(name) != value
+        }
+        rows.append(
+            {
+                "at": event.pgh_created_at,
+                "event": event.pgh_label,
+                "user": context.get("user"),
+                "username": context.get("username"),
+                "reason": context.get("reason"),
+                "changes": changes,
+            }
+        )
+        previous = snapshot
+    return rows
+
+
+class ClinicalModel(models.Model):
+    """Base of every clinical record: when it was made and changed, and soft retirement.
+
+    Records are never deleted: ``retire()`` marks them retired with a reason instead.
+    Saving an existing record needs a reason for change (see :func:`change_reason`).
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True, editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    retired_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding and current_reason() is None:
+            raise ReasonRequired(self._meta.verbose_name)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(
+            f"{self._meta.verbose_name} records are never deleted; retire them with a reason."
+        )
+
+    def retire(self, reason: str, user=None) -> None:
+        """Soft-retire the record with a reason; it stays in the database and its history."""
+        from django.utils import timezone
+
+        with change_reason(reason, user):
+            self.retired_at = timezone.now()
+            self.retired_reason = reason.strip()
+            self.save(update_fields=["retired_at", "retired_reason", "updated_at"])

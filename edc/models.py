@@ -1,0 +1,36 @@
+"""Core models: the outbox of work queued for Celery."""
+
+from django.db import models
+
+from .audit import ClinicalModel  # noqa: F401  (re-exported for the apps)
+
+
+class PendingTask(models.Model):
+    """A unit of background work, written in the same transaction as the data it is about.
+
+    The row is the source of truth: if the broker is down when the transaction commits the
+    row stays ``pending`` and the periodic sweep re-queues it; a worker marks it ``done`` in
+    the same transaction as its effects, so a task delivered twice runs once.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending (not yet accepted by the broker)"
+        QUEUED = "queued", "queued"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "created_at"])]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)} [{self.state}]"

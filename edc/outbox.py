@@ -1,0 +1,113 @@
+"""Queue Celery work so that it is never lost (transactional outbox).
+
+``enqueue(task, *args)`` records a :class:`~edc.models.PendingTask` in the caller's
+transaction and sends it to the broker on commit. If the broker is unreachable the data is
+still saved and the work stays pending; :func:`requeue_pending` (a Celery beat task and a
+management command) sends it again once the broker is back. Tasks declared with
+``base=OutboxTask`` mark their row done in the same transaction as their effects, so a
+message delivered twice does the work once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import Task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import PendingTask
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task: Task, *args) -> PendingTask:
+    """Record work for ``task`` and dispatch it after the current transaction commits."""
+    pending = PendingTask.objects.create(task_name=task.name, args=list(args))
+    transaction.on_commit(lambda: dispatch(pending.pk))
+    return pending
+
+
+def dispatch(pending_id: int) -> bool:
+    """Send one pending task to the broker; False (and left pending) if that fails."""
+    from .celery import app
+
+    pending = PendingTask.objects.filter(pk=pending_id).first()
+    if pending is None or pending.state == PendingTask.State.DONE:
+        return False
+    if app.conf.task_always_eager:
+        app.tasks[pending.task_name].apply(args=pending.args, kwargs={"pending_id": pending.pk})
+        return True
+    try:
+        app.send_task(
+            pending.task_name,
+            args=pending.args,
+            kwargs={"pending_id": pending.pk},
+            retry=False,
+        )
+    except Exception as exc:  # the broker is down or unreachable: keep it pending
+        logger.warning(
+            "broker unavailable, task %s kept pending: %s", pending.pk, type(exc).__name__
+        )
+        PendingTask.objects.filter(pk=pending.pk).update(last_error=f"broker: {exc}"[:2000])
+        return False
+    PendingTask.objects.filter(pk=pending.pk, state=PendingTask.State.PENDING).update(
+        state=PendingTask.State.QUEUED, queued_at=timezone.now()
+    )
+    return True
+
+
+def requeue_pending(older_than_seconds: int | None = None) -> int:
+    """Send again every task still pending (or queued and lost) for longer than the delay."""
+    if older_than_seconds is None:
+        older_than_seconds = settings.OUTBOX_REQUEUE_AFTER_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale_queued = timezone.now() - timedelta(seconds=settings.CELERY_BROKER_TRANSPORT_OPTIONS[
+        "visibility_timeout"
+    ])
+    ids = list(
+        PendingTask.objects.filter(
+            state=PendingTask.State.PENDING, created_at__lte=cutoff
+        ).values_list("pk", flat=True)
+    ) + list(
+        PendingTask.objects.filter(
+            state=PendingTask.State.QUEUED, queued_at__lte=stale_queued
+        ).values_list("pk", flat=True)
+    )
+    return sum(dispatch(pk) for pk in ids)
+
+
+class OutboxTask(Task):
+    """Celery task base: run once per :class:`PendingTask`, inside one transaction.
+
+    The row is locked (``SELECT ... FOR UPDATE``) so concurrent deliveries serialise; a row
+    already done makes the call a no-op. Errors are retried with back-off and recorded.
+    """
+
+    autoretry_for = (Exception,)
+    retry_backoff = True
+    retry_backoff_max = 300
+    max_retries = 5
+
+    def __call__(self, *args, pending_id: int | None = None, **kwargs):
+        if pending_id is None:
+            return self.run(*args, **kwargs)
+        try:
+            with transaction.atomic():
+                pending = PendingTask.objects.select_for_update().filter(pk=pending_id).first()
+                if pending is None or pending.state == PendingTask.State.DONE:
+                    return None
+                result = self.run(*args, **kwargs)
+                pending.state = PendingTask.State.DONE
+                pending.attempts += 1
+                pending.finished_at = timezone.now()
+                pending.last_error = ""
+                pending.save(update_fields=["state", "attempts", "finished_at", "last_error"])
+                return result
+        except Exception as exc:
+            PendingTask.objects.filter(pk=pending_id).update(last_error=repr(exc)[:2000])
+            if self.request.retries >= self.max_retries:
+                PendingTask.objects.filter(pk=pending_id).update(state=PendingTask.State.FAILED)
+            raise

@@ -1,0 +1,86 @@
+"""Roles (Django groups) and the site/trial scoping every queryset goes through.
+
+Roles (created by migration ``edc.0002_roles``):
+
+* ``site_staff``: enter data at their own sites;
+* ``investigator``: site staff + sign-off, DLT/TI override, emergency unblinding;
+* ``monitor``: read and raise queries, all sites of a trial;
+* ``data_manager``: queries, locks, all sites of a trial;
+* ``sponsor``: read-only, exports, no direct identifiers, blinded unless granted;
+* ``admin``: everything (also Django superusers).
+
+Scope comes from :class:`subjects.models.Membership`: a user sees a trial's records at one
+site (``site`` set) or at all its sites (``site`` empty).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+SITE_STAFF = "site_staff"
+INVESTIGATOR = "investigator"
+MONITOR = "monitor"
+DATA_MANAGER = "data_manager"
+SPONSOR = "sponsor"
+ADMIN = "admin"
+ROLES = (SITE_STAFF, INVESTIGATOR, MONITOR, DATA_MANAGER, SPONSOR, ADMIN)
+
+#: Roles that may create or change clinical data at their sites.
+DATA_ENTRY_ROLES = frozenset({SITE_STAFF, INVESTIGATOR})
+#: Roles that only read (plus their own workflow actions: queries, exports).
+READ_ONLY_ROLES = frozenset({MONITOR, SPONSOR})
+
+
+def roles_of(user) -> frozenset[str]:
+    """The role names of a user (cached on the user object for the request)."""
+    if not user or not user.is_authenticated:
+        return frozenset()
+    cached = getattr(user, "_trialdesk_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        if user.is_superuser:
+            cached = cached | {ADMIN}
+        user._trialdesk_roles = cached
+    return cached
+
+
+def has_role(user, *roles: str) -> bool:
+    return bool(roles_of(user) & set(roles))
+
+
+def is_admin(user) -> bool:
+    return has_role(user, ADMIN)
+
+
+def can_enter_data(user) -> bool:
+    return is_admin(user) or has_role(user, *DATA_ENTRY_ROLES)
+
+
+def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = "site") -> QuerySet:
+    """Restrict ``queryset`` to the records the user's memberships reach.
+
+    ``trial`` and ``site`` are the lookups from the queryset's model to its trial and site
+    (``site=None`` for records that belong to a trial as a whole).
+    """
+    if is_admin(user):
+        return queryset
+    if not user or not user.is_authenticated:
+        return queryset.none()
+    from subjects.models import Membership
+
+    memberships = Membership.objects.filter(user=user, trial=OuterRef(trial))
+    if site is not None:
+        memberships = memberships.filter(Q(site__isnull=True) | Q(site=OuterRef(site)))
+    return queryset.filter(Exists(memberships))
+
+
+def can_see_unblinded(user, trial) -> bool:
+    """Whether the user may see the true arm of subjects in a blinded trial.
+
+    Unblinded access is granted per trial on the membership; admins have it.
+    """
+    if is_admin(user):
+        return True
+    from subjects.models import Membership
+
+    return Membership.objects.filter(user=user, trial=trial, unblinded=True).exists()

@@ -1,0 +1,108 @@
+"""Sites, memberships (who may see which site) and subjects."""
+
+from django.conf import settings
+from django.db import models
+
+from edc.audit import ClinicalModel, audited
+from trials.models import Arm, DoseLevel, ProtocolVersion, Trial
+
+
+@audited
+class Site(ClinicalModel):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites")
+    code = models.CharField(max_length=20)
+    name = models.CharField(max_length=200)
+    city = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["trial", "code"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="site_code_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+@audited
+class Membership(ClinicalModel):
+    """A user's access to a trial: one site, or every site when ``site`` is empty."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="memberships")
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, null=True, blank=True, related_name="memberships"
+    )
+    unblinded = models.BooleanField(
+        default=False, help_text="May see true arm allocations in a blinded trial"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "trial", "site"], name="membership_unique",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        where = self.site.code if self.site_id else "all sites"
+        return f"{self.user} @ {self.trial} ({where})"
+
+
+@audited
+class Subject(ClinicalModel):
+    class Sex(models.TextChoices):
+        FEMALE = "F", "female"
+        MALE = "M", "male"
+
+    class Status(models.TextChoices):
+        SCREENING = "screening", "screening"
+        SCREEN_FAILURE = "screen_failure", "screen failure"
+        ENROLLED = "enrolled", "enrolled"
+        ON_TREATMENT = "on_treatment", "on treatment"
+        FOLLOW_UP = "follow_up", "follow-up"
+        OFF_STUDY = "off_study", "off study"
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="subjects")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
+    protocol_version = models.ForeignKey(
+        ProtocolVersion, on_delete=models.PROTECT, related_name="subjects"
+    )
+    screening_number = models.CharField(max_length=40)
+    subject_number = models.CharField(
+        max_length=40, blank=True, help_text="Study id, given at enrollment"
+    )
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    birth_date = models.DateField(null=True, blank=True)
+    age_at_consent = models.PositiveIntegerField(null=True, blank=True)
+    consent_date = models.DateField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCREENING)
+    status_date = models.DateField(null=True, blank=True)
+    status_reason = models.TextField(blank=True)
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, null=True, blank=True)
+    dose_level = models.ForeignKey(DoseLevel, on_delete=models.PROTECT, null=True, blank=True)
+    day0 = models.DateField(null=True, blank=True, help_text="Day 0 of the schedule")
+    enrolled_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["trial", "site", "screening_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trial", "screening_number"], name="subject_screening_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["trial", "subject_number"],
+                condition=~models.Q(subject_number=""),
+                name="subject_number_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject_number or f"screening {self.screening_number}"
+
+    @property
+    def usubjid(self) -> str:
+        """SDTM USUBJID: ``<study id>-<site>-<subject>`` (SDTMIG 3.4, DM domain)."""
+        return f"{self.trial.registry_id}-{self.site.code}-{self.subject_number}"

@@ -1,0 +1,106 @@
+"""Shared fixtures: real PostgreSQL (pytest-django), real Redis and a real Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+#: A queue of this test session's own, so stale messages of other runs are never consumed.
+TEST_QUEUE = f"trialdesk-test-{uuid.uuid4().hex[:8]}"
+WORKER_NAME = f"{TEST_QUEUE}@localhost"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _celery_test_queue():
+    from edc.celery import app
+
+    app.conf.task_default_queue = TEST_QUEUE
+    yield
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+def worker_env(database_name: str, broker_url: str | None = None) -> dict[str, str]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    host = db.get("HOST") or "127.0.0.1"
+    port = db.get("PORT") or 5432
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    env["DATABASE_URL"] = f"postgres://{user}{password}@{host}:{port}/{database_name}"
+    env["CELERY_TASK_DEFAULT_QUEUE"] = TEST_QUEUE
+    env["CELERY_BROKER_URL"] = broker_url or settings.CELERY_BROKER_URL
+    env["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    return env
+
+
+class Worker:
+    """A real ``celery worker`` subprocess consuming this session's queue."""
+
+    def __init__(self, database_name: str):
+        self.database_name = database_name
+        self.process: subprocess.Popen | None = None
+        self.log = ROOT / "var" / f"celery-worker-{TEST_QUEUE}.log"
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "edc", "worker", "--pool=solo",
+             "--without-mingle", "--without-gossip", "--without-heartbeat",
+             "-Q", TEST_QUEUE, "-n", WORKER_NAME, "--loglevel=INFO"],
+            cwd=ROOT, env=worker_env(self.database_name),
+            stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        from edc.celery import app
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited; see {self.log}")
+            replies = app.control.ping(destination=[WORKER_NAME], timeout=0.5)
+            if replies:
+                return
+        raise RuntimeError(f"celery worker did not answer within 60 s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """One real worker for the session, on the test database and the real Redis broker."""
+    from django.db import connection
+
+    worker = Worker(connection.settings_dict["NAME"])
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
+    """Poll ``predicate`` until it returns a truthy value (the task ran) or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

@@ -1,0 +1,126 @@
+"""Protocol models: a trial and the versions of its protocol, loaded from ``seeds/*.toml``.
+
+A protocol version is immutable once subjects are enrolled under it: a changed protocol file
+creates a new version (an amendment) and subjects stay on theirs until migrated explicitly.
+The parsed protocol is kept whole in ``ProtocolVersion.document``; the parts that clinical
+records point to (arms, dose levels, interventions, eligibility criteria) are rows.
+"""
+
+from django.db import models
+
+from edc.audit import ClinicalModel, audited
+
+
+@audited
+class Trial(ClinicalModel):
+    class Registry(models.TextChoices):
+        CLINICALTRIALS_GOV = "ctgov", "ClinicalTrials.gov"
+        SPONSOR = "sponsor", "Sponsor identifier (no registry id)"
+
+    class Masking(models.TextChoices):
+        NONE = "none", "open label"
+        DOUBLE = "double", "double-blind"
+
+    registry_id = models.CharField(
+        max_length=40, unique=True, help_text="NCT id, or the sponsor's id where none exists"
+    )
+    registry = models.CharField(max_length=10, choices=Registry.choices)
+    title = models.TextField()
+    phase = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=40, blank=True)
+    sponsor = models.CharField(max_length=200, blank=True)
+    target_enrollment = models.PositiveIntegerField(null=True, blank=True)
+    start_date = models.DateField(null=True, blank=True)
+    completion_date = models.DateField(null=True, blank=True)
+    masking = models.CharField(max_length=10, choices=Masking.choices, default=Masking.NONE)
+
+    class Meta:
+        ordering = ["registry_id"]
+
+    def __str__(self) -> str:
+        return self.registry_id
+
+    @property
+    def is_blinded(self) -> bool:
+        return self.masking != self.Masking.NONE
+
+    def current_version(self):
+        return self.versions.order_by("-version").first()
+
+
+@audited
+class ProtocolVersion(ClinicalModel):
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the protocol file")
+    source_file = models.CharField(max_length=255)
+    document = models.JSONField(help_text="The validated protocol file, parsed")
+
+    class Meta:
+        ordering = ["trial", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "version"], name="protocol_version_unique"),
+            models.UniqueConstraint(fields=["trial", "digest"], name="protocol_digest_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trial.registry_id} v{self.version}"
+
+
+@audited
+class Arm(ClinicalModel):
+    class ArmType(models.TextChoices):
+        EXPERIMENTAL = "experimental", "experimental"
+        PLACEBO = "placebo", "placebo comparator"
+        ACTIVE_COMPARATOR = "active_comparator", "active comparator"
+
+    protocol_version = models.ForeignKey(
+        ProtocolVersion, on_delete=models.PROTECT, related_name="arms"
+    )
+    code = models.CharField(max_length=40)
+    label = models.CharField(max_length=200)
+    arm_type = models.CharField(max_length=20, choices=ArmType.choices)
+    blinded_label = models.CharField(
+        max_length=100, blank=True, help_text="Neutral label shown to blinded users"
+    )
+    sequence = models.PositiveIntegerField(default=1, help_text="Order in sequential designs")
+    cohort_size = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["protocol_version", "sequence", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["protocol_version", "code"], name="arm_code_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.label}"
+
+
+@audited
+class DoseLevel(ClinicalModel):
+    """A dose level of a dose-finding design, in the protocol's order (index 0 = first)."""
+
+    protocol_version = models.ForeignKey(
+        ProtocolVersion, on_delete=models.PROTECT, related_name="dose_levels"
+    )
+    arm = models.ForeignKey(
+        Arm, on_delete=models.PROTECT, null=True, blank=True, related_name="dose_levels"
+    )
+    code = models.CharField(max_length=40)
+    order = models.PositiveIntegerField()
+    value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True,
+                                help_text="Empty where the document gives no number")
+    unit = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["protocol_version", "order"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["protocol_version", "code"], name="dose_level_code_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"{self.code} (dose not specified by the protocol)"
+        return f"{self.code}: {self.value.normalize():g} {self.unit}"
