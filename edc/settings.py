@@ -85,7 +85,7 @@ TEMPLATES = [
 # PostgreSQL is the only supported engine (see edc.checks).
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/trialdesk"),
+        os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/trialdesk",
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
