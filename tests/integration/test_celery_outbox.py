@@ -1,0 +1,138 @@
+"""Real Celery worker on Redis and PostgreSQL: QLQ-C30 scoring, outbox and broker outages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from edc.models import PendingTask
+from edc.outbox import dispatch, requeue_pending
+from tests.conftest import wait_for
+from tests.factories import make_site, make_subject, make_trial, make_user
+from visits import qlq_c30
+from visits.models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery_worker]
+
+
+def switch_broker(url: str) -> None:
+    """Point this process's Celery producer at another broker (drops pooled connections)."""
+    from edc.celery import app
+
+    app.conf.broker_url = url
+    app.close()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def dead_broker():
+    from edc.celery import app
+
+    original = app.conf.broker_url
+    switch_broker("redis://127.0.0.1:1/0")
+    yield
+    switch_broker(original)
+
+
+def form_payload(subject, visit, day: dt.date, answer: int, **overrides) -> dict:
+    items = dict.fromkeys(qlq_c30.ITEM_KEYS, answer)
+    items.update(overrides)
+    return {"subject": subject.pk, "visit": visit.pk, "completion_date": day.isoformat(),
+            "mode": "paper", **items}
+
+
+@pytest.fixture
+def setting():
+    trial = make_trial()
+    site = make_site(trial, "01")
+    nurse = make_user("qol_nurse", "site_staff", (trial, site))
+    subject = make_subject(trial, site, day0=dt.date(2025, 1, 6), enrolled_on=dt.date(2025, 1, 6))
+    visits = [
+        Visit.objects.create(subject=subject, code=f"A{i}", kind="assessment",
+                             target_date=dt.date(2025, 1, 6) + dt.timedelta(weeks=8 * i),
+                             qlq_c30_due=True)
+        for i in range(4)
+    ]
+    return {"subject": subject, "visits": visits, "nurse": nurse}
+
+
+def scored(form_id: int):
+    return QlqC30Score.objects.filter(form_id=form_id, state=ComputationState.DONE).first()
+
+
+def test_worker_scores_forms_and_computes_deterioration(api, setting, celery_worker):
+    subject, visits = setting["subject"], setting["visits"]
+    api.force_authenticate(setting["nurse"])
+    # Baseline all 1s: QL2 = 0. Then q29/q30 = 3 -> QL2 = (3-1)/6*100 = 33.3 (an improvement),
+    # then PF2 items 1-5 all 2 -> PF2 = (1 - 1/3)*100 = 66.7, 33.3 points worse than 100.
+    days = [dt.date(2025, 1, 6), dt.date(2025, 3, 3), dt.date(2025, 4, 28), dt.date(2025, 6, 23)]
+    ids = []
+    for visit, day in zip(visits, days, strict=True):
+        extra = {} if visit.code == "A0" else {"q1": 2, "q2": 2, "q3": 2, "q4": 2, "q5": 2}
+        response = api.post("/api/v1/qlq-c30-forms/", form_payload(subject, visit, day, 1,
+                                                                  **extra), format="json")
+        assert response.status_code == 201, response.content
+        ids.append(response.json()["id"])
+
+    for form_id in ids:
+        wait_for(lambda fid=form_id: scored(fid))
+    score = scored(ids[1])
+    assert pytest.approx(200 / 3) == score.PF2
+    assert score.QL2 == 0.0
+    wait_for(lambda: PendingTask.objects.filter(state="done").count() == 4)
+
+    pf2 = QlqC30Deterioration.objects.get(subject=subject, scale="PF2")
+    # PF2 deteriorated at A1 (2025-03-03) and again at A2: event on 2025-03-03, 56 days.
+    assert (pf2.event, pf2.event_date, pf2.confirm_date, pf2.days) == (
+        True, dt.date(2025, 3, 3), dt.date(2025, 4, 28), 56)
+    assert QlqC30Deterioration.objects.filter(subject=subject).count() == len(qlq_c30.SCALES)
+
+    # Correcting the baseline (PF2 now 66.7 too) removes the event, through the worker again.
+    response = api.patch(f"/api/v1/qlq-c30-forms/{ids[0]}/", {
+        "q1": 2, "q2": 2, "q3": 2, "q4": 2, "q5": 2,
+        "reason": "Baseline transcribed from the wrong page",
+    }, format="json")
+    assert response.status_code == 200, response.content
+    wait_for(lambda: not QlqC30Deterioration.objects.get(subject=subject, scale="PF2").event)
+    pf2 = QlqC30Deterioration.objects.get(subject=subject, scale="PF2")
+    assert pf2.censor_date == dt.date(2025, 6, 23)
+    assert pf2.days == (dt.date(2025, 6, 23) - dt.date(2025, 1, 6)).days
+
+    # Running the task again (twice) leaves one result row per scale.
+    from visits.tasks import score_qlq_c30_form
+
+    score_qlq_c30_form.apply_async(args=[ids[0]])
+    score_qlq_c30_form.apply_async(args=[ids[0]])
+    wait_for(lambda: QlqC30Score.objects.get(form_id=ids[0]).computed_at > pf2.computed_at)
+    assert QlqC30Deterioration.objects.filter(subject=subject).count() == len(qlq_c30.SCALES)
+    assert QlqC30Score.objects.filter(form_id=ids[0]).count() == 1
+
+
+def test_broker_outage_keeps_data_and_work_is_done_once_after(api, setting, celery_worker,
+                                                              dead_broker):
+    subject, visit = setting["subject"], setting["visits"][0]
+    api.force_authenticate(setting["nurse"])
+    response = api.post("/api/v1/qlq-c30-forms/", form_payload(subject, visit,
+                                                               dt.date(2025, 1, 6), 2),
+                        format="json")
+    assert response.status_code == 201, response.content
+    form = QlqC30Form.objects.get(pk=response.json()["id"])
+    pending = PendingTask.objects.get(args=[form.pk])
+    assert pending.state == "pending"
+    assert "broker" in pending.last_error
+    assert QlqC30Score.objects.get(form=form).state == "pending"
+
+    from django.conf import settings as django_settings
+
+    switch_broker(django_settings.CELERY_BROKER_URL)
+    assert requeue_pending(older_than_seconds=0) == 1
+    assert dispatch(pending.pk) is True  # a duplicate delivery of the same work
+    wait_for(lambda: PendingTask.objects.get(pk=pending.pk).state == "done")
+    wait_for(lambda: QlqC30Score.objects.get(form=form).state == "done")
+    pending.refresh_from_db()
+    assert pending.attempts == 1  # done exactly once although delivered twice
+    assert pytest.approx(200 / 3) == QlqC30Score.objects.get(form=form).PF2
+    assert QlqC30Deterioration.objects.filter(subject=subject).count() == len(qlq_c30.SCALES)
+    assert requeue_pending(older_than_seconds=0) == 0

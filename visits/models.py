@@ -1,0 +1,172 @@
+"""Visits materialised from the protocol's visit plan, and the forms recorded at them."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from edc.audit import ClinicalModel, audited
+from subjects.models import Subject
+
+from . import qlq_c30
+
+
+@audited
+class Visit(ClinicalModel):
+    """One planned (or unscheduled) visit of a subject, with its window from the protocol.
+
+    ``code`` is the scheduling key (e.g. ``C2``, ``A3``, ``FU1``); one visit per subject and
+    code, enforced by the database.
+    """
+
+    class Kind(models.TextChoices):
+        SCREENING = "screening", "screening"
+        BASELINE = "baseline", "baseline"
+        INFUSION = "infusion", "infusion"
+        ADMINISTRATION = "administration", "companion administration"
+        ASSESSMENT = "assessment", "efficacy assessment"
+        FOLLOW_UP = "follow_up", "follow-up"
+        MONTH = "month", "month visit"
+        UNSCHEDULED = "unscheduled", "unscheduled"
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "planned"
+        DONE = "done", "done"
+        MISSED = "missed", "missed"
+        NOT_DONE = "not_done", "not done"
+        UNSCHEDULED = "unscheduled", "unscheduled"
+        CANCELLED = "cancelled", "cancelled (schedule ended)"
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="visits")
+    code = models.CharField(max_length=40)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    cycle = models.PositiveIntegerField(null=True, blank=True)
+    intervention = models.CharField(max_length=100, blank=True)
+    target_date = models.DateField(null=True, blank=True)
+    window_low = models.DateField(null=True, blank=True)
+    window_high = models.DateField(null=True, blank=True)
+    actual_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
+    status_reason = models.TextField(blank=True)
+    qlq_c30_due = models.BooleanField(default=False)
+    overdue = models.BooleanField(default=False, help_text="Past its window without data")
+
+    class Meta:
+        ordering = ["subject", "target_date", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "code"], name="visit_subject_code_unique")
+        ]
+        indexes = [models.Index(fields=["status", "window_high"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.code}"
+
+    @property
+    def out_of_window(self) -> bool:
+        """A protocol deviation: done outside its window (allowed, but flagged)."""
+        if self.actual_date is None or self.window_low is None or self.window_high is None:
+            return False
+        return not (self.window_low <= self.actual_date <= self.window_high)
+
+
+def _item_field(number: int) -> models.PositiveSmallIntegerField:
+    top = qlq_c30.ITEM_MAX[f"q{number}"]
+    return models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(top)],
+        help_text=f"1-{top}; blank if not answered",
+    )
+
+
+class QlqC30Items(models.Model):
+    """The 30 items of the EORTC QLQ-C30 v3.0 (q1-q28 answered 1-4, q29-q30 answered 1-7)."""
+
+    class Meta:
+        abstract = True
+
+
+for _n in range(1, 31):
+    QlqC30Items.add_to_class(f"q{_n}", _item_field(_n))
+
+
+@audited
+class QlqC30Form(ClinicalModel, QlqC30Items):
+    class Mode(models.TextChoices):
+        PAPER = "paper", "paper"
+        INTERVIEW = "interview", "interview"
+        ELECTRONIC = "electronic", "electronic"
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="qlq_c30_forms")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="qlq_c30_forms")
+    completion_date = models.DateField()
+    mode = models.CharField(max_length=12, choices=Mode.choices)
+
+    class Meta:
+        ordering = ["subject", "completion_date"]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "visit"], name="qlq_c30_one_per_visit")
+        ]
+
+    def __str__(self) -> str:
+        return f"QLQ-C30 {self.subject} {self.completion_date}"
+
+    def responses(self) -> dict[str, int | None]:
+        return {key: getattr(self, key) for key in qlq_c30.ITEM_KEYS}
+
+    def clean(self):
+        if self.visit_id and self.subject_id and self.visit.subject_id != self.subject_id:
+            raise ValidationError({"visit": "This visit belongs to another subject."})
+
+
+class ComputationState(models.TextChoices):
+    PENDING = "pending", "pending"
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+
+
+def _scale_field() -> models.FloatField:
+    return models.FloatField(null=True, blank=True)
+
+
+class QlqC30Score(models.Model):
+    """Scores of one form (derived data: recomputed from the audited form by a task)."""
+
+    form = models.OneToOneField(QlqC30Form, on_delete=models.PROTECT, related_name="score")
+    state = models.CharField(max_length=10, choices=ComputationState.choices,
+                             default=ComputationState.PENDING)
+    error = models.TextField(blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"scores of {self.form}"
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {scale: getattr(self, scale) for scale in qlq_c30.SCALES}
+
+
+for _scale in qlq_c30.SCALES:
+    QlqC30Score.add_to_class(_scale, _scale_field())
+
+
+class QlqC30Deterioration(models.Model):
+    """Time to deterioration of one scale for one subject (derived; one row per scale)."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
+                                related_name="qlq_c30_deterioration")
+    scale = models.CharField(max_length=4, choices=[(s, s) for s in qlq_c30.SCALES])
+    event = models.BooleanField()
+    event_date = models.DateField(null=True, blank=True)
+    confirm_date = models.DateField(null=True, blank=True)
+    censor_date = models.DateField(null=True, blank=True)
+    days = models.IntegerField()
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["subject", "scale"]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "scale"], name="qlq_ttd_one_per_scale")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.scale}: {'event' if self.event else 'censored'}"

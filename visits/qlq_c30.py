@@ -1,0 +1,284 @@
+"""EORTC QLQ-C30 (version 3.0) scoring and time-to-deterioration, pure Python.
+
+Scoring follows the EORTC QLQ-C30 Scoring Manual, 3rd edition (Fayers et al., 2001):
+
+* "Scoring the QLQ-C30 version 3.0", table of scales: item composition and item range
+  (``ITEMS``, ``ITEM_RANGE``; range = max - min response, 3 for items 1-28, 6 for 29-30).
+* "Technical summary": raw score RS = mean of the answered items;
+  functional scales  S = (1 - (RS - 1) / range) * 100,
+  symptom scales / global health status  S = ((RS - 1) / range) * 100.
+* "Missing data", "Missing items": if at least half of the items of a scale have been
+  answered, score from the answered items (equivalent to imputing their mean); otherwise
+  the scale is missing. Single-item scales are missing when their item is.
+
+The QLQ-C30 summary score (``SUM``) follows Giesinger et al., J Clin Epidemiol 2016;69:79-88
+and the EORTC "Scoring of the QLQ-C30 Summary Score" note: the mean of PF2, RF2, SF, EF, CF
+and (100 - score) of FA, PA, NV, DY, SL, AP, CO, DI (QL2 and FI excluded); it is calculated
+only if all 13 of those scale scores are available (each scale itself scored under the 50%
+rule above), otherwise it is missing.
+
+Rounding: scores are unrounded floats, each the float nearest its exact rational value (one
+int / int division per scale); SUM is a float mean of those. Round only for display.
+``time_to_deterioration`` compares differences with a 1e-9 tolerance, so a difference that
+is exactly 10 points in real arithmetic but 9.999999999999998 in floating point counts.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from numbers import Integral
+from operator import itemgetter
+from typing import Any
+
+__all__ = [
+    "FUNCTIONAL",
+    "GLOBAL",
+    "ITEMS",
+    "ITEM_KEYS",
+    "ITEM_MAX",
+    "ITEM_RANGE",
+    "MIN_ITEMS",
+    "SCALES",
+    "SCALE_NAMES",
+    "SUMMARY",
+    "SUMMARY_SCALES",
+    "SYMPTOM",
+    "DeteriorationResult",
+    "score",
+    "time_to_deterioration",
+]
+
+#: Output keys, in the manual's order, followed by the summary score.
+SCALES: tuple[str, ...] = (
+    "QL2", "PF2", "RF2", "EF", "CF", "SF",
+    "FA", "NV", "PA", "DY", "SL", "AP", "CO", "DI", "FI",
+    "SUM",
+)
+SUMMARY = "SUM"
+#: Global health status / QoL (higher = better; transformed like a symptom scale).
+GLOBAL: tuple[str, ...] = ("QL2",)
+#: Functional scales (higher = better).
+FUNCTIONAL: tuple[str, ...] = ("PF2", "RF2", "EF", "CF", "SF")
+#: Symptom scales and single items (higher = worse).
+SYMPTOM: tuple[str, ...] = ("FA", "NV", "PA", "DY", "SL", "AP", "CO", "DI", "FI")
+#: Scales entering the summary score (Giesinger 2016): all but QL2 and FI.
+SUMMARY_SCALES: tuple[str, ...] = (
+    "PF2", "RF2", "EF", "CF", "SF", "FA", "NV", "PA", "DY", "SL", "AP", "CO", "DI",
+)
+
+#: Item numbers per scale (Scoring Manual, QLQ-C30 version 3.0 table).
+ITEMS: dict[str, tuple[int, ...]] = {
+    "QL2": (29, 30),
+    "PF2": (1, 2, 3, 4, 5),
+    "RF2": (6, 7),
+    "EF": (21, 22, 23, 24),
+    "CF": (20, 25),
+    "SF": (26, 27),
+    "FA": (10, 12, 18),
+    "NV": (14, 15),
+    "PA": (9, 19),
+    "DY": (8,),
+    "SL": (11,),
+    "AP": (13,),
+    "CO": (16,),
+    "DI": (17,),
+    "FI": (28,),
+}
+#: Item range (max - min response) per scale.
+ITEM_RANGE: dict[str, int] = {k: (6 if k == "QL2" else 3) for k in ITEMS}
+#: Minimum number of answered items for a scale to be scored (at least half).
+MIN_ITEMS: dict[str, int] = {k: (len(v) + 1) // 2 for k, v in ITEMS.items()}
+#: Response keys "q1".."q30" and each item's maximum answer (minimum is 1).
+ITEM_KEYS: tuple[str, ...] = tuple(f"q{i}" for i in range(1, 31))
+ITEM_MAX: dict[str, int] = {k: (7 if i >= 29 else 4) for i, k in enumerate(ITEM_KEYS, 1)}
+
+SCALE_NAMES: dict[str, str] = {
+    "QL2": "Global health status / QoL",
+    "PF2": "Physical functioning",
+    "RF2": "Role functioning",
+    "EF": "Emotional functioning",
+    "CF": "Cognitive functioning",
+    "SF": "Social functioning",
+    "FA": "Fatigue",
+    "NV": "Nausea and vomiting",
+    "PA": "Pain",
+    "DY": "Dyspnoea",
+    "SL": "Insomnia",
+    "AP": "Appetite loss",
+    "CO": "Constipation",
+    "DI": "Diarrhoea",
+    "FI": "Financial difficulties",
+    "SUM": "QLQ-C30 summary score",
+}
+
+_KEYSET = frozenset(ITEM_KEYS)
+_GET_ALL = itemgetter(*ITEM_KEYS)
+_FUNCTIONAL = frozenset(FUNCTIONAL)
+_SYMPTOM = frozenset(SYMPTOM)
+# Precomputed per-scale plan: (key, picker, n items, min answered, range, functional?).
+# The picker is a 0-based index for single-item scales, else an operator.itemgetter
+# returning the scale's answers as a tuple. With n answered items summing to t
+# (RS = t / n), the manual's formulas are rewritten over integers:
+#   symptom / QL2:  ((RS - 1) / range) * 100     = 100 * (t - n) / (n * range)
+#   functional:     (1 - (RS - 1) / range) * 100 = 100 * (n * (range + 1) - t) / (n * range)
+# so each score is one correctly rounded int / int division (the float nearest the exact
+# value; 0 and 100 are exact).
+_PLAN: tuple[tuple[str, Any, int, int, int, bool], ...] = tuple(
+    (
+        k,
+        items[0] - 1 if len(items) == 1 else itemgetter(*(i - 1 for i in items)),
+        len(items),
+        MIN_ITEMS[k],
+        ITEM_RANGE[k],
+        k in _FUNCTIONAL,
+    )
+    for k, items in ITEMS.items()
+)
+_OK_TYPES = frozenset((int, type(None)))
+_OK_1_4 = frozenset((None, 1, 2, 3, 4))
+_OK_1_7 = frozenset((None, 1, 2, 3, 4, 5, 6, 7))
+_SUM_REVERSED = frozenset(s for s in SUMMARY_SCALES if s in _SYMPTOM)
+
+
+def _bad_answer(key: str, value: object) -> ValueError:
+    hi = ITEM_MAX[key]
+    if type(value) is bool or not isinstance(value, Integral):
+        return ValueError(f"{key}: answer must be an integer 1-{hi} or None, got {value!r}")
+    return ValueError(f"{key}: answer {value!r} out of range 1-{hi}")
+
+
+def _validate_slow(answers: list[object]) -> list[int | None]:
+    """Per-item check (error path, and numpy-style integers converted to int)."""
+    clean: list[int | None] = []
+    for key, v in zip(ITEM_KEYS, answers, strict=True):
+        if v is not None:
+            if type(v) is bool or not isinstance(v, Integral):
+                raise _bad_answer(key, v)
+            v = int(v)
+            if not 1 <= v <= ITEM_MAX[key]:
+                raise _bad_answer(key, v)
+        clean.append(v)
+    return clean
+
+
+def score(responses: Mapping[str, int | None]) -> dict[str, float | None]:
+    """Score one QLQ-C30 v3.0 form (Scoring Manual 3rd ed.; summary per Giesinger 2016).
+
+    ``responses`` maps "q1".."q30" to an int (q1-q28: 1-4, q29-q30: 1-7) or None; absent
+    keys count as None. Returns ``{key: float 0-100 or None}`` for every key in ``SCALES``,
+    unrounded. Raises ``ValueError`` naming the item for an unknown key, a non-integer
+    answer (bool, float and str included) or an out-of-range answer.
+    """
+    if not _KEYSET.issuperset(responses):
+        unknown = sorted(str(k) for k in responses if k not in _KEYSET)
+        raise ValueError(f"unknown QLQ-C30 item key(s): {', '.join(unknown)}")
+    if len(responses) == 30:  # all keys present (the common case): one C-level lookup
+        answers: Any = _GET_ALL(responses)
+    else:
+        get = responses.get
+        answers = [get(k) for k in ITEM_KEYS]
+    # Fast path, all in C: every answer is exactly int or None and within its item range.
+    # (Type first: True == 1 and 1.0 == 1 would otherwise pass the set test.)
+    if not (
+        _OK_TYPES.issuperset(map(type, answers))
+        and _OK_1_4.issuperset(answers[:28])
+        and _OK_1_7.issuperset(answers[28:])
+    ):
+        answers = _validate_slow(answers)
+
+    out: dict[str, float | None] = {}
+    for key, pick, n_items, need, rng, functional in _PLAN:
+        if n_items == 1:
+            t = answers[pick]
+            if t is None:
+                out[key] = None
+                continue
+            n = 1
+        else:
+            vals = pick(answers)
+            if None in vals:
+                vals = [v for v in vals if v is not None]
+                n = len(vals)
+                if n < need:  # fewer than half of the items answered
+                    out[key] = None
+                    continue
+            else:
+                n = n_items
+            t = sum(vals)
+        if functional:
+            out[key] = 100 * (n * (rng + 1) - t) / (n * rng)
+        else:
+            out[key] = 100 * (t - n) / (n * rng)
+
+    acc = 0.0
+    for key in SUMMARY_SCALES:
+        s = out[key]
+        if s is None:
+            out[SUMMARY] = None
+            break
+        acc += (100.0 - s) if key in _SUM_REVERSED else s
+    else:
+        out[SUMMARY] = acc / 13
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DeteriorationResult:
+    """Outcome of :func:`time_to_deterioration`.
+
+    ``event``: confirmed deterioration; ``event_date``: first assessment of the confirmed pair
+    (None if censored); ``confirm_date``: the confirming assessment (None if censored);
+    ``censor_date``: date of censoring (None if event); ``days``: days from ``start_date``
+    to ``event_date`` or ``censor_date``.
+    """
+
+    event: bool
+    event_date: _dt.date | None
+    confirm_date: _dt.date | None
+    censor_date: _dt.date | None
+    days: int
+
+
+_TOL = 1e-9
+
+
+def time_to_deterioration(
+    scale: str,
+    start_date: _dt.date,
+    assessments: Iterable[tuple[_dt.date, float | None]],
+    threshold: float = 10,
+) -> DeteriorationResult:
+    """Time to confirmed (maintained) deterioration of one QLQ-C30 scale.
+
+    ``assessments`` are ``(date, score or None)``; they are sorted by date and the earliest
+    is the baseline. An assessment is deteriorated when it is worse than baseline by at least
+    ``threshold`` points (QL2, functional scales and SUM: a decrease; symptom scales: an
+    increase), compared with a 1e-9 tolerance so float noise on an exact difference counts.
+    Deterioration is confirmed when the next assessment with a score (missing ones skipped)
+    is also deteriorated versus baseline; the event date is the first of that pair and
+    ``days`` counts from ``start_date``. Otherwise the patient is censored at the last
+    assessment with a score; with no baseline score, censored at ``start_date`` (0 days).
+    """
+    if scale in _SYMPTOM:
+        sign = 1.0
+    elif scale in _FUNCTIONAL or scale in GLOBAL or scale == SUMMARY:
+        sign = -1.0
+    else:
+        raise ValueError(f"unknown QLQ-C30 scale: {scale!r}")
+    ordered = sorted(assessments, key=lambda a: a[0])
+    if not ordered or ordered[0][1] is None:
+        return DeteriorationResult(False, None, None, start_date, 0)
+    baseline = ordered[0][1]
+    scored = [(d, s) for d, s in ordered[1:] if s is not None]
+    limit = threshold - _TOL
+    flags = [sign * (s - baseline) >= limit for _, s in scored]
+    for j in range(len(scored) - 1):
+        if flags[j] and flags[j + 1]:
+            event_date = scored[j][0]
+            return DeteriorationResult(
+                True, event_date, scored[j + 1][0], None, (event_date - start_date).days
+            )
+    last = scored[-1][0] if scored else ordered[0][0]
+    return DeteriorationResult(False, None, None, last, (last - start_date).days)
