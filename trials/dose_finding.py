@@ -1,0 +1,641 @@
+"""Dose-finding rules for early-phase trials: pure functions that return a recommendation
+together with the data it used (``basis``) and a human ``explanation``.
+
+Pure Python (stdlib only). Three rules, each taken from a seed protocol:
+
+1. ``deescalation_recommendation`` -- the 70 % de-escalation rule of NCT05699811 (seed 000,
+   MSC-IFNα, Arm 1): "The first 3 subjects will receive MSC-IFNα infusion ... at a dose of
+   2×10^6 cells/kg. If TI occurred in any of the 3 subjects, another 3 subjects will be enrolled
+   and received a 70% reduced MSC-IFNα dose (i.e. 6×10^5 cells/kg, 2x10^5/kg, and so on) until
+   tolerable dose (no TI in all 3 subjects) was reached."  The tolerable dose is then used in
+   Arm 2.  The chain of doses is *data from the protocol file*; ``seventy_percent_chain`` shows
+   the strict 0.3x arithmetic (2e6, 6e5, 1.8e5, ...) which differs from the written 2e5.
+
+2. ``crm_recommendation`` -- the continual reassessment method (O'Quigley, Pepe & Fisher 1990,
+   Biometrics 46:33-48) as used by the MSC-L colorectal trial (seed 001): "The largest dose that
+   has an estimated risk of causing DLT ... equal or closest to the target level of 35%".
+   One-parameter power ("empiric") model ``p_i(a) = skeleton_i ** exp(a)`` with prior
+   ``a ~ Normal(0, 1.34)`` (the default of R package dfcrm, Cheung 2011, "Dose Finding by the
+   Continual Reassessment Method", CRC Press).  ``default_skeleton`` implements the
+   indifference-interval skeleton of Lee & Cheung (2009, Clinical Trials 6:227-238;
+   ``dfcrm::getprior``).
+
+3. ``grid_escalation_recommendation`` -- dose A-E x frequency 1-3 escalation to an RP2D
+   (NCT05672420, seed 003), with the standard 3+3 rule at each step (Storer 1989, Biometrics
+   45:925-937, design "A").
+
+Level indices are 0-based everywhere in the API; explanations print 1-based labels ("L1" is
+index 0) unless labels are supplied.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+__all__ = [
+    "CRM_PRIOR_VARIANCE",
+    "CrmRecommendation",
+    "Recommendation",
+    "crm_posterior",
+    "crm_recommendation",
+    "default_skeleton",
+    "deescalation_recommendation",
+    "grid_escalation_recommendation",
+    "seventy_percent_chain",
+    "three_plus_three_decision",
+]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Result of a rule-based design (de-escalation chain or 3+3 grid).
+
+    ``action``: what to do next (see each function for its vocabulary).
+    ``next_level`` / ``next_value``: where to enroll next (index and dose value/label), or None
+    when the rule has finished.  ``n_needed``: evaluable subjects still needed at that level.
+    ``selected_level`` / ``selected_value``: the outcome of the rule once reached (the tolerable
+    dose for Arm 2 in seed 000; the RP2D in seed 003), else None.
+    ``basis``: the data the recommendation used, ready for display.
+    """
+
+    rule: str
+    action: str
+    next_level: Any
+    next_value: Any
+    n_needed: int | None
+    selected_level: Any
+    selected_value: Any
+    basis: Mapping[str, Any] = field(hash=False)
+    explanation: str = ""
+
+
+# =============================================================================================
+# 1. Seed 000: 70 % de-escalation until a tolerable dose
+# =============================================================================================
+
+
+def seventy_percent_chain(start: float | int | Decimal, n: int) -> list:
+    """The strict arithmetic chain ``start * 0.3**k`` for ``k = 0 .. n-1`` (a 70 % reduction).
+
+    Computed in ``Decimal`` so 2e6 gives exactly 6e5, 1.8e5, 5.4e4, ...; returns floats for a
+    float ``start`` and ``Decimal`` otherwise.  The seed-000 text writes "6×10^5 cells/kg,
+    2x10^5/kg, and so on" -- 2e5 is a rounded 1.8e5, which is why the trial's *protocol file*
+    records the chain actually used and ``deescalation_recommendation`` takes it as input.
+    """
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    as_float = isinstance(start, float)
+    base = Decimal(repr(start)) if as_float else Decimal(start)
+    factor = Decimal("0.3")
+    out = [base * factor**k for k in range(n)]
+    return [float(x) for x in out] if as_float else out
+
+
+def _pool_consecutive(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Merge consecutive rows with the same key (first ``width - 2`` fields); sum n and events."""
+    pooled: list[list[Any]] = []
+    key_len = width - 2
+    for row in rows:
+        row = list(row)
+        if len(row) != width:
+            raise ValueError(f"expected {width} fields per cohort, got {row!r}")
+        n, events = row[key_len], row[key_len + 1]
+        for v in (n, events):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"counts must be non-negative ints, got {row!r}")
+        if events > n:
+            raise ValueError(f"more events than evaluable subjects in {row!r}")
+        if pooled and pooled[-1][:key_len] == row[:key_len]:
+            pooled[-1][key_len] += n
+            pooled[-1][key_len + 1] += events
+        else:
+            pooled.append(row)
+    return pooled
+
+
+def _fmt_dose(value: Any, unit: str) -> str:
+    """2e6 -> "2×10^6", 1.8e5 -> "1.8×10^5" (as in the protocol text); other values as str."""
+    text = str(value)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        dec = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if dec.is_finite() and dec != 0 and abs(dec) >= 1000:
+            exp = dec.adjusted()
+            mant = (dec.scaleb(-exp)).quantize(Decimal("0.01")).normalize()
+            text = f"{mant:f}×10^{exp}"
+    return f"{text} {unit}".strip()
+
+
+def deescalation_recommendation(
+    levels: Sequence[Any],
+    cohorts: Iterable[Sequence[int]],
+    cohort_size: int = 3,
+    *,
+    unit: str = "",
+) -> Recommendation:
+    """Seed-000 rule: start at ``levels[0]``; TI in any subject of a cohort -> next cohort at the
+    next (70 % reduced) level; a full cohort with no TI -> that level is the tolerable dose.
+
+    ``levels``: the ordered de-escalation chain from the protocol file (e.g.
+    ``[Decimal("2e6"), Decimal("6e5"), Decimal("2e5")]``), highest first.
+    ``cohorts``: ``(level_index, n_evaluable, n_with_TI)`` in enrollment order; consecutive
+    entries at the same level are pooled (e.g. a cohort entered subject by subject).
+
+    Actions: ``"enroll"`` (a new cohort of ``cohort_size`` at ``next_level``),
+    ``"cohort_incomplete"`` (no TI yet but fewer than ``cohort_size`` evaluable; ``n_needed``
+    more), ``"tolerable_dose_found"`` (``selected_level`` = the dose for Arm 2),
+    ``"no_tolerable_dose"`` (TI at the last level of the chain).
+
+    Decision: one TI decides a cohort even before it is complete (the level cannot then be
+    "no TI in all 3 subjects").  Data that contradict the rule (a cohort at a level the rule did
+    not call for, or cohorts after the rule finished) raise ``ValueError`` -- the caller should
+    show that as a protocol deviation rather than get a silently wrong recommendation.
+    """
+    levels = tuple(levels)
+    if not levels:
+        raise ValueError("levels must not be empty")
+    if cohort_size < 1:
+        raise ValueError("cohort_size must be >= 1")
+    data = _pool_consecutive(cohorts, 3)
+    basis: dict[str, Any] = {
+        "rule": "70% de-escalation until no TI in a full cohort (NCT05699811 Arm 1)",
+        "levels": list(levels),
+        "unit": unit,
+        "cohort_size": cohort_size,
+        "cohorts": [],
+    }
+    history: list[str] = []
+
+    def rec(action, nxt, n_needed, sel, explanation) -> Recommendation:
+        text = "; ".join([*history, explanation]) if history else explanation
+        return Recommendation(
+            rule="deescalation",
+            action=action,
+            next_level=nxt,
+            next_value=levels[nxt] if nxt is not None else None,
+            n_needed=n_needed,
+            selected_level=sel,
+            selected_value=levels[sel] if sel is not None else None,
+            basis=basis,
+            explanation=text,
+        )
+
+    expected = 0
+    for pos, (lvl, n, ti) in enumerate(data):
+        last = pos == len(data) - 1
+        if isinstance(lvl, bool) or not isinstance(lvl, int) or not 0 <= lvl < len(levels):
+            raise ValueError(f"level index {lvl!r} is not in the chain of {len(levels)} levels")
+        if lvl != expected:
+            raise ValueError(
+                f"cohort at level index {lvl} but the rule calls for level index {expected}"
+            )
+        dose = _fmt_dose(levels[lvl], unit)
+        entry = {"level_index": lvl, "dose": levels[lvl], "n_evaluable": n, "n_with_ti": ti}
+        basis["cohorts"].append(entry)
+        if ti > 0:
+            entry["decision"] = "TI -> de-escalate"
+            history.append(f"{dose}: TI in {ti} of {n} evaluable -> de-escalate")
+            expected = lvl + 1
+            if expected >= len(levels):
+                if not last:
+                    raise ValueError("cohorts recorded after the chain ran out")
+                return rec(
+                    "no_tolerable_dose",
+                    None,
+                    None,
+                    None,
+                    "TI at the last level of the protocol chain: no tolerable dose",
+                )
+            continue
+        if n >= cohort_size:
+            entry["decision"] = "no TI in a full cohort -> tolerable"
+            if not last:
+                raise ValueError("cohorts recorded after the tolerable dose was found")
+            return rec(
+                "tolerable_dose_found",
+                None,
+                None,
+                lvl,
+                f"{dose}: no TI in {n} of {n} evaluable -> tolerable dose {dose}",
+            )
+        entry["decision"] = "incomplete"
+        if not last:
+            raise ValueError(f"cohort at level index {lvl} incomplete but followed by others")
+        return rec(
+            "cohort_incomplete",
+            lvl,
+            cohort_size - n,
+            None,
+            f"{dose}: no TI in {n} evaluable so far -> "
+            f"{cohort_size - n} more evaluable needed at {dose}",
+        )
+    dose = _fmt_dose(levels[expected], unit)
+    return rec("enroll", expected, cohort_size, None, f"enroll {cohort_size} at {dose}")
+
+
+# =============================================================================================
+# 2. CRM (seed 001)
+# =============================================================================================
+
+#: Prior variance of ``a`` in the empiric model (dfcrm default ``scale = sqrt(1.34)``).
+CRM_PRIOR_VARIANCE = 1.34
+#: Integration range and number of Simpson intervals (h = 0.005).  The prior mass outside
+#: [-10, 10] is ~6e-18 and the likelihood is <= 1, so truncation is negligible; composite
+#: Simpson's error with h = 0.005 on these smooth integrands is far below 1e-6.
+_A_BOUND = 10.0
+_SIMPSON_INTERVALS = 4000
+
+
+@dataclass(frozen=True)
+class CrmRecommendation:
+    """CRM result.
+
+    ``recommended_level``: next dose (model choice after the no-skipping restriction).
+    ``mtd_estimate``: model choice without restriction = dfcrm's ``$mtd``; after the last
+    subject this is the final MTD estimate.
+    ``dlt_probabilities``: plug-in estimates ``skeleton_i ** exp(posterior_mean_a)`` (dfcrm's
+    ``$ptox``; these drive the choice).  ``posterior_mean_dlt_probabilities``: the posterior
+    mean of ``p_i(a)`` (shown for information; slightly different because p is non-linear in a).
+    """
+
+    recommended_level: int
+    mtd_estimate: int
+    posterior_mean_a: float
+    posterior_sd_a: float
+    dlt_probabilities: tuple[float, ...]
+    posterior_mean_dlt_probabilities: tuple[float, ...]
+    restricted: bool
+    basis: Mapping[str, Any] = field(hash=False)
+    explanation: str = ""
+
+
+def _check_skeleton(skeleton: Sequence[float]) -> tuple[float, ...]:
+    sk = tuple(float(x) for x in skeleton)
+    if not sk:
+        raise ValueError("skeleton must not be empty")
+    if any(not 0.0 < x < 1.0 for x in sk):
+        raise ValueError("skeleton probabilities must be in (0, 1)")
+    if any(b <= a for a, b in zip(sk, sk[1:], strict=False)):
+        raise ValueError("skeleton must be strictly increasing")
+    return sk
+
+
+def default_skeleton(
+    target: float, n_levels: int, mtd_guess: int, halfwidth: float = 0.05
+) -> list[float]:
+    """Indifference-interval skeleton for the empiric model (Lee & Cheung 2009; dfcrm::getprior).
+
+    ``mtd_guess`` is the 0-based index of the prior MTD guess (dfcrm's ``nu`` is 1-based):
+    ``skeleton[mtd_guess] = target`` and neighbouring values are chosen so that at the boundary
+    value ``b`` of ``a`` between levels k and k+1 the model gives ``p_k(b) = target - halfwidth``
+    and ``p_{k+1}(b) = target + halfwidth``, i.e. ``log s_{k+1} = log s_k * log(t+δ)/log(t-δ)``.
+    """
+    if not 0.0 < halfwidth < target < 1.0 or target + halfwidth >= 1.0:
+        raise ValueError("need 0 < halfwidth < target and target + halfwidth < 1")
+    if n_levels < 1 or not 0 <= mtd_guess < n_levels:
+        raise ValueError("need n_levels >= 1 and 0 <= mtd_guess < n_levels")
+    ratio = math.log(target + halfwidth) / math.log(target - halfwidth)  # in (0, 1)
+    logs = [0.0] * n_levels
+    logs[mtd_guess] = math.log(target)
+    for k in range(mtd_guess, 0, -1):
+        logs[k - 1] = logs[k] / ratio
+    for k in range(mtd_guess, n_levels - 1):
+        logs[k + 1] = logs[k] * ratio
+    return [math.exp(x) for x in logs]
+
+
+def _pool_observations(
+    observations: Iterable[Sequence[int]], n_levels: int
+) -> tuple[list[int], list[int]]:
+    ns, ys = [0] * n_levels, [0] * n_levels
+    for obs in observations:
+        level, n, y = obs
+        if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level < n_levels:
+            raise ValueError(f"observation level {level!r} out of range 0..{n_levels - 1}")
+        if isinstance(n, bool) or isinstance(y, bool) or not 0 <= y <= n:
+            raise ValueError(f"need 0 <= n_dlt <= n in observation {obs!r}")
+        ns[level] += n
+        ys[level] += y
+    return ns, ys
+
+
+def _log_likelihood(a: float, log_sk: Sequence[float], ns: Sequence[int], ys: Sequence[int]):
+    ea = math.exp(a)
+    total = 0.0
+    for ls, n, y in zip(log_sk, ns, ys, strict=True):
+        if n == 0:
+            continue
+        x = ea * ls  # log p_i(a) (< 0)
+        if y:
+            total += y * x
+        if n - y:
+            one_minus_p = -math.expm1(x)
+            if one_minus_p <= 0.0:
+                return -math.inf
+            total += (n - y) * math.log(one_minus_p)
+    return total
+
+
+def crm_posterior(
+    skeleton: Sequence[float],
+    observations: Iterable[Sequence[int]],
+    prior_variance: float = CRM_PRIOR_VARIANCE,
+) -> tuple[float, float, tuple[float, ...]]:
+    """Posterior mean and sd of ``a`` and the posterior mean of each ``p_i(a)``.
+
+    Likelihood ``prod_i p_i^y_i (1 - p_i)^(n_i - y_i)`` with ``p_i = s_i ** exp(a)``; prior
+    density ``exp(-a^2 / (2 * prior_variance))``.  Integrals by composite Simpson's rule on
+    [-10, 10] with 4000 intervals, in log space with max-subtraction (no underflow).
+    """
+    sk = _check_skeleton(skeleton)
+    if prior_variance <= 0:
+        raise ValueError("prior_variance must be > 0")
+    ns, ys = _pool_observations(observations, len(sk))
+    log_sk = [math.log(s) for s in sk]
+    m = _SIMPSON_INTERVALS
+    h = 2 * _A_BOUND / m
+    grid = [-_A_BOUND + j * h for j in range(m + 1)]
+    logw = [_log_likelihood(a, log_sk, ns, ys) - a * a / (2 * prior_variance) for a in grid]
+    top = max(logw)
+    z = s1 = s2 = 0.0
+    sp = [0.0] * len(sk)
+    for j, (a, lw) in enumerate(zip(grid, logw, strict=True)):
+        c = 1.0 if j in (0, m) else (4.0 if j % 2 else 2.0)
+        w = c * math.exp(lw - top)
+        if w == 0.0:
+            continue
+        z += w
+        s1 += w * a
+        s2 += w * a * a
+        ea = math.exp(a)
+        for i, ls in enumerate(log_sk):
+            sp[i] += w * math.exp(ea * ls)
+    mean = s1 / z
+    var = max(s2 / z - mean * mean, 0.0)
+    return mean, math.sqrt(var), tuple(v / z for v in sp)
+
+
+def crm_recommendation(
+    skeleton: Sequence[float],
+    target: float,
+    observations: Iterable[Sequence[int]],
+    current_level: int | None = None,
+    no_skipping: bool = True,
+    *,
+    start_level: int = 0,
+    prior_variance: float = CRM_PRIOR_VARIANCE,
+    level_labels: Sequence[str] | None = None,
+) -> CrmRecommendation:
+    """Bayesian CRM, empiric model, dfcrm conventions.
+
+    ``observations``: ``(level_index, n, n_dlt)`` (pooled per level; order irrelevant).
+    Model choice (``mtd_estimate``): the level whose plug-in DLT probability
+    ``skeleton_i ** exp(E[a | data])`` is closest to ``target`` (as dfcrm's ``crm()``; ties go
+    to the lower level -- dfcrm breaks ties at random).
+    ``no_skipping`` (default): the recommendation may not exceed ``highest tried level + 1``
+    (with no data: ``start_level``), nor ``current_level + 1`` when ``current_level`` is given.
+    De-escalation is never restricted.
+    """
+    sk = _check_skeleton(skeleton)
+    if not 0.0 < target < 1.0:
+        raise ValueError("target must be in (0, 1)")
+    if not 0 <= start_level < len(sk):
+        raise ValueError("start_level out of range")
+    if current_level is not None and not 0 <= current_level < len(sk):
+        raise ValueError("current_level out of range")
+    if level_labels is None:
+        labels = [f"L{i + 1}" for i in range(len(sk))]
+    else:
+        labels = [str(x) for x in level_labels]
+    if len(labels) != len(sk):
+        raise ValueError("level_labels must match the skeleton length")
+    observations = list(observations)
+    ns, ys = _pool_observations(observations, len(sk))
+    mean, sd, post_p = crm_posterior(sk, observations, prior_variance)
+    plug = tuple(s ** math.exp(mean) for s in sk)
+    distances = [abs(p - target) for p in plug]
+    model_level = min(range(len(sk)), key=lambda i: (distances[i], i))
+
+    tried = [i for i, n in enumerate(ns) if n > 0]
+    cap = len(sk) - 1
+    if no_skipping:
+        cap = max(tried) + 1 if tried else start_level
+        if current_level is not None:
+            cap = min(cap, current_level + 1)
+        cap = min(cap, len(sk) - 1)
+    recommended = min(model_level, cap)
+    restricted = recommended != model_level
+
+    basis = {
+        "method": "CRM (O'Quigley, Pepe & Fisher 1990), empiric model p_i = skeleton_i ** exp(a)",
+        "prior": f"a ~ Normal(0, {prior_variance})",
+        "skeleton": list(sk),
+        "target": target,
+        "data": [
+            {"level": i, "label": labels[i], "n": ns[i], "dlt": ys[i]}
+            for i in range(len(sk))
+            if ns[i]
+        ],
+        "posterior_mean_a": mean,
+        "posterior_sd_a": sd,
+        "dlt_probabilities": list(plug),
+        "posterior_mean_dlt_probabilities": list(post_p),
+        "model_choice": model_level,
+        "escalation_cap": cap if no_skipping else None,
+        "recommended_level": recommended,
+    }
+    n_total = sum(ns)
+    data_text = ", ".join(f"{labels[i]}: {ys[i]}/{ns[i]} DLT" for i in tried) or "no data"
+    probs = ", ".join(f"{labels[i]} {p:.1%}" for i, p in enumerate(plug))
+    text = (
+        f"CRM after {n_total} subject{'s' if n_total != 1 else ''} ({data_text}): posterior "
+        f"mean a = {mean:.4f}; estimated DLT probabilities {probs}; "
+        f"{labels[model_level]} ({plug[model_level]:.1%}) is closest to the target "
+        f"{target:.0%}"
+    )
+    if restricted:
+        text += f"; restricted to {labels[recommended]} (no skipping of untried levels)"
+    text += f". Recommended next level: {labels[recommended]}."
+    return CrmRecommendation(
+        recommended_level=recommended,
+        mtd_estimate=model_level,
+        posterior_mean_a=mean,
+        posterior_sd_a=sd,
+        dlt_probabilities=plug,
+        posterior_mean_dlt_probabilities=post_p,
+        restricted=restricted,
+        basis=basis,
+        explanation=text,
+    )
+
+
+# =============================================================================================
+# 3. Seed 003: dose A-E x frequency 1-3, 3+3 at each step, to an RP2D
+# =============================================================================================
+
+
+def three_plus_three_decision(n: int, n_dlt: int) -> tuple[str, int]:
+    """Standard 3+3 (Storer 1989 design A) on the pooled data of one step.
+
+    Returns ``(decision, n_needed)`` with decision one of:
+    ``"tolerated"`` (0/3, or 1/6 -> escalate), ``"not_tolerated"`` (>= 2 DLT, i.e. >= 2/3 or
+    >= 2/6 -> stop), ``"expand"`` (1/3 -> 3 more at the same step), ``"incomplete"`` (fewer
+    than 3 evaluable, or an expansion not yet complete, with at most 1 DLT).
+    """
+    if not 0 <= n_dlt <= n:
+        raise ValueError("need 0 <= n_dlt <= n")
+    if n_dlt >= 2:
+        return "not_tolerated", 0
+    if n < 3:
+        return "incomplete", 3 - n
+    if n_dlt == 0:
+        return "tolerated", 0
+    if n == 3:
+        return "expand", 3
+    if n < 6:
+        return "incomplete", 6 - n
+    return "tolerated", 0
+
+
+def grid_escalation_recommendation(
+    dose_levels: Sequence[Any] = ("A", "B", "C", "D", "E"),
+    frequency_levels: Sequence[Any] = (1, 2, 3),
+    cohorts: Iterable[Sequence[Any]] = (),
+    *,
+    order: str = "dose_first",
+) -> Recommendation:
+    """Two-dimensional escalation over dose x frequency with 3+3 at each step, ending in an RP2D.
+
+    Path (documented choice; seed 003 presets the levels but not the order):
+    ``order="dose_first"`` (default): escalate the dose A -> B -> ... -> E at frequency 1; the
+    highest tolerated dose D* (the step before the first non-tolerated one, or E) is then given
+    at frequency 2, 3.  ``order="frequency_first"``: escalate the frequency at dose A, then the
+    dose at the highest tolerated frequency.  The RP2D is the last tolerated step on the path.
+
+    ``cohorts``: ``(dose_label, frequency_label, n_evaluable, n_dlt)`` in enrollment order;
+    labels are matched by equality against ``dose_levels`` / ``frequency_levels``;
+    consecutive entries at the same step are pooled (3 + 3 expansion).
+
+    Actions: ``"enroll"`` (3 at a new step), ``"expand"`` (3 more at the same step),
+    ``"cohort_incomplete"`` (``n_needed`` more evaluable), ``"rp2d_found"``,
+    ``"no_tolerated_step"`` (the first step was not tolerated).
+    ``next_level`` / ``selected_level`` are ``(dose_index, frequency_index)``;
+    ``next_value`` / ``selected_value`` are ``(dose_label, frequency_label)``.
+    MTD convention: the step below a stopping step is taken as tolerated even if only 3
+    subjects were treated there (Storer's design A; protocols requiring 6 at the RP2D expand it
+    outside this rule).
+    """
+    doses, freqs = tuple(dose_levels), tuple(frequency_levels)
+    if not doses or not freqs:
+        raise ValueError("dose_levels and frequency_levels must not be empty")
+    if order not in ("dose_first", "frequency_first"):
+        raise ValueError("order must be 'dose_first' or 'frequency_first'")
+    data = _pool_consecutive(cohorts, 4)
+
+    def idx(labels: tuple, value: Any, what: str) -> int:
+        if value not in labels:
+            raise ValueError(f"unknown {what} {value!r}; expected one of {labels}")
+        return labels.index(value)
+
+    # (dose_index, freq_index) for primary position p and secondary position s
+    def step(p: int, s: int) -> tuple[int, int]:
+        return (p, s) if order == "dose_first" else (s, p)
+
+    n_primary = len(doses) if order == "dose_first" else len(freqs)
+    n_secondary = len(freqs) if order == "dose_first" else len(doses)
+
+    def name(st: tuple[int, int]) -> str:
+        return f"dose {doses[st[0]]} x frequency {freqs[st[1]]}"
+
+    basis: dict[str, Any] = {
+        "design": "3+3 per step (Storer 1989 design A) along a dose x frequency path",
+        "order": order,
+        "path": (
+            "dose A->E at frequency 1, then frequency 2->3 at the highest tolerated dose"
+            if order == "dose_first"
+            else "frequency 1->3 at dose A, then dose B->E at the highest tolerated frequency"
+        ),
+        "dose_levels": list(doses),
+        "frequency_levels": list(freqs),
+        "steps": [],
+        "highest_tolerated": None,
+    }
+    history: list[str] = []
+
+    def rec(action, nxt, n_needed, sel, explanation) -> Recommendation:
+        return Recommendation(
+            rule="grid_3+3",
+            action=action,
+            next_level=nxt,
+            next_value=(doses[nxt[0]], freqs[nxt[1]]) if nxt is not None else None,
+            n_needed=n_needed,
+            selected_level=sel,
+            selected_value=(doses[sel[0]], freqs[sel[1]]) if sel is not None else None,
+            basis=basis,
+            explanation="; ".join([*history, explanation]),
+        )
+
+    phase, p, s = 1, 0, 0  # phase 1 moves along the primary axis, phase 2 the secondary
+    best: tuple[int, int] | None = None
+    finished: Recommendation | None = None
+    for pos, (d_label, f_label, n, y) in enumerate(data):
+        last = pos == len(data) - 1
+        if finished is not None:
+            raise ValueError("cohorts recorded after the escalation finished")
+        here = (idx(doses, d_label, "dose"), idx(freqs, f_label, "frequency"))
+        expected = step(p, s)
+        if here != expected:
+            raise ValueError(f"cohort at {name(here)} but the path calls for {name(expected)}")
+        decision, needed = three_plus_three_decision(n, y)
+        basis["steps"].append(
+            {
+                "dose": doses[here[0]],
+                "frequency": freqs[here[1]],
+                "n_evaluable": n,
+                "n_dlt": y,
+                "decision": decision,
+            }
+        )
+        if decision in ("expand", "incomplete"):
+            if not last:
+                raise ValueError(f"{name(here)} undecided ({y}/{n} DLT) but followed by others")
+            action = "expand" if decision == "expand" else "cohort_incomplete"
+            return rec(
+                action,
+                here,
+                needed,
+                None,
+                f"{name(here)}: {y}/{n} DLT -> {needed} more evaluable at {name(here)}",
+            )
+        if decision == "tolerated":
+            best = here
+            basis["highest_tolerated"] = {"dose": doses[here[0]], "frequency": freqs[here[1]]}
+            history.append(f"{name(here)}: {y}/{n} DLT -> tolerated")
+            if phase == 1 and p + 1 < n_primary:
+                p += 1
+                continue
+            if phase == 1 and n_secondary > 1:
+                phase, s = 2, 1
+                continue
+            if phase == 2 and s + 1 < n_secondary:
+                s += 1
+                continue
+            finished = rec("rp2d_found", None, None, best, f"top of the path: RP2D {name(best)}")
+            continue
+        # not tolerated
+        history.append(f"{name(here)}: {y}/{n} DLT -> not tolerated")
+        if best is None:
+            finished = rec(
+                "no_tolerated_step", None, None, None, "first step not tolerated: no RP2D"
+            )
+        elif phase == 1 and n_secondary > 1:
+            phase, p, s = 2, p - 1, 1
+        else:
+            finished = rec("rp2d_found", None, None, best, f"RP2D {name(best)}")
+    if finished is not None:
+        return finished
+    nxt = step(p, s)
+    return rec("enroll", nxt, 3, None, f"enroll 3 at {name(nxt)}")
