@@ -5,7 +5,7 @@ protocol file of a trial (``ToxicityRule``); nothing in this module is specific 
 
 Seed examples of rules this module must express
 ------------------------------------------------
-* NCT05699811 (MSC-IFNα, seed 000), Arm 1: "All treatment-related adverse events (TRAE) will be
+* Seed 000 (MSC-IFNα), Arm 1: "All treatment-related adverse events (TRAE) will be
   recorded for at least 28 days after cell infusion. Subjects with any grade 3-4 TRAE that lasts
   for 7 days or more within the 28 days after infusion will be determined as treatment
   intolerance (TI)."  ->  ``ToxicityRule(code="TI", kind="TI", min_grade=3, max_grade=4,

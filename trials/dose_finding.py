@@ -3,8 +3,8 @@ together with the data it used (``basis``) and a human ``explanation``.
 
 Pure Python (stdlib only). Three rules, each taken from a seed protocol:
 
-1. ``deescalation_recommendation`` -- the 70 % de-escalation rule of NCT05699811 (seed 000,
-   MSC-IFNα, Arm 1): "The first 3 subjects will receive MSC-IFNα infusion ... at a dose of
+1. ``deescalation_recommendation`` -- the 70 % de-escalation rule of seed 000
+   (MSC-IFNα, Arm 1): "The first 3 subjects will receive MSC-IFNα infusion ... at a dose of
    2×10^6 cells/kg. If TI occurred in any of the 3 subjects, another 3 subjects will be enrolled
    and received a 70% reduced MSC-IFNα dose (i.e. 6×10^5 cells/kg, 2x10^5/kg, and so on) until
    tolerable dose (no TI in all 3 subjects) was reached."  The tolerable dose is then used in
@@ -21,7 +21,7 @@ Pure Python (stdlib only). Three rules, each taken from a seed protocol:
    ``dfcrm::getprior``).
 
 3. ``grid_escalation_recommendation`` -- dose A-E x frequency 1-3 escalation to an RP2D
-   (NCT05672420, seed 003), with the standard 3+3 rule at each step (Storer 1989, Biometrics
+   (seed 003), with the standard 3+3 rule at each step (Storer 1989, Biometrics
    45:925-937, design "A").
 
 Level indices are 0-based everywhere in the API; explanations print 1-based labels ("L1" is
@@ -161,7 +161,7 @@ def deescalation_recommendation(
         raise ValueError("cohort_size must be >= 1")
     data = _pool_consecutive(cohorts, 3)
     basis: dict[str, Any] = {
-        "rule": "70% de-escalation until no TI in a full cohort (NCT05699811 Arm 1)",
+        "rule": "70% de-escalation until no TI in a full cohort after any TI in a cohort",
         "levels": list(levels),
         "unit": unit,
         "cohort_size": cohort_size,

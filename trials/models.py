@@ -33,12 +33,21 @@ class Trial(ClinicalModel):
     start_date = models.DateField(null=True, blank=True)
     completion_date = models.DateField(null=True, blank=True)
     masking = models.CharField(max_length=10, choices=Masking.choices, default=Masking.NONE)
+    allocation = models.CharField(max_length=20, blank=True,
+                                  help_text="randomized / non_randomized / na")
+    design_model = models.CharField(max_length=20, blank=True,
+                                    help_text="parallel / sequential / single_group")
+    ctcae_version = models.CharField(max_length=10, default="5.0")
 
     class Meta:
         ordering = ["registry_id"]
 
     def __str__(self) -> str:
         return self.registry_id
+
+    @property
+    def is_randomized(self) -> bool:
+        return self.allocation == "randomized"
 
     @property
     def is_blinded(self) -> bool:
@@ -55,6 +64,13 @@ class ProtocolVersion(ClinicalModel):
     digest = models.CharField(max_length=64, help_text="SHA-256 of the protocol file")
     source_file = models.CharField(max_length=255)
     document = models.JSONField(help_text="The validated protocol file, parsed")
+    file_text = models.TextField(default="", help_text="The protocol file as loaded")
+    source_text = models.TextField(
+        default="", help_text="The source document its quotes come from"
+    )
+    min_age_years = models.PositiveIntegerField(null=True, blank=True)
+    max_age_years = models.PositiveIntegerField(null=True, blank=True)
+    sex = models.CharField(max_length=10, default="all", help_text="all / female / male")
 
     class Meta:
         ordering = ["trial", "version"]
@@ -65,6 +81,12 @@ class ProtocolVersion(ClinicalModel):
 
     def __str__(self) -> str:
         return f"{self.trial.registry_id} v{self.version}"
+
+    def protocol(self):
+        """The parsed protocol (``trials.protocol_schema.Protocol``) of this version."""
+        from .loader import protocol_of
+
+        return protocol_of(self)
 
 
 @audited
@@ -111,6 +133,8 @@ class DoseLevel(ClinicalModel):
     value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True,
                                 help_text="Empty where the document gives no number")
     unit = models.CharField(max_length=20, blank=True)
+    basis = models.CharField(max_length=10, blank=True, help_text="per_kg / per_m2 / flat")
+    label = models.CharField(max_length=100, blank=True)
 
     class Meta:
         ordering = ["protocol_version", "order"]
@@ -124,3 +148,52 @@ class DoseLevel(ClinicalModel):
         if self.value is None:
             return f"{self.code} (dose not specified by the protocol)"
         return f"{self.code}: {self.value.normalize():g} {self.unit}"
+
+
+@audited
+class Intervention(ClinicalModel):
+    protocol_version = models.ForeignKey(
+        ProtocolVersion, on_delete=models.PROTECT, related_name="interventions"
+    )
+    code = models.CharField(max_length=40)
+    agent = models.CharField(max_length=200)
+    intervention_type = models.CharField(max_length=20)
+    route = models.CharField(max_length=40, blank=True)
+    cell_product = models.BooleanField(default=False)
+    placebo_for = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["protocol_version", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["protocol_version", "code"], name="intervention_code_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.agent
+
+
+@audited
+class EligibilityCriterion(ClinicalModel):
+    class Kind(models.TextChoices):
+        INCLUSION = "inclusion", "inclusion"
+        EXCLUSION = "exclusion", "exclusion"
+
+    protocol_version = models.ForeignKey(
+        ProtocolVersion, on_delete=models.PROTECT, related_name="criteria"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    number = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["protocol_version", "kind", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["protocol_version", "kind", "number"], name="criterion_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind[:3].upper()}{self.number}"

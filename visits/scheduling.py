@@ -229,7 +229,7 @@ def course_regimen(
     course_days: int = 14,
     first_cycle_number: int = 1,
 ) -> CycleRegimen:
-    """Seed 003 (NCT05672420): one UC-MSC course of ``course_days`` at "frequency n".
+    """Seed 003: one UC-MSC course of ``course_days`` at "frequency n".
 
     The document says only "frequency of infusion will be preset with 3 escalation levels:
     frequency 1, frequency 2, frequency 3, total course of treatment: 2 weeks"; it does

@@ -16,11 +16,15 @@ from visits.models import ComputationState, QlqC30Deterioration, QlqC30Form, Qlq
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery_worker]
 
 
-def switch_broker(url: str) -> None:
-    """Point this process's Celery producer at another broker (drops pooled connections)."""
+def switch_broker(url: str | None) -> None:
+    """Point this process's Celery producer at another broker (drops pooled connections).
+
+    ``broker_write_url`` is what producers use; ``None`` goes back to the configured broker
+    (``broker_url`` itself cannot be overridden: CELERY_BROKER_URL in the environment wins).
+    """
     from edc.celery import app
 
-    app.conf.broker_url = url
+    app.conf.broker_write_url = url
     app.close()
     app._pool = None
     app.amqp._producer_pool = None
@@ -28,12 +32,9 @@ def switch_broker(url: str) -> None:
 
 @pytest.fixture
 def dead_broker():
-    from edc.celery import app
-
-    original = app.conf.broker_url
     switch_broker("redis://127.0.0.1:1/0")
     yield
-    switch_broker(original)
+    switch_broker(None)
 
 
 def form_payload(subject, visit, day: dt.date, answer: int, **overrides) -> dict:
@@ -124,9 +125,7 @@ def test_broker_outage_keeps_data_and_work_is_done_once_after(api, setting, cele
     assert "broker" in pending.last_error
     assert QlqC30Score.objects.get(form=form).state == "pending"
 
-    from django.conf import settings as django_settings
-
-    switch_broker(django_settings.CELERY_BROKER_URL)
+    switch_broker(None)
     assert requeue_pending(older_than_seconds=0) == 1
     assert dispatch(pending.pk) is True  # a duplicate delivery of the same work
     wait_for(lambda: PendingTask.objects.get(pk=pending.pk).state == "done")

@@ -195,12 +195,11 @@ def test_health_reports_database_and_broker(client, settings):
 def test_health_is_503_when_broker_is_down(client):
     from edc.celery import app
 
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    app.conf.broker_write_url = "redis://127.0.0.1:1/0"
     try:
         down = client.get("/health/")
     finally:
-        app.conf.broker_url = original
+        app.conf.broker_write_url = None
     assert down.status_code == 503
     assert down.json()["broker"].startswith("down")
     assert down.json()["database"] == "ok"

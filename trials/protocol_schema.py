@@ -1,0 +1,1356 @@
+"""Protocols as data: the schema, validator and loader of ``seeds/<short-name>.toml``.
+
+Pure standard library (no Django): the Django side stores ``Protocol.to_dict()`` as JSON.
+
+A protocol file describes one trial as written in one source document
+(``source = "source/<file>.txt"``, relative to the TOML file).  Conventions:
+
+* Every record table (trial, site, design, randomization, arm, intervention, regimen, dose
+  finding, dose level, visit plan, visit, assessment, eligibility, safety, toxicity rule,
+  endpoint) carries ``quote``: a string or a list of strings copied from the source document.
+  The validator checks that each quote - and each eligibility criterion's ``text`` - occurs in
+  the source after normalising whitespace and dropping backslash escapes (``10\\^6`` -> ``10^6``).
+  ``quote = []`` is allowed only with a ``note`` saying why there is nothing to quote.
+* Fields the document does not give are absent and listed in the table's ``not_stated``; for
+  "declarable" fields the validator insists on one or the other, so a silence is explicit.
+  Values that are read into the document rather than out of it are listed in ``inferred`` and
+  explained in ``note``.
+* Every problem found is reported at once in a ``ProtocolError`` (``file: path: problem``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SCHEMA_VERSION", "CTCAE_VERSIONS", "DOSE_UNITS", "ATTRIBUTION_LEVELS",
+    "Issue", "ProtocolError", "Site", "Trial", "Randomization", "Design", "Arm",
+    "Intervention", "Interval", "Regimen", "DoseLevel", "FrequencyLevel", "DoseFinding",
+    "Visit", "Assessment", "VisitPlan", "EligibilityCriterion", "Eligibility", "Safety",
+    "ToxicityRule", "Endpoint", "Protocol", "load_protocol", "load_protocol_text",
+    "parse_protocol", "load_all", "protocol_digest", "canonical_json", "normalise_quote",
+    "attribution_at_least",
+]
+
+SCHEMA_VERSION = 1
+# Only CTCAE v5.0 (NCI, 2017) is accepted; seed 002 names it, the others default to it.
+CTCAE_VERSIONS = ("5.0",)
+
+PHASES = ("early_phase1", "phase1", "phase1_2", "phase2", "phase2_3", "phase3", "phase4")
+STATUSES = ("not_yet_recruiting", "recruiting", "enrolling_by_invitation",
+            "active_not_recruiting", "suspended", "terminated", "completed", "withdrawn",
+            "unknown")
+REGISTRIES = ("ctgov", "sponsor")
+ALLOCATIONS = ("randomized", "non_randomized", "not_applicable")
+MODELS = ("single_group", "parallel", "sequential", "crossover", "factorial")
+MASKINGS = ("none", "single", "double", "triple", "quadruple")
+PURPOSES = ("treatment", "prevention", "supportive_care", "diagnostic", "other")
+ARM_TYPES = ("experimental", "placebo", "active_comparator")
+INTERVENTION_TYPES = ("biological", "drug", "placebo", "procedure", "device", "other")
+ROUTES = ("intravenous", "oral", "subcutaneous", "intramuscular", "intratumoral",
+          "intrathecal")
+#: Closed set of dose units and the dose basis each implies.
+DOSE_UNITS = {
+    "cells/kg": "per_kg", "cells/m2": "per_m2", "cells": "flat",
+    "mg/kg": "per_kg", "mg/m2": "per_m2", "mg": "flat",
+    "ug/kg": "per_kg", "ug": "flat", "mL": "flat",
+}
+DOSE_BASES = ("per_kg", "per_m2", "flat")
+#: fixed: dose_value; range: dose_min..dose_max; dose_finding: the level assigned by
+#: ``[dose_finding]``; per_label: "according to the drug instructions"; not_stated: no number.
+DOSE_MODES = ("fixed", "range", "dose_finding", "per_label", "not_stated")
+#: Ordered; "related" means possible or more (ICH E2A "reasonable possibility").
+ATTRIBUTION_LEVELS = ("unrelated", "unlikely", "possible", "probable", "definite")
+TOX_KINDS = ("TI", "DLT")
+WINDOW_ANCHORS = ("each_administration", "first_administration")
+DF_METHODS = ("rule_based", "model_based", "not_stated")
+DF_MODELS = ("crm", "bayesian_crm", "boin", "3+3")
+DF_DIRECTIONS = ("escalation", "de_escalation")
+DF_TARGETS = ("tolerable_dose", "mtd", "rp2d")
+VISIT_KINDS = ("screening", "baseline", "cycle", "month", "end_of_treatment", "follow_up")
+ASSESSMENT_KINDS = ("efficacy", "safety", "imaging", "qol", "pk", "laboratory")
+PERIODS = ("screening", "treatment", "follow_up", "any")
+ANCHORS = ("enrollment", "randomization", "first_dose", "each_administration")
+RESPONSE_CRITERIA = ("RECIST 1.1", "mRECIST", "iRECIST", "irRC", "Lugano 2014")
+SEXES = ("all", "female", "male")
+NUMBERINGS = ("source", "assigned")
+ENDPOINT_KINDS = ("primary", "secondary", "exploratory", "unclassified")
+
+_NCT = re.compile(r"NCT\d{8}")
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One validation problem: ``file: path: message``."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}"
+
+
+class ProtocolError(Exception):
+    """A protocol file was refused; ``issues`` lists every problem found (all at once)."""
+
+    def __init__(self, issues: Iterable[Issue]):
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+    def __str__(self) -> str:
+        return "\n".join(str(i) for i in self.issues)
+
+
+# --------------------------------------------------------------------------- dataclasses
+
+_record = dataclass(frozen=True, kw_only=True)
+
+
+@_record
+class Site:
+    name: str
+    city: str | None
+    country: str
+    region: str | None = None
+    quote: tuple[str, ...] = ()
+
+
+@_record
+class Trial:
+    """Identity.  ``registry_id`` is the NCT id; without one, ``no_registry_id`` says why and
+    ``short_name`` (sponsor/site identity) identifies the trial."""
+
+    short_name: str
+    registry: str
+    registry_id: str | None
+    no_registry_id: str | None
+    other_ids: tuple[str, ...]
+    title: str | None
+    official_title: str | None
+    phase: str | None
+    status: str | None
+    target_enrollment: int | None
+    start_date: dt.date | None
+    primary_completion_date: dt.date | None
+    completion_date: dt.date | None
+    sponsor: str | None
+    collaborators: tuple[str, ...]
+    sites: tuple[Site, ...]
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def identifier(self) -> str:
+        """The registry id, or the short name where the document gives none."""
+        return self.registry_id or self.short_name
+
+
+@_record
+class Randomization:
+    ratio: Mapping[str, int]
+    block_sizes: tuple[int, ...] | None
+    stratification: tuple[str, ...] | None
+    method: str | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
+class Design:
+    allocation: str
+    model: str
+    masking: str
+    purpose: str | None
+    randomization: Randomization | None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def is_blinded(self) -> bool:
+        return self.masking != "none"
+
+
+@_record
+class Arm:
+    code: str
+    label: str
+    type: str
+    blinded_label: str | None = None
+    sequence: int | None = None
+    cohort_size: int | None = None
+    size_min: int | None = None
+    size_max: int | None = None
+    description: str | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
+class Intervention:
+    code: str
+    agent: str
+    type: str
+    route: str | None
+    cell_product: bool = False
+    placebo_for: str | None = None
+    other_names: tuple[str, ...] = ()
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
+class Interval:
+    """A cycle interval: "every 4-6 weeks" = target 28 days, allowed 28-42."""
+
+    target_days: int
+    min_days: int | None = None
+    max_days: int | None = None
+
+    @property
+    def allowed(self) -> tuple[int, int]:
+        """(earliest, latest) day; without a stated window both are the target."""
+        lo = self.min_days if self.min_days is not None else self.target_days
+        hi = self.max_days if self.max_days is not None else self.target_days
+        return lo, hi
+
+
+@_record
+class Regimen:
+    """How one intervention is given in one arm during one treatment phase.
+
+    ``relative_day`` is the day of administration relative to ``relative_to`` (the cell
+    infusion, day 0) within the same cycle; ``at_visits`` schedules by visit instead."""
+
+    arm: str
+    intervention: str
+    phase: str
+    phase_label: str | None
+    dose_mode: str
+    dose_value: float | None = None
+    dose_min: float | None = None
+    dose_max: float | None = None
+    dose_unit: str | None = None
+    dose_basis: str | None = None
+    interval: Interval | None = None
+    first_cycle: int | None = None
+    cycles_min: int | None = None
+    cycles_max: int | None = None
+    relative_day: int | None = None
+    relative_to: str | None = None
+    at_visits: tuple[str, ...] = ()
+    course_days: int | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def dose_specified(self) -> bool:
+        """True when the protocol gives a number, a range or dose levels (whose own
+        ``dose_specified`` may still be False); otherwise the site records the dose given."""
+        return self.dose_mode in ("fixed", "range", "dose_finding")
+
+
+@_record
+class DoseLevel:
+    """A dose level; ``order`` is its position in ``levels`` (0 = starting level)."""
+
+    code: str
+    order: int
+    dose_value: float | None
+    dose_unit: str | None
+    dose_basis: str | None
+    label: str | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def dose_specified(self) -> bool:
+        """False where the document names the level but gives no number (seed 003)."""
+        return self.dose_value is not None
+
+
+@_record
+class FrequencyLevel:
+    code: str
+    order: int
+    label: str | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
+class DoseFinding:
+    method: str
+    model: str | None
+    direction: str
+    target: str
+    intervention: str
+    arms: tuple[str, ...]
+    cohort_size: int | None
+    levels: tuple[DoseLevel, ...]
+    frequency_levels: tuple[FrequencyLevel, ...] = ()
+    de_escalation_pct: float | None = None
+    target_toxicity: float | None = None
+    trigger_rule: str | None = None
+    stop_rule: str | None = None
+    open_ended: bool = False
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
+class Visit:
+    code: str
+    label: str
+    kind: str
+    month: int | None = None
+    window_days_before: int | None = None
+    intervention: str | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
+class Assessment:
+    code: str
+    label: str
+    kind: tuple[str, ...]
+    period: str
+    anchor: str | None = None
+    at_baseline: bool = False
+    interval_weeks: int | None = None
+    at_days: tuple[int, ...] = ()
+    until: tuple[str, ...] = ()
+    instruments: tuple[str, ...] = ()
+    response_criteria: tuple[str, ...] = ()
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+    @property
+    def interval_days(self) -> int | None:
+        return None if self.interval_weeks is None else self.interval_weeks * 7
+
+
+@_record
+class VisitPlan:
+    screening_window_days: int | None
+    follow_up_months: int | None
+    follow_up_anchor: str | None
+    response_criteria: tuple[str, ...] | None
+    visits: tuple[Visit, ...]
+    assessments: tuple[Assessment, ...]
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
+class EligibilityCriterion:
+    number: int
+    text: str
+
+
+@_record
+class Eligibility:
+    min_age_years: int | None
+    max_age_years: int | None
+    sex: str | None
+    healthy_volunteers: bool | None
+    numbering: str | None
+    inclusion: tuple[EligibilityCriterion, ...] | None
+    exclusion: tuple[EligibilityCriterion, ...] | None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+    def age_ok(self, age_years: int) -> bool:
+        lo, hi = self.min_age_years, self.max_age_years
+        return (lo is None or age_years >= lo) and (hi is None or age_years <= hi)
+
+    def sex_ok(self, sex: str) -> bool:
+        return self.sex in (None, "all") or sex == self.sex
+
+
+@_record
+class Safety:
+    ctcae_version: str
+    ae_follow_up_days: int | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+def attribution_at_least(level: str, minimum: str) -> bool:
+    """``possible`` >= ``possible``; unknown levels raise ``ValueError``."""
+    return ATTRIBUTION_LEVELS.index(level) >= ATTRIBUTION_LEVELS.index(minimum)
+
+
+@_record
+class ToxicityRule:
+    """A generic TI/DLT rule (field names follow ``adverse_events.toxicity.ToxicityRule``).
+
+    An AE counts when min_grade <= grade <= max_grade, it lasts >= min_duration_days, its onset
+    is within window_days after administration (``window_anchor``) of one of
+    window_interventions, and it is related at >= min_attribution to one of
+    attribution_interventions.  ``arms`` empty = all arms."""
+
+    code: str
+    name: str
+    kind: str
+    min_grade: int
+    max_grade: int | None
+    min_duration_days: int | None
+    window_days: int
+    window_anchor: str
+    window_interventions: tuple[str, ...]
+    attribution_interventions: tuple[str, ...]
+    min_attribution: str
+    arms: tuple[str, ...] = ()
+    description: str | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+    def to_rule_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``adverse_events.toxicity.ToxicityRule``."""
+        return {"code": self.code, "kind": self.kind, "min_grade": self.min_grade,
+                "max_grade": self.max_grade, "min_duration_days": self.min_duration_days,
+                "window_days": self.window_days,
+                "window_interventions": self.window_interventions,
+                "attribution_interventions": self.attribution_interventions,
+                "min_attribution": self.min_attribution, "description": self.description or ""}
+
+    def qualifies(self, *, grade: int, attribution: str, duration_days: int | None,
+                  days_after_administration: int) -> bool:
+        """Whether one AE episode meets the rule (inputs already reduced to one episode)."""
+        if grade < self.min_grade or (self.max_grade is not None and grade > self.max_grade):
+            return False
+        if not attribution_at_least(attribution, self.min_attribution):
+            return False
+        if not 0 <= days_after_administration <= self.window_days:
+            return False
+        return self.min_duration_days is None or (
+            duration_days is not None and duration_days >= self.min_duration_days
+        )
+
+
+@_record
+class Endpoint:
+    kind: str
+    measure: str
+    description: str | None
+    time_frame: str | None
+    time_frame_months: int | None = None
+    time_frame_days: int | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
+class Protocol:
+    schema_version: int
+    file: str
+    source: str
+    digest: str
+    source_digest: str
+    trial: Trial
+    design: Design
+    arms: tuple[Arm, ...]
+    interventions: tuple[Intervention, ...]
+    regimens: tuple[Regimen, ...]
+    dose_finding: DoseFinding | None
+    visit_plan: VisitPlan
+    eligibility: Eligibility
+    safety: Safety
+    toxicity_rules: tuple[ToxicityRule, ...] | None
+    endpoints: tuple[Endpoint, ...] | None
+    not_stated: tuple[str, ...] = ()
+    note: str | None = None
+
+    def arm(self, code: str) -> Arm:
+        return next(a for a in self.arms if a.code == code)
+
+    def intervention(self, code: str) -> Intervention:
+        return next(i for i in self.interventions if i.code == code)
+
+    def regimens_for(self, arm: str, phase: str | None = None) -> tuple[Regimen, ...]:
+        return tuple(r for r in self.regimens
+                     if r.arm == arm and (phase is None or r.phase == phase))
+
+    def rule(self, code: str) -> ToxicityRule:
+        return next(r for r in self.toxicity_rules or () if r.code == code)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (dates as ISO strings, tuples as lists); ``file`` (a local path)
+        is left out so the same protocol gives the same JSON on every machine."""
+        data = _jsonable(self)
+        data.pop("file")
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def normalise_quote(text: str) -> str:
+    """Drop backslash escapes (``\\^``, ``\\>``) and collapse all whitespace to one space."""
+    return " ".join(re.sub(r"\\(.)", r"\1", text, flags=re.S).split())
+
+
+def protocol_digest(data: str | bytes | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a protocol file's text with line endings normalised to ``\\n``.
+
+    A path (``pathlib.Path`` or other ``PathLike``) is read; ``str``/``bytes`` are the text.
+    Any edit, including a comment, gives a new digest, i.e. a new protocol version."""
+    if isinstance(data, os.PathLike):
+        data = Path(data).read_bytes()
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return hashlib.sha256(data).hexdigest()
+
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean",
+               dict: "table", list: "array", dt.date: "date", dt.datetime: "datetime",
+               dt.time: "time"}
+
+
+def _type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+_KINDS = {
+    "str": ("string", lambda v: isinstance(v, str)),
+    "int": ("integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "num": ("number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+    "bool": ("boolean", lambda v: isinstance(v, bool)),
+    "date": ("date", lambda v: isinstance(v, dt.date) and not isinstance(v, dt.datetime)),
+    "table": ("table", lambda v: isinstance(v, dict)),
+    "list": ("array", lambda v: isinstance(v, list)),
+}
+_ELEMENT = {"str_list": "str", "int_list": "int", "table_list": "table"}
+
+REQUIRED, DECLARE, OPTIONAL = "required", "declare", "optional"
+
+
+class _Ctx:
+    def __init__(self, file: str):
+        self.file = file
+        self.issues: list[Issue] = []
+        self.quotes: list[tuple[str, str]] = []
+
+    def err(self, path: str, message: str) -> None:
+        self.issues.append(Issue(self.file, path, message))
+
+
+class _T:
+    """Reads one TOML table, recording problems and which keys were used."""
+
+    def __init__(self, ctx: _Ctx, data: dict[str, Any], path: str):
+        self.ctx, self.data, self.path = ctx, data, path
+        self.fields: set[str] = {"not_stated", "inferred", "note", "quote"}
+        self.present: set[str] = set()
+        self.not_stated = self._names("not_stated")
+        self.inferred = self._names("inferred")
+        self.note = self.get("note", "str", OPTIONAL)
+
+    def p(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    def err(self, key: str, message: str) -> None:
+        self.ctx.err(self.p(key), message)
+
+    def _names(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.err(key, "expected array of strings")
+            return ()
+        return tuple(value)
+
+    def get(self, key: str, kind: str, need: str = REQUIRED, *,
+            choices: Iterable[str] | None = None, positive: bool = False) -> Any:
+        self.fields.add(key)
+        if key not in self.data:
+            if need == REQUIRED:
+                self.err(key, "missing required field")
+            elif need == DECLARE and key not in self.not_stated:
+                self.err(key, "missing (give a value or list it in not_stated)")
+            return None
+        self.present.add(key)
+        value = self.data[key]
+        if need == DECLARE and key in self.not_stated:
+            self.err(key, "has a value but is listed in not_stated")
+        element = _ELEMENT.get(kind)
+        if element:
+            if not isinstance(value, list):
+                self.err(key, f"expected array, got {_type_name(value)}")
+                return None
+            name, ok = _KINDS[element]
+            bad = [i for i, v in enumerate(value) if not ok(v)]
+            for i in bad:
+                self.ctx.err(f"{self.p(key)}[{i}]",
+                             f"expected {name}, got {_type_name(value[i])}")
+            if bad:
+                return None
+            items = value
+        else:
+            name, ok = _KINDS[kind]
+            if not ok(value):
+                self.err(key, f"expected {name}, got {_type_name(value)}")
+                return None
+            items = [value]
+        if choices is not None:
+            allowed = tuple(choices)
+            for i, v in enumerate(items):
+                if v not in allowed:
+                    where = self.p(key) if not element else f"{self.p(key)}[{i}]"
+                    self.ctx.err(where, f"unknown value {v!r} (allowed: {', '.join(allowed)})")
+            if any(v not in allowed for v in items):
+                return None
+        if positive and kind in ("int", "num") and value <= 0:
+            self.err(key, f"must be > 0, got {value}")
+            return None
+        if kind == "num":
+            value = float(value)
+        return tuple(value) if element and element != "table" else value
+
+    def sub(self, key: str, need: str = REQUIRED) -> _T | None:
+        value = self.get(key, "table", need)
+        return None if value is None else _T(self.ctx, value, self.p(key))
+
+    def subs(self, key: str, need: str = REQUIRED) -> list[_T]:
+        value = self.get(key, "table_list", need)
+        if value is None:
+            return []
+        return [_T(self.ctx, v, f"{self.p(key)}[{i}]") for i, v in enumerate(value)]
+
+    def code(self, key: str = "code") -> str | None:
+        value = self.get(key, "str")
+        if value is not None and not _CODE.fullmatch(value):
+            self.err(key, f"invalid code {value!r} (letters, digits, _ . + - only)")
+        return value
+
+    def quote(self) -> tuple[str, ...]:
+        self.fields.add("quote")
+        if "quote" not in self.data:
+            self.err("quote", "missing required field")
+            return ()
+        value = self.data["quote"]
+        if isinstance(value, str):
+            self.ctx.quotes.append((self.p("quote"), value))
+            return (value,)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.err("quote", f"expected string or array of strings, got {_type_name(value)}")
+            return ()
+        if not value and not self.note:
+            self.err("quote", "empty quote list needs a note saying why")
+        for i, v in enumerate(value):
+            self.ctx.quotes.append((f"{self.p('quote')}[{i}]", v))
+        return tuple(value)
+
+    def meta(self) -> dict[str, Any]:
+        """quote/not_stated/inferred/note for the dataclass (call after the fields)."""
+        return {"quote": self.quote(), "not_stated": self.not_stated,
+                "inferred": self.inferred, "note": self.note}
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self.fields:
+                self.err(key, "unknown field")
+        known = self.fields - {"not_stated", "inferred", "note", "quote"}
+        for list_key, names in (("not_stated", self.not_stated), ("inferred", self.inferred)):
+            for name in names:
+                if name not in known:
+                    self.err(list_key, f"unknown field {name!r}")
+        for name in self.inferred:
+            if name in known and name not in self.present:
+                self.err("inferred", f"inferred field {name!r} has no value")
+        if self.inferred and not self.note:
+            self.err("note", "required when fields are inferred (say how)")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _site(t: _T) -> Site:
+    site = Site(name=t.get("name", "str"), city=t.get("city", "str", DECLARE),
+                region=t.get("region", "str", OPTIONAL), country=t.get("country", "str"),
+                quote=t.quote())
+    t.finish()
+    return site
+
+
+def _trial(t: _T) -> Trial:
+    g = t.get
+    registry_id = g("registry_id", "str", OPTIONAL)
+    reason = g("no_registry_id", "str", OPTIONAL)
+    if registry_id is not None and not _NCT.fullmatch(registry_id):
+        t.err("registry_id", f"not an NCT id (NCT + 8 digits): {registry_id!r}")
+    if (registry_id is None) == (reason is None):
+        t.err("registry_id", "give exactly one of registry_id and no_registry_id")
+    trial = Trial(
+        short_name=t.code("short_name"),
+        registry=g("registry", "str", choices=REGISTRIES),
+        registry_id=registry_id, no_registry_id=reason,
+        other_ids=g("other_ids", "str_list", OPTIONAL) or (),
+        title=g("title", "str", DECLARE),
+        official_title=g("official_title", "str", OPTIONAL),
+        phase=g("phase", "str", DECLARE, choices=PHASES),
+        status=g("status", "str", DECLARE, choices=STATUSES),
+        target_enrollment=g("target_enrollment", "int", DECLARE, positive=True),
+        start_date=g("start_date", "date", DECLARE),
+        primary_completion_date=g("primary_completion_date", "date", OPTIONAL),
+        completion_date=g("completion_date", "date", DECLARE),
+        sponsor=g("sponsor", "str", DECLARE),
+        collaborators=g("collaborators", "str_list", OPTIONAL) or (),
+        sites=tuple(_site(s) for s in t.subs("sites", DECLARE)),
+        **t.meta(),
+    )
+    expected = {"ctgov": registry_id is not None, "sponsor": registry_id is None}
+    if trial.registry is not None and not expected[trial.registry]:
+        t.err("registry", f"{trial.registry!r} does not fit registry_id/no_registry_id")
+    for later in ("primary_completion_date", "completion_date"):
+        end = getattr(trial, later)
+        if trial.start_date and end and end < trial.start_date:
+            t.err(later, f"{end.isoformat()} is before start_date "
+                         f"{trial.start_date.isoformat()}")
+    t.finish()
+    return trial
+
+
+def _randomization(t: _T) -> Randomization:
+    ratio = t.get("ratio", "table")
+    if ratio is not None:
+        for key, value in ratio.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                t.ctx.err(f"{t.p('ratio')}.{key}", f"expected positive integer, got {value!r}")
+        ratio = dict(ratio)
+    blocks = t.get("block_sizes", "int_list", DECLARE)
+    for i, b in enumerate(blocks or ()):
+        if b <= 0:
+            t.ctx.err(f"{t.p('block_sizes')}[{i}]", f"must be > 0, got {b}")
+        elif ratio and all(isinstance(v, int) for v in ratio.values()):
+            total = sum(ratio.values())
+            if total and b % total:
+                t.ctx.err(f"{t.p('block_sizes')}[{i}]",
+                          f"block size {b} is not a multiple of the ratio total {total}")
+    r = Randomization(ratio=ratio, block_sizes=blocks,
+                      stratification=t.get("stratification", "str_list", DECLARE),
+                      method=t.get("method", "str", OPTIONAL), **t.meta())
+    t.finish()
+    return r
+
+
+def _design(t: _T) -> Design:
+    allocation = t.get("allocation", "str", choices=ALLOCATIONS)
+    rand_t = t.sub("randomization", OPTIONAL)
+    if allocation == "randomized" and rand_t is None and "randomization" not in t.data:
+        t.err("randomization", "required when allocation is 'randomized'")
+    if allocation is not None and allocation != "randomized" and rand_t is not None:
+        t.err("randomization", f"not allowed when allocation is {allocation!r}")
+    d = Design(allocation=allocation, model=t.get("model", "str", choices=MODELS),
+               masking=t.get("masking", "str", choices=MASKINGS),
+               purpose=t.get("purpose", "str", OPTIONAL, choices=PURPOSES),
+               randomization=_randomization(rand_t) if rand_t else None, **t.meta())
+    t.finish()
+    return d
+
+
+def _arm(t: _T) -> Arm:
+    a = Arm(code=t.code(), label=t.get("label", "str"),
+            type=t.get("type", "str", choices=ARM_TYPES),
+            blinded_label=t.get("blinded_label", "str", OPTIONAL),
+            sequence=t.get("sequence", "int", OPTIONAL, positive=True),
+            cohort_size=t.get("cohort_size", "int", OPTIONAL, positive=True),
+            size_min=t.get("size_min", "int", OPTIONAL, positive=True),
+            size_max=t.get("size_max", "int", OPTIONAL, positive=True),
+            description=t.get("description", "str", OPTIONAL), **t.meta())
+    if a.size_min and a.size_max and a.size_min > a.size_max:
+        t.err("size_min", f"size_min ({a.size_min}) is greater than size_max ({a.size_max})")
+    t.finish()
+    return a
+
+
+def _intervention(t: _T) -> Intervention:
+    i = Intervention(code=t.code(), agent=t.get("agent", "str"),
+                     type=t.get("type", "str", choices=INTERVENTION_TYPES),
+                     route=t.get("route", "str", DECLARE, choices=ROUTES),
+                     cell_product=bool(t.get("cell_product", "bool", OPTIONAL)),
+                     placebo_for=t.get("placebo_for", "str", OPTIONAL),
+                     other_names=t.get("other_names", "str_list", OPTIONAL) or (),
+                     **t.meta())
+    if i.type == "placebo" and i.placebo_for is None:
+        t.err("placebo_for", "required for a placebo intervention")
+    t.finish()
+    return i
+
+
+def _interval(t: _T) -> Interval:
+    iv = Interval(target_days=t.get("target_days", "int", positive=True),
+                  min_days=t.get("min_days", "int", DECLARE, positive=True),
+                  max_days=t.get("max_days", "int", DECLARE, positive=True))
+    t.fields.discard("quote")  # inline part of its regimen, quoted there
+    if iv.target_days is not None:
+        if iv.min_days is not None and iv.min_days > iv.target_days:
+            t.err("min_days", f"min_days ({iv.min_days}) is greater than target_days "
+                              f"({iv.target_days})")
+        if iv.max_days is not None and iv.max_days < iv.target_days:
+            t.err("max_days", f"max_days ({iv.max_days}) is less than target_days "
+                              f"({iv.target_days})")
+    t.finish()
+    return iv
+
+
+def _dose_unit(t: _T, need: str) -> tuple[str | None, str | None]:
+    """Read dose_unit + dose_basis and check that they agree."""
+    unit = t.get("dose_unit", "str", need)
+    if unit is not None and unit not in DOSE_UNITS:
+        t.err("dose_unit", f"unknown dose unit {unit!r} (allowed: {', '.join(DOSE_UNITS)})")
+        unit = None
+    basis = t.get("dose_basis", "str", need, choices=DOSE_BASES)
+    if unit and basis and DOSE_UNITS[unit] != basis:
+        t.err("dose_basis", f"{basis!r} does not match dose_unit {unit!r} "
+                            f"(expected {DOSE_UNITS[unit]!r})")
+    return unit, basis
+
+
+def _regimen(t: _T) -> Regimen:
+    g = t.get
+    mode = g("dose_mode", "str", choices=DOSE_MODES)
+    numeric = mode in ("fixed", "range")
+    value = g("dose_value", "num", REQUIRED if mode == "fixed" else OPTIONAL, positive=True)
+    dmin = g("dose_min", "num", REQUIRED if mode == "range" else OPTIONAL, positive=True)
+    dmax = g("dose_max", "num", REQUIRED if mode == "range" else OPTIONAL, positive=True)
+    unit, basis = _dose_unit(t, REQUIRED if numeric else OPTIONAL)
+    for key, v in (("dose_value", value), ("dose_min", dmin), ("dose_max", dmax)):
+        allowed = (mode == "fixed" and key == "dose_value") or (
+            mode == "range" and key != "dose_value")
+        if v is not None and mode is not None and not allowed:
+            t.err(key, f"not allowed with dose_mode {mode!r}")
+    if dmin is not None and dmax is not None and dmin >= dmax:
+        t.err("dose_min", f"dose_min ({dmin:g}) must be less than dose_max ({dmax:g})")
+    iv_t = t.sub("interval", DECLARE)
+    cycles_min = g("cycles_min", "int", OPTIONAL, positive=True)
+    cycles_max = g("cycles_max", "int", OPTIONAL, positive=True)
+    if cycles_min and cycles_max and cycles_min > cycles_max:
+        t.err("cycles_min", f"cycles_min ({cycles_min}) is greater than cycles_max "
+                            f"({cycles_max})")
+    r = Regimen(arm=g("arm", "str"), intervention=g("intervention", "str"),
+                phase=t.code("phase"), phase_label=g("phase_label", "str", OPTIONAL),
+                dose_mode=mode, dose_value=value, dose_min=dmin, dose_max=dmax,
+                dose_unit=unit, dose_basis=basis,
+                interval=_interval(iv_t) if iv_t else None,
+                first_cycle=g("first_cycle", "int", OPTIONAL, positive=True),
+                cycles_min=cycles_min, cycles_max=cycles_max,
+                relative_day=g("relative_day", "int", OPTIONAL),
+                relative_to=g("relative_to", "str", OPTIONAL),
+                at_visits=g("at_visits", "str_list", OPTIONAL) or (),
+                course_days=g("course_days", "int", OPTIONAL, positive=True), **t.meta())
+    if (r.relative_day is None) != (r.relative_to is None):
+        t.err("relative_day", "relative_day and relative_to go together")
+    if r.relative_day is not None and r.relative_to is not None and r.interval is None:
+        t.err("interval", "required when relative_day is given")
+    t.finish()
+    return r
+
+
+def _dose_level(t: _T, order: int) -> DoseLevel:
+    value = t.get("dose_value", "num", DECLARE, positive=True)
+    unit, basis = _dose_unit(t, REQUIRED if value is not None else OPTIONAL)
+    lvl = DoseLevel(code=t.code(), order=order, dose_value=value, dose_unit=unit,
+                    dose_basis=basis, label=t.get("label", "str", OPTIONAL), **t.meta())
+    t.finish()
+    return lvl
+
+
+def _frequency_level(t: _T, order: int) -> FrequencyLevel:
+    f = FrequencyLevel(code=t.code(), order=order, label=t.get("label", "str", OPTIONAL),
+                       **t.meta())
+    t.finish()
+    return f
+
+
+def _dose_finding(t: _T) -> DoseFinding:
+    g = t.get
+    levels = tuple(_dose_level(s, i) for i, s in enumerate(t.subs("levels")))
+    freqs = tuple(_frequency_level(s, i)
+                  for i, s in enumerate(t.subs("frequency_levels", OPTIONAL)))
+    df = DoseFinding(
+        method=g("method", "str", choices=DF_METHODS),
+        model=g("model", "str", OPTIONAL, choices=DF_MODELS),
+        direction=g("direction", "str", choices=DF_DIRECTIONS),
+        target=g("target", "str", choices=DF_TARGETS),
+        intervention=g("intervention", "str"), arms=g("arms", "str_list") or (),
+        cohort_size=g("cohort_size", "int", DECLARE, positive=True), levels=levels,
+        frequency_levels=freqs,
+        de_escalation_pct=g("de_escalation_pct", "num", OPTIONAL, positive=True),
+        target_toxicity=g("target_toxicity", "num", OPTIONAL, positive=True),
+        trigger_rule=g("trigger_rule", "str", DECLARE),
+        stop_rule=g("stop_rule", "str", OPTIONAL),
+        open_ended=bool(g("open_ended", "bool", OPTIONAL)), **t.meta())
+    if df.target_toxicity is not None and df.target_toxicity >= 1:
+        t.err("target_toxicity", f"must be a fraction below 1, got {df.target_toxicity:g}")
+    if df.de_escalation_pct is not None and df.de_escalation_pct >= 100:
+        t.err("de_escalation_pct", f"must be below 100, got {df.de_escalation_pct:g}")
+    if not levels and "levels" in t.data:
+        t.err("levels", "at least one dose level is required")
+    _unique(t.ctx, [(lv.code, f"{t.p('levels')}[{lv.order}].code") for lv in levels],
+            "dose level code")
+    values = [lv.dose_value for lv in levels]
+    if df.direction and None not in values and len(values) > 1:
+        up = df.direction == "escalation"
+        for i in range(1, len(values)):
+            if (values[i] <= values[i - 1]) if up else (values[i] >= values[i - 1]):
+                t.ctx.err(f"{t.p('levels')}[{i}].dose_value",
+                          f"{values[i]:g} does not follow {values[i - 1]:g} in "
+                          f"{df.direction} order")
+    t.finish()
+    return df
+
+
+def _visit(t: _T) -> Visit:
+    v = Visit(code=t.code(), label=t.get("label", "str"),
+              kind=t.get("kind", "str", choices=VISIT_KINDS),
+              month=t.get("month", "int", OPTIONAL),
+              window_days_before=t.get("window_days_before", "int", OPTIONAL, positive=True),
+              intervention=t.get("intervention", "str", OPTIONAL), **t.meta())
+    if v.kind == "month" and v.month is None and "month" not in t.data:
+        t.err("month", "required for a visit of kind 'month'")
+    if v.month is not None and v.month < 0:
+        t.err("month", f"must be >= 0, got {v.month}")
+    if v.kind == "cycle" and v.intervention is None and "intervention" not in t.data:
+        t.err("intervention", "required for a visit of kind 'cycle'")
+    t.finish()
+    return v
+
+
+def _assessment(t: _T) -> Assessment:
+    a = Assessment(code=t.code(), label=t.get("label", "str"),
+                   kind=t.get("kind", "str_list", choices=ASSESSMENT_KINDS) or (),
+                   period=t.get("period", "str", choices=PERIODS),
+                   anchor=t.get("anchor", "str", OPTIONAL, choices=ANCHORS),
+                   at_baseline=bool(t.get("at_baseline", "bool", OPTIONAL)),
+                   interval_weeks=t.get("interval_weeks", "int", DECLARE, positive=True),
+                   at_days=t.get("at_days", "int_list", OPTIONAL) or (),
+                   until=t.get("until", "str_list", OPTIONAL) or (),
+                   instruments=t.get("instruments", "str_list", OPTIONAL) or (),
+                   response_criteria=t.get("response_criteria", "str_list", OPTIONAL,
+                                           choices=RESPONSE_CRITERIA) or (),
+                   **t.meta())
+    t.finish()
+    return a
+
+
+def _visit_plan(t: _T) -> VisitPlan:
+    months = t.get("follow_up_months", "int", DECLARE, positive=True)
+    vp = VisitPlan(
+        screening_window_days=t.get("screening_window_days", "int", DECLARE, positive=True),
+        follow_up_months=months,
+        follow_up_anchor=t.get("follow_up_anchor", "str",
+                               REQUIRED if months is not None else OPTIONAL, choices=ANCHORS),
+        response_criteria=t.get("response_criteria", "str_list", DECLARE,
+                                choices=RESPONSE_CRITERIA),
+        visits=tuple(_visit(s) for s in t.subs("visits")),
+        assessments=tuple(_assessment(s) for s in t.subs("assessments", OPTIONAL)),
+        **t.meta())
+    _unique(t.ctx, [(v.code, f"{t.p('visits')}[{i}].code") for i, v in enumerate(vp.visits)],
+            "visit code")
+    _unique(t.ctx, [(a.code, f"{t.p('assessments')}[{i}].code")
+                    for i, a in enumerate(vp.assessments)], "assessment code")
+    t.finish()
+    return vp
+
+
+def _criteria(t: _T, key: str) -> tuple[EligibilityCriterion, ...] | None:
+    if key not in t.data:
+        t.subs(key, DECLARE)
+        return None
+    out = []
+    for s in t.subs(key, DECLARE):
+        s.fields.discard("quote")  # the text itself is checked against the source
+        number, text = s.get("number", "int", positive=True), s.get("text", "str")
+        if text is not None:
+            t.ctx.quotes.append((s.p("text"), text))
+        out.append(EligibilityCriterion(number=number, text=text))
+        s.finish()
+    _unique(t.ctx, [(c.number, f"{t.p(key)}[{i}].number") for i, c in enumerate(out)],
+            "criterion number")
+    return tuple(out)
+
+
+def _eligibility(t: _T) -> Eligibility:
+    e = Eligibility(min_age_years=t.get("min_age_years", "int", DECLARE),
+                    max_age_years=t.get("max_age_years", "int", DECLARE),
+                    sex=t.get("sex", "str", DECLARE, choices=SEXES),
+                    healthy_volunteers=t.get("healthy_volunteers", "bool", OPTIONAL),
+                    numbering=t.get("numbering", "str", OPTIONAL, choices=NUMBERINGS),
+                    inclusion=_criteria(t, "inclusion"), exclusion=_criteria(t, "exclusion"),
+                    **t.meta())
+    for key in ("min_age_years", "max_age_years"):
+        age = getattr(e, key)
+        if age is not None and not 0 <= age <= 120:
+            t.err(key, f"must be within 0-120, got {age}")
+    if e.min_age_years is not None and e.max_age_years is not None \
+            and e.min_age_years > e.max_age_years:
+        t.err("min_age_years", f"min_age_years ({e.min_age_years}) is greater than "
+                               f"max_age_years ({e.max_age_years})")
+    if (e.inclusion or e.exclusion) and e.numbering is None and "numbering" not in t.data:
+        t.err("numbering", "required with criteria ('source' or 'assigned')")
+    t.finish()
+    return e
+
+
+def _safety(t: _T) -> Safety:
+    version = t.get("ctcae_version", "str")
+    if version is not None and version not in CTCAE_VERSIONS:
+        t.err("ctcae_version", f"unsupported CTCAE version {version!r} (only "
+                               f"{', '.join(repr(v) for v in CTCAE_VERSIONS)} is accepted)")
+    s = Safety(ctcae_version=version,
+               ae_follow_up_days=t.get("ae_follow_up_days", "int", OPTIONAL, positive=True),
+               **t.meta())
+    t.finish()
+    return s
+
+
+def _tox_rule(t: _T) -> ToxicityRule:
+    g = t.get
+    r = ToxicityRule(
+        code=t.code(), name=g("name", "str"), kind=g("kind", "str", choices=TOX_KINDS),
+        min_grade=g("min_grade", "int"), max_grade=g("max_grade", "int", OPTIONAL),
+        min_duration_days=g("min_duration_days", "int", OPTIONAL, positive=True),
+        window_days=g("window_days", "int", positive=True),
+        window_anchor=g("window_anchor", "str", choices=WINDOW_ANCHORS),
+        window_interventions=g("window_interventions", "str_list") or (),
+        attribution_interventions=g("attribution_interventions", "str_list") or (),
+        min_attribution=g("min_attribution", "str", choices=ATTRIBUTION_LEVELS),
+        arms=g("arms", "str_list", OPTIONAL) or (),
+        description=g("description", "str", OPTIONAL), **t.meta())
+    if r.min_grade is not None and not 1 <= r.min_grade <= 5:
+        t.err("min_grade", f"must be a CTCAE grade 1-5, got {r.min_grade}")
+    if r.max_grade is not None and r.min_grade is not None \
+            and not r.min_grade <= r.max_grade <= 5:
+        t.err("max_grade", f"must be within min_grade ({r.min_grade}) and 5, got {r.max_grade}")
+    for key in ("window_interventions", "attribution_interventions"):
+        if key in t.data and not getattr(r, key):
+            t.err(key, "must name at least one intervention")
+    t.finish()
+    return r
+
+
+def _endpoint(t: _T) -> Endpoint:
+    e = Endpoint(kind=t.get("kind", "str", choices=ENDPOINT_KINDS),
+                 measure=t.get("measure", "str"),
+                 description=t.get("description", "str", OPTIONAL),
+                 time_frame=t.get("time_frame", "str", DECLARE),
+                 time_frame_months=t.get("time_frame_months", "int", OPTIONAL, positive=True),
+                 time_frame_days=t.get("time_frame_days", "int", OPTIONAL, positive=True),
+                 **t.meta())
+    t.finish()
+    return e
+
+
+def _unique(ctx: _Ctx, items: list[tuple[Any, str]], what: str) -> None:
+    seen: dict[Any, str] = {}
+    for value, path in items:
+        if value is None:
+            continue
+        if value in seen:
+            ctx.err(path, f"duplicate {what} {value!r} (also {seen[value]})")
+        else:
+            seen[value] = path
+
+
+# --------------------------------------------------------------------------- cross-checks
+
+
+def _check_refs(ctx: _Ctx, p: Protocol) -> None:
+    """Checks that span tables: references, ratio vs arms, offsets, blinding."""
+    arms = {a.code for a in p.arms if a.code}
+    ivs = {i.code: i for i in p.interventions if i.code}
+    visits = {v.code for v in p.visit_plan.visits} if p.visit_plan else set()
+    rules = {r.code for r in p.toxicity_rules or ()}
+
+    def ref(path: str, value: str | None, known: Iterable[str], what: str) -> None:
+        if value is not None and value not in known:
+            ctx.err(path, f"unknown {what} {value!r}")
+
+    design = p.design
+    if design and design.randomization and design.randomization.ratio is not None:
+        keys = set(design.randomization.ratio)
+        if keys != arms:
+            parts = []
+            if arms - keys:
+                parts.append(f"missing {', '.join(sorted(arms - keys))}")
+            if keys - arms:
+                parts.append(f"unknown {', '.join(sorted(keys - arms))}")
+            ctx.err("design.randomization.ratio",
+                    f"keys do not match the arm codes ({'; '.join(parts)})")
+    if design and design.model == "sequential":
+        for i, a in enumerate(p.arms):
+            if a.sequence is None:
+                ctx.err(f"arms[{i}].sequence", "required when design.model is 'sequential'")
+        _unique(ctx, [(a.sequence, f"arms[{i}].sequence") for i, a in enumerate(p.arms)],
+                "arm sequence")
+    if design and design.masking:
+        _check_blinding(ctx, p)
+
+    for i, iv in enumerate(p.interventions):
+        if iv.placebo_for is not None:
+            ref(f"interventions[{i}].placebo_for", iv.placebo_for, ivs, "intervention")
+    for i, r in enumerate(p.regimens):
+        path = f"regimens[{i}]"
+        ref(f"{path}.arm", r.arm, arms, "arm")
+        ref(f"{path}.intervention", r.intervention, ivs, "intervention")
+        for j, v in enumerate(r.at_visits):
+            ref(f"{path}.at_visits[{j}]", v, visits, "visit")
+        if r.relative_to is not None:
+            anchors = {o.intervention for o in p.regimens
+                       if o is not r and o.arm == r.arm and o.phase == r.phase}
+            if r.relative_to not in anchors:
+                ctx.err(f"{path}.relative_to", f"{r.relative_to!r} is not given in arm "
+                                               f"{r.arm!r} phase {r.phase!r}")
+        if r.relative_day is not None and r.interval is not None:
+            limit = r.interval.allowed[1]
+            if abs(r.relative_day) >= limit:
+                ctx.err(f"{path}.relative_day",
+                        f"{r.relative_day:+d} lies outside the cycle (|relative_day| must be "
+                        f"< the interval's max_days {limit})")
+        if r.dose_mode == "dose_finding":
+            df = p.dose_finding
+            if df is None:
+                ctx.err(f"{path}.dose_mode", "'dose_finding' needs a [dose_finding] table")
+            elif df.intervention != r.intervention:
+                ctx.err(f"{path}.dose_mode", f"[dose_finding] is for {df.intervention!r}, "
+                                             f"not {r.intervention!r}")
+    _unique(ctx, [((r.arm, r.intervention, r.phase), f"regimens[{i}]")
+                  for i, r in enumerate(p.regimens)], "regimen (arm, intervention, phase)")
+
+    df = p.dose_finding
+    if df is not None:
+        ref("dose_finding.intervention", df.intervention, ivs, "intervention")
+        for j, a in enumerate(df.arms):
+            ref(f"dose_finding.arms[{j}]", a, arms, "arm")
+        ref("dose_finding.trigger_rule", df.trigger_rule, rules, "toxicity rule")
+    if p.visit_plan:
+        for i, v in enumerate(p.visit_plan.visits):
+            ref(f"visit_plan.visits[{i}].intervention", v.intervention, ivs, "intervention")
+    for i, rule in enumerate(p.toxicity_rules or ()):
+        for key in ("window_interventions", "attribution_interventions"):
+            for j, code in enumerate(getattr(rule, key)):
+                ref(f"toxicity_rules[{i}].{key}[{j}]", code, ivs, "intervention")
+        for j, a in enumerate(rule.arms):
+            ref(f"toxicity_rules[{i}].arms[{j}]", a, arms, "arm")
+
+
+_INFORMATIVE = ("placebo", "active", "experimental", "control", "comparator", "verum", "sham")
+
+
+def _check_blinding(ctx: _Ctx, p: Protocol) -> None:
+    """Masked designs: every arm has a neutral blinded label from one shared label set
+    (identical labels, or one common stem + a distinct letter/number such as 'Group A')."""
+    masking = p.design.masking
+    labels = [(i, a.blinded_label) for i, a in enumerate(p.arms)]
+    if masking == "none":
+        for i, label in labels:
+            if label is not None:
+                ctx.err(f"arms[{i}].blinded_label", "not allowed when design.masking is 'none'")
+        return
+    words: set[str] = set(_INFORMATIVE)
+    for a in p.arms:
+        words |= {w for w in re.findall(r"[a-z0-9]+", f"{a.code} {a.label}".lower())
+                  if len(w) >= 3}
+    for iv in p.interventions:
+        words |= {w for w in re.findall(r"[a-z0-9]+", f"{iv.code} {iv.agent}".lower())
+                  if len(w) >= 3}
+    stems = set()
+    for i, label in labels:
+        if label is None:
+            ctx.err(f"arms[{i}].blinded_label", f"required when design.masking is {masking!r}")
+            continue
+        leaks = sorted(w for w in re.findall(r"[a-z0-9]+", label.lower()) if w in words)
+        if leaks:
+            ctx.err(f"arms[{i}].blinded_label",
+                    f"{label!r} is not neutral (reveals {', '.join(leaks)})")
+        head, _, tail = label.rpartition(" ")
+        stems.add(head if re.fullmatch(r"[A-Z]|\d+", tail) else label)
+    given = [label for _, label in labels if label is not None]
+    if len(stems) > 1:
+        ctx.err("arms", "blinded labels must share one neutral label set "
+                        f"(got {', '.join(repr(s) for s in given)})")
+    elif len(set(given)) not in (1, len(given)):
+        ctx.err("arms", "blinded labels must be all identical or all distinct")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_protocol(data: Mapping[str, Any], file: str = "<protocol>", *,
+                   source_text: str | None = None, base_dir: str | os.PathLike[str] | None = None,
+                   digest: str = "") -> Protocol:
+    """Validate a parsed TOML document and build the ``Protocol``.
+
+    Quotes are checked against ``source_text`` if given, else against the file named by
+    ``source`` relative to ``base_dir``.  Raises ``ProtocolError`` listing every problem."""
+    ctx = _Ctx(file)
+    top = _T(ctx, dict(data), "")
+    version = top.get("schema_version", "int")
+    if version is not None and version != SCHEMA_VERSION:
+        top.err("schema_version", f"unsupported schema version {version} "
+                                  f"(this loader reads {SCHEMA_VERSION})")
+    source = top.get("source", "str")
+    trial_t, design_t = top.sub("trial"), top.sub("design")
+    arms_t, ivs_t = top.subs("arms"), top.subs("interventions")
+    regimens_t = top.subs("regimens")
+    df_t = top.sub("dose_finding", OPTIONAL)
+    vp_t, el_t, sf_t = top.sub("visit_plan"), top.sub("eligibility"), top.sub("safety")
+    rules_t = top.subs("toxicity_rules", DECLARE)
+    endpoints_t = top.subs("endpoints", DECLARE)
+    top.fields.discard("quote")
+    top.finish()
+
+    arms = tuple(_arm(t) for t in arms_t)
+    if "arms" in data and isinstance(data["arms"], list) and not arms:
+        top.err("arms", "at least one arm is required")
+    interventions = tuple(_intervention(t) for t in ivs_t)
+    _unique(ctx, [(a.code, f"arms[{i}].code") for i, a in enumerate(arms)], "arm code")
+    _unique(ctx, [(iv.code, f"interventions[{i}].code") for i, iv in enumerate(interventions)],
+            "intervention code")
+    rules = tuple(_tox_rule(t) for t in rules_t) if "toxicity_rules" in data else None
+    if rules:
+        _unique(ctx, [(r.code, f"toxicity_rules[{i}].code") for i, r in enumerate(rules)],
+                "toxicity rule code")
+
+    source_text_n, source_digest = "", ""
+    if source is not None and source_text is None:
+        src_path = Path(base_dir or ".") / source
+        try:
+            source_text = src_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            top.err("source", f"cannot read {source}: {exc.strerror or exc}")
+    if source_text is not None:
+        source_text_n = normalise_quote(source_text)
+        source_digest = protocol_digest(source_text)
+
+    protocol = Protocol(
+        schema_version=version, file=file, source=source, digest=digest,
+        source_digest=source_digest,
+        trial=_trial(trial_t) if trial_t else None,
+        design=_design(design_t) if design_t else None,
+        arms=arms, interventions=interventions,
+        regimens=tuple(_regimen(t) for t in regimens_t),
+        dose_finding=_dose_finding(df_t) if df_t else None,
+        visit_plan=_visit_plan(vp_t) if vp_t else None,
+        eligibility=_eligibility(el_t) if el_t else None,
+        safety=_safety(sf_t) if sf_t else None,
+        toxicity_rules=rules,
+        endpoints=tuple(_endpoint(t) for t in endpoints_t) if "endpoints" in data else None,
+        not_stated=top.not_stated, note=top.note,
+    )
+    _check_refs(ctx, protocol)
+
+    if source_text is not None:
+        for path, q in ctx.quotes:
+            nq = normalise_quote(q)
+            if not nq:
+                ctx.err(path, "empty quote")
+            elif nq not in source_text_n:
+                short = nq if len(nq) <= 60 else nq[:57] + "..."
+                ctx.err(path, f"quote not found in {source}: {short!r}")
+    if ctx.issues:
+        raise ProtocolError(ctx.issues)
+    return protocol
+
+
+def load_protocol_text(text: str, file: str = "<protocol>", *,
+                       source_text: str | None = None,
+                       base_dir: str | os.PathLike[str] | None = None) -> Protocol:
+    """Parse and validate protocol TOML ``text``; ``file`` names it in error messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError([Issue(file, "(toml)", str(exc))]) from None
+    return parse_protocol(data, file, source_text=source_text, base_dir=base_dir,
+                          digest=protocol_digest(text))
+
+
+def load_protocol(path: str | os.PathLike[str]) -> Protocol:
+    """Load ``seeds/<short-name>.toml``; ``source`` resolves relative to the file."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError([Issue(str(path), "(file)", f"cannot read: {exc}")]) from None
+    return load_protocol_text(text, str(path), base_dir=path.parent)
+
+
+def load_all(directory: str | os.PathLike[str]) -> list[Protocol]:
+    """Every ``*.toml`` in ``directory``, sorted by name; problems of all files in one error."""
+    protocols, issues = [], []
+    for path in sorted(Path(directory).glob("*.toml")):
+        try:
+            protocols.append(load_protocol(path))
+        except ProtocolError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise ProtocolError(issues)
+    return protocols
+
+
+def canonical_json(protocol: Protocol) -> str:
+    """Stable JSON of the parsed protocol (sorted keys), e.g. for storage or diffing."""
+    return json.dumps(protocol.to_dict(), sort_keys=True, ensure_ascii=False)
