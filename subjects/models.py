@@ -85,6 +85,13 @@ class Subject(ClinicalModel):
     dose_level = models.ForeignKey(DoseLevel, on_delete=models.PROTECT, null=True, blank=True)
     day0 = models.DateField(null=True, blank=True, help_text="Day 0 of the schedule")
     enrolled_on = models.DateField(null=True, blank=True)
+    cohort = models.PositiveIntegerField(null=True, blank=True,
+                                         help_text="Cohort number in sequential designs")
+    frequency_level = models.CharField(max_length=20, blank=True,
+                                       help_text="Frequency level in dose x frequency grids")
+    treatment_stop_date = models.DateField(null=True, blank=True)
+    treatment_stop_reason = models.CharField(max_length=40, blank=True)
+    death_date = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["trial", "site", "screening_number"]

@@ -70,6 +70,86 @@ class Visit(ClinicalModel):
         return not (self.window_low <= self.actual_date <= self.window_high)
 
 
+@audited
+class Exposure(ClinicalModel):
+    """One administration of a study intervention at an infusion/administration visit.
+
+    Planned dose = the regimen's (or the cohort's dose level) dose x weight (per kg) or x
+    Mosteller BSA (per m2); the computed values are stored read-only with their inputs.
+    """
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="exposures")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="exposures")
+    intervention = models.ForeignKey(
+        "trials.Intervention", on_delete=models.PROTECT, related_name="exposures"
+    )
+    administered_on = models.DateField()
+    start_time = models.DateTimeField(null=True, blank=True)
+    stop_time = models.DateTimeField(null=True, blank=True)
+    dose_value = models.DecimalField(
+        max_digits=24, decimal_places=6, help_text="Dose as prescribed, in dose_unit"
+    )
+    dose_unit = models.CharField(max_length=20, help_text="e.g. cells/kg, mg/m2, mg")
+    weight_kg = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    height_cm = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    bsa_m2 = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True,
+                                 editable=False, help_text="Mosteller BSA (computed)")
+    planned_total = models.DecimalField(max_digits=30, decimal_places=6, null=True,
+                                        blank=True, editable=False,
+                                        help_text="Planned total amount (computed)")
+    given_total = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True,
+                                      help_text="Total amount actually given")
+    total_unit = models.CharField(max_length=20, blank=True, editable=False,
+                                  help_text="cells or mg (computed)")
+    interrupted = models.BooleanField(default=False)
+    interruption_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["subject", "administered_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["visit", "intervention"],
+                                    name="exposure_one_per_visit_agent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.intervention} {self.subject} {self.administered_on}"
+
+
+@audited
+class TumourAssessment(ClinicalModel):
+    """Overall response at an assessment visit (RECIST 1.1, mRECIST or iRECIST)."""
+
+    class Method(models.TextChoices):
+        CT = "CT", "CT"
+        MRI = "MRI", "MRI"
+        PET_CT = "PET-CT", "PET-CT"
+        OTHER = "other", "other"
+
+    class Criteria(models.TextChoices):
+        RECIST_1_1 = "RECIST 1.1", "RECIST 1.1"
+        MRECIST = "mRECIST", "mRECIST (HCC)"
+        IRECIST = "iRECIST", "iRECIST"
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
+                                related_name="tumour_assessments")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="tumour_assessments")
+    assessment_date = models.DateField()
+    method = models.CharField(max_length=10, choices=Method.choices)
+    criteria = models.CharField(max_length=12, choices=Criteria.choices)
+    overall_response = models.CharField(max_length=5, help_text="CR, PR, SD, PD, NE; iRECIST: "
+                                        "iCR, iPR, iSD, iUPD, iCPD, NE")
+    confirmed_progression = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["subject", "assessment_date"]
+        constraints = [
+            models.UniqueConstraint(fields=["visit"], name="tumour_assessment_one_per_visit")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.assessment_date} {self.overall_response}"
+
+
 def _item_field(number: int) -> models.PositiveSmallIntegerField:
     top = qlq_c30.ITEM_MAX[f"q{number}"]
     return models.PositiveSmallIntegerField(
