@@ -7,6 +7,7 @@ COPY trials trials
 COPY subjects subjects
 COPY visits visits
 COPY adverse_events adverse_events
+COPY data_management data_management
 COPY seeds seeds
 COPY manage.py ./
 RUN pip install --no-cache-dir . && python manage.py collectstatic --no-input -v0 \

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "subjects",
     "visits",
     "adverse_events",
+    "data_management",
 ]
 
 MIDDLEWARE = [
