@@ -166,3 +166,6 @@ import pghistory  # noqa: E402
 PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=True)
+
+# Secret mixed into allocation-list seeds: lists are reproducible by whoever holds it only.
+RANDOMIZATION_SECRET = os.environ.get("RANDOMIZATION_SECRET", "dev-only-randomization-secret")

@@ -1,11 +1,22 @@
-"""REST API for sites and subjects."""
+"""REST API for sites and subjects: screening, eligibility, enrollment, status, unblinding."""
 
-from rest_framework import serializers, viewsets
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
 
 from edc import roles
 from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.audit import change_reason
+from trials.models import EligibilityCriterion
 
-from .models import Site, Subject
+from . import enrollment, lifecycle, services
+from .models import EligibilityAnswer, Site, Subject, Unblinding
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -22,6 +33,15 @@ class SiteViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["id", "code"]
 
 
+def arm_label_for(subject: Subject, user) -> str | None:
+    """The arm, or its neutral blinded label for users without unblinded access."""
+    if subject.arm is None:
+        return None
+    if subject.trial.is_blinded and not roles.can_see_unblinded(user, subject.trial):
+        return subject.arm.blinded_label
+    return subject.arm.label
+
+
 class SubjectSerializer(serializers.ModelSerializer):
     usubjid = serializers.SerializerMethodField()
     arm_label = serializers.SerializerMethodField()
@@ -34,25 +54,21 @@ class SubjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "trial", "site", "protocol_version", "screening_number", "subject_number",
             "usubjid", "sex", "birth_date", "age_at_consent", "consent_date", "status",
-            "status_date", "status_reason", "arm_label", "dose_level", "day0", "enrolled_on",
-            "reason",
+            "status_date", "status_reason", "arm_label", "dose_level", "cohort",
+            "frequency_level", "day0", "enrolled_on", "treatment_stop_date",
+            "treatment_stop_reason", "death_date", "reason",
         ]
         read_only_fields = [
             "protocol_version", "subject_number", "status", "status_date", "status_reason",
-            "dose_level", "day0", "enrolled_on",
+            "dose_level", "cohort", "frequency_level", "day0", "enrolled_on",
+            "treatment_stop_date", "treatment_stop_reason", "death_date",
         ]
 
     def get_usubjid(self, obj) -> str | None:
         return obj.usubjid if obj.subject_number else None
 
     def get_arm_label(self, obj) -> str | None:
-        """The arm, or its neutral blinded label for users without unblinded access."""
-        if obj.arm is None:
-            return None
-        request = self.context.get("request")
-        if obj.trial.is_blinded and not roles.can_see_unblinded(request.user, obj.trial):
-            return obj.arm.blinded_label
-        return obj.arm.label
+        return arm_label_for(obj, self.context["request"].user)
 
     def validate(self, attrs):
         attrs.pop("reason", None)
@@ -67,6 +83,9 @@ class SubjectSerializer(serializers.ModelSerializer):
             Site.objects.filter(pk=site.pk), request.user, site="pk"
         ).exists():
             raise serializers.ValidationError({"site": "You have no access to this site."})
+        consent = attrs.get("consent_date")
+        if consent is not None and consent > timezone.localdate():
+            raise serializers.ValidationError({"consent_date": "Consent cannot be in the future."})
         return attrs
 
     def create(self, validated_data):
@@ -74,12 +93,137 @@ class SubjectSerializer(serializers.ModelSerializer):
         return super().create(validated_data)
 
 
+class AnswerSerializer(serializers.Serializer):
+    criterion = serializers.PrimaryKeyRelatedField(queryset=EligibilityCriterion.objects.all())
+    met = serializers.BooleanField()
+
+
+class EligibilitySerializer(serializers.Serializer):
+    answers = AnswerSerializer(many=True)
+    reason = serializers.CharField(required=False, help_text="Required to change an answer")
+
+
+class EnrollSerializer(serializers.Serializer):
+    enrolled_on = serializers.DateField()
+    day0 = serializers.DateField(required=False)
+    arm = serializers.CharField(required=False, help_text="Non-randomized designs only")
+
+
+class StatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Subject.Status.choices)
+    on = serializers.DateField()
+    reason = serializers.CharField()
+
+
+class UnblindSerializer(serializers.Serializer):
+    reason = serializers.CharField(min_length=10)
+
+
+class InvestigatorOnly(permissions.BasePermission):
+    message = "Only an investigator may do this."
+
+    def has_permission(self, request, view) -> bool:
+        return roles.has_role(request.user, roles.INVESTIGATOR, roles.ADMIN)
+
+
 class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
     queryset = Subject.objects.select_related("trial", "site", "arm")
     serializer_class = SubjectSerializer
     permission_classes = [DataEntryPermission]
-    filterset_fields = ["trial", "site", "status"]
-    ordering_fields = ["id", "screening_number", "consent_date"]
+    filterset_fields = ["trial", "site", "status", "cohort", "dose_level"]
+    ordering_fields = ["id", "screening_number", "consent_date", "enrolled_on"]
+
+    def history_hidden_fields(self, obj) -> set[str]:
+        if obj.trial.is_blinded and not roles.can_see_unblinded(self.request.user, obj.trial):
+            return {"arm_id"}
+        return set()
+
+    def _respond(self, subject, code=status.HTTP_200_OK):
+        subject = Subject.objects.select_related("trial", "site", "arm").get(pk=subject.pk)
+        return Response(SubjectSerializer(subject, context=self.get_serializer_context()).data,
+                        status=code)
+
+    @extend_schema(request=EligibilitySerializer, responses={200: SubjectSerializer})
+    @action(detail=True, methods=["post"])
+    def eligibility(self, request, pk=None):
+        """Answer the protocol version's criteria (inclusion met / exclusion present)."""
+        subject = self.get_object()
+        data = EligibilitySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answers = data.validated_data["answers"]
+        foreign = [a["criterion"].pk for a in answers
+                   if a["criterion"].protocol_version_id != subject.protocol_version_id]
+        if foreign:
+            raise serializers.ValidationError(
+                {"answers": f"criteria {foreign} belong to another protocol version"})
+        existing = {a.criterion_id: a for a in subject.eligibility_answers.all()}
+        changed = [a for a in answers if a["criterion"].pk in existing
+                   and existing[a["criterion"].pk].met != a["met"]]
+        reason = data.validated_data.get("reason")
+        if changed and not reason:
+            raise serializers.ValidationError(
+                {"reason": "A reason for change is required to change a saved answer."})
+        with transaction.atomic(), change_reason(reason or "eligibility answered", request.user):
+            for answer in answers:
+                row = existing.get(answer["criterion"].pk)
+                if row is None:
+                    EligibilityAnswer.objects.create(subject=subject, criterion=answer["criterion"],
+                                                     met=answer["met"])
+                elif row.met != answer["met"]:
+                    row.met = answer["met"]
+                    row.save()
+        problems = enrollment.eligibility_problems(subject)
+        body = self._respond(subject).data
+        return Response({**body, "eligibility_problems": problems})
+
+    @extend_schema(request=EnrollSerializer, responses={200: SubjectSerializer})
+    @action(detail=True, methods=["post"])
+    def enroll(self, request, pk=None):
+        """Enroll: arm (randomized or open cohort), dose level, day 0 and study id (409 if not)."""
+        subject = self.get_object()
+        data = EnrollSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        subject = enrollment.enroll(subject, enrolled_on=v["enrolled_on"], day0=v.get("day0"),
+                                    arm_code=v.get("arm"), user=request.user)
+        return self._respond(subject)
+
+    @extend_schema(request=StatusSerializer, responses={200: SubjectSerializer})
+    @action(detail=True, methods=["post"])
+    def status(self, request, pk=None):
+        """Move along the status graph (screen failure, on treatment, follow-up, off study)."""
+        subject = self.get_object()
+        data = StatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if v["status"] == lifecycle.OFF_STUDY and v["reason"] == "death":
+            subject = services.record_death(subject, v["on"], request.user)
+        else:
+            subject = services.change_status(subject, v["status"], v["on"], v["reason"],
+                                             request.user)
+        return self._respond(subject)
+
+    @extend_schema(request=UnblindSerializer, responses={200: dict})
+    @action(detail=True, methods=["post"], permission_classes=[InvestigatorOnly])
+    def unblind(self, request, pk=None):
+        """Emergency unblinding of this one subject: recorded, audited, reason required."""
+        subject = self.get_object()
+        data = UnblindSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not subject.trial.is_blinded:
+            raise serializers.ValidationError({"subject": "this trial is not blinded"})
+        if subject.arm is None:
+            raise serializers.ValidationError({"subject": "this subject has no allocation yet"})
+        if not roles.scope(Subject.objects.filter(pk=subject.pk), request.user).exists():
+            raise PermissionDenied()
+        reason = data.validated_data["reason"]
+        with transaction.atomic(), change_reason(f"emergency unblinding: {reason}",
+                                                 request.user):
+            record = Unblinding.objects.create(subject=subject, requested_by=request.user,
+                                               reason=reason)
+        return Response({"subject": subject.pk, "arm": subject.arm.label,
+                         "arm_code": subject.arm.code, "unblinding": record.pk,
+                         "recorded_at": record.created_at})
 
 
 def register(router) -> None:

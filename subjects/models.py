@@ -113,3 +113,81 @@ class Subject(ClinicalModel):
     def usubjid(self) -> str:
         """SDTM USUBJID: ``<study id>-<site>-<subject>`` (SDTMIG 3.4, DM domain)."""
         return f"{self.trial.registry_id}-{self.site.code}-{self.subject_number}"
+
+
+@audited
+class EligibilityAnswer(ClinicalModel):
+    """The site's answer to one criterion: inclusion met / exclusion present."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
+                                related_name="eligibility_answers")
+    criterion = models.ForeignKey("trials.EligibilityCriterion", on_delete=models.PROTECT)
+    met = models.BooleanField(help_text="Inclusion: criterion met. Exclusion: condition present.")
+
+    class Meta:
+        ordering = ["subject", "criterion"]
+        constraints = [models.UniqueConstraint(fields=["subject", "criterion"],
+                                               name="eligibility_answer_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.criterion}: {'yes' if self.met else 'no'}"
+
+
+@audited
+class RandomizationSlot(ClinicalModel):
+    """One row of a pre-generated, concealed allocation list (one allocation per slot)."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="slots")
+    stratum = models.CharField(max_length=100, blank=True)
+    sequence = models.PositiveIntegerField()
+    block_number = models.PositiveIntegerField()
+    block_size = models.PositiveIntegerField()
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT)
+    subject = models.OneToOneField(Subject, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="randomization_slot")
+    allocated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["trial", "stratum", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["trial", "stratum", "sequence"],
+                                               name="slot_sequence_unique")]
+        indexes = [models.Index(fields=["trial", "stratum", "subject"])]
+
+    def __str__(self) -> str:
+        return f"{self.trial} {self.stratum or '-'} #{self.sequence}"
+
+
+@audited
+class Unblinding(ClinicalModel):
+    """An emergency unblinding of one subject, requested by an investigator with a reason."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="unblindings")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"unblinding of {self.subject}"
+
+
+@audited
+class DoseConfirmation(ClinicalModel):
+    """An investigator's confirmation of the dose for the next cohort (with the data used)."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="dose_confirmations")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT)
+    cohort = models.PositiveIntegerField()
+    dose_level = models.ForeignKey(DoseLevel, on_delete=models.PROTECT, null=True, blank=True)
+    frequency_level = models.CharField(max_length=20, blank=True)
+    recommendation = models.JSONField(help_text="The recommendation and the data it used")
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["trial", "arm", "cohort"]
+        constraints = [models.UniqueConstraint(fields=["trial", "arm", "cohort"],
+                                               name="dose_confirmation_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.trial} {self.arm.code} cohort {self.cohort}: {self.dose_level}"

@@ -54,3 +54,22 @@ def make_subject(trial: Trial, site: Site, **kwargs) -> Subject:
     }
     defaults.update(kwargs)
     return Subject.objects.create(trial=trial, site=site, **defaults)
+
+
+def load_seed_trial(registry_id: str) -> Trial:
+    """Load the seed protocols (idempotent) and return one trial."""
+    from django.core.management import call_command
+
+    call_command("seed_protocols", verbosity=0)
+    return Trial.objects.get(registry_id=registry_id)
+
+
+def make_eligible(subject: Subject) -> Subject:
+    """Answer every criterion of the subject's protocol version favourably."""
+    from subjects.models import EligibilityAnswer
+
+    EligibilityAnswer.objects.bulk_create(
+        EligibilityAnswer(subject=subject, criterion=c, met=c.kind == "inclusion")
+        for c in subject.protocol_version.criteria.all()
+    )
+    return subject

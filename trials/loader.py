@@ -46,7 +46,19 @@ def load_files(paths: Iterable[str | Path]) -> list[LoadResult]:
     if issues:
         raise schema.ProtocolError(issues)
     with transaction.atomic():
-        return [load(protocol) for protocol in protocols]
+        results = [load(protocol) for protocol in protocols]
+        for result in results:
+            _prepare_allocation_lists(Trial.objects.get(registry_id=result.registry_id))
+        return results
+
+
+def _prepare_allocation_lists(trial: Trial) -> None:
+    """Randomized trials get their concealed lists before the first enrollment."""
+    from subjects.enrollment import ensure_allocation_list, strata_of
+
+    if trial.is_randomized:
+        for stratum in strata_of(trial):
+            ensure_allocation_list(trial, stratum)
 
 
 def load(protocol: schema.Protocol) -> LoadResult:

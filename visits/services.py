@@ -1,15 +1,276 @@
-"""Visit-side services called explicitly by the API, the admin and the tasks."""
+"""Visit-side services called explicitly by the API, the admin and the tasks.
+
+Each service validates before it writes (``ValidationError`` naming the field; nothing
+saved on refusal), runs in one transaction and records its reason for change.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from edc.audit import change_reason
 from edc.outbox import enqueue
 from subjects.models import Subject
 
-from . import qlq_c30
-from .models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score
+from . import dosing, qlq_c30, scheduling
+from .models import (
+    ComputationState,
+    Exposure,
+    QlqC30Deterioration,
+    QlqC30Form,
+    QlqC30Score,
+    TumourAssessment,
+    Visit,
+)
+from .protocol_plan import build_visit_plan
+
+# ---------------------------------------------------------------- schedule
+
+
+def _frequency_number(subject: Subject) -> int | None:
+    if not subject.frequency_level:
+        return None
+    protocol = subject.protocol_version.protocol()
+    levels = protocol.dose_finding.frequency_levels if protocol.dose_finding else ()
+    for index, level in enumerate(levels, start=1):
+        if level.code == subject.frequency_level:
+            return index
+    return None
+
+
+def _subject_state(subject: Subject, visits: dict[str, Visit]) -> scheduling.SubjectState:
+    done = {code: v.actual_date for code, v in visits.items()
+            if v.status == Visit.Status.DONE and v.actual_date}
+    stop = None
+    if subject.treatment_stop_date:
+        stop = (subject.treatment_stop_date, subject.treatment_stop_reason)
+    off = (subject.status_date, subject.status_reason) if subject.status == "off_study" else None
+    return scheduling.SubjectState(day0=subject.day0, done=done, treatment_stop=stop,
+                                   off_study=off)
+
+
+@transaction.atomic
+def regenerate_visits(subject: Subject, reason: str = "schedule regenerated") -> list[Visit]:
+    """Materialise the subject's planned visits from its protocol version.
+
+    Visits already done, missed or not done are never touched; planned visits move with
+    the plan (a late infusion shifts the following ones); planned visits that the plan no
+    longer has (treatment stopped, death, withdrawal) are cancelled, not deleted.
+    """
+    subject = Subject.objects.select_for_update(of=("self",)).select_related(
+        "arm", "trial", "protocol_version").get(pk=subject.pk)
+    if subject.day0 is None or subject.arm is None:
+        return []
+    plan = build_visit_plan(subject.protocol_version.protocol(), subject.arm.code,
+                            subject.day0, frequency=_frequency_number(subject),
+                            end_of_study=subject.trial.completion_date)
+    existing = {v.code: v for v in subject.visits.all()}
+    planned = scheduling.plan_visits(plan, _subject_state(subject, existing))
+    keep = set()
+    with change_reason(reason):
+        for p in planned:
+            keep.add(p.key)
+            values = {"kind": p.kind, "cycle": p.cycle, "intervention": p.intervention or "",
+                      "target_date": p.target, "window_low": p.window_low,
+                      "window_high": p.window_high, "qlq_c30_due": p.qlq_c30}
+            visit = existing.get(p.key)
+            if visit is None:
+                existing[p.key] = Visit.objects.create(subject=subject, code=p.key, **values)
+            elif visit.status in (Visit.Status.PLANNED, Visit.Status.CANCELLED):
+                values["status"] = Visit.Status.PLANNED
+                values["status_reason"] = ""
+                if any(getattr(visit, k) != v for k, v in values.items()):
+                    for k, v in values.items():
+                        setattr(visit, k, v)
+                    visit.save()
+        for code, visit in existing.items():
+            if code not in keep and visit.status == Visit.Status.PLANNED:
+                visit.status = Visit.Status.CANCELLED
+                visit.status_reason = reason
+                visit.save()
+    return sorted(existing.values(), key=lambda v: (v.target_date or dt.date.min, v.code))
+
+
+def _check_actual_date(visit: Visit, on: dt.date) -> None:
+    subject = visit.subject
+    if on > timezone.localdate():
+        raise ValidationError({"actual_date": f"{on.isoformat()} is in the future."})
+    earliest = subject.day0
+    if visit.kind in (Visit.Kind.SCREENING, Visit.Kind.BASELINE) or (
+        visit.window_low and visit.window_low < subject.day0
+    ):
+        earliest = visit.window_low or subject.consent_date
+    if earliest and on < earliest:
+        raise ValidationError({"actual_date": (
+            f"{on.isoformat()} is before day 0 ({subject.day0.isoformat()})"
+            if earliest == subject.day0 else
+            f"{on.isoformat()} is before this visit can take place ({earliest.isoformat()})")})
+
+
+@transaction.atomic
+def record_visit(visit: Visit, on: dt.date, user=None, reason: str = "") -> Visit:
+    """Mark a visit done on its actual date; a date outside the window is a deviation."""
+    visit = Visit.objects.select_for_update().select_related("subject").get(pk=visit.pk)
+    if visit.status not in (Visit.Status.PLANNED, Visit.Status.DONE):
+        raise ValidationError({"status": f"a {visit.status} visit cannot be recorded as done"})
+    _check_actual_date(visit, on)
+    text = reason or ("visit done" if visit.status == Visit.Status.PLANNED else "")
+    with change_reason(text or "visit date corrected", user):
+        visit.actual_date = on
+        visit.status = Visit.Status.DONE
+        visit.overdue = False
+        visit.save()
+    subject = visit.subject
+    if visit.kind in (Visit.Kind.INFUSION, Visit.Kind.MONTH) and subject.status == "enrolled":
+        from subjects.services import change_status
+
+        change_status(subject, "on_treatment", on, "first study treatment given", user)
+    else:
+        regenerate_visits(subject, f"visit {visit.code} done on {on.isoformat()}")
+    return visit
+
+
+@transaction.atomic
+def mark_missed(visit: Visit, reason: str, user=None) -> Visit:
+    """A visit that did not take place, with the reason (never deleted)."""
+    if not reason.strip():
+        raise ValidationError({"reason": "a missed visit needs a reason"})
+    visit = Visit.objects.select_for_update().get(pk=visit.pk)
+    if visit.status != Visit.Status.PLANNED:
+        raise ValidationError({"status": f"a {visit.status} visit cannot be marked missed"})
+    with change_reason(f"visit missed: {reason}", user):
+        visit.status = Visit.Status.MISSED
+        visit.status_reason = reason
+        visit.overdue = False
+        visit.save()
+    return visit
+
+
+@transaction.atomic
+def flag_overdue_visits(today: dt.date | None = None) -> int:
+    """Planned visits past their window end without data become overdue (idempotent)."""
+    today = today or timezone.localdate()
+    with change_reason("daily overdue-visit check"):
+        return Visit.objects.filter(
+            status=Visit.Status.PLANNED, window_high__lt=today, overdue=False
+        ).update(overdue=True)
+
+
+# ---------------------------------------------------------------- exposure
+
+WEIGHT_RANGE_KG = (Decimal("0"), Decimal("500"))
+
+
+def _regimen_for(subject: Subject, intervention_code: str):
+    protocol = subject.protocol_version.protocol()
+    for regimen in protocol.regimens_for(subject.arm.code if subject.arm else ""):
+        if regimen.intervention == intervention_code:
+            return regimen
+    raise ValidationError({"intervention": (
+        f"{intervention_code} is not given in the subject's arm by the protocol.")})
+
+
+@transaction.atomic
+def record_exposure(visit: Visit, *, intervention, administered_on: dt.date,
+                    dose_value: Decimal, dose_unit: str, weight_kg: Decimal | None = None,
+                    height_cm: Decimal | None = None, user=None, **extra) -> Exposure:
+    """Record one administration; planned total = dose x weight (per kg) or x BSA (per m2).
+
+    The unit must be the protocol regimen's unit (or the subject's dose level unit); the
+    body-surface area is Mosteller's (``scheduling.mosteller_bsa``).
+    """
+    subject = visit.subject
+    if visit.subject_id != subject.pk or visit.kind not in (
+        Visit.Kind.INFUSION, Visit.Kind.ADMINISTRATION, Visit.Kind.MONTH
+    ):
+        raise ValidationError({"visit": "exposures are recorded at treatment visits only"})
+    regimen = _regimen_for(subject, intervention.code)
+    expected_unit = regimen.dose_unit or (subject.dose_level.unit if subject.dose_level else "")
+    if expected_unit and dose_unit != expected_unit:
+        raise ValidationError({"dose_unit": (
+            f"{dose_unit!r} does not match the protocol's unit {expected_unit!r} for "
+            f"{intervention.code}.")})
+    if dose_unit not in dosing.UNIT_TOTALS:
+        raise ValidationError({"dose_unit": f"unknown dose unit {dose_unit!r}"})
+    if dose_value is None or Decimal(dose_value) <= 0:
+        raise ValidationError({"dose_value": "the dose must be positive"})
+    if weight_kg is not None and not (
+        WEIGHT_RANGE_KG[0] < Decimal(weight_kg) <= WEIGHT_RANGE_KG[1]
+    ):
+        raise ValidationError({"weight_kg": (
+            f"{weight_kg} kg is not a plausible body weight (0 < weight <= 500 kg).")})
+    total_unit, basis = dosing.UNIT_TOTALS[dose_unit]
+    try:
+        planned = scheduling.planned_dose(dose_value, basis, weight_kg, height_cm)
+        bsa = scheduling.mosteller_bsa(height_cm, weight_kg) if basis == "per_m2" else None
+    except ValueError as exc:
+        field = "height_cm" if "height" in str(exc) else "weight_kg"
+        raise ValidationError({field: str(exc)}) from None
+    _check_actual_date(visit, administered_on)
+    exposure = Exposure.objects.create(
+        subject=subject, visit=visit, intervention=intervention,
+        administered_on=administered_on, dose_value=dose_value, dose_unit=dose_unit,
+        weight_kg=weight_kg, height_cm=height_cm, bsa_m2=bsa, planned_total=planned,
+        total_unit=total_unit, **extra,
+    )
+    if visit.status == Visit.Status.PLANNED:
+        record_visit(visit, administered_on, user)
+    queue_toxicity_evaluation(subject)
+    return exposure
+
+
+def queue_toxicity_evaluation(subject: Subject) -> None:
+    """Exposures open toxicity windows: re-evaluate the subject's DLT/TI flags."""
+    from adverse_events import services as ae_services
+
+    evaluate = getattr(ae_services, "queue_toxicity_evaluation", None)
+    if evaluate is not None:
+        evaluate(subject)
+
+
+# ---------------------------------------------------------------- tumour response
+
+
+@transaction.atomic
+def record_tumour_assessment(visit: Visit, *, assessment_date: dt.date, method: str,
+                             criteria: str, overall_response: str,
+                             user=None) -> TumourAssessment:
+    """Record an overall response; a confirmed progression moves the subject to follow-up."""
+    subject = visit.subject
+    if visit.kind not in (Visit.Kind.ASSESSMENT, Visit.Kind.BASELINE, Visit.Kind.FOLLOW_UP,
+                          Visit.Kind.UNSCHEDULED):
+        raise ValidationError({"visit": "tumour assessments belong to assessment visits"})
+    try:
+        dosing.check_response(criteria, overall_response)
+    except ValueError as exc:
+        field = "criteria" if "criteria" in str(exc) else "overall_response"
+        raise ValidationError({field: str(exc)}) from None
+    allowed = subject.protocol_version.protocol().visit_plan.response_criteria or ()
+    if allowed and criteria not in allowed:
+        raise ValidationError({"criteria": (
+            f"the protocol names {', '.join(allowed)}; {criteria} is not one of them")})
+    _check_actual_date(visit, assessment_date)
+    confirmed = overall_response == dosing.CONFIRMED_PROGRESSION[criteria]
+    assessment = TumourAssessment.objects.create(
+        subject=subject, visit=visit, assessment_date=assessment_date, method=method,
+        criteria=criteria, overall_response=overall_response,
+        confirmed_progression=confirmed,
+    )
+    if visit.status == Visit.Status.PLANNED:
+        record_visit(visit, assessment_date, user)
+    if confirmed and subject.status == "on_treatment":
+        from subjects.services import stop_treatment
+
+        stop_treatment(subject, assessment_date, "progression", user)
+    return assessment
+
+
+# ---------------------------------------------------------------- QLQ-C30
 
 
 def queue_qlq_scoring(form: QlqC30Form) -> None:

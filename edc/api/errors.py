@@ -47,6 +47,15 @@ def _django_validation_detail(exc: DjangoValidationError):
 
 def exception_handler(exc, context):
     """DRF handler extended with model validation, missing reasons and integrity errors."""
+    from subjects.enrollment import EnrollmentRefused
+
+    if isinstance(exc, EnrollmentRefused):
+        response = Response(
+            {"errors": [{"field": None, "code": "enrollment_refused", "message": problem}
+                        for problem in exc.problems]},
+            status=status.HTTP_409_CONFLICT,
+        )
+        return response
     if isinstance(exc, ReasonRequired):
         exc = exceptions.ValidationError({"reason": [str(exc)]}, code="reason_required")
     elif isinstance(exc, DjangoValidationError):

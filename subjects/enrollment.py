@@ -1,0 +1,250 @@
+"""Screening, eligibility, randomization and enrollment services.
+
+* Allocation lists are pre-generated (``subjects.randomization``, permuted blocks) and stored
+  concealed; a slot is taken under ``SELECT ... FOR UPDATE SKIP LOCKED`` so concurrent
+  enrollments never share one, and the ``OneToOne`` subject column makes a double
+  allocation impossible in the database.
+* Sequential designs enroll into cohorts of the protocol's size; a cohort after the first
+  needs an investigator's confirmation of the dose-finding recommendation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from edc.audit import change_reason
+from trials.models import Arm, DoseLevel, Trial
+
+from . import lifecycle, randomization
+from .models import DoseConfirmation, RandomizationSlot, Site, Subject
+
+
+class EnrollmentRefused(Exception):
+    """Enrollment is impossible in the current state (API: 409), with each reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def age_at(subject: Subject, on: dt.date) -> int | None:
+    if subject.birth_date is None:
+        return subject.age_at_consent
+    years = on.year - subject.birth_date.year
+    return years - ((on.month, on.day) < (subject.birth_date.month, subject.birth_date.day))
+
+
+def eligibility_problems(subject: Subject) -> list[str]:
+    """Unanswered or failed criteria, and machine-checked age and sex at consent."""
+    version = subject.protocol_version
+    answers = {a.criterion_id: a.met for a in subject.eligibility_answers.all()}
+    problems = []
+    for criterion in version.criteria.all():
+        label = f"{criterion.kind} {criterion.number}"
+        if criterion.pk not in answers:
+            problems.append(f"{label} not answered")
+        elif criterion.kind == "inclusion" and not answers[criterion.pk]:
+            problems.append(f"{label} not met: {criterion.text[:100]}")
+        elif criterion.kind == "exclusion" and answers[criterion.pk]:
+            problems.append(f"{label} present: {criterion.text[:100]}")
+    age = age_at(subject, subject.consent_date)
+    if age is None:
+        problems.append("age at consent unknown (birth date or age required)")
+    else:
+        if version.min_age_years is not None and age < version.min_age_years:
+            problems.append(f"age {age} at consent is below the minimum {version.min_age_years}")
+        if version.max_age_years is not None and age > version.max_age_years:
+            problems.append(f"age {age} at consent is above the maximum {version.max_age_years}")
+    wanted = {"female": "F", "male": "M"}.get(version.sex)
+    if wanted and subject.sex != wanted:
+        problems.append(f"sex {subject.sex} not eligible (protocol: {version.sex} only)")
+    return problems
+
+
+# ---------------------------------------------------------------- allocation lists
+
+def list_seed(trial: Trial) -> str:
+    """Seed of a trial's lists: a secret from the environment and the trial id (concealment)."""
+    secret = settings.RANDOMIZATION_SECRET
+    return hashlib.sha256(f"{secret}:{trial.registry_id}".encode()).hexdigest()
+
+
+def _by_site(trial: Trial) -> bool:
+    rand = trial.current_version().protocol().design.randomization
+    return bool(rand and "site" in (rand.stratification or ()))
+
+
+def _stratum_of(trial: Trial, site: Site) -> str:
+    return site.code if _by_site(trial) else ""
+
+
+def strata_of(trial: Trial) -> list[str]:
+    """The strata a trial's lists are kept in (one per site when stratified by site)."""
+    return [site.code for site in trial.sites.all()] if _by_site(trial) else [""]
+
+
+def _design(trial: Trial):
+    version = trial.current_version()
+    rand = version.protocol().design.randomization
+    ratio = dict(rand.ratio)
+    total = randomization.ratio_sum(ratio)
+    block_sizes = tuple(rand.block_sizes or (total * 2, total * 4))
+    return version, ratio, block_sizes
+
+
+@transaction.atomic
+def ensure_allocation_list(trial: Trial, stratum: str = "") -> int:
+    """Generate the stratum's list once (idempotent); returns the number of slots created.
+
+    Where the protocol states no block size, blocks of 2x and 4x the ratio sum are drawn at
+    random (varied blocks keep the next allocation unpredictable: ICH E9 2.3.2).
+    """
+    Trial.objects.select_for_update().get(pk=trial.pk)
+    if RandomizationSlot.objects.filter(trial=trial, stratum=stratum).exists():
+        return 0
+    version, ratio, block_sizes = _design(trial)
+    target = trial.target_enrollment or 100
+    n_blocks = -(-2 * target // min(block_sizes))
+    slots = randomization.generate_list(ratio, block_sizes, n_blocks, list_seed(trial), stratum)
+    arms = {arm.code: arm for arm in version.arms.all()}
+    with change_reason("allocation list generated"):
+        RandomizationSlot.objects.bulk_create(
+            RandomizationSlot(trial=trial, stratum=stratum, sequence=s.sequence,
+                              block_number=s.block_number, block_size=s.block_size,
+                              arm=arms[s.arm])
+            for s in slots
+        )
+    return len(slots)
+
+
+def _allocate(subject: Subject) -> Arm:
+    stratum = _stratum_of(subject.trial, subject.site)
+    if not RandomizationSlot.objects.filter(trial=subject.trial, stratum=stratum).exists():
+        with transaction.atomic():
+            ensure_allocation_list(subject.trial, stratum)
+    slot = (RandomizationSlot.objects.select_for_update(skip_locked=True)
+            .filter(trial=subject.trial, stratum=stratum, subject__isnull=True)
+            .order_by("sequence").first())
+    if slot is None:
+        raise EnrollmentRefused(["the allocation list is exhausted; a data manager must "
+                                 "extend it"])
+    with change_reason("randomization: slot allocated"):
+        slot.subject = subject
+        slot.allocated_at = timezone.now()
+        slot.save(update_fields=["subject", "allocated_at", "updated_at"])
+    return slot.arm
+
+
+# ---------------------------------------------------------------- cohorts
+
+def _cohort_size(protocol, arm: Arm) -> int:
+    df = protocol.dose_finding
+    return (df.cohort_size if df and df.cohort_size else None) or arm.cohort_size or 3
+
+
+def _dose_for(subject: Subject, arm: Arm, protocol) -> tuple[DoseLevel | None, str, int | None]:
+    """Dose level, frequency level and cohort number for a sequential/dose-finding design."""
+    df = protocol.dose_finding
+    version = subject.protocol_version
+    if df is None:
+        return None, "", None
+    if arm.code not in df.arms:
+        confirmed = DoseConfirmation.objects.filter(trial=subject.trial).order_by(
+            "-created_at").first()
+        if confirmed is None:
+            raise EnrollmentRefused([f"arm {arm.code} takes the dose found by dose finding; "
+                                     "no dose has been confirmed yet"])
+        return confirmed.dose_level, confirmed.frequency_level, None
+    size = _cohort_size(protocol, arm)
+    taken = Subject.objects.filter(trial=subject.trial, arm=arm).exclude(
+        status__in=[lifecycle.SCREENING, lifecycle.SCREEN_FAILURE]).count()
+    cohort = taken // size + 1
+    if cohort == 1:
+        level = version.dose_levels.order_by("order").first()
+        frequency = df.frequency_levels[0].code if df.frequency_levels else ""
+        return level, frequency, cohort
+    confirmation = DoseConfirmation.objects.filter(trial=subject.trial, arm=arm,
+                                                   cohort=cohort).first()
+    if confirmation is None:
+        raise EnrollmentRefused([
+            f"cohort {cohort - 1} is complete ({size} subjects); cohort {cohort} opens when "
+            "an investigator confirms the dose-finding recommendation"])
+    return confirmation.dose_level, confirmation.frequency_level, cohort
+
+
+def _open_arm(subject: Subject, arm_code: str | None) -> Arm:
+    arms = subject.protocol_version.arms.order_by("sequence", "code")
+    if arm_code:
+        arm = arms.filter(code=arm_code).first()
+        if arm is None:
+            raise ValidationError({"arm": f"no arm {arm_code!r} in this protocol version"})
+        return arm
+    return arms.first()
+
+
+# ---------------------------------------------------------------- enrollment
+
+@transaction.atomic
+def enroll(subject: Subject, *, enrolled_on: dt.date, user=None, day0: dt.date | None = None,
+           arm_code: str | None = None) -> Subject:
+    """Enroll an eligible subject: arm (randomized or open cohort), dose level, day 0, id."""
+    subject = Subject.objects.select_for_update().select_related(
+        "trial", "site", "protocol_version").get(pk=subject.pk)
+    if subject.status != lifecycle.SCREENING:
+        raise EnrollmentRefused([f"the subject is {subject.status}, not in screening"])
+    today = timezone.localdate()
+    if enrolled_on > today:
+        raise ValidationError({"enrolled_on": f"{enrolled_on.isoformat()} is in the future."})
+    if subject.consent_date > enrolled_on:
+        raise ValidationError({"consent_date": (
+            f"consent ({subject.consent_date.isoformat()}) is after enrollment "
+            f"({enrolled_on.isoformat()}).")})
+    day0 = day0 or enrolled_on
+    if day0 < enrolled_on:
+        raise ValidationError({"day0": "day 0 cannot be before enrollment"})
+    problems = eligibility_problems(subject)
+    if problems:
+        raise EnrollmentRefused(problems)
+    trial = subject.trial
+    site = Site.objects.select_for_update().get(pk=subject.site_id)  # serialises numbering
+    protocol = subject.protocol_version.protocol()
+    if trial.is_randomized:
+        if arm_code:
+            raise ValidationError({"arm": "the arm of a randomized trial is allocated, not "
+                                          "chosen"})
+        arm = _allocate(subject)
+        dose_level, frequency, cohort = None, "", None
+    else:
+        arm = _open_arm(subject, arm_code)
+        dose_level, frequency, cohort = _dose_for(subject, arm, protocol)
+    number = Subject.objects.filter(site=site).exclude(subject_number="").count() + 1
+    with change_reason("enrollment", user):
+        subject.subject_number = f"{site.code}{number:03d}"
+        subject.arm = arm
+        subject.dose_level = dose_level
+        subject.frequency_level = frequency
+        subject.cohort = cohort
+        subject.day0 = day0
+        subject.enrolled_on = enrolled_on
+        subject.status = lifecycle.ENROLLED
+        subject.status_date = enrolled_on
+        subject.status_reason = "enrolled"
+        subject.save()
+    from visits.services import regenerate_visits
+
+    regenerate_visits(subject, "enrollment")
+    return subject
+
+
+@transaction.atomic
+def screen_fail(subject: Subject, *, on: dt.date, reason: str, user=None) -> Subject:
+    """Record a screen failure with its reason (the subject stays, never deleted)."""
+    from .services import change_status
+
+    return change_status(subject, lifecycle.SCREEN_FAILURE, on, reason, user)
