@@ -145,6 +145,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_t
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
     "requeue-pending-work": {"task": "edc.tasks.requeue_pending", "schedule": 60.0},
+    "flag-overdue-visits": {"task": "visits.tasks.flag_overdue_visits",
+                            "schedule": 24 * 60 * 60.0},
 }
 
 # Outbox: pending work older than this is re-queued by the sweep.

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from subjects.models import Subject
+from trials.models import Intervention
 
 from . import qlq_c30, services
-from .models import QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
+from .models import (
+    Exposure,
+    QlqC30Deterioration,
+    QlqC30Form,
+    QlqC30Score,
+    TumourAssessment,
+    Visit,
+)
 
 SUBJECT_SCOPE = {"scope_trial": "subject__trial", "scope_site": "subject__site"}
 
@@ -35,12 +46,137 @@ class VisitSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class RecordVisitSerializer(serializers.Serializer):
+    actual_date = serializers.DateField()
+    reason = serializers.CharField(required=False, help_text="Required to correct a date")
+
+
+class MissedVisitSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
 class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
+    """The visit calendar; visits are generated from the protocol, never created by hand."""
+
     queryset = Visit.objects.select_related("subject")
     serializer_class = VisitSerializer
-    filterset_fields = ["subject", "status", "kind", "overdue", "subject__site"]
+    permission_classes = [DataEntryPermission]
+    filterset_fields = {"subject": ["exact"], "status": ["exact"], "kind": ["exact"],
+                        "overdue": ["exact"], "subject__site": ["exact"],
+                        "subject__trial": ["exact"], "target_date": ["gte", "lte"]}
     ordering_fields = ["id", "target_date"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    @extend_schema(request=RecordVisitSerializer, responses={200: VisitSerializer})
+    @action(detail=True, methods=["post"])
+    def record(self, request, pk=None):
+        """Mark the visit done on its actual date (outside the window = flagged deviation)."""
+        visit = self.get_object()
+        data = RecordVisitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if visit.status == Visit.Status.DONE and not data.validated_data.get("reason"):
+            raise serializers.ValidationError(
+                {"reason": "A reason for change is required to correct a visit date."})
+        visit = services.record_visit(visit, data.validated_data["actual_date"], request.user,
+                                      data.validated_data.get("reason", ""))
+        return Response(VisitSerializer(visit).data)
+
+    @extend_schema(request=MissedVisitSerializer, responses={200: VisitSerializer})
+    @action(detail=True, methods=["post"])
+    def missed(self, request, pk=None):
+        """The visit did not take place (reason required)."""
+        data = MissedVisitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        visit = services.mark_missed(self.get_object(), data.validated_data["reason"],
+                                     request.user)
+        return Response(VisitSerializer(visit).data)
+
+
+class VisitScopedField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        from edc import roles
+
+        return roles.scope(Visit.objects.select_related("subject"), self.context["request"].user,
+                           trial="subject__trial", site="subject__site")
+
+
+class ExposureSerializer(serializers.ModelSerializer):
+    visit = VisitScopedField()
+    intervention_code = serializers.CharField(write_only=True)
+    intervention = serializers.CharField(source="intervention.code", read_only=True)
+    reason = serializers.CharField(write_only=True, required=False)
+
+    class Meta:
+        model = Exposure
+        fields = ["id", "subject", "visit", "intervention", "intervention_code",
+                  "administered_on", "start_time", "stop_time", "dose_value", "dose_unit",
+                  "weight_kg", "height_cm", "bsa_m2", "planned_total", "given_total",
+                  "total_unit", "interrupted", "interruption_reason", "reason"]
+        read_only_fields = ["subject", "bsa_m2", "planned_total", "total_unit"]
+
+    def create(self, validated_data):
+        validated_data.pop("reason", None)
+        visit = validated_data.pop("visit")
+        code = validated_data.pop("intervention_code")
+        intervention = Intervention.objects.filter(
+            protocol_version=visit.subject.protocol_version_id, code=code).first()
+        if intervention is None:
+            raise serializers.ValidationError(
+                {"intervention_code": f"no intervention {code!r} in the subject's protocol"})
+        return services.record_exposure(visit, intervention=intervention,
+                                        user=self.context["request"].user, **validated_data)
+
+    def update(self, instance, validated_data):
+        allowed = {"given_total", "interrupted", "interruption_reason", "start_time",
+                   "stop_time"}
+        refused = set(validated_data) - allowed - {"reason"}
+        if refused:
+            raise serializers.ValidationError(
+                dict.fromkeys(sorted(refused), "record a new exposure to change this"))
+        validated_data.pop("reason", None)
+        return super().update(instance, validated_data)
+
+
+class ExposureViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
+    queryset = Exposure.objects.select_related("subject", "intervention", "visit")
+    serializer_class = ExposureSerializer
+    permission_classes = [DataEntryPermission]
+    filterset_fields = ["subject", "visit", "subject__site"]
+    ordering_fields = ["id", "administered_on"]
+    scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+
+class TumourAssessmentSerializer(serializers.ModelSerializer):
+    visit = VisitScopedField()
+
+    class Meta:
+        model = TumourAssessment
+        fields = ["id", "subject", "visit", "assessment_date", "method", "criteria",
+                  "overall_response", "confirmed_progression"]
+        read_only_fields = ["subject", "confirmed_progression"]
+
+    def create(self, validated_data):
+        visit = validated_data.pop("visit")
+        return services.record_tumour_assessment(visit, user=self.context["request"].user,
+                                                 **validated_data)
+
+
+class TumourAssessmentViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
+    """Tumour responses; a recorded assessment is corrected through the admin with a reason."""
+
+    http_method_names = ["get", "post", "head", "options"]
+    queryset = TumourAssessment.objects.select_related("subject", "visit")
+    serializer_class = TumourAssessmentSerializer
+    permission_classes = [DataEntryPermission]
+    filterset_fields = ["subject", "overall_response", "subject__site"]
+    ordering_fields = ["id", "assessment_date"]
+    scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        return Response(serializer.data, status=status.HTTP_201_CREATED)
 
 
 class QlqC30ScoreSerializer(serializers.ModelSerializer):
@@ -115,5 +251,7 @@ class QlqC30DeteriorationViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelView
 
 def register(router) -> None:
     router.register("visits", VisitViewSet)
+    router.register("exposures", ExposureViewSet)
+    router.register("tumour-assessments", TumourAssessmentViewSet)
     router.register("qlq-c30-forms", QlqC30FormViewSet)
     router.register("qlq-c30-deterioration", QlqC30DeteriorationViewSet)
