@@ -34,3 +34,23 @@ class PendingTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)} [{self.state}]"
+
+
+class IdempotencyRecord(models.Model):
+    """The response to a POST sent with an ``Idempotency-Key``, replayed on a retry."""
+
+    user = models.ForeignKey("auth.User", on_delete=models.PROTECT)
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
+    status_code = models.PositiveSmallIntegerField()
+    body = models.BinaryField()
+    content_type = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

@@ -81,6 +81,10 @@ def can_see_unblinded(user, trial) -> bool:
     """
     if is_admin(user):
         return True
-    from subjects.models import Membership
+    cache = user.__dict__.setdefault("_trialdesk_unblinded", {})
+    if trial.pk not in cache:
+        from subjects.models import Membership
 
-    return Membership.objects.filter(user=user, trial=trial, unblinded=True).exists()
+        cache[trial.pk] = Membership.objects.filter(
+            user=user, trial=trial, unblinded=True).exists()
+    return cache[trial.pk]

@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "pghistory.middleware.HistoryMiddleware",
+    "edc.api.idempotency.IdempotencyMiddleware",
 ]
 
 ROOT_URLCONF = "edc.urls"
