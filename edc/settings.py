@@ -132,6 +132,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "edc.api.schema.add_error_responses",
+    ],
 }
 
 # Celery: Redis broker; results that matter land in PostgreSQL, not in a result backend.
