@@ -1,5 +1,327 @@
-"""REST API for adverse events."""
+"""REST API: adverse events (with grade episodes and attributions), DLT/TI flags, CTCAE terms.
+
+* ``/api/v1/adverse-events/``: create with nested ``grade_episodes`` and ``attributions``;
+  updates need ``reason``; ``POST {id}/report-sae/`` records the report to the sponsor;
+  ``GET {id}/history/`` is the audit trail. Filters: subject, site, serious, grade, term,
+  ``sae_status`` (not_serious, due, overdue, reported, reported_late, open = due or overdue;
+  comma-separated), ``kind`` (AEs with an effective DLT/TI flag of that kind).
+* ``/api/v1/toxicity-flags/``: read; ``POST {id}/override/`` (investigators) with a reason.
+* ``/api/v1/ctcae-terms/?search=``: the CTCAE v5.0 dictionary, by term or MedDRA code.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Exists, F, OuterRef, Prefetch, Q
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.response import Response
+
+from edc import roles
+from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from subjects.models import Subject
+from trials.models import Intervention
+
+from . import services
+from .models import EFFECTIVE_FLAG, AdverseEvent, Attribution, CtcaeTerm, GradeEpisode, ToxicityFlag
+from .toxicity import SAE_REPORT_WINDOW
+from .validation import AttributionDraft, EpisodeDraft, validate
+
+SUBJECT_SCOPE = {"scope_trial": "subject__trial", "scope_site": "subject__site"}
+
+
+def _drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
+    detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+    return serializers.ValidationError(detail)
+
+
+class ActiveListSerializer(serializers.ListSerializer):
+    """Shows only rows that are not retired."""
+
+    def to_representation(self, data):
+        rows = data.all() if hasattr(data, "all") else data
+        return super().to_representation([r for r in rows if r.retired_at is None])
+
+
+class CtcaeTermSerializer(serializers.ModelSerializer):
+    allowed_grades = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+
+    class Meta:
+        model = CtcaeTerm
+        fields = ["id", "meddra_code", "term", "soc", "grade_1", "grade_2", "grade_3",
+                  "grade_4", "grade_5", "definition", "navigational_note", "allowed_grades"]
+        read_only_fields = fields
+
+
+class GradeEpisodeSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(required=False, help_text="Give it to change a saved episode")
+
+    class Meta:
+        model = GradeEpisode
+        fields = ["id", "grade", "start_date", "end_date"]
+        list_serializer_class = ActiveListSerializer
+
+
+class AttributionSerializer(serializers.ModelSerializer):
+    intervention = serializers.PrimaryKeyRelatedField(queryset=Intervention.objects.all())
+    intervention_code = serializers.CharField(source="intervention.code", read_only=True)
+
+    class Meta:
+        model = Attribution
+        fields = ["intervention", "intervention_code", "level"]
+        list_serializer_class = ActiveListSerializer
+
+
+class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        return roles.scope(Subject.objects.all(), self.context["request"].user)
+
+
+class SaeClockSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["due", "overdue", "reported", "reported_late", "not_serious"])
+    report_due = serializers.DateTimeField()
+    expedited_due = serializers.DateTimeField(allow_null=True)
+    expedited_days = serializers.IntegerField(allow_null=True)
+    basis = serializers.CharField()
+
+
+class ReportSaeSerializer(serializers.Serializer):
+    reported_at = serializers.DateTimeField(required=False,
+                                            help_text="When it was reported (default: now)")
+
+
+class AdverseEventSerializer(serializers.ModelSerializer):
+    subject = ScopedSubjectField()
+    term_name = serializers.CharField(source="term.term", read_only=True)
+    meddra_code = serializers.CharField(source="term.meddra_code", read_only=True)
+    grade_episodes = GradeEpisodeSerializer(many=True)
+    attributions = AttributionSerializer(many=True, required=False)
+    ongoing = serializers.BooleanField(read_only=True)
+    sae = serializers.SerializerMethodField()
+    reason = serializers.CharField(write_only=True, required=False,
+                                   help_text="Reason for change (required on update)")
+
+    class Meta:
+        model = AdverseEvent
+        fields = [
+            "id", "subject", "term", "term_name", "meddra_code", "verbatim_term", "onset_date",
+            "resolution_date", "ongoing", "grade", "grade_episodes", "attributions", "serious",
+            *AdverseEvent.CRITERIA, "expected", "action_taken", "outcome", "aware_at",
+            "reported_at", "reported_by", "sae_overdue_raised_at", "death_date", "sae",
+            "created_at", "updated_at", "retired_at", "reason",
+        ]
+        read_only_fields = ["grade", "reported_at", "reported_by", "sae_overdue_raised_at",
+                            "created_at", "updated_at", "retired_at"]
+
+    @extend_schema_field(SaeClockSerializer(allow_null=True))
+    def get_sae(self, ae) -> dict | None:
+        """The SAE clock (ICH E2A): 24 h report status; SUSAR expedited deadline if any."""
+        deadlines = ae.sae_deadlines()
+        if deadlines is None:
+            return None
+        return {"status": ae.sae_status(timezone.now()), "report_due": deadlines.report_due,
+                "expedited_due": deadlines.expedited_due,
+                "expedited_days": deadlines.expedited_days, "basis": deadlines.basis}
+
+    def validate(self, attrs):
+        attrs.pop("reason", None)
+        ae = self.instance
+        if ae is not None and "subject" in attrs and attrs["subject"].pk != ae.subject_id:
+            raise serializers.ValidationError({"subject": "The subject of an AE cannot change."})
+        subject = attrs.get("subject") or ae.subject
+        values = {name: getattr(ae, name) for name in (*services.AE_FIELDS, "reported_at")
+                  } if ae else {}
+        values.update({k: v for k, v in attrs.items()
+                       if k not in ("subject", "grade_episodes", "attributions")})
+        episodes, attributions = self._drafts(attrs)
+        attrs["_episodes"], attrs["_attributions"] = episodes, attributions
+        try:
+            validate(subject, values,
+                     services.active_episodes(ae) if episodes is None else episodes,
+                     services.active_attributions(ae) if attributions is None else attributions)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        return attrs
+
+    def _drafts(self, attrs):
+        episodes = attrs.pop("grade_episodes", None)
+        attributions = attrs.pop("attributions", None)
+        if self.instance is None and attributions is None:
+            attributions = []
+        if episodes is not None:
+            episodes = [EpisodeDraft(e["grade"], e["start_date"], e.get("end_date"), e.get("id"))
+                        for e in episodes]
+        if attributions is not None:
+            attributions = [AttributionDraft(a["intervention"], a["level"])
+                            for a in attributions]
+        return episodes, attributions
+
+    def _save(self, validated, instance=None):
+        episodes, attributions = validated.pop("_episodes"), validated.pop("_attributions")
+        subject = validated.pop("subject", None) or instance.subject
+        user = self.context["request"].user
+        try:
+            ae = services.save_adverse_event(subject, validated, episodes, attributions,
+                                             instance=instance, user=user)
+        except DjangoValidationError as exc:
+            raise _drf_error(exc) from None
+        return adverse_event_queryset().get(pk=ae.pk)
+
+    def create(self, validated_data):
+        return self._save(validated_data)
+
+    def update(self, instance, validated_data):
+        return self._save(validated_data, instance)
+
+
+def adverse_event_queryset():
+    return AdverseEvent.objects.select_related("term", "subject").prefetch_related(
+        Prefetch("grade_episodes", GradeEpisode.objects.filter(retired_at__isnull=True)),
+        Prefetch("attributions", Attribution.objects.filter(retired_at__isnull=True)
+                 .select_related("intervention")),
+    )
+
+
+def sae_status_q(status: str, now) -> Q:
+    """Database filter equivalent to ``toxicity.sae_status`` (report due 24 h after aware)."""
+    limit = now - SAE_REPORT_WINDOW
+    on_time = Q(reported_at__lte=F("aware_at") + SAE_REPORT_WINDOW)
+    unreported = Q(serious=True, reported_at__isnull=True)
+    return {
+        "not_serious": Q(serious=False),
+        "due": unreported & Q(aware_at__gte=limit),
+        "overdue": unreported & Q(aware_at__lt=limit),
+        "open": unreported,
+        "reported": Q(serious=True, reported_at__isnull=False) & on_time,
+        "reported_late": Q(serious=True, reported_at__isnull=False) & ~on_time,
+    }[status]
+
+
+class AdverseEventFilter(filters.FilterSet):
+    site = filters.NumberFilter(field_name="subject__site")
+    trial = filters.NumberFilter(field_name="subject__trial")
+    meddra_code = filters.CharFilter(field_name="term__meddra_code")
+    sae_status = filters.CharFilter(method="filter_sae_status",
+                                    help_text="due, overdue, open, reported, reported_late, "
+                                              "not_serious (comma-separated)")
+    kind = filters.ChoiceFilter(choices=ToxicityFlag.Kind.choices, method="filter_kind",
+                                help_text="AEs with an effective DLT/TI flag of this kind")
+
+    class Meta:
+        model = AdverseEvent
+        fields = ["subject", "serious", "grade", "term"]
+
+    def filter_sae_status(self, queryset, name, value):
+        now, q = timezone.now(), Q()
+        for status in filter(None, (v.strip() for v in value.split(","))):
+            try:
+                q |= sae_status_q(status, now)
+            except KeyError:
+                raise serializers.ValidationError(
+                    {"sae_status": f"Unknown SAE status {status!r}."}) from None
+        return queryset.filter(q) if q else queryset
+
+    def filter_kind(self, queryset, name, value):
+        return queryset.filter(Exists(ToxicityFlag.objects.filter(
+            EFFECTIVE_FLAG, adverse_event=OuterRef("pk"), kind=value)))
+
+
+class AdverseEventViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
+    """Adverse events on CTCAE v5.0; saving one queues the subject's DLT/TI evaluation."""
+
+    queryset = adverse_event_queryset()
+    serializer_class = AdverseEventSerializer
+    permission_classes = [DataEntryPermission]
+    filterset_class = AdverseEventFilter
+    ordering_fields = ["id", "onset_date", "aware_at"]
+    scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    @extend_schema(request=ReportSaeSerializer, responses={200: AdverseEventSerializer})
+    @action(detail=True, methods=["post"], url_path="report-sae",
+            serializer_class=ReportSaeSerializer)
+    def report_sae(self, request, pk=None):
+        """Record that the SAE was reported to the sponsor (``reported_at``, default now)."""
+        ae = self.get_object()
+        body = ReportSaeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.report_sae(ae, user=request.user,
+                            reported_at=body.validated_data.get("reported_at"))
+        ae = self.get_queryset().get(pk=ae.pk)
+        return Response(AdverseEventSerializer(ae, context=self.get_serializer_context()).data)
+
+
+class ToxicityFlagSerializer(serializers.ModelSerializer):
+    effective = serializers.BooleanField(read_only=True)
+    details = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = ToxicityFlag
+        fields = ["id", "subject", "adverse_event", "rule_code", "kind", "computed", "effective",
+                  "reason", "details", "evaluated_at", "override", "override_reason",
+                  "override_by", "override_at"]
+        read_only_fields = fields
+
+
+class OverrideSerializer(serializers.Serializer):
+    override = serializers.BooleanField(allow_null=True,
+                                        help_text="true/false, or null to clear the override")
+    reason = serializers.CharField()
+
+
+class ToxicityFlagFilter(filters.FilterSet):
+    site = filters.NumberFilter(field_name="subject__site")
+    effective = filters.BooleanFilter(method="filter_effective")
+
+    class Meta:
+        model = ToxicityFlag
+        fields = ["subject", "adverse_event", "kind", "rule_code", "computed"]
+
+    def filter_effective(self, queryset, name, value):
+        return queryset.filter(EFFECTIVE_FLAG) if value else queryset.exclude(EFFECTIVE_FLAG)
+
+
+class ToxicityFlagViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ReadOnlyModelViewSet):
+    """DLT/TI flags computed by the rules; investigators may override one with a reason."""
+
+    queryset = ToxicityFlag.objects.select_related("subject", "adverse_event")
+    serializer_class = ToxicityFlagSerializer
+    filterset_class = ToxicityFlagFilter
+    ordering_fields = ["id", "evaluated_at"]
+    scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    @extend_schema(request=OverrideSerializer, responses={200: ToxicityFlagSerializer})
+    @action(detail=True, methods=["post"], serializer_class=OverrideSerializer)
+    def override(self, request, pk=None):
+        """Override the computed flag (true/false; null clears it), with a reason."""
+        if not roles.has_role(request.user, roles.INVESTIGATOR, roles.ADMIN):
+            raise PermissionDenied("Only an investigator may override a DLT/TI flag.")
+        flag = self.get_object()
+        payload = OverrideSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        flag = services.override_flag(flag, payload.validated_data["override"],
+                                      payload.validated_data["reason"], request.user)
+        return Response(ToxicityFlagSerializer(flag).data)
+
+
+class CtcaeTermViewSet(viewsets.ReadOnlyModelViewSet):
+    """CTCAE v5.0 terms; ``?search=`` matches the term, the MedDRA code or the SOC."""
+
+    queryset = CtcaeTerm.objects.all()
+    serializer_class = CtcaeTermSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filter_backends = [filters.DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filterset_fields = ["soc", "meddra_code"]
+    search_fields = ["term", "=meddra_code", "soc"]
+    ordering_fields = ["id", "term"]
 
 
 def register(router) -> None:
-    """Adverse-event endpoints are registered here as the adverse-event models land."""
+    router.register("adverse-events", AdverseEventViewSet)
+    router.register("toxicity-flags", ToxicityFlagViewSet)
+    router.register("ctcae-terms", CtcaeTermViewSet)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pghistory
 import pgtrigger
-from django.db import models
+from django.db import models, transaction
 
 REASON_REQUIRED_SQL = """
     IF coalesce(
@@ -112,17 +112,81 @@ def history(obj: models.Model) -> list[dict]:
     return rows
 
 
+class ClinicalQuerySet(models.QuerySet):
+    """Default queryset of clinical models: bulk writes obey data management too.
+
+    For CRF models (see ``data_management.targets``) ``update()`` (and ``bulk_update()``, which
+    goes through it) and ``bulk_create()`` refuse rows under a freeze or lock
+    (``data_management.exceptions.RecordLocked``), and a bulk change to verified or signed data
+    clears the verification / invalidates the signature, as ``save()`` does.
+    """
+
+    def update(self, **kwargs):
+        hooks = self.model.data_management_hooks()
+        if hooks is None:
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db):
+            snapshot = hooks.before_update(self, kwargs)
+            count = super().update(**kwargs)
+            hooks.after_update(self.model, snapshot)
+        return count
+
+    update.alters_data = True
+
+    def bulk_create(self, objs, *args, **kwargs):
+        hooks = self.model.data_management_hooks()
+        if hooks is None:
+            return super().bulk_create(objs, *args, **kwargs)
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            for obj in objs:
+                hooks.check_unlocked(obj)
+            created = super().bulk_create(objs, *args, **kwargs)
+            hooks.after_bulk_create(created)
+        return created
+
+    bulk_create.alters_data = True
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        """Checked before Django's own ``atomic(savepoint=False)`` block, so a refusal leaves
+        the caller's transaction usable; the rows are then written through ``update()``."""
+        hooks = self.model.data_management_hooks()
+        if hooks is not None:
+            objs = list(objs)
+            for obj in objs:
+                hooks.check_unlocked(obj)
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+    bulk_update.alters_data = True
+
+    def unlocked(self):
+        """The rows not covered by an active freeze or lock (e.g. for periodic tasks)."""
+        hooks = self.model.data_management_hooks()
+        return self if hooks is None else hooks.exclude_locked(self)
+
+
 class ClinicalModel(models.Model):
     """Base of every clinical record: when it was made and changed, and soft retirement.
 
     Records are never deleted: ``retire()`` marks them retired with a reason instead.
     Saving an existing record needs a reason for change (see :func:`change_reason`).
+
+    Data management (``data_management.guards``) hooks into every write of a CRF record (a
+    subject or a model with a ``subject`` foreign key, unless ``data_managed = False``):
+    ``save()``, ``full_clean()`` and the default queryset refuse changes to frozen or locked
+    data, and a change to verified or signed data clears the verification or invalidates the
+    signature in the same transaction (21 CFR 11.10(e), 11.70; ICH E6(R3) 3.16.1).
     """
+
+    #: False for models whose writes are not data under management (locks, queries, ...).
+    data_managed = True
 
     created_at = models.DateTimeField(auto_now_add=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True, editable=False)
     retired_at = models.DateTimeField(null=True, blank=True, editable=False)
     retired_reason = models.TextField(blank=True, editable=False)
+
+    objects = ClinicalQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -130,12 +194,35 @@ class ClinicalModel(models.Model):
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding and current_reason() is None:
             raise ReasonRequired(self._meta.verbose_name)
-        super().save(*args, **kwargs)
+        hooks = self.data_management_hooks()
+        if hooks is None:
+            super().save(*args, **kwargs)
+            return
+        with transaction.atomic(using=kwargs.get("using")):
+            watch = hooks.before_save(self)
+            super().save(*args, **kwargs)
+            hooks.after_save(self, watch)
+
+    def full_clean(self, *args, **kwargs) -> None:
+        """Model validation (model forms, the admin) also refuses frozen or locked data."""
+        hooks = self.data_management_hooks()
+        if hooks is not None:
+            hooks.check_unlocked(self)
+        super().full_clean(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise PermissionError(
             f"{self._meta.verbose_name} records are never deleted; retire them with a reason."
         )
+
+    @classmethod
+    def data_management_hooks(cls):
+        """``data_management.guards`` for CRF models, None for every other model."""
+        if not cls.data_managed:
+            return None
+        from data_management import guards
+
+        return guards if guards.applies(cls) else None
 
     def retire(self, reason: str, user=None) -> None:
         """Soft-retire the record with a reason; it stays in the database and its history."""

@@ -152,6 +152,9 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-pending-work": {"task": "edc.tasks.requeue_pending", "schedule": 60.0},
     "flag-overdue-visits": {"task": "visits.tasks.flag_overdue_visits",
                             "schedule": 24 * 60 * 60.0},
+    "sae-overdue": {"task": "adverse_events.tasks.raise_overdue_saes", "schedule": 300.0},
+    "toxicity-ongoing-daily": {"task": "adverse_events.tasks.reevaluate_ongoing_toxicity",
+                               "schedule": 24 * 60 * 60.0},
 }
 
 # Outbox: pending work older than this is re-queued by the sweep.

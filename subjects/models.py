@@ -137,6 +137,8 @@ class EligibilityAnswer(ClinicalModel):
 class RandomizationSlot(ClinicalModel):
     """One row of a pre-generated, concealed allocation list (one allocation per slot)."""
 
+    data_managed = False  # allocation/unblinding/dose records, not CRF data
+
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="slots")
     stratum = models.CharField(max_length=100, blank=True)
     sequence = models.PositiveIntegerField()
@@ -161,6 +163,8 @@ class RandomizationSlot(ClinicalModel):
 class Unblinding(ClinicalModel):
     """An emergency unblinding of one subject, requested by an investigator with a reason."""
 
+    data_managed = False  # allocation/unblinding/dose records, not CRF data
+
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="unblindings")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     reason = models.TextField()
@@ -175,6 +179,8 @@ class Unblinding(ClinicalModel):
 @audited
 class DoseConfirmation(ClinicalModel):
     """An investigator's confirmation of the dose for the next cohort (with the data used)."""
+
+    data_managed = False  # allocation/unblinding/dose records, not CRF data
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="dose_confirmations")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT)

@@ -73,3 +73,87 @@ def make_eligible(subject: Subject) -> Subject:
         for c in subject.protocol_version.criteria.all()
     )
     return subject
+
+
+# --- adverse events (issue 6) -----------------------------------------------------------------
+
+
+def load_ctcae_terms() -> None:
+    """Load the CTCAE v5.0 dictionary from seeds/ctcae_v5.csv (idempotent)."""
+    from adverse_events import ctcae
+
+    ctcae.load()
+
+
+def make_exposure(subject: Subject, intervention_code: str, on: dt.date, **kwargs):
+    """An administration of ``intervention_code`` on ``on`` (with its own unscheduled visit)."""
+    from visits.models import Exposure, Visit
+
+    intervention = subject.protocol_version.interventions.get(code=intervention_code)
+    visit = Visit.objects.create(subject=subject, code=f"X{next(_counter)}",
+                                 kind="infusion", actual_date=on, status="done")
+    values = {"dose_value": 1, "dose_unit": "cells/kg"}
+    values.update(kwargs)
+    return Exposure.objects.create(subject=subject, visit=visit, intervention=intervention,
+                                   administered_on=on, **values)
+
+
+def record_ae(subject: Subject, meddra_code: str, episodes, attributions=None, user=None,
+              **values):
+    """Record an AE through ``adverse_events.services`` (validated like the API).
+
+    ``episodes``: ``[(grade, start, end or None), ...]`` (onset = first start, resolution =
+    last end); ``attributions``: ``{intervention code: level}``.
+    """
+    from adverse_events import services
+    from adverse_events.models import CtcaeTerm
+    from adverse_events.validation import AttributionDraft, EpisodeDraft
+
+    drafts = [EpisodeDraft(grade, start, end) for grade, start, end in episodes]
+    agents = {i.code: i for i in subject.protocol_version.interventions.all()}
+    values = {"term": CtcaeTerm.objects.get(meddra_code=meddra_code),
+              "onset_date": drafts[0].start_date, "resolution_date": drafts[-1].end_date,
+              **values}
+    return services.save_adverse_event(
+        subject, values, drafts,
+        [AttributionDraft(agents[code], level) for code, level in (attributions or {}).items()],
+        user=user,
+    )
+
+
+# ---------------------------------------------------------------- data management builders
+
+def make_dm_visit(subject, code: str = "C1", **kwargs):
+    """A visit with a window (target 2025-02-01, window 2025-01-29..2025-02-04)."""
+    from visits.models import Visit
+
+    defaults = {"kind": "infusion", "target_date": dt.date(2025, 2, 1),
+                "window_low": dt.date(2025, 1, 29), "window_high": dt.date(2025, 2, 4)}
+    defaults.update(kwargs)
+    return Visit.objects.create(subject=subject, code=code, **defaults)
+
+
+def make_dm_exposure(visit, weight_kg: str | None = "70.00", **kwargs):
+    """An exposure at ``visit`` (a flat 1 mg dose of intervention ``DRUG``)."""
+    from decimal import Decimal
+
+    from trials.models import Intervention
+    from visits.models import Exposure
+
+    intervention, _ = Intervention.objects.get_or_create(
+        protocol_version=visit.subject.protocol_version, code="DRUG",
+        defaults={"agent": "Test drug", "intervention_type": "drug"})
+    defaults = {"administered_on": visit.actual_date or visit.target_date,
+                "dose_value": Decimal("1"), "dose_unit": "mg",
+                "weight_kg": Decimal(weight_kg) if weight_kg is not None else None}
+    defaults.update(kwargs)
+    return Exposure.objects.create(subject=visit.subject, visit=visit,
+                                   intervention=intervention, **defaults)
+
+
+def make_dm_qlq_form(visit, **items):
+    """A paper QLQ-C30 form at ``visit`` (items default to unanswered)."""
+    from visits.models import QlqC30Form
+
+    return QlqC30Form.objects.create(subject=visit.subject, visit=visit, mode="paper",
+                                     completion_date=visit.target_date, **items)

@@ -156,7 +156,7 @@ def flag_overdue_visits(today: dt.date | None = None) -> int:
     """Planned visits past their window end without data become overdue (idempotent)."""
     today = today or timezone.localdate()
     with change_reason("daily overdue-visit check"):
-        return Visit.objects.filter(
+        return Visit.objects.unlocked().filter(
             status=Visit.Status.PLANNED, window_high__lt=today, overdue=False
         ).update(overdue=True)
 

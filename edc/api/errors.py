@@ -10,6 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from data_management.exceptions import RecordLocked
 from edc.audit import ReasonRequired
 
 
@@ -58,6 +59,8 @@ def exception_handler(exc, context):
         return response
     if isinstance(exc, ReasonRequired):
         exc = exceptions.ValidationError({"reason": [str(exc)]}, code="reason_required")
+    elif isinstance(exc, RecordLocked):
+        exc = Conflict(str(exc), code="locked")
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     elif isinstance(exc, IntegrityError):

@@ -135,3 +135,37 @@ def test_broker_outage_keeps_data_and_work_is_done_once_after(api, setting, cele
     assert pytest.approx(200 / 3) == QlqC30Score.objects.get(form=form).PF2
     assert QlqC30Deterioration.objects.filter(subject=subject).count() == len(qlq_c30.SCALES)
     assert requeue_pending(older_than_seconds=0) == 0
+
+
+@pytest.mark.django_db
+def test_bulk_rescoring_matches_the_per_form_path(setting):
+    from django.core.management import call_command
+
+    from visits.services import recompute_deterioration, score_form
+
+    subject, visits = setting["subject"], setting["visits"]
+    answers = [1, 2, 2, 3]
+    forms = [
+        QlqC30Form.objects.create(
+            subject=subject, visit=visit, mode="paper",
+            completion_date=visit.target_date,
+            **{key: (answers[i] if key not in ("q29", "q30") else 7 - 2 * i)
+               for key in qlq_c30.ITEM_KEYS})
+        for i, visit in enumerate(visits)
+    ]
+    call_command("rescore_qlq_c30", subject.trial.registry_id)
+    bulk_scores = {s.form_id: s.as_dict() for s in QlqC30Score.objects.all()}
+    bulk_ttd = {(t.scale): (t.event, t.event_date, t.censor_date, t.days)
+                for t in QlqC30Deterioration.objects.filter(subject=subject)}
+    assert len(bulk_scores) == 4 and len(bulk_ttd) == len(qlq_c30.SCALES)
+    assert bulk_ttd["QL2"][0] is True  # QL2 falls 100 -> 66.7 -> 33.3 -> 0
+
+    for form in forms:
+        score_form(form.pk)
+    recompute_deterioration(subject.pk)
+    assert {s.form_id: s.as_dict() for s in QlqC30Score.objects.all()} == bulk_scores
+    assert {t.scale: (t.event, t.event_date, t.censor_date, t.days)
+            for t in QlqC30Deterioration.objects.filter(subject=subject)} == bulk_ttd
+    call_command("rescore_qlq_c30", subject.trial.registry_id)
+    assert QlqC30Score.objects.count() == 4
+    assert QlqC30Deterioration.objects.filter(subject=subject).count() == len(qlq_c30.SCALES)

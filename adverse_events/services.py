@@ -1,0 +1,211 @@
+"""Adverse-event services, called explicitly by the API, the admin, other apps and the tasks.
+
+Each writing service validates first (``adverse_events.validation``; nothing is saved when it
+refuses), runs in one transaction, needs a reason for change on saved records and queues the
+subject's DLT/TI re-evaluation on commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from edc.audit import ReasonRequired, change_reason, current_reason
+from edc.outbox import enqueue
+from subjects.models import Subject
+
+from .cohorts import CohortOutcome, cohort_outcomes  # noqa: F401  (public service)
+from .evaluation import evaluate_toxicity  # noqa: F401  (public service)
+from .models import AdverseEvent, Attribution, GradeEpisode, ToxicityFlag
+from .toxicity import SAE_REPORT_WINDOW
+from .validation import AttributionDraft, EpisodeDraft, validate
+
+logger = logging.getLogger(__name__)
+
+AE_FIELDS = (
+    "term", "verbatim_term", "onset_date", "resolution_date", "serious", *AdverseEvent.CRITERIA,
+    "expected", "action_taken", "outcome", "aware_at", "death_date",
+)
+
+
+def queue_toxicity_evaluation(subject: Subject | int) -> None:
+    """Queue the subject's DLT/TI (re)evaluation on commit (through the outbox).
+
+    Call it whenever an AE, a grade episode, an attribution or an exposure of the subject
+    changes; the task is idempotent, so queuing it twice is harmless.
+    """
+    from .tasks import evaluate_toxicity as task
+
+    enqueue(task, subject if isinstance(subject, int) else subject.pk)
+
+
+def active_episodes(ae: AdverseEvent) -> list[EpisodeDraft]:
+    return [EpisodeDraft(e.grade, e.start_date, e.end_date, e.pk)
+            for e in ae.grade_episodes.all() if e.retired_at is None]
+
+
+def active_attributions(ae: AdverseEvent) -> list[AttributionDraft]:
+    return [AttributionDraft(a.intervention, a.level)
+            for a in ae.attributions.all() if a.retired_at is None]
+
+
+@transaction.atomic
+def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDraft] | None,
+                       attributions: list[AttributionDraft] | None, *,
+                       instance: AdverseEvent | None = None, user=None) -> AdverseEvent:
+    """Create (``instance=None``) or change an AE with its episodes and attributions.
+
+    ``values`` holds AE fields (missing ones keep the instance's); ``episodes`` and
+    ``attributions`` are the complete new lists (None = unchanged): episodes are matched by
+    id, attributions by intervention; saved rows left out are retired, never deleted.
+    A grade 5 AE records the subject's death (``subjects.services.record_death``).
+    """
+    if instance is not None:
+        if current_reason() is None:
+            raise ReasonRequired("adverse event")
+        instance = AdverseEvent.objects.select_for_update().get(pk=instance.pk)
+        subject = instance.subject
+        merged = {name: getattr(instance, name) for name in (*AE_FIELDS, "reported_at")}
+    else:
+        merged = {}
+    subject = Subject.objects.select_for_update().get(pk=subject.pk)
+    merged.update(values)
+    episodes = active_episodes(instance) if episodes is None else episodes
+    attributions = active_attributions(instance) if attributions is None else attributions
+    _check_episode_ids(instance, episodes)
+    validate(subject, merged, episodes, attributions)
+
+    ae = instance or AdverseEvent(subject=subject)
+    for name in AE_FIELDS:
+        if name in merged:
+            setattr(ae, name, merged[name])
+    ae.grade = max(e.grade for e in episodes)
+    ae.save()
+    _save_episodes(ae, episodes, creating=instance is None)
+    _save_attributions(ae, attributions, creating=instance is None)
+    if ae.grade == 5:
+        from subjects.services import record_death
+
+        record_death(subject, ae.death_date, user=user, source=f"grade 5 adverse event {ae.pk}")
+    queue_toxicity_evaluation(subject)
+    return ae
+
+
+def _check_episode_ids(instance, episodes) -> None:
+    known = set() if instance is None else {e.id for e in active_episodes(instance)}
+    for i, episode in enumerate(episodes):
+        if episode.id is not None and episode.id not in known:
+            raise ValidationError({f"grade_episodes[{i}].id": (
+                f"Grade episode {episode.id} is not a current episode of this AE.")})
+
+
+def _retire(row, reason: str) -> None:
+    row.retired_at = timezone.now()
+    row.retired_reason = reason
+    row.save()
+
+
+def _save_episodes(ae: AdverseEvent, episodes: list[EpisodeDraft], creating: bool) -> None:
+    existing = {} if creating else {
+        e.pk: e for e in GradeEpisode.objects.filter(adverse_event=ae, retired_at__isnull=True)
+    }
+    for draft in episodes:
+        row = existing.pop(draft.id, None) if draft.id is not None else None
+        new = {"grade": draft.grade, "start_date": draft.start_date, "end_date": draft.end_date}
+        if row is None:
+            GradeEpisode.objects.create(adverse_event=ae, **new)
+        elif any(getattr(row, k) != v for k, v in new.items()):
+            for k, v in new.items():
+                setattr(row, k, v)
+            row.save()
+    for row in existing.values():
+        _retire(row, "grade episode removed from the adverse event")
+
+
+def _save_attributions(ae: AdverseEvent, drafts: list[AttributionDraft], creating: bool) -> None:
+    existing = {} if creating else {
+        a.intervention_id: a
+        for a in Attribution.objects.filter(adverse_event=ae, retired_at__isnull=True)
+    }
+    for draft in drafts:
+        row = existing.pop(draft.intervention.pk, None)
+        if row is None:
+            Attribution.objects.create(adverse_event=ae, intervention=draft.intervention,
+                                       level=draft.level)
+        elif row.level != draft.level:
+            row.level = draft.level
+            row.save()
+    for row in existing.values():
+        _retire(row, "attribution removed from the adverse event")
+
+
+@transaction.atomic
+def report_sae(ae: AdverseEvent, user=None, reported_at: dt.datetime | None = None
+               ) -> AdverseEvent:
+    """Record the site's report of a serious AE to the sponsor (stops the 24-hour clock)."""
+    ae = AdverseEvent.objects.select_for_update().get(pk=ae.pk)
+    reported_at = reported_at or timezone.now()
+    if not ae.serious:
+        raise ValidationError({"serious": "Only a serious AE is reported on the SAE clock."})
+    if ae.reported_at is not None:
+        raise ValidationError({"reported_at": f"Already reported at {ae.reported_at}."})
+    if reported_at < ae.aware_at:
+        raise ValidationError({"reported_at": "Reported before the site became aware."})
+    if reported_at > timezone.now():
+        raise ValidationError({"reported_at": "The report time is in the future."})
+    with change_reason("SAE reported to the sponsor", user):
+        ae.reported_at, ae.reported_by = reported_at, user
+        ae.save(update_fields=["reported_at", "reported_by", "updated_at"])
+    return ae
+
+
+def overdue_saes(now: dt.datetime | None = None):
+    """Serious AEs not reported to the sponsor more than 24 h after awareness (ICH E2A)."""
+    now = now or timezone.now()
+    return AdverseEvent.objects.filter(
+        serious=True, reported_at__isnull=True, aware_at__lt=now - SAE_REPORT_WINDOW,
+        retired_at__isnull=True,
+    )
+
+
+@transaction.atomic
+def raise_overdue_saes(now: dt.datetime | None = None) -> int:
+    """Mark newly overdue SAEs (``sae_overdue_raised_at``) and log them; idempotent.
+
+    The log names the AE, trial and site only (no personal data).
+    """
+    now = now or timezone.now()
+    rows = list(overdue_saes(now).filter(sae_overdue_raised_at__isnull=True)
+                .select_for_update(skip_locked=True, of=("self",))
+                .select_related("subject__trial", "subject__site"))
+    if not rows:
+        return 0
+    with change_reason("SAE report overdue: not reported 24 h after awareness (ICH E2A)"):
+        for ae in rows:
+            ae.sae_overdue_raised_at = now
+            ae.save(update_fields=["sae_overdue_raised_at", "updated_at"])
+            logger.warning(
+                "SAE report overdue: adverse event %s, trial %s, site %s, due %s", ae.pk,
+                ae.subject.trial.registry_id, ae.subject.site.code,
+                (ae.aware_at + SAE_REPORT_WINDOW).isoformat(),
+            )
+    return len(rows)
+
+
+@transaction.atomic
+def override_flag(flag: ToxicityFlag, value: bool | None, reason: str, user) -> ToxicityFlag:
+    """An investigator's override of a DLT/TI flag (``None`` clears it), with a reason."""
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": "A reason is required to override a flag."})
+    flag = ToxicityFlag.objects.select_for_update().get(pk=flag.pk)
+    with change_reason(f"flag override: {reason.strip()}", user):
+        flag.override = value
+        flag.override_reason = reason.strip()
+        flag.override_by = user
+        flag.override_at = timezone.now()
+        flag.save()
+    return flag

@@ -1,0 +1,142 @@
+"""Admin: read-only lists of queries, verifications, signatures and locks, and the casebook
+status of each subject. Changes go through the API (the services enforce the workflow)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import admin
+from django.utils import timezone
+
+from edc.admin import ClinicalAdmin
+
+from . import workflow as wf
+from .models import Casebook, Lock, Query, Signature, Verification
+from .permissions import scoped
+from .status import form_statuses
+
+
+class ReadOnlyAdmin(ClinicalAdmin):
+    """Scoped like the API (trial-wide rows included), read-only, with the audit trail."""
+
+    def get_queryset(self, request):
+        return scoped(super(ClinicalAdmin, self).get_queryset(request), request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + ["audit_trail"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "days open"
+    parameter_name = "age"
+    BUCKETS = {"0-7": (0, 7), "8-30": (8, 30), "31+": (31, None)}
+
+    def lookups(self, request, model_admin):
+        return [(key, f"{key} days") for key in self.BUCKETS]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BUCKETS:
+            return queryset
+        low, high = self.BUCKETS[self.value()]
+        now = timezone.now()
+        queryset = queryset.filter(state__in=wf.UNRESOLVED_QUERY_STATES,
+                                   opened_at__lte=now - dt.timedelta(days=low))
+        if high is not None:
+            queryset = queryset.filter(opened_at__gt=now - dt.timedelta(days=high + 1))
+        return queryset
+
+
+@admin.register(Query)
+class QueryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "target_label", "field_name", "subject", "site", "state", "origin",
+                    "check_code", "days_open", "opened_by", "opened_at"]
+    list_filter = ["state", AgeFilter, "origin", "check_code", "trial", "site"]
+    search_fields = ["text", "answer", "target_label", "subject__subject_number",
+                     "subject__screening_number"]
+    list_select_related = ["subject", "site", "opened_by"]
+
+    @admin.display(description="days open")
+    def days_open(self, obj) -> int:
+        return obj.age_days
+
+
+@admin.register(Verification)
+class VerificationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "target_label", "field_name", "subject", "site", "state",
+                    "verified_by", "verified_at", "cleared_at"]
+    list_filter = ["state", "trial", "site"]
+    search_fields = ["target_label", "cleared_reason", "subject__subject_number"]
+    list_select_related = ["subject", "site", "verified_by"]
+
+
+@admin.register(Signature)
+class SignatureAdmin(ReadOnlyAdmin):
+    list_display = ["id", "level", "target_label", "state", "printed_name", "signed_at",
+                    "meaning", "invalidated_at"]
+    list_filter = ["state", "level", "trial", "site"]
+    search_fields = ["target_label", "printed_name", "invalidated_reason"]
+
+
+@admin.register(Lock)
+class LockAdmin(ReadOnlyAdmin):
+    list_display = ["id", "level", "target_label", "state", "reason", "changed_by",
+                    "changed_at"]
+    list_filter = ["state", "level", "trial", "site"]
+    search_fields = ["target_label", "reason"]
+    list_select_related = ["changed_by"]
+
+
+@admin.register(Casebook)
+class CasebookAdmin(ClinicalAdmin):
+    """Each subject with the count of its forms per status (entered, queried, ...)."""
+
+    list_display = ["__str__", "site", "trial", "forms", "queried", "verified", "signed",
+                    "locked"]
+    list_filter = ["trial", "site"]
+    search_fields = ["screening_number", "subject_number"]
+    list_select_related = ["trial", "site"]
+    fields = ["trial", "site", "screening_number", "subject_number", "form_status"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _count(self, obj, status: str) -> int:
+        cache = getattr(obj, "_dm_rows", None)
+        if cache is None:
+            cache = obj._dm_rows = form_statuses(obj)
+        return sum(status in row["status"] for row in cache)
+
+    @admin.display(description="forms")
+    def forms(self, obj) -> int:
+        return self._count(obj, "entered")
+
+    @admin.display(description="queried")
+    def queried(self, obj) -> int:
+        return self._count(obj, "queried")
+
+    @admin.display(description="verified")
+    def verified(self, obj) -> int:
+        return self._count(obj, "verified")
+
+    @admin.display(description="signed")
+    def signed(self, obj) -> int:
+        return self._count(obj, "signed")
+
+    @admin.display(description="frozen/locked")
+    def locked(self, obj) -> int:
+        return self._count(obj, "locked") + self._count(obj, "frozen")
+
+    @admin.display(description="form status")
+    def form_status(self, obj) -> str:
+        return "; ".join(f"{row['form']} #{row['object_id']}: {', '.join(row['status'])}"
+                         for row in form_statuses(obj))

@@ -1,0 +1,334 @@
+"""Hooks that ``edc.audit.ClinicalModel`` runs on every write of a CRF record.
+
+* **Locks** (ICH E6(R3) 3.16.1, 21 CFR 11.10(d)): a record under an active freeze or lock, of
+  itself, its visit, its subject or its trial, cannot be created, changed or retired, through
+  ``save()`` (API, admin, services, tasks), ``QuerySet.update()``, ``bulk_update()`` and
+  ``bulk_create()``; the refusal is :class:`~data_management.exceptions.RecordLocked`.
+* **Consequences** (21 CFR 11.70, ICH E6(R3) 3.11.4): a change to a verified record or field
+  clears its verification; a change to (or an addition of) signed data invalidates the
+  signature. Both are audited UPDATEs in the same transaction, attributed to the user of the
+  change and carrying its reason for change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+import uuid
+from dataclasses import dataclass
+from functools import reduce
+
+import pghistory.runtime
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from edc.audit import change_reason, current_reason
+
+from . import workflow as wf
+from .exceptions import RecordLocked
+from .targets import paths, subject_id_of, visit_id_of
+
+IGNORED_FIELDS = {"created_at", "updated_at"}
+
+
+def applies(model) -> bool:
+    """Whether writes to ``model`` are data under management (a CRF model)."""
+    return paths(model) is not None
+
+
+# ---------------------------------------------------------------- locks
+
+def active_locks():
+    from .models import Lock
+
+    return Lock.objects.filter(state__in=wf.ACTIVE_LOCK_STATES).select_related("changed_by")
+
+
+def _lock_q(ct_id=None, pk=None, visit=None, subject=None, trial=None) -> Q:
+    parts = [Q(level="form", content_type_id=ct_id, object_id=pk)] if pk is not None else []
+    if visit is not None:
+        parts.append(Q(level="visit", visit_id=visit))
+    if subject is not None:
+        parts.append(Q(level="subject", subject_id=subject))
+    if trial is not None:
+        parts.append(Q(level="trial", trial_id=trial))
+    return reduce(operator.or_, parts) if parts else Q(pk__in=[])
+
+
+def _outer_lock_q(model) -> Q:
+    """Locks covering the row ``OuterRef`` of a queryset of ``model``."""
+    p = paths(model)
+    ct_id = ContentType.objects.get_for_model(model).pk
+    return _lock_q(ct_id, OuterRef("pk"), OuterRef(p.visit) if p.visit else None,
+                   OuterRef(p.subject), OuterRef(p.trial))
+
+
+def _trial_of_subject(subject_id):
+    from subjects.models import Subject
+
+    return Subquery(Subject.objects.filter(pk=subject_id).values("trial_id")[:1])
+
+
+def _record_lock_q(record) -> Q:
+    """Locks covering the record as it is in memory and, if saved, as it is in the database."""
+    model = type(record)
+    p = paths(model)
+    subject, visit = subject_id_of(record), visit_id_of(record)
+    if p.subject == "pk":
+        trial = record.trial_id
+    else:
+        trial = _trial_of_subject(subject) if subject is not None else None
+    ct_id = ContentType.objects.get_for_model(model).pk
+    q = _lock_q(ct_id, record.pk, visit, subject, trial)
+    if record.pk is not None and not record._state.adding:
+        saved = model._base_manager.filter(pk=record.pk)
+
+        def db(path):
+            return Subquery(saved.values(path)[:1])
+
+        q |= _lock_q(visit=db(p.visit) if p.visit not in (None, "pk") else None,
+                     subject=db(p.subject) if p.subject != "pk" else None, trial=db(p.trial))
+    return q
+
+
+def refusal(record_label: str, lock) -> RecordLocked:
+    who = lock.changed_by.get_username() if lock.changed_by_id else "a data manager"
+    when = lock.changed_at.strftime("%Y-%m-%d %H:%M UTC")
+    why = f" ({lock.reason})" if lock.reason else ""
+    what = "the form" if lock.level == "form" else f"its {lock.level} {lock.target_label}"
+    return RecordLocked(
+        f"{record_label} is read-only: {what} was {lock.state} by {who} on {when}{why}. "
+        "Ask a data manager to unlock it, with a reason, first."
+    )
+
+
+def _label(record) -> str:
+    name = str(record._meta.verbose_name)
+    return f"This {name}" if record.pk is None else f"{name[:1].upper()}{name[1:]} #{record.pk}"
+
+
+def check_unlocked(record) -> None:
+    """Raise :class:`RecordLocked` if the record is covered by an active freeze or lock."""
+    lock = active_locks().filter(_record_lock_q(record)).first()
+    if lock is not None:
+        raise refusal(_label(record), lock)
+
+
+def check_queryset_unlocked(queryset, new_values: dict | None = None) -> None:
+    """Raise :class:`RecordLocked` if any row of ``queryset`` (or the subject/visit it is being
+    moved to by ``new_values``) is covered by an active freeze or lock."""
+    model = queryset.model
+    locks = active_locks().filter(_outer_lock_q(model))
+    row = (model._base_manager.filter(pk__in=queryset.values("pk"))
+           .annotate(_dm_lock=Subquery(locks.values("pk")[:1]))
+           .filter(_dm_lock__isnull=False).values_list("pk", "_dm_lock").first())
+    if row is not None:
+        lock = active_locks().get(pk=row[1])
+        raise refusal(f"{model._meta.verbose_name} #{row[0]}".capitalize(), lock)
+    moved = _moved_to(new_values or {})
+    if moved:
+        lock = active_locks().filter(_lock_q(**moved)).first()
+        if lock is not None:
+            raise refusal(f"Moving {model._meta.verbose_name_plural}", lock)
+
+
+def _moved_to(values: dict) -> dict:
+    out = {}
+    for key in ("subject", "visit"):
+        value = values.get(key, values.get(f"{key}_id"))
+        value = getattr(value, "pk", value)
+        if isinstance(value, int):
+            out[key] = value
+    if "subject" in out:
+        out["trial"] = _trial_of_subject(out["subject"])
+    return out
+
+
+# ---------------------------------------------------------------- consequences
+
+@dataclass
+class Watch:
+    """What ``before_save`` saw: the row before the write, if anything may depend on it."""
+
+    created: bool
+    old: dict | None
+    subjects: set
+    visits: set
+
+
+def _attnames(model) -> dict[str, str]:
+    return {f.attname: f.name for f in model._meta.concrete_fields
+            if f.name not in IGNORED_FIELDS}
+
+
+def _columns(model) -> list[str]:
+    """Columns of a watched row: the data fields plus the subject and visit paths."""
+    p = paths(model)
+    extra = [x for x in (p.subject, p.visit) if x and x != "pk" and x not in _attnames(model)]
+    return [*_attnames(model), *extra]
+
+
+def _col(model, path: str | None) -> str | None:
+    """The column of a path in ``values()`` rows (``pk`` is the primary key's attname)."""
+    return model._meta.pk.attname if path == "pk" else path
+
+
+def _verifications(ct, pk):
+    from .models import Verification
+
+    return Verification.objects.filter(state=wf.VERIFIED, content_type=ct, object_id=pk)
+
+
+def _signatures(subjects, visits):
+    from .models import Signature
+
+    subjects, visits = [s for s in subjects if s], [v for v in visits if v]
+    return Signature.objects.filter(state=wf.SIGNED).filter(
+        Q(level="subject", subject_id__in=subjects) | Q(level="visit", visit_id__in=visits))
+
+
+def before_save(record) -> Watch | None:
+    """Refuse writes to locked data; note the row if a verification or signature covers it."""
+    check_unlocked(record)
+    model = type(record)
+    subjects, visits = {subject_id_of(record)}, {visit_id_of(record)}
+    if record._state.adding or record.pk is None:
+        watched = _signatures(subjects, visits).exists()
+        return Watch(True, None, subjects, visits) if watched else None
+    p = paths(model)
+    old = model._base_manager.filter(pk=record.pk).values(*_columns(model)).first()
+    if old is None:
+        return None
+    subjects.add(old.get(_col(model, p.subject)))
+    if p.visit:
+        visits.add(old.get(_col(model, p.visit)))
+    ct = ContentType.objects.get_for_model(model)
+    if _verifications(ct, record.pk).exists() or _signatures(subjects, visits).exists():
+        return Watch(False, old, subjects, visits)
+    return None
+
+
+def after_save(record, watch: Watch | None) -> None:
+    if watch is None:
+        return
+    model = type(record)
+    names = _attnames(model)
+    new = model._base_manager.filter(pk=record.pk).values(*names).first() or {}
+    if watch.created:
+        changes = {}
+    else:
+        changes = {names[a]: (watch.old.get(a), v) for a, v in new.items()
+                   if watch.old.get(a) != v}
+        if not changes:
+            return
+    record_changed(model, record.pk, watch.subjects, watch.visits, changes, watch.created)
+
+
+def before_update(queryset, values: dict) -> dict:
+    """Refuse a bulk update touching locked data; snapshot the rows that are watched."""
+    check_queryset_unlocked(queryset, values)
+    model = queryset.model
+    p = paths(model)
+    ct = ContentType.objects.get_for_model(model)
+    from .models import Signature, Verification
+
+    watched = model._base_manager.filter(pk__in=queryset.values("pk")).filter(
+        Exists(Verification.objects.filter(state=wf.VERIFIED, content_type=ct,
+                                           object_id=OuterRef("pk")))
+        | Exists(Signature.objects.filter(state=wf.SIGNED).filter(
+            Q(level="subject", subject_id=OuterRef(p.subject))
+            | (Q(level="visit", visit_id=OuterRef(p.visit)) if p.visit else Q(pk__in=[]))))
+    )
+    return {row["pk"]: row for row in watched.values("pk", *_columns(model))}
+
+
+def after_update(model, snapshot: dict) -> None:
+    if not snapshot:
+        return
+    names = _attnames(model)
+    p = paths(model)
+    for new in model._base_manager.filter(pk__in=list(snapshot)).values("pk", *_columns(model)):
+        old = snapshot[new["pk"]]
+        changes = {names[a]: (old.get(a), new[a]) for a in names if old.get(a) != new[a]}
+        if not changes:
+            continue
+        subject, visit = _col(model, p.subject), _col(model, p.visit)
+        record_changed(model, new["pk"], {new.get(subject), old.get(subject)},
+                       {new.get(visit), old.get(visit)}, changes, created=False)
+
+
+def after_bulk_create(objs) -> None:
+    for obj in objs:
+        if obj.pk is not None:
+            watch = Watch(True, None, {subject_id_of(obj)}, {visit_id_of(obj)})
+            if _signatures(watch.subjects, watch.visits).exists():
+                record_changed(type(obj), obj.pk, watch.subjects, watch.visits, {}, True)
+
+
+def _actor_id() -> int | None:
+    ctx = getattr(pghistory.runtime._tracker, "value", None)
+    user = ctx.metadata.get("user") if ctx else None
+    return user if isinstance(user, int) else None
+
+
+@contextlib.contextmanager
+def consequence_context(reason: str):
+    """Audit context of a consequence: the change's own reason and user when there is one;
+    otherwise (a record added without a reason) a separate context stating ``reason``, so the
+    enclosing request's context does not acquire a reason it was never given."""
+    if current_reason() is not None:
+        yield
+        return
+    tracker = pghistory.runtime._tracker
+    outer = getattr(tracker, "value", None)
+    if outer is None:
+        with change_reason(reason):
+            yield
+        return
+    tracker.value = pghistory.runtime.Context(
+        id=uuid.uuid4(), metadata={**outer.metadata, "reason": reason})
+    try:
+        yield
+    finally:
+        tracker.value = outer
+
+
+def _describe(changes: dict) -> str:
+    return "; ".join(f"{name}: {old} → {new}" for name, (old, new) in changes.items())
+
+
+def record_changed(model, pk, subjects, visits, changes: dict, created: bool) -> None:
+    """Clear the verifications and invalidate the signatures the change falls under."""
+    label = f"{model._meta.verbose_name} #{pk}"
+    reason = current_reason()
+    because = f" (reason for change: {reason})" if reason else ""
+    what = f"{label} added" if created else f"{label} changed: {_describe(changes)}"
+    actor, now = _actor_id(), timezone.now()
+    if not created:
+        ct = ContentType.objects.get_for_model(model)
+        for ver in _verifications(ct, pk).filter(
+                Q(field_name="") | Q(field_name__in=list(changes))).select_for_update():
+            fields = changes if not ver.field_name else {ver.field_name: changes[ver.field_name]}
+            ver.state = wf.clear_verification(ver.state)
+            ver.cleared_by_id, ver.cleared_at = actor, now
+            ver.cleared_reason = (f"Value changed after verification: {label} "
+                                  f"{_describe(fields)}{because}")
+            with consequence_context(f"verification cleared: {ver.cleared_reason}"):
+                ver.save()
+    for sig in _signatures(subjects, visits).select_for_update():
+        sig.state = wf.invalidate_signature(sig.state)
+        sig.invalidated_by_id, sig.invalidated_at = actor, now
+        sig.invalidated_reason = f"Signed data changed after signing: {what}{because}"
+        with consequence_context(f"signature invalidated: {sig.invalidated_reason}"):
+            sig.save()
+
+
+def exclude_locked(queryset):
+    """``queryset`` without the rows covered by an active freeze or lock."""
+    return queryset.filter(~Exists(active_locks().filter(_outer_lock_q(queryset.model))))
+
+
+def covering_locks(record):
+    """The active freezes and locks covering a saved record (form, visit, subject, trial)."""
+    return active_locks().filter(_record_lock_q(record))

@@ -1,0 +1,234 @@
+"""Queries, source data verifications, signatures and locks on any CRF record.
+
+Every row names its target generically (``content_type`` + ``object_id`` and, for queries and
+verifications, an optional ``field_name``) and stores the trial, site, subject and visit the
+target belongs to, so that scoping (``edc.roles.scope``) and counting never join through the
+CRF tables. All are audited clinical records (21 CFR 11.10(e), ICH E6(R3) 2.12): every state
+change is an UPDATE with its reason and user in the audit trail (``edc.audit.history``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from edc.audit import ClinicalModel, audited
+from subjects.models import Subject
+
+from . import workflow as wf
+
+USER = settings.AUTH_USER_MODEL
+
+
+def _user(**kwargs) -> models.ForeignKey:
+    return models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+", **kwargs)
+
+
+class TargetedRecord(ClinicalModel):
+    """Base: the target (record, optionally a field) and the scoping columns."""
+
+    #: These records are data management itself, not data under management (no locks/SDV).
+    data_managed = False
+
+    trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")
+    site = models.ForeignKey("subjects.Site", on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="+")
+    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, null=True,
+                                blank=True, related_name="+")
+    visit = models.ForeignKey("visits.Visit", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+")
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    record = GenericForeignKey("content_type", "object_id")
+    target_label = models.CharField(max_length=300, help_text="The target, as shown to users")
+
+    class Meta:
+        abstract = True
+
+    @property
+    def form(self) -> str:
+        return f"{self.content_type.app_label}.{self.content_type.model}"
+
+
+@audited
+class Query(TargetedRecord):
+    """A question on a record or one of its fields, raised by a monitor, a data manager or an
+    edit check, answered by the site and closed by its opener (ICH E6(R3) 3.16.1)."""
+
+    class State(models.TextChoices):
+        OPEN = wf.OPEN, "open"
+        ANSWERED = wf.ANSWERED, "answered"
+        CLOSED = wf.CLOSED, "closed"
+
+    class Origin(models.TextChoices):
+        MANUAL = "manual", "raised by a user"
+        SYSTEM = "system", "raised by an edit check"
+
+    field_name = models.CharField(max_length=100, blank=True)
+    text = models.TextField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.MANUAL)
+    check_code = models.CharField(max_length=40, blank=True,
+                                  help_text="The edit check that raised it (system queries)")
+    check_value = models.CharField(max_length=200, blank=True,
+                                   help_text="The values the edit check flagged")
+    opened_by = _user(null=True, blank=True, help_text="Empty for system queries")
+    opened_at = models.DateTimeField(default=timezone.now, help_text="Last (re-)opened, UTC")
+    answer = models.TextField(blank=True)
+    answered_by = _user(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    closed_by = _user(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "queries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["check_code", "content_type", "object_id", "field_name"],
+                condition=models.Q(origin="system", state__in=wf.UNRESOLVED_QUERY_STATES),
+                name="dm_one_unresolved_system_query",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "trial", "site"]),
+                   models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"query #{self.pk} on {self.target_label} [{self.state}]"
+
+    @property
+    def age_days(self) -> int:
+        """Days since the query was (re-)opened; frozen at closing."""
+        end = self.closed_at if self.state == wf.CLOSED and self.closed_at else timezone.now()
+        return (end - self.opened_at).days
+
+
+@audited
+class QueryMessage(ClinicalModel):
+    """One step of a query's thread: the question, answers, closing and re-opening notes."""
+
+    data_managed = False
+
+    query = models.ForeignKey(Query, on_delete=models.PROTECT, related_name="messages")
+    action = models.CharField(max_length=10)
+    text = models.TextField(blank=True)
+    author = _user(null=True, blank=True)
+
+    class Meta:
+        ordering = ["query", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on query #{self.query_id}"
+
+
+@audited
+class Verification(TargetedRecord):
+    """Source data verification of a record (``field_name`` empty) or of one field."""
+
+    class State(models.TextChoices):
+        VERIFIED = wf.VERIFIED, "verified"
+        CLEARED = wf.CLEARED, "cleared (value changed after verification)"
+
+    field_name = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.VERIFIED)
+    verified_by = _user()
+    verified_at = models.DateTimeField(default=timezone.now)
+    cleared_by = _user(null=True, blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(
+            fields=["content_type", "object_id", "field_name"], name="dm_one_verification")]
+
+    def __str__(self) -> str:
+        return f"SDV of {self.target_label} [{self.state}]"
+
+
+@audited
+class Signature(TargetedRecord):
+    """An investigator's electronic signature of a casebook (subject) or a visit.
+
+    The manifestation (21 CFR 11.50): printed name, date and time (UTC) and meaning, stored
+    with the signature and shown wherever it is displayed. Linking (11.70): ``data_digest`` is
+    a SHA-256 of the signed data at signing time, and any later change invalidates it.
+    """
+
+    class Level(models.TextChoices):
+        SUBJECT = "subject", "casebook (subject)"
+        VISIT = "visit", "visit"
+
+    class State(models.TextChoices):
+        SIGNED = wf.SIGNED, "signed"
+        INVALIDATED = wf.INVALIDATED, "invalidated (signed data changed)"
+
+    level = models.CharField(max_length=10, choices=Level.choices)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SIGNED)
+    signed_by = _user()
+    printed_name = models.CharField(max_length=300)
+    meaning = models.TextField()
+    signed_at = models.DateTimeField(default=timezone.now)
+    data_digest = models.CharField(max_length=64)
+    invalidated_by = _user(null=True, blank=True)
+    invalidated_at = models.DateTimeField(null=True, blank=True)
+    invalidated_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(
+            fields=["content_type", "object_id"], condition=models.Q(state=wf.SIGNED),
+            name="dm_one_valid_signature")]
+
+    def __str__(self) -> str:
+        return f"{self.manifestation} [{self.state}]"
+
+    @property
+    def manifestation(self) -> str:
+        when = self.signed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"Signed by {self.printed_name} on {when}. Meaning: {self.meaning}"
+
+
+@audited
+class Lock(TargetedRecord):
+    """A freeze or lock of a form, a visit, a subject or a whole trial (database lock)."""
+
+    class Level(models.TextChoices):
+        FORM = "form", "form (one record)"
+        VISIT = "visit", "visit and its forms"
+        SUBJECT = "subject", "subject and all its forms"
+        TRIAL = "trial", "trial (database lock)"
+
+    class State(models.TextChoices):
+        UNLOCKED = wf.UNLOCKED, "unlocked"
+        FROZEN = wf.FROZEN, "frozen"
+        LOCKED = wf.LOCKED, "locked"
+
+    level = models.CharField(max_length=10, choices=Level.choices)
+    state = models.CharField(max_length=10, choices=State.choices)
+    reason = models.TextField(blank=True)
+    changed_by = _user()
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["level", "content_type", "object_id"],
+                                               name="dm_one_lock_per_target")]
+        indexes = [models.Index(fields=["state", "level"])]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.target_label} [{self.state}]"
+
+
+class Casebook(Subject):
+    """A subject's casebook seen by data management (admin list of form statuses)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "casebook status"
+        verbose_name_plural = "casebook statuses"
