@@ -8,6 +8,7 @@ COPY subjects subjects
 COPY visits visits
 COPY adverse_events adverse_events
 COPY data_management data_management
+COPY exports exports
 COPY seeds seeds
 COPY manage.py ./
 RUN pip install --no-cache-dir . && python manage.py collectstatic --no-input -v0 \

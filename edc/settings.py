@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "visits",
     "adverse_events",
     "data_management",
+    "exports",
 ]
 
 MIDDLEWARE = [
