@@ -1,7 +1,13 @@
-"""REST API for trials and protocol versions (read-only: protocols change through files)."""
+"""REST API for trials and protocol versions (read-only: protocols change through files),
+and the dose-finding recommendation with its confirmation by an investigator."""
 
-from rest_framework import serializers, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
+from edc import roles
 from edc.api.mixins import ScopedQuerysetMixin
 
 from .models import ProtocolVersion, Trial
@@ -12,14 +18,31 @@ class TrialSerializer(serializers.ModelSerializer):
         model = Trial
         fields = [
             "id", "registry_id", "registry", "title", "phase", "status", "sponsor",
-            "target_enrollment", "start_date", "completion_date", "masking",
+            "target_enrollment", "start_date", "completion_date", "masking", "allocation",
+            "design_model", "ctcae_version",
         ]
 
 
 class ProtocolVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ProtocolVersion
-        fields = ["id", "trial", "version", "digest", "source_file", "created_at"]
+        fields = ["id", "trial", "version", "digest", "source_file", "created_at",
+                  "min_age_years", "max_age_years", "sex"]
+
+
+class ConfirmDoseSerializer(serializers.Serializer):
+    arm = serializers.CharField()
+    cohort = serializers.IntegerField(min_value=1)
+    dose_level = serializers.CharField()
+    frequency_level = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class InvestigatorOnly(permissions.BasePermission):
+    message = "Only an investigator may confirm a dose."
+
+    def has_permission(self, request, view) -> bool:
+        return roles.has_role(request.user, roles.INVESTIGATOR, roles.ADMIN)
 
 
 class TrialViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
@@ -29,13 +52,38 @@ class TrialViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     scope_site = None
     ordering_fields = ["id", "registry_id"]
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="dose-recommendation")
+    def dose_recommendation(self, request, pk=None):
+        """The protocol rule's recommendation for the next cohort, with the data it used."""
+        from subjects.dose_escalation import recommendation
+
+        return Response(recommendation(self.get_object()))
+
+    @extend_schema(request=ConfirmDoseSerializer, responses={201: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], url_path="confirm-dose",
+            permission_classes=[InvestigatorOnly])
+    def confirm_dose(self, request, pk=None):
+        """An investigator confirms the next cohort's dose (a different dose needs a reason)."""
+        from subjects.dose_escalation import confirm
+
+        data = ConfirmDoseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        record = confirm(self.get_object(), arm_code=v["arm"], cohort=v["cohort"],
+                         dose_level_code=v["dose_level"], frequency_level=v["frequency_level"],
+                         reason=v["reason"], user=request.user)
+        return Response({"id": record.pk, "cohort": record.cohort,
+                         "dose_level": record.dose_level.code,
+                         "recommendation": record.recommendation}, status=201)
+
 
 class ProtocolVersionViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     queryset = ProtocolVersion.objects.select_related("trial")
     serializer_class = ProtocolVersionSerializer
-    scope_site = None
     filterset_fields = ["trial"]
     ordering_fields = ["id", "version"]
+    scope_site = None
 
 
 def register(router) -> None:
