@@ -1,5 +1,400 @@
-"""REST API for sponsor safety exports."""
+"""REST API for sponsor safety exports (``/api/v1/exports/...``).
+
+Streamed (one request, constant memory, refused with 409 above ``EXPORT_SYNC_MAX_ROWS``):
+
+* ``GET exports/ae-listing/?trial=&site=&date_from=&date_to=&output=csv|xlsx``: AE listing;
+* ``GET exports/sdtm/{ae|suppae|ex|qs|dm}/?trial=...&output=csv|json``: SDTMIG 3.4 domains
+  as CSV or CDISC Dataset-JSON 1.1 (``GET exports/sdtm/`` lists the domains and variables);
+* ``GET exports/summaries/ae-incidence/`` and ``GET exports/summaries/dlt/``
+  (``output=json|csv``): AE incidence by arm x SOC x term x worst grade; DLT/TI by dose
+  level and cohort.
+
+Background (Celery, queued through the outbox; progress and a download link):
+
+* ``POST exports/records/`` ``{dataset, format, trial, site?, date_from?, date_to?}`` -> 202;
+* ``GET exports/records/`` / ``{id}/``: the user's exports (admins: all) with state,
+  progress, row count, SHA-256; ``GET exports/records/{id}/download/``: the file (requester or
+  admin, scope re-checked), each download recorded.
+
+Who may export, which rows and which labels: see ``exports.services`` (sponsor, data manager,
+monitor, investigator and admin; site staff are refused; site-level memberships get their
+sites' rows only; blinded users get neutral labels). Date filters apply to the AE onset date
+(AE, SUPPAE, listing, summaries), the administration date (EX), the completion date (QS) and
+the consent date (DM), inclusive.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from django.db import transaction
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+
+from edc import roles
+from edc.api.errors import Conflict
+from edc.outbox import enqueue
+
+from . import engine, sdtm, services
+from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format
+
+MAX_ID = 2**63 - 1
+CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+JSON = "application/json"
+DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
+                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM}
+
+
+class ExportPermission(permissions.BasePermission):
+    message = ("Your role may not export data (sponsor, data manager, monitor, investigator "
+               "or admin only).")
+
+    def has_permission(self, request, view) -> bool:
+        return services.can_export(request.user)
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    trial = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="Trial id")
+    site = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                    help_text="Only this site (within your scope)")
+    date_from = serializers.DateField(required=False, help_text="From this date (inclusive)")
+    date_to = serializers.DateField(required=False, help_text="Up to this date (inclusive)")
+
+    def validate(self, attrs):
+        start, end = attrs.get("date_from"), attrs.get("date_to")
+        if start and end and start > end:
+            raise serializers.ValidationError({"date_to": "date_to is before date_from."})
+        return attrs
+
+
+class ListingQuerySerializer(ExportQuerySerializer):
+    output = serializers.ChoiceField(choices=["csv", "xlsx"], default="csv")
+
+
+class SdtmQuerySerializer(ExportQuerySerializer):
+    output = serializers.ChoiceField(choices=["csv", "json"], default="csv",
+                                     help_text="csv, or json for CDISC Dataset-JSON 1.1")
+
+
+class SummaryQuerySerializer(ExportQuerySerializer):
+    output = serializers.ChoiceField(choices=["json", "csv"], default="json")
+
+
+class ExportRecordSerializer(serializers.ModelSerializer):
+    study_id = serializers.CharField(source="trial.registry_id", read_only=True)
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    site_ids = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    progress = serializers.FloatField(read_only=True, allow_null=True,
+                                      help_text="0..1 (rows written / rows to write)")
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportRecord
+        fields = ["id", "uid", "dataset", "format", "mode", "state", "study_id", "trial",
+                  "site", "date_from", "date_to", "site_ids", "unblinded", "birth_dates",
+                  "rows_total", "row_count", "progress", "sha256", "size_bytes", "error",
+                  "requested_by", "created_at", "started_at", "finished_at", "download_url"]
+        read_only_fields = fields
+
+    def get_download_url(self, record) -> str | None:
+        if record.mode != ExportRecord.Mode.BACKGROUND or record.state != ExportRecord.State.DONE:
+            return None
+        url = reverse("export-record-download", args=[record.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class ExportJobSerializer(ExportQuerySerializer):
+    dataset = serializers.ChoiceField(choices=Dataset.choices)
+    format = serializers.ChoiceField(choices=Format.choices)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs["format"] not in FORMATS[attrs["dataset"]]:
+            raise serializers.ValidationError({"format": (
+                f"{attrs['dataset']} is offered as {', '.join(FORMATS[attrs['dataset']])}.")})
+        return attrs
+
+
+def _scope(request, query: dict):
+    try:
+        return services.scope_for(request.user, query["trial"], query.get("site"))
+    except services.OutOfScope as exc:
+        raise NotFound(f"No such {exc} within your trials and sites.") from None
+
+
+def _disposition(name: str) -> str:
+    return f'attachment; filename="{name}"'
+
+
+def _stream(request, dataset: str, query_class) -> StreamingHttpResponse:
+    query = query_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    q = query.validated_data
+    trial, site_ids, site = _scope(request, q)
+    spec = services.make_spec(request.user, trial, site_ids, dataset, q["output"],
+                              q.get("date_from"), q.get("date_to"))
+    record = services.create_record(request.user, spec, ExportRecord.Mode.STREAM, site)
+    try:
+        source = services.open_source(spec)
+    except Exception as exc:
+        services.update_record(record.pk, "export failed", state=ExportRecord.State.FAILED,
+                               error=repr(exc)[:2000])
+        raise
+    limit = services.sync_max_rows(spec.fmt)
+    if source.total > limit:
+        source.close()
+        services.update_record(record.pk, "export refused: too large to stream",
+                               state=ExportRecord.State.REFUSED, rows_total=source.total)
+        raise Conflict(f"{source.total} rows is more than {limit} to stream: request it as a "
+                       "background export (POST /api/v1/exports/records/).", code="too_large")
+    services.update_record(record.pk, "export started", rows_total=source.total)
+    response = StreamingHttpResponse(services.stream(record, source),
+                                     content_type=engine.content_type(spec.fmt))
+    response["Content-Disposition"] = _disposition(
+        engine.file_name(trial.registry_id, dataset, spec.fmt))
+    response["X-Export-Record"] = str(record.pk)
+    return response
+
+
+ROW_RESPONSES = {(200, CSV): OpenApiTypes.BINARY}
+DATASET_JSON_DOC = {
+    "type": "object",
+    "description": "CDISC Dataset-JSON v1.1 document",
+    "required": ["datasetJSONCreationDateTime", "datasetJSONVersion", "itemGroupOID",
+                 "records", "name", "label", "columns"],
+    "properties": {
+        "datasetJSONCreationDateTime": {"type": "string"},
+        "datasetJSONVersion": {"type": "string"},
+        "fileOID": {"type": "string"},
+        "dbLastModifiedDateTime": {"type": "string"},
+        "originator": {"type": "string"},
+        "sourceSystem": {"type": "object", "properties": {
+            "name": {"type": "string"}, "version": {"type": "string"}}},
+        "studyOID": {"type": "string"},
+        "metaDataVersionOID": {"type": "string"},
+        "itemGroupOID": {"type": "string"},
+        "records": {"type": "integer", "minimum": 0},
+        "name": {"type": "string"},
+        "label": {"type": "string"},
+        "columns": {"type": "array", "items": {
+            "type": "object", "required": ["itemOID", "name", "label", "dataType"],
+            "properties": {"itemOID": {"type": "string"}, "name": {"type": "string"},
+                           "label": {"type": "string"}, "dataType": {"type": "string"},
+                           "targetDataType": {"type": "string"},
+                           "length": {"type": "integer"},
+                           "keySequence": {"type": "integer"}}}},
+        "rows": {"type": "array", "items": {"type": "array", "items": {}}},
+    },
+}
+
+
+class AeListingViewSet(viewsets.ViewSet):
+    """AE listing for sponsors: one row per AE (CSV or XLSX), streamed."""
+
+    permission_classes = [ExportPermission]
+
+    @extend_schema(
+        parameters=[ListingQuerySerializer],
+        responses={(200, CSV): OpenApiTypes.BINARY, (200, XLSX): OpenApiTypes.BINARY},
+        description="One row per adverse event: subject (USUBJID), arm (neutral label when "
+                    "blinded), dose level, CTCAE v5.0 term, SOC, MedDRA code, worst grade, "
+                    "onset/resolution, seriousness criteria, attribution, action, outcome, "
+                    "effective DLT/TI. Date range on onset.",
+    )
+    def list(self, request):
+        return _stream(request, Dataset.AE_LISTING, ListingQuerySerializer)
+
+
+DOMAIN_PARAMETER = OpenApiParameter("domain", OpenApiTypes.STR, OpenApiParameter.PATH,
+                                    enum=list(DOMAIN_DATASETS))
+DOMAINS_RESPONSE = inline_serializer("SdtmDomain", many=True, fields={
+    "domain": serializers.CharField(), "label": serializers.CharField(),
+    "variables": inline_serializer("SdtmVariable", fields={
+        "name": serializers.CharField(), "label": serializers.CharField(),
+        "dataType": serializers.CharField()}, many=True),
+})
+
+
+class SdtmViewSet(viewsets.ViewSet):
+    """CDISC SDTMIG 3.4 domains AE, SUPPAE (DLT/TI), EX, QS (QLQ-C30 items) and DM."""
+
+    permission_classes = [ExportPermission]
+    lookup_field = "domain"
+
+    @extend_schema(responses={200: DOMAINS_RESPONSE},
+                   description="The SDTM domains offered and their variables.")
+    def list(self, request):
+        return Response([
+            {"domain": domain, "label": label, "variables": [
+                {"name": v.name, "label": v.label, "dataType": v.data_type}
+                for v in variables]}
+            for domain, (label, variables) in sdtm.DOMAINS.items()])
+
+    @extend_schema(
+        parameters=[DOMAIN_PARAMETER, SdtmQuerySerializer],
+        responses={(200, CSV): OpenApiTypes.BINARY,
+                   (200, JSON): OpenApiResponse(response=DATASET_JSON_DOC,
+                                                description="CDISC Dataset-JSON 1.1")},
+        description="An SDTM domain as CSV (SDTM variable names, ISO 8601 dates) or as "
+                    "Dataset-JSON 1.1, streamed. DM has no BRTHDTC for sponsors.",
+    )
+    def retrieve(self, request, domain=None):
+        dataset = DOMAIN_DATASETS.get((domain or "").lower())
+        if dataset is None:
+            raise NotFound(f"No SDTM domain {domain!r}; offered: {', '.join(DOMAIN_DATASETS)}.")
+        return _stream(request, dataset, SdtmQuerySerializer)
+
+
+INCIDENCE_ROWS = inline_serializer("AeIncidenceRow", many=True, fields={
+    "arm": serializers.CharField(allow_null=True), "soc": serializers.CharField(),
+    "term": serializers.CharField(), "meddra_code": serializers.CharField(),
+    "worst_grade": serializers.IntegerField(allow_null=True),
+    "subjects": serializers.IntegerField(), "events": serializers.IntegerField(),
+    "arm_subjects": serializers.IntegerField(),
+    "percent": serializers.FloatField(allow_null=True)})
+DLT_ROWS = inline_serializer("DltSummaryRow", many=True, fields={
+    "dose_level": serializers.CharField(allow_null=True),
+    "cohort": serializers.IntegerField(allow_null=True),
+    "subjects": serializers.IntegerField(), "subjects_with_dlt": serializers.IntegerField(),
+    "dlt_events": serializers.IntegerField(), "subjects_with_ti": serializers.IntegerField(),
+    "ti_events": serializers.IntegerField()})
+
+
+def _table(name: str, rows) -> serializers.Serializer:
+    return inline_serializer(name, fields={
+        "dataset": serializers.CharField(), "study_id": serializers.CharField(),
+        "generated_at": serializers.DateTimeField(), "unblinded": serializers.BooleanField(),
+        "site_ids": serializers.ListField(child=serializers.IntegerField()),
+        "date_from": serializers.DateField(allow_null=True),
+        "date_to": serializers.DateField(allow_null=True),
+        "columns": serializers.ListField(child=serializers.CharField()),
+        "rows": rows})
+
+
+class SummaryViewSet(viewsets.ViewSet):
+    """Safety summary tables (small; computed in the database)."""
+
+    permission_classes = [ExportPermission]
+
+    def _summary(self, request, dataset: str) -> HttpResponse:
+        query = SummaryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        trial, site_ids, site = _scope(request, q)
+        spec = services.make_spec(request.user, trial, site_ids, dataset, q["output"],
+                                  q.get("date_from"), q.get("date_to"))
+        record = services.create_record(request.user, spec, ExportRecord.Mode.STREAM, site)
+        try:
+            data, rows = services.summary(spec, trial)
+        except Exception as exc:
+            services.update_record(record.pk, "export failed", state=ExportRecord.State.FAILED,
+                                   error=repr(exc)[:2000])
+            raise
+        services.finish_summary(record, data, rows)
+        response = HttpResponse(data, content_type=engine.content_type(spec.fmt))
+        if spec.fmt == Format.CSV:
+            response["Content-Disposition"] = _disposition(
+                engine.file_name(trial.registry_id, dataset, spec.fmt))
+        response["X-Export-Record"] = str(record.pk)
+        return response
+
+    @extend_schema(parameters=[SummaryQuerySerializer],
+                   responses={(200, JSON): _table("AeIncidenceTable", INCIDENCE_ROWS),
+                              (200, CSV): OpenApiTypes.BINARY},
+                   description="Subjects per arm x SOC x CTCAE term x worst grade (each "
+                               "subject once per term, at its worst grade), with the arm's N "
+                               "and percentage.")
+    @action(detail=False, methods=["get"], url_path="ae-incidence")
+    def ae_incidence(self, request):
+        return self._summary(request, Dataset.AE_INCIDENCE)
+
+    @extend_schema(parameters=[SummaryQuerySerializer],
+                   responses={(200, JSON): _table("DltSummaryTable", DLT_ROWS),
+                              (200, CSV): OpenApiTypes.BINARY},
+                   description="Subjects, subjects with an effective DLT / TI and flagged AEs "
+                               "per dose level and cohort.")
+    @action(detail=False, methods=["get"], url_path="dlt")
+    def dlt(self, request):
+        return self._summary(request, Dataset.DLT_SUMMARY)
+
+
+class ExportRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                          mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Who exported what, when (your own exports; admins see all), and background exports."""
+
+    queryset = ExportRecord.objects.select_related("requested_by", "trial")
+    serializer_class = ExportRecordSerializer
+    permission_classes = [ExportPermission]
+    filterset_fields = ["dataset", "format", "state", "mode", "trial"]
+    ordering_fields = ["id", "created_at"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if roles.is_admin(self.request.user):
+            return queryset
+        return queryset.filter(requested_by=self.request.user)
+
+    @extend_schema(request=ExportJobSerializer, responses={202: ExportRecordSerializer},
+                   description="Queue a background export (Celery); poll the record for "
+                               "progress, then follow download_url.")
+    def create(self, request, *args, **kwargs):
+        job = ExportJobSerializer(data=request.data)
+        job.is_valid(raise_exception=True)
+        j = job.validated_data
+        trial, site_ids, site = _scope(request, j)
+        spec = services.make_spec(request.user, trial, site_ids, j["dataset"], j["format"],
+                                  j.get("date_from"), j.get("date_to"))
+        from .tasks import run_export
+
+        with transaction.atomic():
+            record = services.create_record(request.user, spec, ExportRecord.Mode.BACKGROUND,
+                                            site)
+            enqueue(run_export, record.pk)
+        record = self.get_queryset().get(pk=record.pk)
+        body = ExportRecordSerializer(record, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": reverse("export-record-detail", args=[record.pk])})
+
+    @extend_schema(
+        responses={(200, CSV): OpenApiTypes.BINARY, (200, JSON): OpenApiTypes.BINARY,
+                   (200, XLSX): OpenApiTypes.BINARY},
+        description="The file of a finished background export (409 while it runs). Only "
+                    "its requester (or an admin) whose scope still covers it; recorded.")
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        record = self.get_object()
+        if not services.may_download(request.user, record):
+            raise PermissionDenied("Your access no longer covers this export.")
+        if record.mode != ExportRecord.Mode.BACKGROUND or record.state != ExportRecord.State.DONE:
+            raise Conflict(f"This export is {record.state}, not a finished background export.",
+                           code="not_ready")
+        path = services.file_path(record)
+        if not path.is_file():
+            raise NotFound("The export file is no longer available.")
+        ExportDownload.objects.create(export=record, user=request.user)
+        response = FileResponse(path.open("rb"), as_attachment=True,
+                                filename=engine.file_name(record.trial.registry_id,
+                                                          record.dataset, record.format),
+                                content_type=engine.content_type(record.format))
+        digest = base64.b64encode(bytes.fromhex(record.sha256)).decode()
+        response["Repr-Digest"] = f"sha-256=:{digest}:"  # RFC 9530
+        return response
 
 
 def register(router) -> None:
-    """Export endpoints are registered here as the export models land."""
+    router.register("exports/ae-listing", AeListingViewSet, basename="export-ae-listing")
+    router.register("exports/sdtm", SdtmViewSet, basename="export-sdtm")
+    router.register("exports/summaries", SummaryViewSet, basename="export-summary")
+    router.register("exports/records", ExportRecordViewSet, basename="export-record")

@@ -32,7 +32,7 @@ def test_compose_file_declares_the_stack_with_health_checks():
 
 @pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose not installed")
 def test_docker_compose_config_parses():
-    env = {**os.environ, "POSTGRES_PASSWORD": "x", "SECRET_KEY": "y"}
+    env = {**os.environ, "POSTGRES_PASSWORD": "x", "SECRET_KEY": "y", "RANDOMIZATION_SECRET": "z"}
     result = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"],
                             env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
