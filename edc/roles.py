@@ -68,7 +68,8 @@ def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = 
         return queryset.none()
     from subjects.models import Membership
 
-    memberships = Membership.objects.filter(user=user, trial=OuterRef(trial))
+    memberships = Membership.objects.filter(user=user, trial=OuterRef(trial),
+                                            retired_at__isnull=True)
     if site is not None:
         memberships = memberships.filter(Q(site__isnull=True) | Q(site=OuterRef(site)))
     return queryset.filter(Exists(memberships))
@@ -86,5 +87,5 @@ def can_see_unblinded(user, trial) -> bool:
         from subjects.models import Membership
 
         cache[trial.pk] = Membership.objects.filter(
-            user=user, trial=trial, unblinded=True).exists()
+            user=user, trial=trial, unblinded=True, retired_at__isnull=True).exists()
     return cache[trial.pk]

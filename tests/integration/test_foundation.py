@@ -203,3 +203,11 @@ def test_health_is_503_when_broker_is_down(client):
     assert down.status_code == 503
     assert down.json()["broker"].startswith("down")
     assert down.json()["database"] == "ok"
+
+
+def test_a_retired_membership_no_longer_gives_access(api, world):
+    subject_a = make_subject(world["trial"], world["site_a"])
+    api.force_authenticate(world["staff_a"])
+    assert api.get(f"/api/v1/subjects/{subject_a.pk}/").status_code == 200
+    world["staff_a"].memberships.get().retire("Left the site team")
+    assert api.get(f"/api/v1/subjects/{subject_a.pk}/").status_code == 404
