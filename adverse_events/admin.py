@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from edc import roles
-from edc.admin import ClinicalAdmin, ReasonForChangeForm
+from edc.admin import ClinicalAdmin, ReasonForChangeForm, ScopedRelatedFilter
 from edc.audit import change_reason
 from subjects.models import Subject
 
@@ -181,10 +181,12 @@ class AdverseEventAdmin(ClinicalAdmin):
     inlines = [GradeEpisodeInline, AttributionInline, ToxicityFlagInline]
     list_display = ["id", "subject", "term", "verbatim_term", "onset_date", "resolution_date",
                     "grade", "serious", "aware_at", "reported_at"]
-    list_filter = ["serious", "grade", FlagKindFilter, SaeStatusFilter, "subject__trial"]
+    list_filter = ["serious", "grade", FlagKindFilter, SaeStatusFilter,
+                   ("subject__trial", ScopedRelatedFilter), ("subject__site", ScopedRelatedFilter)]
     search_fields = ["term__term", "=term__meddra_code", "verbatim_term",
                      "subject__subject_number", "subject__screening_number"]
     list_select_related = ["subject", "term"]
+    date_hierarchy = "onset_date"
     autocomplete_fields = ["term"]
     readonly_fields = ["grade", "reported_at", "reported_by", "sae_overdue_raised_at"]
 
@@ -215,9 +217,10 @@ class ToxicityFlagAdmin(ClinicalAdmin):
     scope_trial, scope_site = "subject__trial", "subject__site"
     list_display = ["id", "subject", "adverse_event", "kind", "rule_code", "computed",
                     "override", "evaluated_at"]
-    list_filter = ["kind", "computed", "override", "rule_code"]
+    list_filter = ["kind", "computed", "override", "rule_code",
+                   ("subject__trial", ScopedRelatedFilter), ("subject__site", ScopedRelatedFilter)]
     search_fields = ["subject__subject_number", "rule_code", "reason"]
-    list_select_related = ["subject", "adverse_event__term"]
+    list_select_related = ["subject", "adverse_event__term", "adverse_event__subject"]
     readonly_fields = [f.name for f in ToxicityFlag._meta.fields]
 
     def has_add_permission(self, request) -> bool:

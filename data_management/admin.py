@@ -8,12 +8,14 @@ import datetime as dt
 from django.contrib import admin
 from django.utils import timezone
 
-from edc.admin import ClinicalAdmin
+from edc.admin import ClinicalAdmin, ScopedRelatedFilter
 
 from . import workflow as wf
 from .models import Casebook, Lock, Query, Signature, Verification
 from .permissions import scoped
 from .status import form_statuses
+
+SCOPE_FILTERS = [("trial", ScopedRelatedFilter), ("site", ScopedRelatedFilter)]
 
 
 class ReadOnlyAdmin(ClinicalAdmin):
@@ -56,7 +58,7 @@ class AgeFilter(admin.SimpleListFilter):
 class QueryAdmin(ReadOnlyAdmin):
     list_display = ["id", "target_label", "field_name", "subject", "site", "state", "origin",
                     "check_code", "days_open", "opened_by", "opened_at"]
-    list_filter = ["state", AgeFilter, "origin", "check_code", "trial", "site"]
+    list_filter = ["state", AgeFilter, "origin", "check_code", *SCOPE_FILTERS]
     search_fields = ["text", "answer", "target_label", "subject__subject_number",
                      "subject__screening_number"]
     list_select_related = ["subject", "site", "opened_by"]
@@ -70,7 +72,7 @@ class QueryAdmin(ReadOnlyAdmin):
 class VerificationAdmin(ReadOnlyAdmin):
     list_display = ["id", "target_label", "field_name", "subject", "site", "state",
                     "verified_by", "verified_at", "cleared_at"]
-    list_filter = ["state", "trial", "site"]
+    list_filter = ["state", *SCOPE_FILTERS]
     search_fields = ["target_label", "cleared_reason", "subject__subject_number"]
     list_select_related = ["subject", "site", "verified_by"]
 
@@ -79,7 +81,7 @@ class VerificationAdmin(ReadOnlyAdmin):
 class SignatureAdmin(ReadOnlyAdmin):
     list_display = ["id", "level", "target_label", "state", "printed_name", "signed_at",
                     "meaning", "invalidated_at"]
-    list_filter = ["state", "level", "trial", "site"]
+    list_filter = ["state", "level", *SCOPE_FILTERS]
     search_fields = ["target_label", "printed_name", "invalidated_reason"]
 
 
@@ -87,7 +89,7 @@ class SignatureAdmin(ReadOnlyAdmin):
 class LockAdmin(ReadOnlyAdmin):
     list_display = ["id", "level", "target_label", "state", "reason", "changed_by",
                     "changed_at"]
-    list_filter = ["state", "level", "trial", "site"]
+    list_filter = ["state", "level", *SCOPE_FILTERS]
     search_fields = ["target_label", "reason"]
     list_select_related = ["changed_by"]
 
@@ -98,11 +100,21 @@ class CasebookAdmin(ClinicalAdmin):
 
     list_display = ["__str__", "site", "trial", "forms", "queried", "verified", "signed",
                     "locked"]
-    list_filter = ["trial", "site"]
+    list_filter = [("trial", ScopedRelatedFilter), ("site", ScopedRelatedFilter)]
     search_fields = ["screening_number", "subject_number"]
     list_select_related = ["trial", "site"]
     fields = ["trial", "site", "screening_number", "subject_number", "form_status"]
     readonly_fields = fields
+
+    def get_changelist_instance(self, request):
+        """The page's form statuses in one pass (a fixed number of queries per page)."""
+        changelist = super().get_changelist_instance(request)
+        rows = list(changelist.result_list)
+        statuses = casebook_statuses(rows)
+        for obj in rows:
+            obj._dm_rows = statuses.get(obj.pk, [])
+        changelist.result_list = rows
+        return changelist
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -140,3 +152,30 @@ class CasebookAdmin(ClinicalAdmin):
     def form_status(self, obj) -> str:
         return "; ".join(f"{row['form']} #{row['object_id']}: {', '.join(row['status'])}"
                          for row in form_statuses(obj))
+
+
+def casebook_statuses(subjects) -> dict[int, list[dict]]:
+    """``{subject id: [{"status": [...]}, ...]}`` for many subjects: one query per CRF model
+    plus the data-management index, however many subjects (see ``status.form_statuses``)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from .status import _index, _status
+    from .targets import crf_models, paths
+
+    if not subjects:
+        return {}
+    ids = [s.pk for s in subjects]
+    trial_of = {s.pk: s.trial_id for s in subjects}
+    ix = _index(ids, set(trial_of.values()))
+    out: dict[int, list[dict]] = {pk: [] for pk in ids}
+    for model in crf_models():
+        ct = ContentType.objects.get_for_model(model)
+        p = paths(model)
+        subject_path = "pk" if p.subject == "pk" else p.subject
+        rows = model.objects.filter(**{f"{subject_path}__in": ids}).values_list(
+            "pk", subject_path, p.visit or "pk")
+        for pk, subject_id, visit_id in rows:
+            visit_id = visit_id if p.visit else None
+            out[subject_id].append({"status": _status(ix, ct.pk, pk, subject_id, visit_id,
+                                                      trial_of[subject_id])})
+    return out

@@ -1,15 +1,77 @@
-"""Admin plumbing for clinical models: site scoping, reason for change, history, no delete."""
+"""Admin plumbing for clinical models: site scoping, reason for change, history, no delete.
+
+Besides :class:`ClinicalAdmin` this module holds what the apps' admins share:
+
+* :func:`blinded_for` / :data:`BLINDED_PRODUCT`: whether a user must not see a trial's true
+  allocation (arm, and the product given where it differs by arm);
+* :func:`service_form_view`: a small form page that calls a service function (enroll,
+  record_visit, mark_missed, record_exposure, ...) and shows its ``ValidationError`` on the
+  form's fields, so the admin never re-implements a clinical rule;
+* :class:`ScopedRelatedFilter`: a related-field list filter listing only the values the
+  user's (scoped) rows have, so filters never name other trials or sites.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
 from . import roles
 from .audit import change_reason, history
 from .models import PendingTask
+
+admin.site.site_header = "trialdesk EDC"
+admin.site.site_title = "trialdesk"
+admin.site.index_title = "Trials, subjects, visits and safety"
+
+#: What a blinded user sees instead of a product that differs between arms.
+BLINDED_PRODUCT = "study product (blinded)"
+#: Bookkeeping columns never listed in an audit trail.
+AUDIT_NOISE = frozenset({"updated_at", "created_at"})
+
+
+def blinded_for(user, trial) -> bool:
+    """True when ``user`` must not see the true arm of ``trial``'s subjects."""
+    return bool(trial is not None and trial.is_blinded
+                and not roles.can_see_unblinded(user, trial))
+
+
+def blinded_q(user, trial: str = "trial") -> Q:
+    """Rows (reached through ``trial``) whose trial is blinded for ``user``: for annotations
+    that show a blinded label instead of the arm in one query."""
+    if roles.is_admin(user):
+        return Q(pk__in=[])
+    from subjects.models import Membership
+
+    unblinded = Membership.objects.filter(user=user, trial=OuterRef(trial), unblinded=True)
+    return Q(~Exists(unblinded), ~Q(**{f"{trial}__masking": "none"}))
+
+
+def plain(number) -> str:
+    """A number in fixed notation without trailing zeros (2000000, not 2E+6)."""
+    if number is None:
+        return ""
+    text = format(Decimal(str(number)).normalize(), "f")
+    return text
+
+
+def follow(obj, path: str):
+    """The object at the end of a ``subject__trial``-style lookup path (``pk`` = obj)."""
+    if path == "pk":
+        return obj
+    for part in path.split("__"):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
 
 
 class ReasonForChangeForm(forms.ModelForm):
@@ -30,12 +92,34 @@ class ReasonForChangeForm(forms.ModelForm):
         return cleaned
 
 
+class ScopedRelatedFilter(admin.RelatedOnlyFieldListFilter):
+    """Related filter whose choices come from the user's scoped rows only (no other trials,
+    sites or subjects are named), in one query whatever the number of rows."""
+
+
+def audit_rows(obj, hidden=frozenset()) -> list[dict]:
+    """The audit trail of ``obj`` (``edc.audit.history``) without the hidden fields."""
+    hidden = set(hidden) | AUDIT_NOISE
+    rows = []
+    for row in history(obj):
+        rows.append({
+            **row,
+            "who": row["username"] or row["user"] or "system",
+            "changes": [(name, old, new) for name, (old, new) in row["changes"].items()
+                        if name not in hidden],
+        })
+    return rows
+
+
 class ClinicalAdmin(admin.ModelAdmin):
     """ModelAdmin for audited clinical models.
 
-    * lists only the records of the user's trials and sites (``scope_trial``/``scope_site``);
+    * lists only the records of the user's trials and sites (``scope_trial``/``scope_site``),
+      and limits every subject / site / trial / visit dropdown the same way;
     * asks for a reason for change on every edit of a saved record;
-    * never deletes; shows the record's audit trail read-only;
+    * never deletes; shows the record's audit trail read-only (on the page and as its
+      "History"), without ``history_hidden_fields`` and, for users blinded to the record's
+      trial, without ``blinded_history_fields``;
     * permissions follow the trialdesk roles (edc.roles), not per-model Django permissions.
     """
 
@@ -43,12 +127,45 @@ class ClinicalAdmin(admin.ModelAdmin):
     scope_trial = "trial"
     scope_site: str | None = "site"
     history_hidden_fields: tuple[str, ...] = ()
+    #: Audit fields hidden from users blinded to the record's trial (e.g. ``arm_id``).
+    blinded_history_fields: tuple[str, ...] = ()
+    #: Fields no URL lookup may go through (``?arm__label=...`` would unblind by filtering).
+    blinded_lookups: tuple[str, ...] = ("arm",)
 
     def get_queryset(self, request):
         return roles.scope(
             super().get_queryset(request), request.user,
             trial=self.scope_trial, site=self.scope_site,
         )
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        """Django allows any lookup on a model's own fields (``?arm__label=Placebo``); none
+        may go through a ``blinded_lookups`` field, whoever asks (use the list filters)."""
+        if set(lookup.split("__")) & set(self.blinded_lookups):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def trial_of(self, obj):
+        return follow(obj, self.scope_trial)
+
+    def get_history_hidden_fields(self, request, obj) -> set[str]:
+        hidden = set(self.history_hidden_fields)
+        if self.blinded_history_fields and blinded_for(request.user, self.trial_of(obj)):
+            hidden |= set(self.blinded_history_fields)
+        return hidden
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._audit_hidden_fields = frozenset(self.get_history_hidden_fields(request, obj))
+        return obj
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Dropdowns of subjects, sites, trials and visits list the user's own only."""
+        scoped = scoped_choices(db_field.related_model, request.user)
+        if scoped is not None and "queryset" not in kwargs:
+            kwargs["queryset"] = scoped
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -82,17 +199,17 @@ class ClinicalAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            with transaction.atomic(), change_reason(
-                form.cleaned_data.get("reason_for_change", ""), request.user
-            ):
+            reason = (form.cleaned_data.get("reason_for_change") or "").strip()
+            if not reason and not form.has_changed():
+                return  # nothing changed on the record itself (e.g. only an inline was added)
+            with transaction.atomic(), change_reason(reason, request.user):
                 super().save_model(request, obj, form, change)
         else:
             super().save_model(request, obj, form, change)
 
     @admin.display(description="Audit trail")
     def audit_trail(self, obj):
-        rows = history(obj)
-        hidden = set(self.history_hidden_fields)
+        hidden = getattr(obj, "_audit_hidden_fields", self.history_hidden_fields)
         return format_html_join(
             "",
             "<div><strong>{}</strong> · {} · user {} · reason: {}<br><code>{}</code></div>",
@@ -100,22 +217,125 @@ class ClinicalAdmin(admin.ModelAdmin):
                 (
                     row["at"].strftime("%Y-%m-%d %H:%M:%S UTC"),
                     row["event"],
-                    row["username"] or row["user"] or "system",
+                    row["who"],
                     row["reason"] or "(initial entry)",
-                    "; ".join(
-                        f"{k}: {v[0]!r} → {v[1]!r}" for k, v in row["changes"].items()
-                        if k not in hidden and k not in {"updated_at", "created_at"}
-                    ),
+                    "; ".join(f"{k}: {old!r} → {new!r}" for k, old, new in row["changes"]),
                 )
-                for row in rows
+                for row in audit_rows(obj, hidden)
             ),
         )
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The record's audit trail (who, when in UTC, old → new, reason), not Django's log."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Audit trail: {obj}",
+            "subtitle": None,
+            "object": obj,
+            "opts": self.opts,
+            "module_name": str(self.opts.verbose_name_plural).capitalize(),
+            "rows": audit_rows(obj, obj._audit_hidden_fields),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/edc/audit_history.html", context)
+
+
+def scoped_choices(model, user):
+    """The rows of ``model`` a user may pick in a dropdown, or None for unscoped models."""
+    from subjects.models import Site, Subject
+    from trials.models import Trial
+
+    if model is Subject:
+        return roles.scope(Subject.objects.all(), user)
+    if model is Site:
+        return roles.scope(Site.objects.select_related("trial"), user, site="pk")
+    if model is Trial:
+        return roles.scope(Trial.objects.all(), user, trial="pk", site=None)
+    if model._meta.label == "visits.Visit":
+        return roles.scope(model.objects.select_related("subject"), user,
+                           trial="subject__trial", site="subject__site")
+    return None
+
+
+# ---------------------------------------------------------------- service forms
+
+
+def errors_onto_form(form: forms.Form, exc: ValidationError, rename=None) -> None:
+    """Show a service's ``ValidationError`` on the form field it names (else on the form)."""
+    rename = rename or {}
+    if not hasattr(exc, "error_dict"):
+        for message in exc.messages:
+            form.add_error(None, message)
+        return
+    for name, errors in exc.message_dict.items():
+        field = rename.get(name, name)
+        for message in errors:
+            if field in form.fields and field not in form.errors:
+                form.add_error(field, message)
+            else:
+                form.add_error(None, f"{name.replace('_', ' ')}: {message}")
+
+
+def service_form_view(model_admin, request, obj, form, *, title: str, perform,
+                      intro: str = "", submit: str = "Save", rename=None, clean_message=None,
+                      permission=roles.can_enter_data, context=None):
+    """Render ``form`` on an admin page; on a valid POST call ``perform(cleaned_data)``.
+
+    ``perform`` calls the service and returns the response (usually a redirect); a
+    ``ValidationError`` it raises is shown on the form (``rename`` maps service field names
+    onto form fields; ``clean_message`` may rewrite messages, e.g. for blinded users).
+    """
+    if not permission(request.user):
+        raise PermissionDenied
+    if request.method == "POST" and form.is_valid():
+        try:
+            response = perform(form.cleaned_data)
+        except ValidationError as exc:
+            if clean_message is not None:
+                exc = ValidationError(
+                    {k: [clean_message(m) for m in v] for k, v in exc.message_dict.items()}
+                    if hasattr(exc, "error_dict") else [clean_message(m) for m in exc.messages])
+            errors_onto_form(form, exc, rename)
+        else:
+            if response is not None:
+                return response
+    opts = model_admin.model._meta
+    page = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": str(obj) if obj is not None else None,
+        "opts": opts,
+        "object": obj,
+        "form": form,
+        "intro": intro,
+        "submit": submit,
+        "module_name": str(opts.verbose_name_plural).capitalize(),
+        "media": model_admin.media + form.media,
+        **(context or {}),
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, "admin/edc/service_form.html", page)
+
+
+def report_problems(request, problems, intro: str) -> None:
+    """Each refusal reason as its own error message (e.g. ``EnrollmentRefused.problems``)."""
+    messages.error(request, intro)
+    for problem in problems:
+        messages.error(request, problem)
 
 
 @admin.register(PendingTask)
 class PendingTaskAdmin(admin.ModelAdmin):
     list_display = ["id", "task_name", "args", "state", "attempts", "created_at", "finished_at"]
     list_filter = ["state", "task_name"]
+    search_fields = ["task_name", "last_error"]
+    date_hierarchy = "created_at"
     readonly_fields = [f.name for f in PendingTask._meta.fields]
 
     def has_add_permission(self, request) -> bool:

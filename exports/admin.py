@@ -36,4 +36,4 @@ class ExportRecordAdmin(ReadOnlyForAdmins):
 @admin.register(ExportDownload)
 class ExportDownloadAdmin(ReadOnlyForAdmins):
     list_display = ["id", "at", "user", "export"]
-    list_select_related = ["user", "export"]
+    list_select_related = ["user", "export", "export__requested_by"]

@@ -1,15 +1,72 @@
-from django.contrib import admin
+"""Admin for sites, memberships and subjects: the subject-centred page of the site staff.
+
+The subject page shows, each one click away: eligibility (answers inline, problems listed),
+the allocation (or its blinded label), the visit calendar with windows, exposures, tumour
+assessments, QLQ-C30 forms with scores and deterioration, and adverse events with grade
+episodes and DLT/TI flags. Screening, enrollment and status changes are buttons that call the
+services (``subjects.enrollment.enroll``, ``screen_fail``, ``subjects.services``); refusals
+come back as messages or form errors, never re-implemented here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from edc import roles
-from edc.admin import ClinicalAdmin
+from edc.admin import (
+    BLINDED_PRODUCT,
+    ClinicalAdmin,
+    ReasonForChangeForm,
+    ScopedRelatedFilter,
+    blinded_for,
+    blinded_q,
+    plain,
+    report_problems,
+    service_form_view,
+)
+from edc.audit import change_reason
 
-from .models import Membership, Site, Subject
+from . import enrollment, lifecycle, services
+from .api import arm_label_for
+from .models import EligibilityAnswer, Membership, Site, Subject
+
+
+def overdue_visit_q(prefix: str = "") -> Q:
+    """Planned visits past the end of their window (flagged by the daily task or not yet)."""
+    today = timezone.localdate()
+    return Q(**{f"{prefix}status": "planned"}) & (
+        Q(**{f"{prefix}overdue": True}) | Q(**{f"{prefix}window_high__lt": today}))
 
 
 @admin.register(Site)
 class SiteAdmin(ClinicalAdmin):
     list_display = ["code", "name", "city", "country", "trial"]
-    list_filter = ["trial"]
+    list_filter = [("trial", ScopedRelatedFilter), "country"]
     search_fields = ["code", "name", "city"]
     list_select_related = ["trial"]
     scope_site = "pk"
@@ -18,7 +75,8 @@ class SiteAdmin(ClinicalAdmin):
 @admin.register(Membership)
 class MembershipAdmin(ClinicalAdmin):
     list_display = ["user", "trial", "site", "unblinded"]
-    list_filter = ["trial", "unblinded"]
+    list_filter = [("trial", ScopedRelatedFilter), "unblinded"]
+    search_fields = ["user__username", "trial__registry_id", "site__code"]
     list_select_related = ["user", "trial", "site"]
 
     def has_view_permission(self, request, obj=None) -> bool:
@@ -31,16 +89,533 @@ class MembershipAdmin(ClinicalAdmin):
         return roles.is_admin(request.user)
 
 
+# ---------------------------------------------------------------- eligibility inline
+
+YES_NO = {"inclusion": (("True", "met"), ("False", "not met")),
+          "exclusion": (("False", "absent"), ("True", "present"))}
+
+
+class EligibilityAnswerForm(forms.ModelForm):
+    """One criterion's answer: inclusion met / not met, exclusion absent / present."""
+
+    criterion_key = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    met = forms.TypedChoiceField(coerce=lambda value: value == "True", empty_value=None,
+                                 choices=[("", "—"), ("True", "yes"), ("False", "no")],
+                                 label="answer")
+
+    class Meta:
+        model = EligibilityAnswer
+        fields = ["met", "criterion_key"]
+
+    def __init__(self, *args, criteria=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.criteria = criteria or {}
+        if self.instance.pk:
+            key = self.instance.criterion_id
+            self.initial["criterion_key"] = key
+            self.fields["criterion_key"].disabled = True
+            self.initial["met"] = str(self.instance.met)
+        else:
+            key = self.initial.get("criterion_key")
+        criterion = self.criteria.get(key)
+        if criterion is not None:
+            self.instance.criterion = criterion  # shown by the read-only criterion column
+            self.fields["met"].choices = [("", "—"), *YES_NO[criterion.kind]]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk:
+            key = cleaned.get("criterion_key")
+            if key not in self.criteria:
+                raise ValidationError("This criterion is not in the subject's protocol version.")
+            self.instance.criterion = self.criteria[key]
+        return cleaned
+
+
+class EligibilityFormSet(forms.BaseInlineFormSet):
+    def get_queryset(self):
+        return super().get_queryset().select_related("criterion")
+
+    def clean(self):
+        super().clean()
+        if any(f.has_changed() for f in self.initial_forms) and not getattr(
+                self.instance, "_admin_reason", ""):
+            raise ValidationError("A reason for change is required to change a saved "
+                                  "eligibility answer (reason for change field).")
+        answered = {f.instance.criterion_id for f in self.initial_forms}
+        for form in self.extra_forms:
+            if form.has_changed() and form.instance.criterion_id in answered:
+                form.add_error(None, "Already answered meanwhile; reload the page.")
+
+
+class RoleInline:
+    """Inline permissions follow the trialdesk roles, not Django's model permissions."""
+
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return bool(roles.roles_of(request.user))
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return roles.can_enter_data(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return roles.can_enter_data(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EligibilityAnswerInline(RoleInline, admin.TabularInline):
+    model = EligibilityAnswer
+    form = EligibilityAnswerForm
+    formset = EligibilityFormSet
+    fields = ["criterion_text", "met", "criterion_key"]
+    readonly_fields = ["criterion_text"]
+    verbose_name = "eligibility answer"
+    verbose_name_plural = "eligibility (answer every criterion before enrolling)"
+
+    @admin.display(description="criterion")
+    def criterion_text(self, obj):
+        criterion = getattr(obj, "criterion", None) if obj.criterion_id else None
+        if criterion is None:
+            return "-"
+        return format_html("<strong>{} {}</strong> {}", criterion.kind.capitalize(),
+                           criterion.number, criterion.text)
+
+    @staticmethod
+    def criteria_of(obj) -> dict:
+        if not hasattr(obj, "_criteria"):
+            obj._criteria = {c.pk: c for c in obj.protocol_version.criteria.order_by(
+                "kind", "number")}
+            obj._answered = set(obj.eligibility_answers.values_list("criterion_id", flat=True))
+        return obj._criteria
+
+    def unanswered(self, obj) -> list[int]:
+        criteria = self.criteria_of(obj)
+        return [pk for pk in criteria if pk not in obj._answered]
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return len(self.unanswered(obj)) if obj is not None else 0
+
+    def get_max_num(self, request, obj=None, **kwargs):
+        return len(self.criteria_of(obj)) if obj is not None else 0
+
+
+# ---------------------------------------------------------------- subject list
+
+
+class AllocationFilter(admin.SimpleListFilter):
+    """Filter by allocation as the user sees it: the arm, or its blinded label."""
+
+    title = "allocation"
+    parameter_name = "allocation"
+
+    def lookups(self, request, model_admin):
+        from trials.models import Arm
+
+        arms = Arm.objects.filter(
+            Exists(model_admin.get_queryset(request).filter(arm=OuterRef("pk")))
+        ).select_related("protocol_version__trial").order_by("protocol_version", "sequence")
+        out = []
+        for arm in arms:
+            trial = arm.protocol_version.trial
+            label = arm.blinded_label if blinded_for(request.user, trial) else arm.label
+            out.append((str(arm.pk), f"{trial.registry_id}: {label}"))
+        return out
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(arm_id=self.value())
+        return queryset
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue visits"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "with overdue visits"), ("no", "none overdue")]
+
+    def queryset(self, request, queryset):
+        from visits.models import Visit
+
+        overdue = Exists(Visit.objects.filter(overdue_visit_q(), subject=OuterRef("pk")))
+        if self.value() == "yes":
+            return queryset.filter(overdue)
+        if self.value() == "no":
+            return queryset.exclude(overdue)
+        return queryset
+
+
+class SubjectForm(ReasonForChangeForm):
+    class Meta:
+        model = Subject
+        fields = "__all__"
+
+    def clean(self):
+        cleaned = super().clean()
+        self.instance._admin_reason = (cleaned.get("reason_for_change") or "").strip()
+        trial = cleaned.get("trial") or getattr(self.instance, "trial", None)
+        site = cleaned.get("site")
+        if site is not None and trial is not None and site.trial_id != trial.pk:
+            self.add_error("site", "This site does not take part in the trial.")
+        consent = cleaned.get("consent_date")
+        if consent is not None and consent > timezone.localdate():
+            self.add_error("consent_date", "Consent cannot be in the future.")
+        return cleaned
+
+
+ENTRY_FIELDS = ["trial", "site", "screening_number", "sex", "birth_date", "age_at_consent",
+                "consent_date"]
+COMPUTED_FIELDS = [
+    "protocol_version", "subject_number", "usubjid", "status", "status_date", "status_reason",
+    "allocation", "dose_level", "cohort", "frequency_level", "day0", "enrolled_on",
+    "treatment_stop_date", "treatment_stop_reason", "death_date",
+]
+
+
 @admin.register(Subject)
 class SubjectAdmin(ClinicalAdmin):
-    list_display = ["screening_number", "subject_number", "site", "trial", "status", "consent_date"]
-    list_filter = ["trial", "site", "status"]
+    form = SubjectForm
+    change_form_template = "admin/subjects/subject/change_form.html"
+    list_display = ["screening_number", "subject_number", "site", "trial", "status",
+                    "allocation", "dose_level", "cohort", "consent_date", "enrolled_on",
+                    "overdue_visits"]
+    list_filter = [("trial", ScopedRelatedFilter), ("site", ScopedRelatedFilter), "status",
+                   AllocationFilter, ("dose_level", ScopedRelatedFilter), "cohort",
+                   OverdueFilter]
     search_fields = ["screening_number", "subject_number"]
-    list_select_related = ["trial", "site"]
+    list_select_related = ["trial", "site", "dose_level"]
     date_hierarchy = "consent_date"
     history_hidden_fields = ("arm_id",)
     exclude = ["arm"]
-    readonly_fields = [
-        "protocol_version", "subject_number", "status", "status_date", "status_reason",
-        "dose_level", "day0", "enrolled_on",
-    ]
+    inlines = [EligibilityAnswerInline]
+
+    # -- list
+
+    def get_queryset(self, request):
+        from visits.models import Visit
+
+        overdue = Visit.objects.filter(overdue_visit_q(), subject=OuterRef("pk"))
+        return super().get_queryset(request).annotate(
+            _overdue=subquery_count(overdue),
+            _allocation=allocation_label(request.user),
+        )
+
+    @admin.display(description="allocation")
+    def allocation(self, obj):
+        return getattr(obj, "_allocation", None) or "-"
+
+    @admin.display(description="overdue visits", ordering="_overdue")
+    def overdue_visits(self, obj):
+        return obj._overdue or ""
+
+    @admin.display(description="USUBJID")
+    def usubjid(self, obj):
+        return obj.usubjid if obj.subject_number else "-"
+
+    # -- form
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ENTRY_FIELDS
+        fields = [*ENTRY_FIELDS, *COMPUTED_FIELDS, "reason_for_change"]
+        if roles.roles_of(request.user) == {roles.SPONSOR}:
+            fields.remove("birth_date")  # sponsors see no direct identifiers
+        return [*fields, "audit_trail"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        fixed = ["trial"] + (["site"] if obj.subject_number else [])
+        return [*fixed, *COMPUTED_FIELDS, "audit_trail"]
+
+    def get_inline_instances(self, request, obj=None):
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def get_formsets_with_inlines(self, request, obj=None):
+        """An inline absent from a POST (a client posting the subject only) is unchanged."""
+        for formset, inline in super().get_formsets_with_inlines(request, obj):
+            prefix = formset.get_default_prefix()
+            if request.method == "POST" and f"{prefix}-TOTAL_FORMS" not in request.POST:
+                continue
+            yield formset, inline
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, EligibilityAnswerInline):
+            kwargs["form_kwargs"] = {"criteria": inline.criteria_of(obj)}
+            kwargs["initial"] = [{"criterion_key": pk} for pk in inline.unanswered(obj)]
+        return kwargs
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "site":
+            formfield.label_from_instance = lambda site: f"{site.trial} · {site}"
+        return formfield
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.protocol_version = obj.trial.current_version()
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        reason = getattr(form.instance, "_admin_reason", "")
+        context = (change_reason(reason, request.user) if change and reason
+                   else contextlib.nullcontext())
+        with transaction.atomic(), context:
+            super().save_related(request, form, formsets, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_addanother" not in request.POST and "_popup" not in request.POST:
+            messages.info(request, "Answer the eligibility criteria below, then enroll.")
+            return HttpResponseRedirect(reverse("admin:subjects_subject_change", args=[obj.pk]))
+        return super().response_add(request, obj, post_url_continue)
+
+    # -- subject page
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if obj is not None:
+            context["overview"] = subject_overview(obj, request.user)
+            context["can_enter_data"] = roles.can_enter_data(request.user)
+        return super().change_view(request, object_id, form_url, context)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/enroll/", view(self.enroll_view), name="subjects_subject_enroll"),
+            path("<int:pk>/screen-failure/", view(self.screen_failure_view),
+                 name="subjects_subject_screen_failure"),
+            path("<int:pk>/status/", view(self.status_view), name="subjects_subject_status"),
+            path("<int:pk>/report-sae/<int:ae_pk>/", view(self.report_sae_view),
+                 name="subjects_subject_report_sae"),
+            *super().get_urls(),
+        ]
+
+    def _subject(self, request, pk) -> Subject:
+        subject = self.get_queryset(request).select_related(
+            "trial", "site", "protocol_version", "arm").filter(pk=pk).first()
+        if subject is None:
+            raise Http404("No such subject in your trials and sites.")
+        return subject
+
+    def _back(self, subject):
+        return HttpResponseRedirect(reverse("admin:subjects_subject_change", args=[subject.pk]))
+
+    def enroll_view(self, request, pk):
+        subject = self._subject(request, pk)
+        form = EnrollForm(request.POST or None, subject=subject, user=request.user)
+
+        def perform(data):
+            try:
+                enrolled = enrollment.enroll(
+                    subject, enrolled_on=data["enrolled_on"], day0=data.get("day0"),
+                    arm_code=data.get("arm") or None, user=request.user)
+            except enrollment.EnrollmentRefused as exc:
+                report_problems(request, exc.problems, "Enrollment refused:")
+                return None
+            label = arm_label_for(enrolled, request.user)
+            dose = f", dose level {dose_text(enrolled.dose_level)}" if enrolled.dose_level_id \
+                else ""
+            messages.success(request, f"Enrolled as {enrolled.subject_number}: "
+                                      f"{label}{dose}; the visit calendar is planned.")
+            return self._back(subject)
+
+        problems = enrollment.eligibility_problems(subject)
+        intro = ("Every criterion is answered favourably." if not problems else
+                 f"{len(problems)} eligibility problem(s) remain; enrollment will be refused "
+                 "until they are resolved.")
+        return service_form_view(self, request, subject, form, title="Enroll", perform=perform,
+                                 intro=intro, submit="Enroll",
+                                 rename={"consent_date": "enrolled_on"})
+
+    def screen_failure_view(self, request, pk):
+        subject = self._subject(request, pk)
+        form = DatedReasonForm(request.POST or None, initial={"on": timezone.localdate()})
+
+        def perform(data):
+            enrollment.screen_fail(subject, on=data["on"], reason=data["reason"],
+                                   user=request.user)
+            messages.success(request, "Recorded as a screen failure.")
+            return self._back(subject)
+
+        return service_form_view(self, request, subject, form, title="Screen failure",
+                                 perform=perform, submit="Record screen failure",
+                                 rename={"status_date": "on", "status": "reason"})
+
+    def status_view(self, request, pk):
+        subject = self._subject(request, pk)
+        form = StatusForm(request.POST or None, subject=subject,
+                          initial={"on": timezone.localdate()})
+
+        def perform(data):
+            if data["status"] == lifecycle.OFF_STUDY and data["reason"] == "death":
+                services.record_death(subject, data["on"], request.user)
+            else:
+                services.change_status(subject, data["status"], data["on"], data["reason"],
+                                       request.user)
+            messages.success(request, f"Status changed to {data['status']}.")
+            return self._back(subject)
+
+        return service_form_view(self, request, subject, form, title="Change status",
+                                 perform=perform, submit="Change status",
+                                 rename={"status_date": "on", "death_date": "on"})
+
+    def report_sae_view(self, request, pk, ae_pk):
+        from adverse_events import services as ae_services
+        from adverse_events.models import AdverseEvent
+
+        subject = self._subject(request, pk)
+        ae = AdverseEvent.objects.filter(pk=ae_pk, subject=subject).first()
+        if ae is None:
+            raise Http404("No such adverse event of this subject.")
+        form = ReportSaeForm(request.POST or None, initial={"reported_at": timezone.now()})
+
+        def perform(data):
+            ae_services.report_sae(ae, request.user, data["reported_at"])
+            messages.success(request, f"SAE {ae.pk} recorded as reported to the sponsor.")
+            return self._back(subject)
+
+        return service_form_view(self, request, subject, form,
+                                 title=f"Record SAE reported: AE {ae.pk} {ae.display_term}",
+                                 perform=perform, submit="Record SAE reported")
+
+
+def subquery_count(queryset):
+    """``COUNT(*)`` of a correlated queryset as an annotation (one query for the page)."""
+    counted = queryset.order_by().values("subject").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def allocation_label(user):
+    """The arm label, or its blinded label where ``user`` is blinded to the subject's trial."""
+    return Case(When(blinded_q(user), then=F("arm__blinded_label")),
+                default=F("arm__label"), output_field=CharField())
+
+
+# ---------------------------------------------------------------- service forms
+
+
+class EnrollForm(forms.Form):
+    enrolled_on = forms.DateField(widget=admin.widgets.AdminDateWidget,
+                                  help_text="Date of enrollment (not in the future).")
+    day0 = forms.DateField(widget=admin.widgets.AdminDateWidget, required=False,
+                           help_text="Day 0 of the schedule; empty = the enrollment date.")
+
+    def __init__(self, *args, subject: Subject, user, **kwargs):
+        kwargs.setdefault("initial", {"enrolled_on": timezone.localdate()})
+        super().__init__(*args, **kwargs)
+        if not subject.trial.is_randomized:
+            arms = subject.protocol_version.arms.order_by("sequence", "code")
+            self.fields["arm"] = forms.ChoiceField(
+                choices=[(a.code, f"{a.code}: {a.label}") for a in arms], required=False,
+                help_text="Open-label design: the arm (cohort and dose level follow the "
+                          "protocol's dose-finding rules).")
+
+
+class DatedReasonForm(forms.Form):
+    on = forms.DateField(widget=admin.widgets.AdminDateWidget, label="date")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField()
+    on = forms.DateField(widget=admin.widgets.AdminDateWidget, label="date")
+    reason = forms.CharField(help_text=(
+        "Off study: " + ", ".join(lifecycle.OFF_STUDY_REASONS) + ". Follow-up (treatment "
+        "stopped): " + ", ".join(lifecycle.TREATMENT_STOP_REASONS) + "."))
+
+    def __init__(self, *args, subject: Subject, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = sorted(lifecycle.TRANSITIONS.get(subject.status, ()) - {
+            lifecycle.ENROLLED, lifecycle.SCREEN_FAILURE})
+        labels = dict(Subject.Status.choices)
+        self.fields["status"].choices = [(s, labels[s]) for s in allowed]
+
+
+class ReportSaeForm(forms.Form):
+    reported_at = forms.SplitDateTimeField(widget=admin.widgets.AdminSplitDateTime,
+                                           help_text="When the report reached the sponsor "
+                                                     "(UTC).")
+
+
+# ---------------------------------------------------------------- the subject overview
+
+
+def dose_text(level) -> str:
+    """``DL1 (2000000 cells/kg)``: a dose level in plain numbers."""
+    if level is None:
+        return ""
+    if level.value is None:
+        return f"{level.code} (dose not specified by the protocol)"
+    return f"{level.code} ({plain(level.value)} {level.unit})"
+
+
+def product_masker(subject: Subject, user):
+    """A function hiding product names from a user blinded to the subject's trial."""
+    if not blinded_for(user, subject.trial):
+        return lambda text: text
+    names = sorted({n for i in subject.protocol_version.interventions.all()
+                    for n in (i.code, i.agent) if n}, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(n) for n in names)) if names else None
+    return lambda text: pattern.sub(BLINDED_PRODUCT, text) if pattern and text else text
+
+
+def subject_overview(subject: Subject, user) -> dict:
+    """Everything the subject page shows besides the form, in a fixed number of queries."""
+    from adverse_events.models import Attribution, GradeEpisode
+
+    mask = product_masker(subject, user)
+    today, now = timezone.localdate(), timezone.now()
+    visits = list(subject.visits.order_by("target_date", "code"))
+    for visit in visits:
+        visit.is_overdue = visit.status == "planned" and (
+            visit.overdue or (visit.window_high is not None and visit.window_high < today))
+        visit.shown_intervention = mask(visit.intervention)
+        visit.is_treatment = visit.kind in ("infusion", "administration", "month")
+    exposures = list(subject.exposures.select_related("intervention", "visit"))
+    for exposure in exposures:
+        exposure.product = mask(exposure.intervention.agent)
+        exposure.dose_text = f"{plain(exposure.dose_value)} {exposure.dose_unit}"
+        exposure.planned_text = (f"{plain(exposure.planned_total)} {exposure.total_unit}"
+                                 if exposure.planned_total is not None else "")
+        exposure.given_text = plain(exposure.given_total)
+    forms_ = list(subject.qlq_c30_forms.select_related("visit", "score").order_by(
+        "completion_date"))
+    for form in forms_:
+        form.scores = getattr(form, "score", None)
+    adverse_events = list(subject.adverse_events.select_related("term").prefetch_related(
+        Prefetch("grade_episodes", GradeEpisode.objects.filter(retired_at__isnull=True)),
+        Prefetch("attributions", Attribution.objects.filter(retired_at__isnull=True)
+                 .select_related("intervention")),
+        "toxicity_flags",
+    ).order_by("onset_date", "pk"))
+    for ae in adverse_events:
+        ae.sae_clock = ae.sae_status(now) if ae.serious and ae.aware_at else "not serious"
+        ae.shown_attributions = [f"{mask(a.intervention.code)}: {a.level}"
+                                 for a in ae.attributions.all()]
+        ae.flags = [{"kind": f.kind, "rule": f.rule_code, "effective": f.effective,
+                     "overridden": f.override is not None, "reason": mask(f.reason),
+                     "pk": f.pk} for f in ae.toxicity_flags.all()]
+    return {
+        "eligibility_problems": enrollment.eligibility_problems(subject),
+        "allocation": arm_label_for(subject, user) if subject.arm_id else None,
+        "dose_text": dose_text(subject.dose_level),
+        "blinded": blinded_for(user, subject.trial),
+        "visits": visits,
+        "overdue_count": sum(v.is_overdue for v in visits),
+        "exposures": exposures,
+        "tumour_assessments": list(subject.tumour_assessments.select_related("visit")),
+        "qlq_forms": forms_,
+        "deterioration": list(subject.qlq_c30_deterioration.order_by("scale")),
+        "adverse_events": adverse_events,
+        "flag_count": sum(1 for ae in adverse_events for f in ae.flags if f["effective"]),
+        "is_screening": subject.status == lifecycle.SCREENING,
+        "can_change_status": bool(lifecycle.TRANSITIONS.get(subject.status, frozenset())
+                                  - {lifecycle.ENROLLED, lifecycle.SCREEN_FAILURE}),
+        "today": today,
+        "as_of": dt.datetime.now(dt.UTC),
+    }

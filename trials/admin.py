@@ -1,7 +1,16 @@
-from django.contrib import admin
+"""Admin for protocols (read-only: they change through their files) and the trial dashboard.
 
-from edc import roles
-from edc.admin import ClinicalAdmin
+The per-trial dashboard (``edc.dashboard``) is served here, behind the admin login:
+``/admin/trials/trial/<id>/dashboard/``, listed at ``/admin/trials/trial/dashboards/`` and
+linked from the admin index, the trial list and each trial's page.
+"""
+
+from django.contrib import admin
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from edc import dashboard, roles
+from edc.admin import ClinicalAdmin, ScopedRelatedFilter
 
 from .models import Arm, DoseLevel, ProtocolVersion, Trial
 
@@ -20,17 +29,42 @@ class ProtocolAdmin(ClinicalAdmin):
 
 @admin.register(Trial)
 class TrialAdmin(ProtocolAdmin):
-    list_display = ["registry_id", "title", "phase", "status", "masking", "target_enrollment"]
+    list_display = ["registry_id", "title", "phase", "status", "masking", "target_enrollment",
+                    "dashboard_link"]
     list_filter = ["phase", "status", "masking"]
     search_fields = ["registry_id", "title", "sponsor"]
+    date_hierarchy = "start_date"
     scope_trial = "pk"
+    change_form_template = "admin/trials/trial/change_form.html"
+
+    @admin.display(description="dashboard")
+    def dashboard_link(self, obj):
+        return format_html('<a href="{}">dashboard</a>',
+                           reverse("admin:trials_trial_dashboard", args=[obj.pk]))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("dashboards/", view(self.dashboards_view), name="trials_trial_dashboards"),
+            path("<int:pk>/dashboard/", view(self.dashboard_view),
+                 name="trials_trial_dashboard"),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request, pk):
+        return dashboard.trial_dashboard_view(self, request, pk)
+
+    def dashboards_view(self, request):
+        return dashboard.dashboards_view(self, request)
 
 
 @admin.register(ProtocolVersion)
 class ProtocolVersionAdmin(ProtocolAdmin):
     list_display = ["trial", "version", "source_file", "digest", "created_at"]
-    list_filter = ["trial"]
+    list_filter = [("trial", ScopedRelatedFilter)]
+    search_fields = ["trial__registry_id", "source_file", "digest"]
     list_select_related = ["trial"]
+    exclude = ["document", "file_text", "source_text"]  # long; the file is in the repository
 
 
 class ArmVisibility:
@@ -43,12 +77,16 @@ class ArmVisibility:
 @admin.register(Arm)
 class ArmAdmin(ArmVisibility, ProtocolAdmin):
     list_display = ["code", "label", "arm_type", "blinded_label", "protocol_version"]
+    list_filter = [("protocol_version__trial", ScopedRelatedFilter), "arm_type"]
+    search_fields = ["code", "label"]
     list_select_related = ["protocol_version__trial"]
     scope_trial = "protocol_version__trial"
 
 
 @admin.register(DoseLevel)
 class DoseLevelAdmin(ProtocolAdmin):
-    list_display = ["code", "order", "value", "unit", "protocol_version"]
+    list_display = ["code", "order", "value", "unit", "basis", "protocol_version"]
+    list_filter = [("protocol_version__trial", ScopedRelatedFilter), "basis"]
+    search_fields = ["code", "label"]
     list_select_related = ["protocol_version__trial"]
     scope_trial = "protocol_version__trial"
