@@ -10,12 +10,15 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from edc import roles
 from edc.admin import ClinicalAdmin, ReasonForChangeForm, ScopedRelatedFilter
 from edc.audit import change_reason
 from subjects.models import Subject
+from trials.blinding import blinded_name
+from trials.models import Intervention
 
 from . import services
 from .api import sae_status_q
@@ -121,11 +124,34 @@ class GradeEpisodeInline(RoleInlineMixin, admin.TabularInline):
     extra = 1
 
 
+class AttributionTargetField(forms.ModelChoiceField):
+    """Products an AE can be attributed to: in a blinded trial a product and its matching
+    placebo are one choice, the blinded study treatment (``trials.blinding``)."""
+
+    def label_from_instance(self, obj) -> str:
+        trial = obj.protocol_version.trial
+        if trial.is_blinded and obj.has_placebo:
+            return f"{trial.registry_id}: {blinded_name(obj.code)}"
+        return f"{trial.registry_id}: {obj.agent}"
+
+
 class AttributionInline(RoleInlineMixin, admin.TabularInline):
     model = Attribution
     formset = AttributionFormSet
     fields = ["intervention", "level"]
     extra = 1
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name != "intervention":
+            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        placebo_of = Intervention.objects.filter(
+            protocol_version=OuterRef("protocol_version"), placebo_for=OuterRef("code"))
+        choices = roles.scope(
+            Intervention.objects.select_related("protocol_version__trial"), request.user,
+            trial="protocol_version__trial", site=None,
+        ).exclude(~Q(placebo_for="") & ~Q(protocol_version__trial__masking="none")
+                  ).annotate(has_placebo=Exists(placebo_of))
+        return AttributionTargetField(queryset=choices, **kwargs)
 
 
 class ToxicityFlagInline(RoleInlineMixin, admin.TabularInline):

@@ -23,6 +23,7 @@ from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.response import Response
 
 from edc import roles
+from edc.api.fields import ProductCodeField
 from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from subjects.models import Subject
 from trials.models import Intervention
@@ -69,7 +70,7 @@ class GradeEpisodeSerializer(serializers.ModelSerializer):
 
 class AttributionSerializer(serializers.ModelSerializer):
     intervention = serializers.PrimaryKeyRelatedField(queryset=Intervention.objects.all())
-    intervention_code = serializers.CharField(source="intervention.code", read_only=True)
+    intervention_code = ProductCodeField("intervention.code", "adverse_event.subject")
 
     class Meta:
         model = Attribution

@@ -17,6 +17,7 @@ from django.utils import timezone
 from edc.audit import ReasonRequired, change_reason, current_reason
 from edc.outbox import enqueue
 from subjects.models import Subject
+from trials.masking import attribution_targets
 
 from .cohorts import CohortOutcome, cohort_outcomes  # noqa: F401  (public service)
 from .evaluation import evaluate_toxicity  # noqa: F401  (public service)
@@ -76,6 +77,9 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     merged.update(values)
     episodes = active_episodes(instance) if episodes is None else episodes
     attributions = active_attributions(instance) if attributions is None else attributions
+    targets = attribution_targets(subject)  # blinded trials: one per masking group
+    attributions = [AttributionDraft(targets.get(a.intervention.pk, a.intervention), a.level)
+                    for a in attributions]
     _check_episode_ids(instance, episodes)
     validate(subject, merged, episodes, attributions)
 

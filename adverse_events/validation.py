@@ -17,7 +17,8 @@ Rules:
 * Seriousness (ICH E2A II.B): serious needs at least one criterion and a criterion needs
   serious; a serious AE needs the time the site became aware (it starts the 24-hour clock).
 * Attribution only to interventions the subject received (an Exposure exists), one per
-  intervention, and required for every intervention given on or before the onset.
+  intervention, and required for every intervention given on or before the onset; in a
+  blinded trial a product and its matching placebo count as one (``trials.blinding``).
 """
 
 from __future__ import annotations
@@ -197,27 +198,36 @@ def _check_seriousness(errors, values, today) -> None:
 
 
 def _check_attributions(errors, subject, onset, attributions, exposures) -> None:
+    """Attributions are checked against their targets (``trials.masking``): in a blinded trial
+    a product and its matching placebo are one study treatment, so the checks (and their
+    messages) never tell which of the two the subject received."""
+    from trials.masking import attribution_name, attribution_targets
     from visits.models import Exposure
 
     if exposures is None:
         exposures = list(Exposure.objects.filter(subject=subject, retired_at__isnull=True)
                          .values_list("intervention_id", "administered_on"))
-    received = {pk for pk, _ in exposures}
+    targets = attribution_targets(subject)
+
+    def target(pk):
+        return targets[pk].pk if pk in targets else pk
+
+    received = {target(pk) for pk, _ in exposures}
     seen = set()
     for i, attribution in enumerate(attributions):
-        agent = attribution.intervention
+        agent = targets.get(attribution.intervention.pk, attribution.intervention)
+        name = attribution_name(agent, subject.trial)
         if agent.pk in seen:
-            errors.add(f"attributions[{i}].intervention",
-                       f"{agent.code} is attributed twice.")
+            errors.add(f"attributions[{i}].intervention", f"{name} is attributed twice.")
         seen.add(agent.pk)
         if agent.pk not in received:
             errors.add(f"attributions[{i}].intervention",
-                       f"The subject never received {agent.code} (no exposure recorded): "
+                       f"The subject never received {name} (no exposure recorded): "
                        f"an AE cannot be attributed to it.")
-    due = {pk for pk, day in exposures if day <= onset} - seen
+    due = {target(pk) for pk, day in exposures if day <= onset} - seen
     if due:
-        from trials.models import Intervention
-
-        codes = sorted(Intervention.objects.filter(pk__in=due).values_list("code", flat=True))
+        by_pk = {t.pk: t for t in targets.values()}
+        names = sorted(attribution_name(by_pk[pk], subject.trial) if pk in by_pk else str(pk)
+                       for pk in due)
         errors.add("attributions", f"Attribution is required for every intervention given "
-                                   f"on or before onset; missing: {', '.join(codes)}.")
+                                   f"on or before onset; missing: {', '.join(names)}.")

@@ -24,6 +24,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
+from trials.blinding import BLINDED_PRODUCT  # noqa: F401  (re-exported for the apps' admins)
+
 from . import roles
 from .audit import change_reason, history
 from .models import PendingTask
@@ -32,8 +34,6 @@ admin.site.site_header = "trialdesk EDC"
 admin.site.site_title = "trialdesk"
 admin.site.index_title = "Trials, subjects, visits and safety"
 
-#: What a blinded user sees instead of a product that differs between arms.
-BLINDED_PRODUCT = "study product (blinded)"
 #: Bookkeeping columns never listed in an audit trail.
 AUDIT_NOISE = frozenset({"updated_at", "created_at"})
 

@@ -75,8 +75,23 @@ def change_reason(reason: str, user=None) -> Iterator[None]:
     if user is not None:
         metadata["user"] = getattr(user, "pk", user)
         metadata["username"] = getattr(user, "get_username", lambda: str(user))()
+    outermost = getattr(pghistory.runtime._tracker, "value", None) is None
     with pghistory.context(**metadata):
         yield
+    if outermost:
+        _clear_database_context()
+
+
+def _clear_database_context() -> None:
+    """pghistory stores the context with ``set_config(..., is_local => true)``, which lasts
+    until the transaction ends, not until the block does: clear it, so that a later change in
+    the same transaction neither borrows this block's reason and user in its audit row nor
+    passes the database's reason-required check."""
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and not conn.needs_rollback:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT set_config('pghistory.context_id', '', true), "
+                           "set_config('pghistory.context_metadata', '', true)")
 
 
 def history(obj: models.Model) -> list[dict]:

@@ -56,6 +56,12 @@ def can_enter_data(user) -> bool:
     return is_admin(user) or has_role(user, *DATA_ENTRY_ROLES)
 
 
+def sees_birth_dates(user) -> bool:
+    """Sponsors see no direct identifiers (ICH E6(R3): confidentiality of subjects' records):
+    birth dates are withheld from them in the API, admin, audit trails and exports."""
+    return is_admin(user) or not has_role(user, SPONSOR)
+
+
 def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = "site") -> QuerySet:
     """Restrict ``queryset`` to the records the user's memberships reach.
 
@@ -89,3 +95,15 @@ def can_see_unblinded(user, trial) -> bool:
         cache[trial.pk] = Membership.objects.filter(
             user=user, trial=trial, unblinded=True, retired_at__isnull=True).exists()
     return cache[trial.pk]
+
+
+def blinded_to(user, trial_id: int) -> bool:
+    """Whether ``user`` must not see the true treatment in trial ``trial_id`` (by id, so that
+    serializers need not load the trial; cached on the user for the request)."""
+    cache = user.__dict__.setdefault("_trialdesk_blinded", {})
+    if trial_id not in cache:
+        from trials.models import Trial
+
+        trial = Trial.objects.only("pk", "masking").get(pk=trial_id)
+        cache[trial_id] = trial.is_blinded and not can_see_unblinded(user, trial)
+    return cache[trial_id]

@@ -8,15 +8,16 @@ allocation):
 
 * ARMCD becomes a code derived from the neutral label (``Treatment group A`` ->
   ``TREATMENTGROUPA``);
-* an intervention and its matching placebo (``Intervention.placebo_for``) are shown alike, as
-  ``BLINDED:<active code>`` / "Blinded study treatment (<active> or matching placebo)", with no
-  dose or unit (a placebo's recorded dose could tell them apart); attributions to either are
-  merged into one, the worst level.
+* an intervention and its matching placebo (``Intervention.placebo_for``) are shown alike as
+  their masking group (``trials.blinding``), with no dose or unit (a placebo's recorded dose
+  could tell them apart); attributions to either are merged into one, the worst level.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from trials.blinding import blinded_code, blinded_name, masking_groups
 
 from .sdtm import ArmView, TreatmentView, code_from_label, worst_level
 
@@ -56,12 +57,7 @@ def treatment_views(interventions: list[InterventionInfo], visible: bool
                     ) -> dict[int, TreatmentView]:
     """How each intervention is shown in EX (and attributions in the AE listing)."""
     by_code = {i.code: i for i in interventions}
-    masked: dict[str, str] = {}  # intervention code -> active code it is confounded with
-    if not visible:
-        for i in interventions:
-            if i.placebo_for:
-                masked[i.code] = i.placebo_for
-                masked[i.placebo_for] = i.placebo_for
+    masked = {} if visible else masking_groups((i.code, i.placebo_for) for i in interventions)
     views = {}
     for i in interventions:
         active = masked.get(i.code)
@@ -69,9 +65,8 @@ def treatment_views(interventions: list[InterventionInfo], visible: bool
             views[i.id] = TreatmentView(i.code, i.agent, i.route or None)
         else:
             route = (by_code[active].route if active in by_code else i.route) or None
-            views[i.id] = TreatmentView(
-                f"BLINDED:{active}", f"Blinded study treatment ({active} or matching placebo)",
-                route, mask_dose=True)
+            views[i.id] = TreatmentView(blinded_code(active), blinded_name(active), route,
+                                        mask_dose=True)
     return views
 
 

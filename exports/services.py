@@ -87,7 +87,7 @@ def make_spec(user, trial: Trial, site_ids: tuple[int, ...], dataset: str, fmt: 
         dataset=dataset, fmt=fmt, trial_id=trial.pk, site_ids=site_ids,
         date_from=date_from, date_to=date_to,
         unblinded=not trial.is_blinded or roles.can_see_unblinded(user, trial),
-        birth_dates=roles.is_admin(user) or not roles.has_role(user, roles.SPONSOR),
+        birth_dates=roles.sees_birth_dates(user),
     )
 
 

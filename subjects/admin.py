@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -39,7 +38,6 @@ from django.utils.html import format_html
 
 from edc import roles
 from edc.admin import (
-    BLINDED_PRODUCT,
     ClinicalAdmin,
     ReasonForChangeForm,
     ScopedRelatedFilter,
@@ -50,6 +48,7 @@ from edc.admin import (
     service_form_view,
 )
 from edc.audit import change_reason
+from trials.masking import text_masker
 
 from . import enrollment, lifecycle, services
 from .api import arm_label_for
@@ -315,14 +314,18 @@ class SubjectAdmin(ClinicalAdmin):
     def usubjid(self, obj):
         return obj.usubjid if obj.subject_number else "-"
 
+    def get_history_hidden_fields(self, request, obj) -> set[str]:
+        hidden = super().get_history_hidden_fields(request, obj)
+        return hidden if roles.sees_birth_dates(request.user) else hidden | {"birth_date"}
+
     # -- form
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ENTRY_FIELDS
         fields = [*ENTRY_FIELDS, *COMPUTED_FIELDS, "reason_for_change"]
-        if roles.roles_of(request.user) == {roles.SPONSOR}:
-            fields.remove("birth_date")  # sponsors see no direct identifiers
+        if not roles.sees_birth_dates(request.user):
+            fields.remove("birth_date")
         return [*fields, "audit_trail"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -554,21 +557,11 @@ def dose_text(level) -> str:
     return f"{level.code} ({plain(level.value)} {level.unit})"
 
 
-def product_masker(subject: Subject, user):
-    """A function hiding product names from a user blinded to the subject's trial."""
-    if not blinded_for(user, subject.trial):
-        return lambda text: text
-    names = sorted({n for i in subject.protocol_version.interventions.all()
-                    for n in (i.code, i.agent) if n}, key=len, reverse=True)
-    pattern = re.compile("|".join(re.escape(n) for n in names)) if names else None
-    return lambda text: pattern.sub(BLINDED_PRODUCT, text) if pattern and text else text
-
-
 def subject_overview(subject: Subject, user) -> dict:
     """Everything the subject page shows besides the form, in a fixed number of queries."""
     from adverse_events.models import Attribution, GradeEpisode
 
-    mask = product_masker(subject, user)
+    mask = text_masker(user, subject)
     today, now = timezone.localdate(), timezone.now()
     visits = list(subject.visits.order_by("target_date", "code"))
     for visit in visits:

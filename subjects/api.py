@@ -64,6 +64,13 @@ class SubjectSerializer(serializers.ModelSerializer):
             "treatment_stop_date", "treatment_stop_reason", "death_date",
         ]
 
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        if request is not None and not roles.sees_birth_dates(request.user):
+            fields.pop("birth_date")
+        return fields
+
     def get_usubjid(self, obj) -> str | None:
         return obj.usubjid if obj.subject_number else None
 
@@ -133,10 +140,11 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewS
     filterset_fields = ["trial", "site", "status", "cohort", "dose_level"]
     ordering_fields = ["id", "screening_number", "consent_date", "enrolled_on"]
 
+    blinded_history_fields = ("arm_id",)
+
     def history_hidden_fields(self, obj) -> set[str]:
-        if obj.trial.is_blinded and not roles.can_see_unblinded(self.request.user, obj.trial):
-            return {"arm_id"}
-        return set()
+        hidden = super().history_hidden_fields(obj)
+        return hidden if roles.sees_birth_dates(self.request.user) else hidden | {"birth_date"}
 
     def _respond(self, subject, code=status.HTTP_200_OK):
         subject = Subject.objects.select_related("trial", "site", "arm").get(pk=subject.pk)

@@ -11,8 +11,6 @@ Users blinded to a trial see "study product (blinded)" wherever the product diff
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -37,6 +35,7 @@ from edc.admin import (
     service_form_view,
 )
 from subjects.admin import dose_text, overdue_visit_q
+from trials.masking import text_masker
 
 from . import dosing, qlq_c30, services
 from .models import (
@@ -64,16 +63,6 @@ def blinded_annotation(user):
 def subject_link(subject):
     return format_html('<a href="{}">{}</a>',
                        reverse("admin:subjects_subject_change", args=[subject.pk]), subject)
-
-
-def masker_for(user, subject):
-    """Replace the trial's product names in a message for a blinded user."""
-    if not blinded_for(user, subject.trial):
-        return None
-    names = sorted({n for i in subject.protocol_version.interventions.all()
-                    for n in (i.code, i.agent) if n}, key=len, reverse=True)
-    pattern = re.compile("|".join(re.escape(n) for n in names))
-    return lambda message: pattern.sub(BLINDED_PRODUCT, str(message))
 
 
 class SubjectScoped(ClinicalAdmin):
@@ -148,11 +137,18 @@ class ExposureForm(forms.Form):
         self.fields["intervention"].queryset = interventions
         planned = next((i for i in interventions if i.code == visit.intervention), None)
         if blinded:
-            # The product of a visit is fixed by the (concealed) arm: it is not shown or chosen.
-            self.fields["intervention"].widget = forms.HiddenInput()
-            self.fields["intervention"].required = planned is not None
-        if planned is not None:
+            # The product of a visit is fixed by the (concealed) arm: it is neither shown nor
+            # chosen, not even as a hidden id (the id would tell the products apart).
+            del self.fields["intervention"]
+            self.planned = planned
+        elif planned is not None:
             self.fields["intervention"].initial = planned.pk
+
+    def clean(self):
+        cleaned = super().clean()
+        if "intervention" not in self.fields:
+            cleaned["intervention"] = self.planned
+        return cleaned
 
 
 class TumourForm(forms.Form):
@@ -337,7 +333,7 @@ class VisitAdmin(SubjectScoped):
             facts.append(("Dose level", dose_text(subject.dose_level)))
         return service_form_view(
             self, request, visit, form, title=f"Record exposure at {visit.code}",
-            perform=perform, submit="Record exposure", clean_message=masker_for(
+            perform=perform, submit="Record exposure", clean_message=text_masker(
                 request.user, subject),
             intro="The planned total (dose × weight, or × Mosteller BSA for doses per m²) is "
                   "computed when saved.", context={"facts": facts})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from edc.api.fields import ProductCodeField
 from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from subjects.models import Subject
+from trials import masking
 from trials.models import Intervention
 
 from . import qlq_c30, services
@@ -35,6 +38,7 @@ class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
 
 class VisitSerializer(serializers.ModelSerializer):
     out_of_window = serializers.BooleanField(read_only=True)
+    intervention = ProductCodeField("intervention", "subject")
 
     class Meta:
         model = Visit
@@ -79,7 +83,7 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
                 {"reason": "A reason for change is required to correct a visit date."})
         visit = services.record_visit(visit, data.validated_data["actual_date"], request.user,
                                       data.validated_data.get("reason", ""))
-        return Response(VisitSerializer(visit).data)
+        return Response(self.get_serializer(visit).data)
 
     @extend_schema(request=MissedVisitSerializer, responses={200: VisitSerializer})
     @action(detail=True, methods=["post"])
@@ -89,7 +93,11 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         visit = services.mark_missed(self.get_object(), data.validated_data["reason"],
                                      request.user)
-        return Response(VisitSerializer(visit).data)
+        return Response(self.get_serializer(visit).data)
+
+
+def _message_dict(exc: DjangoValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
 
 
 class VisitScopedField(serializers.PrimaryKeyRelatedField):
@@ -102,8 +110,11 @@ class VisitScopedField(serializers.PrimaryKeyRelatedField):
 
 class ExposureSerializer(serializers.ModelSerializer):
     visit = VisitScopedField()
-    intervention_code = serializers.CharField(write_only=True)
-    intervention = serializers.CharField(source="intervention.code", read_only=True)
+    intervention_code = serializers.CharField(
+        write_only=True, required=False,
+        help_text="The product given; default (and, for users blinded to the trial, always for "
+                  "a product with a matching placebo) the visit's planned product")
+    intervention = ProductCodeField("intervention.code", "subject")
     reason = serializers.CharField(write_only=True, required=False)
 
     class Meta:
@@ -117,14 +128,26 @@ class ExposureSerializer(serializers.ModelSerializer):
     def create(self, validated_data):
         validated_data.pop("reason", None)
         visit = validated_data.pop("visit")
-        code = validated_data.pop("intervention_code")
+        user = self.context["request"].user
+        subject = visit.subject
+        code = masking.given_product(user, subject, validated_data.pop("intervention_code", ""),
+                                     planned=visit.intervention)
+        if not code:
+            raise serializers.ValidationError(
+                {"intervention_code": "This visit has no planned product: name the product."})
         intervention = Intervention.objects.filter(
-            protocol_version=visit.subject.protocol_version_id, code=code).first()
+            protocol_version=subject.protocol_version_id, code=code).first()
         if intervention is None:
             raise serializers.ValidationError(
                 {"intervention_code": f"no intervention {code!r} in the subject's protocol"})
-        return services.record_exposure(visit, intervention=intervention,
-                                        user=self.context["request"].user, **validated_data)
+        mask = masking.text_masker(user, subject)
+        try:
+            return services.record_exposure(visit, intervention=intervention, user=user,
+                                            **validated_data)
+        except DjangoValidationError as exc:  # product names masked for blinded users
+            raise serializers.ValidationError(
+                {field: [mask(m) for m in messages]
+                 for field, messages in _message_dict(exc).items()}) from None
 
     def update(self, instance, validated_data):
         allowed = {"given_total", "interrupted", "interruption_reason", "start_time",
@@ -141,6 +164,7 @@ class ExposureViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelView
     queryset = Exposure.objects.select_related("subject", "intervention", "visit")
     serializer_class = ExposureSerializer
     permission_classes = [DataEntryPermission]
+    blinded_history_fields = ("intervention_id",)
     filterset_fields = ["subject", "visit", "subject__site"]
     ordering_fields = ["id", "administered_on"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]

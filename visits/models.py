@@ -112,7 +112,9 @@ class Exposure(ClinicalModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.intervention} {self.subject} {self.administered_on}"
+        # No product name: in a blinded trial it would tell the arms apart wherever the
+        # record is named (titles, breadcrumbs, data-management queries).
+        return f"exposure {self.subject} {self.administered_on}"
 
 
 @audited

@@ -175,6 +175,21 @@ def _regimen_for(subject: Subject, intervention_code: str):
         f"{intervention_code} is not given in the subject's arm by the protocol.")})
 
 
+def _expected_unit(subject: Subject, intervention, regimen) -> str:
+    """The regimen's dose unit; for a matching placebo whose regimen states none, the unit of
+    the product it masks (``trials.blinding``: a placebo is prescribed like its active, so
+    the unit cannot tell them apart); else the subject's dose level's unit."""
+    if regimen.dose_unit:
+        return regimen.dose_unit
+    if intervention.placebo_for:
+        protocol = subject.protocol_version.protocol()
+        unit = next((r.dose_unit for r in protocol.regimens
+                     if r.intervention == intervention.placebo_for and r.dose_unit), None)
+        if unit:
+            return unit
+    return subject.dose_level.unit if subject.dose_level else ""
+
+
 @transaction.atomic
 def record_exposure(visit: Visit, *, intervention, administered_on: dt.date,
                     dose_value: Decimal, dose_unit: str, weight_kg: Decimal | None = None,
@@ -189,8 +204,7 @@ def record_exposure(visit: Visit, *, intervention, administered_on: dt.date,
         Visit.Kind.INFUSION, Visit.Kind.ADMINISTRATION, Visit.Kind.MONTH
     ):
         raise ValidationError({"visit": "exposures are recorded at treatment visits only"})
-    regimen = _regimen_for(subject, intervention.code)
-    expected_unit = regimen.dose_unit or (subject.dose_level.unit if subject.dose_level else "")
+    expected_unit = _expected_unit(subject, intervention, _regimen_for(subject, intervention.code))
     if expected_unit and dose_unit != expected_unit:
         raise ValidationError({"dose_unit": (
             f"{dose_unit!r} does not match the protocol's unit {expected_unit!r} for "

@@ -203,6 +203,7 @@ def test_site_staff_screen_enroll_infuse_and_see_the_ti_flag(
 
 
 def test_blinded_site_staff_enroll_and_see_no_arm(browser, live_server, screens):
+    load_ctcae_terms()
     trial = load_seed_trial("NCT06722105")
     site = Site.objects.create(trial=trial, code="P1", name="Hôpital Saint-Louis")
     make_user("blind_nurse", "site_staff", (trial, site), password=PASSWORD)
@@ -240,7 +241,43 @@ def test_blinded_site_staff_enroll_and_see_no_arm(browser, live_server, screens)
         leaks = [label for label in TRUE_ARMS_004 if label in html]
         assert leaks == [], (name, leaks)
         screens(page, f"blinded-{name}")
+    # The infusion at M0: the product is the visit's (fixed by the concealed arm), never shown
+    # or chosen; the AE is attributed to the blinded study treatment.
+    page.goto(live_server.url + pages["exposure-form"])
+    assert page.locator("[name=intervention]").count() == 0
+    page.fill("#id_administered_on", day0.isoformat())
+    page.fill("#id_dose_value", "2000000")
+    page.select_option("#id_dose_unit", value="cells/kg")
+    page.fill("#id_weight_kg", "61.5")
+    page.click("input[name=_apply]")
+    page.wait_for_url(re.compile(r".*/subject/\d+/change/#exposures$"))
+    assert "123000000 cells" in page.inner_text("tr.td-exposure")
+    page.click("a.td-add-ae")
+    page.click(".field-term .select2-selection")
+    page.fill(".select2-search__field", "Fatigue")
+    page.click(".select2-results__option:has-text('Fatigue (10016256)')")
+    onset = day0 + dt.timedelta(days=1)
+    page.fill("#id_onset_date", onset.isoformat())
+    page.select_option("#id_grade_episodes-0-grade", value="1")
+    page.fill("#id_grade_episodes-0-start_date", onset.isoformat())
+    options = page.locator("#id_attributions-0-intervention option").all_inner_texts()
+    assert "NCT06722105: Blinded study treatment (MSC-AT or matching placebo)" in options
+    assert not [o for o in options if "Placebo" in o], options
+    page.select_option("#id_attributions-0-intervention",
+                       label="NCT06722105: Blinded study treatment (MSC-AT or matching placebo)")
+    page.select_option("#id_attributions-0-level", value="possible")
+    page.click("input[name=_save]")
+    page.wait_for_url(re.compile(r".*/adverseevent/$"))
+    ae = subject.adverse_events.get()
+    for name, url in {"subject-page-treated": pages["subject-page"],
+                      "exposure-list": "/admin/visits/exposure/",
+                      "ae-page": f"/admin/adverse_events/adverseevent/{ae.pk}/change/"}.items():
+        page.goto(live_server.url + url)
+        html = page.content()
+        assert [label for label in (*TRUE_ARMS_004, "PBO") if label in html] == [], name
+        screens(page, f"blinded-{name}")
     page.goto(f"{live_server.url}/admin/subjects/subject/{pk}/change/")
+    assert "study product (blinded): possible" in page.inner_text("#adverse-events")
     assert re.match(r"Treatment group [ABC] \(blinded label\) · day 0 ",
                     page.inner_text(".td-allocation").strip())
     # Arms themselves are not open to site staff.

@@ -1,0 +1,27 @@
+"""Serializer fields shared by the clinical endpoints."""
+
+from __future__ import annotations
+
+from operator import attrgetter
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class ProductCodeField(serializers.Field):
+    """A product (intervention) code as the requesting user may see it: in a blinded trial a
+    product and its matching placebo both read ``BLINDED:<active code>`` (``trials.blinding``).
+
+    ``code`` and ``subject`` are dotted paths from the serialized object.
+    """
+
+    def __init__(self, code: str, subject: str, **kwargs):
+        self._code, self._subject = attrgetter(code), attrgetter(subject)
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, obj):
+        from trials.masking import shown_product
+
+        return shown_product(self.context["request"].user, self._subject(obj), self._code(obj))
