@@ -26,6 +26,7 @@ from edc import roles
 from edc.api.fields import ProductCodeField
 from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from subjects.models import Subject
+from trials.masking import text_masker
 from trials.models import Intervention
 
 from . import services
@@ -268,6 +269,13 @@ class ToxicityFlagSerializer(serializers.ModelSerializer):
                   "override_by", "override_at"]
         read_only_fields = fields
 
+    def to_representation(self, flag):
+        """The reason names products: masked for users blinded to the trial."""
+        data = super().to_representation(flag)
+        mask = text_masker(self.context["request"].user, flag.subject)
+        data["reason"] = mask(data["reason"])
+        return data
+
 
 class OverrideSerializer(serializers.Serializer):
     override = serializers.BooleanField(allow_null=True,
@@ -307,7 +315,7 @@ class ToxicityFlagViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ReadO
         payload.is_valid(raise_exception=True)
         flag = services.override_flag(flag, payload.validated_data["override"],
                                       payload.validated_data["reason"], request.user)
-        return Response(ToxicityFlagSerializer(flag).data)
+        return Response(ToxicityFlagSerializer(flag, context=self.get_serializer_context()).data)
 
 
 class CtcaeTermViewSet(viewsets.ReadOnlyModelViewSet):

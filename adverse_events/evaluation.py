@@ -11,6 +11,10 @@ Window anchor: ``toxicity.evaluate`` measures the window from the most recent ad
 before the onset ("each_administration"). A rule anchored on "first_administration" is given
 only the first administration of each of its window interventions, so the window is counted
 from that first infusion whatever came later.
+
+Blinded trials: an administration of a matching placebo counts as one of the product it masks
+(``trials.masking.attribution_targets``), as attributions do, so the rules are evaluated
+blind and a flag (or its absence, or its reason) never tells the arms apart.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from django.utils import timezone
 
 from edc.audit import change_reason
 from subjects.models import Subject
+from trials.masking import attribution_targets
 
 from . import toxicity
 from .models import AdverseEvent, Attribution, GradeEpisode, ToxicityFlag
@@ -71,8 +76,10 @@ def _facts(subject: Subject):
         )
         for ae in aes
     ]
+    targets = attribution_targets(subject)
     administrations = [
-        toxicity.Administration(id=x.pk, intervention=x.intervention.code, date=x.administered_on)
+        toxicity.Administration(id=x.pk, date=x.administered_on, intervention=targets.get(
+            x.intervention_id, x.intervention).code)
         for x in Exposure.objects.filter(subject=subject, retired_at__isnull=True)
         .select_related("intervention")
     ]

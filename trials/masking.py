@@ -53,11 +53,16 @@ def text_masker(user, subject) -> Callable[[str], str]:
     ``BLINDED_PRODUCT`` in a text (messages, flag reasons) for a blinded user."""
     if not roles.blinded_to(user, subject.trial_id):
         return lambda text: text
-    names = sorted({name for i in subject.protocol_version.interventions.all()
-                    for name in (i.code, i.agent) if name}, key=len, reverse=True)
-    if not names:
+    cache = user.__dict__.setdefault("_trialdesk_product_names", {})
+    if subject.protocol_version_id not in cache:
+        names = sorted({name for pair in Intervention.objects.filter(
+            protocol_version_id=subject.protocol_version_id).values_list("code", "agent")
+            for name in pair if name}, key=len, reverse=True)
+        cache[subject.protocol_version_id] = (
+            re.compile("|".join(re.escape(name) for name in names)) if names else None)
+    pattern = cache[subject.protocol_version_id]
+    if pattern is None:
         return lambda text: text
-    pattern = re.compile("|".join(re.escape(name) for name in names))
     return lambda text: pattern.sub(blinding.BLINDED_PRODUCT, str(text)) if text else text
 
 

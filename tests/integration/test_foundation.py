@@ -85,6 +85,23 @@ def test_orm_and_raw_sql_updates_need_a_reason(world):
     assert rows[-1]["changes"]["age_at_consent"] == [50, 63]
 
 
+def test_a_reason_ends_with_its_block_not_with_the_transaction(world):
+    """pghistory keeps its context in the database until the transaction ends: after a
+    reason block, a change in the same transaction gets neither that reason in its audit row
+    nor past the database's reason-required check."""
+    first = make_subject(world["trial"], world["site_a"])
+    with transaction.atomic():
+        with change_reason("consent re-signed on the new version"):
+            Subject.objects.filter(pk=first.pk).update(age_at_consent=51)
+        later = make_subject(world["trial"], world["site_a"])
+        with pytest.raises(DatabaseError, match="reason for change required"), \
+                transaction.atomic():
+            Subject.objects.filter(pk=first.pk).update(age_at_consent=52)
+    assert history(later)[0]["reason"] is None
+    assert history(Subject.objects.get(pk=first.pk))[-1]["reason"] == (
+        "consent re-signed on the new version")
+
+
 def test_delete_is_refused_everywhere(api, world):
     subject = make_subject(world["trial"], world["site_a"])
     api.force_authenticate(world["staff_a"])
