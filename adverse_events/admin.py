@@ -7,7 +7,7 @@ import contextlib
 import re
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -47,13 +47,13 @@ class _ClinicalInlineFormSet(forms.BaseInlineFormSet):
 
     def _report(self, exc: ValidationError, filled) -> None:
         other = []
-        for key, messages in exc.message_dict.items():
+        for key, problems in exc.message_dict.items():
             match = NESTED.match(key)
             if match and int(match[1]) < len(filled) and match[2] in filled[int(match[1])].fields:
-                for message in messages:
+                for message in problems:
                     filled[int(match[1])].add_error(match[2], message)
             else:
-                other.extend(f"{key}: {m}" for m in messages)
+                other.extend(f"{key}: {m}" for m in problems)
         if other:
             raise ValidationError(other)
 
@@ -215,6 +215,22 @@ class AdverseEventAdmin(ClinicalAdmin):
     date_hierarchy = "onset_date"
     autocomplete_fields = ["term"]
     readonly_fields = ["grade", "reported_at", "reported_by", "sae_overdue_raised_at"]
+    actions = ["record_sae_reported"]
+
+    @admin.action(description="Record selected SAEs as reported to the sponsor now",
+                  permissions=["enter_data"])
+    def record_sae_reported(self, request, queryset):
+        """The SAE clock stops when the site reports (``services.report_sae``, ICH E2A); an
+        AE that is not serious or already reported is refused with its reason."""
+        done = 0
+        for ae in queryset:
+            try:
+                services.report_sae(ae, user=request.user)
+                done += 1
+            except ValidationError as exc:
+                messages.error(request, f"{ae}: not recorded: {'; '.join(exc.messages)}")
+        if done:
+            messages.success(request, f"{done} SAE(s) recorded as reported to the sponsor.")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "subject":

@@ -194,6 +194,10 @@ class ClinicalAdmin(admin.ModelAdmin):
         user = request.user
         return user.is_active and user.is_staff and bool(roles.roles_of(user))
 
+    def has_enter_data_permission(self, request) -> bool:
+        """For admin actions declared with ``permissions=["enter_data"]``."""
+        return roles.can_enter_data(request.user)
+
     def has_module_permission(self, request) -> bool:
         return self.has_view_permission(request)
 

@@ -69,9 +69,6 @@ class SubjectScoped(ClinicalAdmin):
     scope_trial, scope_site = "subject__trial", "subject__site"
     blinded_lookups = ("arm", "intervention")
 
-    def has_enter_data_permission(self, request) -> bool:
-        return roles.can_enter_data(request.user)
-
     @admin.display(description="subject", ordering="subject__subject_number")
     def subject_link(self, obj):
         return subject_link(obj.subject)

@@ -487,6 +487,34 @@ def test_other_site_staff_cannot_reach_the_subject(client, seed000):
     assert listed.context["cl"].result_count == 0
 
 
+def test_sae_reported_from_the_adverse_event_list(client, seed000):
+    load_ctcae_terms()
+    subject = _enrolled_000(seed000)
+    make_exposure(subject, "MSC-IFNA", subject.day0)
+    onset = subject.day0 + dt.timedelta(days=1)
+    sae = record_ae(subject, "10029366", [(3, onset, onset + dt.timedelta(days=2))],
+                    {"MSC-IFNA": "possible"}, serious=True, sae_hospitalization=True,
+                    aware_at=timezone.now() - dt.timedelta(hours=30))
+    mild = record_ae(subject, "10016256", [(1, onset, onset + dt.timedelta(days=2))],
+                     {"MSC-IFNA": "unlikely"})
+    url = reverse("admin:adverse_events_adverseevent_changelist")
+    client.force_login(seed000["nurse"])
+    response = client.post(url, {"action": "record_sae_reported",
+                                 "_selected_action": [sae.pk, mild.pk]}, follow=True)
+    shown = [str(m) for m in response.context["messages"]]
+    assert "1 SAE(s) recorded as reported to the sponsor." in shown
+    assert any("Only a serious AE is reported" in m for m in shown), shown
+    sae.refresh_from_db()
+    mild.refresh_from_db()
+    assert sae.reported_by == seed000["nurse"] and sae.reported_at is not None
+    assert mild.reported_at is None
+    assert history(sae)[-1]["reason"] == "SAE reported to the sponsor"
+    sponsor = make_user("sponsor_sae", "sponsor", (seed000["trial"], None))
+    client.force_login(sponsor)
+    page = client.get(url)
+    assert "record_sae_reported" not in page.content.decode()
+
+
 def test_sae_reported_from_the_subject_page_and_the_dashboard(client, seed000, monkeypatch):
     load_ctcae_terms()
     subject = _enrolled_000(seed000)
