@@ -127,6 +127,11 @@ class AdverseEvent(ClinicalModel):
         "sae_death", "sae_life_threatening", "sae_hospitalization", "sae_disability",
         "sae_congenital_anomaly", "sae_medically_important",
     )
+    #: Validated together with the grade episodes (``validation``): changed through the AE
+    #: itself (``services.save_adverse_event``), never one at a time in place.
+    workflow_fields = frozenset({
+        "verbatim_term", "onset_date", "resolution_date", "grade", "serious", *CRITERIA,
+        "aware_at", "reported_at", "death_date"})
 
     class Meta:
         ordering = ["subject", "onset_date", "id"]

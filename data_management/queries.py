@@ -82,12 +82,22 @@ def _correct(query: Query, value) -> None:
     field = record._meta.get_field(query.field_name)
     if not field.editable:
         raise ValidationError({"value": f"{query.field_name} is computed and cannot be set."})
+    if field.is_relation or field.name in record.workflow_fields:
+        raise ValidationError({"value": (
+            f"{query.field_name} is set by the study workflow (enrollment, status changes, "
+            f"visit or exposure recording), not corrected in place: use that action, then "
+            f"answer the query.")})
     try:
         cleaned = field.clean(value, record)
     except ValidationError as exc:
         raise ValidationError({"value": exc.messages}) from None
     setattr(record, field.attname, cleaned)
+    try:
+        record.derive()
+    except ValueError as exc:
+        raise ValidationError({"value": str(exc)}) from None
     record.save()
+    record.on_corrected()
 
 
 @transaction.atomic

@@ -195,6 +195,9 @@ class ClinicalModel(models.Model):
 
     #: False for models whose writes are not data under management (locks, queries, ...).
     data_managed = True
+    #: Fields only a service sets, with its rules (enrollment, status changes, the visit
+    #: schedule, exposure recording): never corrected in place, e.g. by a query answer.
+    workflow_fields: frozenset[str] = frozenset()
 
     created_at = models.DateTimeField(auto_now_add=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True, editable=False)
@@ -224,6 +227,13 @@ class ClinicalModel(models.Model):
         if hooks is not None:
             hooks.check_unlocked(self)
         super().full_clean(*args, **kwargs)
+
+    def derive(self) -> None:
+        """Recompute the values stored from other fields of the record (none here); called
+        before a value corrected in place (a query answer) is saved."""
+
+    def on_corrected(self) -> None:
+        """Queue the work a corrected value needs (none here); called after it is saved."""
 
     def delete(self, *args, **kwargs):
         raise PermissionError(

@@ -74,6 +74,11 @@ class Subject(ClinicalModel):
     subject_number = models.CharField(
         max_length=40, blank=True, help_text="Study id, given at enrollment"
     )
+    workflow_fields = frozenset({  # subjects.enrollment, subjects.lifecycle
+        "subject_number", "status", "status_date", "status_reason", "day0", "enrolled_on",
+        "cohort", "frequency_level", "treatment_stop_date", "treatment_stop_reason",
+        "death_date"})
+
     sex = models.CharField(max_length=1, choices=Sex.choices)
     birth_date = models.DateField(null=True, blank=True)
     age_at_consent = models.PositiveIntegerField(null=True, blank=True)

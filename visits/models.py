@@ -9,7 +9,7 @@ from django.db import models
 from edc.audit import ClinicalModel, audited
 from subjects.models import Subject
 
-from . import qlq_c30
+from . import dosing, qlq_c30, scheduling
 
 
 @audited
@@ -37,6 +37,10 @@ class Visit(ClinicalModel):
         NOT_DONE = "not_done", "not done"
         UNSCHEDULED = "unscheduled", "unscheduled"
         CANCELLED = "cancelled", "cancelled (schedule ended)"
+
+    workflow_fields = frozenset({  # visits.services (schedule, record, missed)
+        "code", "kind", "cycle", "intervention", "target_date", "window_low", "window_high",
+        "actual_date", "status", "status_reason", "qlq_c30_due", "overdue"})
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="visits")
     code = models.CharField(max_length=40)
@@ -78,6 +82,9 @@ class Exposure(ClinicalModel):
     Mosteller BSA (per m2); the computed values are stored read-only with their inputs.
     """
 
+    #: Checked against the visit and the protocol by ``services.record_exposure``.
+    workflow_fields = frozenset({"administered_on", "dose_unit"})
+
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="exposures")
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="exposures")
     intervention = models.ForeignKey(
@@ -115,6 +122,16 @@ class Exposure(ClinicalModel):
         # No product name: in a blinded trial it would tell the arms apart wherever the
         # record is named (titles, breadcrumbs, data-management queries).
         return f"exposure {self.subject} {self.administered_on}"
+
+    def derive(self) -> None:
+        """The planned total from the dose, weight and height (``scheduling.planned_dose``;
+        Mosteller BSA for doses per m2); ``ValueError`` names an implausible input."""
+        total_unit, basis = dosing.UNIT_TOTALS[self.dose_unit]
+        self.planned_total = scheduling.planned_dose(self.dose_value, basis, self.weight_kg,
+                                                     self.height_cm)
+        self.bsa_m2 = (scheduling.mosteller_bsa(self.height_cm, self.weight_kg)
+                       if basis == "per_m2" else None)
+        self.total_unit = total_unit
 
 
 @audited
@@ -192,6 +209,12 @@ class QlqC30Form(ClinicalModel, QlqC30Items):
 
     def __str__(self) -> str:
         return f"QLQ-C30 {self.subject} {self.completion_date}"
+
+    def on_corrected(self) -> None:
+        """A corrected item changes the scores: rescore (and re-derive deterioration)."""
+        from .services import queue_qlq_scoring
+
+        queue_qlq_scoring(self)
 
     def responses(self) -> dict[str, int | None]:
         return {key: getattr(self, key) for key in qlq_c30.ITEM_KEYS}

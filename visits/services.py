@@ -218,20 +218,18 @@ def record_exposure(visit: Visit, *, intervention, administered_on: dt.date,
     ):
         raise ValidationError({"weight_kg": (
             f"{weight_kg} kg is not a plausible body weight (0 < weight <= 500 kg).")})
-    total_unit, basis = dosing.UNIT_TOTALS[dose_unit]
+    exposure = Exposure(
+        subject=subject, visit=visit, intervention=intervention,
+        administered_on=administered_on, dose_value=dose_value, dose_unit=dose_unit,
+        weight_kg=weight_kg, height_cm=height_cm, **extra,
+    )
     try:
-        planned = scheduling.planned_dose(dose_value, basis, weight_kg, height_cm)
-        bsa = scheduling.mosteller_bsa(height_cm, weight_kg) if basis == "per_m2" else None
+        exposure.derive()
     except ValueError as exc:
         field = "height_cm" if "height" in str(exc) else "weight_kg"
         raise ValidationError({field: str(exc)}) from None
     _check_actual_date(visit, administered_on)
-    exposure = Exposure.objects.create(
-        subject=subject, visit=visit, intervention=intervention,
-        administered_on=administered_on, dose_value=dose_value, dose_unit=dose_unit,
-        weight_kg=weight_kg, height_cm=height_cm, bsa_m2=bsa, planned_total=planned,
-        total_unit=total_unit, **extra,
-    )
+    exposure.save()
     if visit.status == Visit.Status.PLANNED:
         record_visit(visit, administered_on, user)
     queue_toxicity_evaluation(subject)

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pghistory
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from model_bakery import baker
 
@@ -92,6 +93,68 @@ def test_query_lifecycle_through_the_api_with_a_correction(api, world):
     assert reopened.status_code == 200 and reopened.json()["state"] == "open"
     states = [row["changes"].get("state") for row in history(Query.objects.get(pk=query["id"]))]
     assert states[1:] == [["open", "answered"], ["answered", "closed"], ["closed", "open"]]
+
+
+def test_a_corrected_weight_recomputes_the_planned_total(world):
+    visit = make_dm_visit(world["subject"], "C2", actual_date=dt.date(2025, 2, 22),
+                          status="done")
+    exposure = make_dm_exposure(visit, "70.00", dose_value=Decimal("2000000"),
+                                dose_unit="cells/kg", planned_total=Decimal("140000000"),
+                                total_unit="cells")
+    query = queries.open_query(exposure, "Weight 70 kg? Source says 61.5 kg.", world["monitor"],
+                               "weight_kg")
+    queries.answer_query(query, "Transcription error", world["staff"], value="61.5")
+    exposure.refresh_from_db()
+    assert (exposure.weight_kg, exposure.planned_total) == (Decimal("61.50"),
+                                                           Decimal("123000000"))
+    last = history(exposure)[-1]
+    assert last["changes"]["planned_total"] == [Decimal("140000000"), Decimal("123000000")]
+    implausible = queries.open_query(exposure, "Weight?", world["monitor"], "weight_kg")
+    with pytest.raises(ValidationError) as refused:
+        queries.answer_query(implausible, "typo", world["staff"], value="900")
+    assert "weight" in str(refused.value.message_dict["value"])
+
+
+@pytest.mark.parametrize("form, field, value", [
+    ("subject", "arm", None), ("subject", "status", "off_study"),
+    ("exposure", "intervention", None), ("visit", "target_date", "2025-03-01"),
+    ("ae", "onset_date", "2025-02-03"),
+])
+def test_workflow_fields_are_not_corrected_through_a_query(world, form, field, value):
+    """Allocation, status, the schedule, the product and the AE's dates go through their own
+    actions with their rules (randomization, lifecycle, ...), never a query answer."""
+    from trials.models import Arm, Intervention
+
+    ae = baker.make(AdverseEvent, subject=world["subject"],
+                    term=baker.make(CtcaeTerm, meddra_code="99999999"),
+                    onset_date=dt.date(2025, 2, 2), grade=1)
+    record = {"subject": world["subject"], "exposure": world["exposure"],
+              "visit": world["visit"], "ae": ae}[form]
+    if value is None:  # a relation: another row of the same kind
+        other = {"arm": lambda: baker.make(Arm, protocol_version=record.protocol_version),
+                 "intervention": lambda: baker.make(
+                     Intervention, protocol_version=world["subject"].protocol_version)}[field]()
+        value = other.pk
+    before = getattr(record, field + ("_id" if field in ("arm", "intervention") else ""))
+    query = queries.open_query(record, f"{field}?", world["monitor"], field)
+    with pytest.raises(ValidationError) as refused:
+        queries.answer_query(query, "corrected", world["staff"], value=value)
+    assert "set by the study workflow" in str(refused.value.message_dict["value"])
+    record.refresh_from_db()
+    assert getattr(record, field + ("_id" if field in ("arm", "intervention") else "")) == before
+    assert Query.objects.get(pk=query.pk).state == "open"
+
+
+def test_a_corrected_qlq_item_is_rescored(world):
+    from edc.models import PendingTask
+    from visits.models import QlqC30Score
+
+    form = make_dm_qlq_form(world["visit"], q1=1, q2=1)
+    query = queries.open_query(form, "Item 1?", world["monitor"], "q1")
+    queries.answer_query(query, "source says 3", world["staff"], value=3)
+    assert QlqC30Score.objects.get(form=form).state == "pending"
+    assert PendingTask.objects.filter(task_name__endswith="score_qlq_c30_form",
+                                      args=[form.pk]).exists()
 
 
 def test_answering_a_closed_query_is_refused_and_changes_nothing(api, world):
