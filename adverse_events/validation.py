@@ -216,14 +216,14 @@ def _check_attributions(errors, subject, onset, attributions, exposures) -> None
     seen = set()
     for i, attribution in enumerate(attributions):
         agent = targets.get(attribution.intervention.pk, attribution.intervention)
-        name = attribution_name(agent, subject.trial)
         if agent.pk in seen:
-            errors.add(f"attributions[{i}].intervention", f"{name} is attributed twice.")
+            errors.add(f"attributions[{i}].intervention",
+                       f"{attribution_name(agent, subject.trial)} is attributed twice.")
         seen.add(agent.pk)
         if agent.pk not in received:
             errors.add(f"attributions[{i}].intervention",
-                       f"The subject never received {name} (no exposure recorded): "
-                       f"an AE cannot be attributed to it.")
+                       f"The subject never received {attribution_name(agent, subject.trial)} "
+                       f"(no exposure recorded): an AE cannot be attributed to it.")
     due = {target(pk) for pk, day in exposures if day <= onset} - seen
     if due:
         by_pk = {t.pk: t for t in targets.values()}

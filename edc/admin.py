@@ -2,8 +2,8 @@
 
 Besides :class:`ClinicalAdmin` this module holds what the apps' admins share:
 
-* :func:`blinded_for` / :data:`BLINDED_PRODUCT`: whether a user must not see a trial's true
-  allocation (arm, and the product given where it differs by arm);
+* :func:`blinded_for`: whether a user must not see a trial's true allocation (arm, and the
+  product given where it differs by arm; ``trials.blinding.BLINDED_PRODUCT`` is shown instead);
 * :func:`service_form_view`: a small form page that calls a service function (enroll,
   record_visit, mark_missed, record_exposure, ...) and shows its ``ValidationError`` on the
   form's fields, so the admin never re-implements a clinical rule;
@@ -23,8 +23,6 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
-
-from trials.blinding import BLINDED_PRODUCT  # noqa: F401  (re-exported for the apps' admins)
 
 from . import roles
 from .audit import change_reason, history

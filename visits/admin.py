@@ -25,7 +25,6 @@ from django.utils.html import format_html, format_html_join
 
 from edc import roles
 from edc.admin import (
-    BLINDED_PRODUCT,
     ClinicalAdmin,
     ReasonForChangeForm,
     ScopedRelatedFilter,
@@ -35,6 +34,7 @@ from edc.admin import (
     service_form_view,
 )
 from subjects.admin import dose_text, overdue_visit_q
+from trials.blinding import BLINDED_PRODUCT
 from trials.masking import text_masker
 
 from . import dosing, qlq_c30, services

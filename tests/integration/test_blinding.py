@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -197,6 +199,25 @@ def test_filters_and_orderings_on_the_product_are_ignored(api, trial004):
             assert response.status_code == 200, probe
             rows = sorted(response.json()["results"], key=lambda r: r["id"])
             assert rows == unfiltered, probe
+
+
+def test_masking_costs_a_constant_number_of_queries(api, trial004):
+    """Masking is decided per trial and protocol version, not per row."""
+    api.force_authenticate(trial004["nurse"])
+    subjects = list(trial004["by_arm"].values())
+    for subject in subjects:
+        _record_treatment(api, subject, trial004["msc"].pk)
+    for base in ("/api/v1/visits/", "/api/v1/exposures/", "/api/v1/adverse-events/"):
+        counts = []
+        for page_size in (1, 3):
+            for cache in ("_trialdesk_blinded", "_trialdesk_masking"):  # a fresh request
+                trial004["nurse"].__dict__.pop(cache, None)
+            with CaptureQueriesContext(connection) as queries:
+                response = api.get(f"{base}?page_size={page_size}")
+            counts.append((len(response.json()["results"]), len(queries)))
+        (few, few_queries), (many, many_queries) = counts
+        assert (few, many) == (1, 3), base
+        assert many_queries == few_queries, (base, counts)
 
 
 def test_admin_pages_show_no_arm_or_product(client, trial004):
