@@ -487,14 +487,22 @@ def test_other_site_staff_cannot_reach_the_subject(client, seed000):
     assert listed.context["cl"].result_count == 0
 
 
-def test_sae_reported_from_the_adverse_event_list(client, seed000):
+def _overdue_sae(seed000):
+    """An enrolled seed-000 subject, infused on day 0, with a serious AE the site became aware
+    of 30 hours ago and has not reported (past the 24-hour clock)."""
     load_ctcae_terms()
     subject = _enrolled_000(seed000)
     make_exposure(subject, "MSC-IFNA", subject.day0)
     onset = subject.day0 + dt.timedelta(days=1)
-    sae = record_ae(subject, "10029366", [(3, onset, onset + dt.timedelta(days=2))],
-                    {"MSC-IFNA": "possible"}, serious=True, sae_hospitalization=True,
-                    aware_at=timezone.now() - dt.timedelta(hours=30))
+    ae = record_ae(subject, "10029366", [(3, onset, onset + dt.timedelta(days=2))],
+                   {"MSC-IFNA": "possible"}, serious=True, sae_hospitalization=True,
+                   aware_at=timezone.now() - dt.timedelta(hours=30))
+    return subject, ae
+
+
+def test_sae_reported_from_the_adverse_event_list(client, seed000):
+    subject, sae = _overdue_sae(seed000)
+    onset = sae.onset_date
     mild = record_ae(subject, "10016256", [(1, onset, onset + dt.timedelta(days=2))],
                      {"MSC-IFNA": "unlikely"})
     url = reverse("admin:adverse_events_adverseevent_changelist")
@@ -516,13 +524,7 @@ def test_sae_reported_from_the_adverse_event_list(client, seed000):
 
 
 def test_sae_reported_from_the_subject_page_and_the_dashboard(client, seed000, monkeypatch):
-    load_ctcae_terms()
-    subject = _enrolled_000(seed000)
-    make_exposure(subject, "MSC-IFNA", subject.day0)
-    onset = subject.day0 + dt.timedelta(days=1)
-    ae = record_ae(subject, "10029366", [(3, onset, onset + dt.timedelta(days=2))],
-                   {"MSC-IFNA": "possible"}, serious=True, sae_hospitalization=True,
-                   aware_at=timezone.now() - dt.timedelta(hours=30))
+    subject, ae = _overdue_sae(seed000)
     client.force_login(seed000["nurse"])
     dashboard = client.get(reverse("admin:trials_trial_dashboard",
                                    args=[seed000["trial"].pk]))
