@@ -38,8 +38,7 @@ AUDIT_NOISE = frozenset({"updated_at", "created_at"})
 
 def blinded_for(user, trial) -> bool:
     """True when ``user`` must not see the true arm of ``trial``'s subjects."""
-    return bool(trial is not None and trial.is_blinded
-                and not roles.can_see_unblinded(user, trial))
+    return trial is not None and roles.blinded_to(user, trial)
 
 
 def blinded_q(user, trial: str = "trial") -> Q:

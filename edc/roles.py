@@ -97,13 +97,15 @@ def can_see_unblinded(user, trial) -> bool:
     return cache[trial.pk]
 
 
-def blinded_to(user, trial_id: int) -> bool:
-    """Whether ``user`` must not see the true treatment in trial ``trial_id`` (by id, so that
-    serializers need not load the trial; cached on the user for the request)."""
+def blinded_to(user, trial) -> bool:
+    """Whether ``user`` must not see the true treatment in ``trial`` (a Trial or its id, so
+    that serializers need not load it; cached on the user for the request)."""
+    trial_id = getattr(trial, "pk", trial)
     cache = user.__dict__.setdefault("_trialdesk_blinded", {})
     if trial_id not in cache:
-        from trials.models import Trial
+        if not hasattr(trial, "masking"):
+            from trials.models import Trial
 
-        trial = Trial.objects.only("pk", "masking").get(pk=trial_id)
+            trial = Trial.objects.only("pk", "masking").get(pk=trial_id)
         cache[trial_id] = trial.is_blinded and not can_see_unblinded(user, trial)
     return cache[trial_id]

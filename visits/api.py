@@ -8,6 +8,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from edc.api.errors import django_validation_detail
 from edc.api.fields import ProductCodeField
 from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from subjects.models import Subject
@@ -96,10 +97,6 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(visit).data)
 
 
-def _message_dict(exc: DjangoValidationError) -> dict[str, list[str]]:
-    return exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-
-
 class VisitScopedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
         from edc import roles
@@ -145,9 +142,12 @@ class ExposureSerializer(serializers.ModelSerializer):
             return services.record_exposure(visit, intervention=intervention, user=user,
                                             **validated_data)
         except DjangoValidationError as exc:  # product names masked for blinded users
-            raise serializers.ValidationError(
-                {field: [mask(m) for m in messages]
-                 for field, messages in _message_dict(exc).items()}) from None
+            detail = django_validation_detail(exc)
+            if isinstance(detail, dict):
+                detail = {field: [mask(m) for m in problems] for field, problems in detail.items()}
+            else:
+                detail = [mask(m) for m in detail]
+            raise serializers.ValidationError(detail) from None
 
     def update(self, instance, validated_data):
         allowed = {"given_total", "interrupted", "interruption_reason", "start_time",

@@ -39,7 +39,8 @@ def _flatten(detail, field: str | None = None) -> list[dict]:
     return [{"field": field, "code": code, "message": str(detail)}]
 
 
-def _django_validation_detail(exc: DjangoValidationError):
+def django_validation_detail(exc: DjangoValidationError):
+    """A Django ``ValidationError`` as DRF error detail (a dict per field, else a list)."""
     if hasattr(exc, "error_dict"):
         return {key: [str(m) for e in errs for m in e.messages] for key, errs in
                 exc.error_dict.items()}
@@ -62,7 +63,7 @@ def exception_handler(exc, context):
     elif isinstance(exc, RecordLocked):
         exc = Conflict(str(exc), code="locked")
     elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(_django_validation_detail(exc))
+        exc = exceptions.ValidationError(django_validation_detail(exc))
     elif isinstance(exc, IntegrityError):
         exc = Conflict(f"Refused by a database constraint: {str(exc).splitlines()[0]}")
     elif isinstance(exc, Http404):
