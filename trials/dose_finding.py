@@ -37,9 +37,13 @@ from decimal import Decimal
 from typing import Any
 
 __all__ = [
+    "CRM_LOGISTIC_INTERCEPT",
+    "CRM_MODELS",
     "CRM_PRIOR_VARIANCE",
+    "CRM_TIE_BREAKS",
     "CrmRecommendation",
     "Recommendation",
+    "crm_dose_labels",
     "crm_posterior",
     "crm_recommendation",
     "default_skeleton",
@@ -95,28 +99,6 @@ def seventy_percent_chain(start: float | int | Decimal, n: int) -> list:
     return [float(x) for x in out] if as_float else out
 
 
-def _pool_consecutive(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
-    """Merge consecutive rows with the same key (first ``width - 2`` fields); sum n and events."""
-    pooled: list[list[Any]] = []
-    key_len = width - 2
-    for row in rows:
-        row = list(row)
-        if len(row) != width:
-            raise ValueError(f"expected {width} fields per cohort, got {row!r}")
-        n, events = row[key_len], row[key_len + 1]
-        for v in (n, events):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"counts must be non-negative ints, got {row!r}")
-        if events > n:
-            raise ValueError(f"more events than evaluable subjects in {row!r}")
-        if pooled and pooled[-1][:key_len] == row[:key_len]:
-            pooled[-1][key_len] += n
-            pooled[-1][key_len + 1] += events
-        else:
-            pooled.append(row)
-    return pooled
-
-
 def _fmt_dose(value: Any, unit: str) -> str:
     """2e6 -> "2×10^6", 1.8e5 -> "1.8×10^5" (as in the protocol text); other values as str."""
     text = str(value)
@@ -141,8 +123,8 @@ def deescalation_recommendation(
 
     ``levels``: the ordered de-escalation chain from the protocol file (e.g.
     ``[Decimal("2e6"), Decimal("6e5"), Decimal("2e5")]``), highest first.
-    ``cohorts``: ``(level_index, n_evaluable, n_with_TI)`` in enrollment order; consecutive
-    entries at the same level are pooled (e.g. a cohort entered subject by subject).
+    ``cohorts``: one ``(level_index, n_evaluable, n_with_TI)`` per cohort, in enrollment order
+    (a cohort is never merged with the next one, even at the same level).
 
     Actions: ``"enroll"`` (a new cohort of ``cohort_size`` at ``next_level``),
     ``"cohort_incomplete"`` (no TI yet but fewer than ``cohort_size`` evaluable; ``n_needed``
@@ -150,22 +132,25 @@ def deescalation_recommendation(
     ``"no_tolerable_dose"`` (TI at the last level of the chain).
 
     Decision: one TI decides a cohort even before it is complete (the level cannot then be
-    "no TI in all 3 subjects").  Data that contradict the rule (a cohort at a level the rule did
-    not call for, or cohorts after the rule finished) raise ``ValueError`` -- the caller should
-    show that as a protocol deviation rather than get a silently wrong recommendation.
+    "no TI in all 3 subjects").  Cohorts enrolled after the rule reached its decision are listed
+    in ``basis["extra_cohorts"]`` and do not reopen the decision (EDC safety default: a finished
+    decision is only changed by a recorded human decision).  A cohort at a level the rule did
+    not call for raises ``ValueError`` -- the caller shows it as a protocol deviation rather than
+    a silently wrong recommendation.
     """
     levels = tuple(levels)
     if not levels:
         raise ValueError("levels must not be empty")
     if cohort_size < 1:
         raise ValueError("cohort_size must be >= 1")
-    data = _pool_consecutive(cohorts, 3)
+    data = [_check_counts(row, 3) for row in cohorts]
     basis: dict[str, Any] = {
         "rule": "70% de-escalation until no TI in a full cohort after any TI in a cohort",
         "levels": list(levels),
         "unit": unit,
         "cohort_size": cohort_size,
         "cohorts": [],
+        "extra_cohorts": [],
     }
     history: list[str] = []
 
@@ -180,50 +165,44 @@ def deescalation_recommendation(
             selected_level=sel,
             selected_value=levels[sel] if sel is not None else None,
             basis=basis,
-            explanation=text,
+            explanation=text + _extra_text(basis),
         )
 
     expected = 0
+    finished: tuple | None = None
     for pos, (lvl, n, ti) in enumerate(data):
         last = pos == len(data) - 1
         if isinstance(lvl, bool) or not isinstance(lvl, int) or not 0 <= lvl < len(levels):
             raise ValueError(f"level index {lvl!r} is not in the chain of {len(levels)} levels")
+        entry = {"cohort": pos + 1, "level_index": lvl, "dose": levels[lvl],
+                 "n_evaluable": n, "n_with_ti": ti}
+        if finished is not None:
+            entry["decision"] = "extra cohort after the rule's decision: not used by the rule"
+            basis["extra_cohorts"].append(entry)
+            continue
         if lvl != expected:
             raise ValueError(
                 f"cohort at level index {lvl} but the rule calls for level index {expected}"
             )
         dose = _fmt_dose(levels[lvl], unit)
-        entry = {"level_index": lvl, "dose": levels[lvl], "n_evaluable": n, "n_with_ti": ti}
         basis["cohorts"].append(entry)
         if ti > 0:
             entry["decision"] = "TI -> de-escalate"
             history.append(f"{dose}: TI in {ti} of {n} evaluable -> de-escalate")
             expected = lvl + 1
             if expected >= len(levels):
-                if not last:
-                    raise ValueError("cohorts recorded after the chain ran out")
-                return rec(
-                    "no_tolerable_dose",
-                    None,
-                    None,
-                    None,
-                    "TI at the last level of the protocol chain: no tolerable dose",
-                )
+                finished = ("no_tolerable_dose", None,
+                            "TI at the last level of the protocol chain: no tolerable dose")
             continue
         if n >= cohort_size:
             entry["decision"] = "no TI in a full cohort -> tolerable"
-            if not last:
-                raise ValueError("cohorts recorded after the tolerable dose was found")
-            return rec(
-                "tolerable_dose_found",
-                None,
-                None,
-                lvl,
-                f"{dose}: no TI in {n} of {n} evaluable -> tolerable dose {dose}",
-            )
+            finished = ("tolerable_dose_found", lvl,
+                        f"{dose}: no TI in {n} of {n} evaluable -> tolerable dose {dose}")
+            continue
         entry["decision"] = "incomplete"
         if not last:
-            raise ValueError(f"cohort at level index {lvl} incomplete but followed by others")
+            raise ValueError(f"cohort {pos + 1} at level index {lvl} is incomplete but "
+                             "followed by other cohorts")
         return rec(
             "cohort_incomplete",
             lvl,
@@ -232,8 +211,32 @@ def deescalation_recommendation(
             f"{dose}: no TI in {n} evaluable so far -> "
             f"{cohort_size - n} more evaluable needed at {dose}",
         )
+    if finished is not None:
+        action, selected, text = finished
+        return rec(action, None, None, selected, text)
     dose = _fmt_dose(levels[expected], unit)
     return rec("enroll", expected, cohort_size, None, f"enroll {cohort_size} at {dose}")
+
+
+def _check_counts(row: Sequence[Any], width: int) -> list[Any]:
+    row = list(row)
+    if len(row) != width:
+        raise ValueError(f"expected {width} fields per cohort, got {row!r}")
+    n, events = row[-2], row[-1]
+    for v in (n, events):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"counts must be non-negative ints, got {row!r}")
+    if events > n:
+        raise ValueError(f"more events than evaluable subjects in {row!r}")
+    return row
+
+
+def _extra_text(basis: Mapping[str, Any]) -> str:
+    extra = basis.get("extra_cohorts") or []
+    if not extra:
+        return ""
+    return (f"; {len(extra)} extra cohort{'s' if len(extra) > 1 else ''} enrolled after the "
+            "rule's decision (not used by the rule; the decision stands)")
 
 
 # =============================================================================================
@@ -322,20 +325,62 @@ def _pool_observations(
     return ns, ys
 
 
-def _log_likelihood(a: float, log_sk: Sequence[float], ns: Sequence[int], ys: Sequence[int]):
-    ea = math.exp(a)
+CRM_MODELS = ("empiric", "logistic")
+#: dfcrm's default intercept of the one-parameter logistic model (``crm(..., intcpt = 3)``).
+CRM_LOGISTIC_INTERCEPT = 3.0
+CRM_TIE_BREAKS = ("largest", "smallest")
+#: Distances to the target within this of the smallest are "equally close" (float noise:
+#: |0.30 - 0.35| and |0.40 - 0.35| differ by 3e-17 in binary floating point).
+_TIE_TOLERANCE = 1e-12
+
+
+def crm_dose_labels(skeleton: Sequence[float], model: str, intercept: float) -> tuple[float, ...]:
+    """dfcrm's scaled doses ("dosescaled") for ``crm()``.
+
+    Empiric (power) model: the skeleton itself, ``p_i(a) = x_i ** exp(a)``.
+    Logistic model: ``x_i = log(s_i / (1 - s_i)) - intcpt`` so that
+    ``p_i(a) = 1 / (1 + exp(-intcpt - exp(a) * x_i))`` equals the skeleton at ``a = 0``;
+    dfcrm refuses an intercept that makes any ``x_i >= 0``, and so does this function.
+    """
+    sk = _check_skeleton(skeleton)
+    if model == "empiric":
+        return sk
+    if model != "logistic":
+        raise ValueError(f"CRM model must be one of {CRM_MODELS}, got {model!r}")
+    xs = tuple(math.log(v / (1.0 - v)) - intercept for v in sk)
+    if any(x >= 0 for x in xs):
+        raise ValueError("logistic CRM: intercept too small, scaled doses must be < 0 "
+                         "(dfcrm: 'intercept parameter in logit model is too small')")
+    return xs
+
+
+def _tox(a: float, x: float, model: str, intercept: float) -> float:
+    """``p(a)`` at scaled dose ``x`` for the dfcrm model."""
+    if model == "empiric":
+        return math.exp(math.exp(a) * math.log(x))
+    z = intercept + math.exp(a) * x
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+
+
+def _log_likelihood(a: float, xs: Sequence[float], ns: Sequence[int], ys: Sequence[int],
+                    model: str, intercept: float) -> float:
     total = 0.0
-    for ls, n, y in zip(log_sk, ns, ys, strict=True):
+    for x, n, y in zip(xs, ns, ys, strict=True):
         if n == 0:
             continue
-        x = ea * ls  # log p_i(a) (< 0)
+        if model == "empiric":
+            log_p = math.exp(a) * math.log(x)
+            log_q = math.log(-math.expm1(log_p)) if -math.expm1(log_p) > 0 else -math.inf
+        else:
+            z = intercept + math.exp(a) * x
+            log_p = -math.log1p(math.exp(-z)) if z > -700 else z
+            log_q = -math.log1p(math.exp(z)) if z < 700 else -z
         if y:
-            total += y * x
+            total += y * log_p
         if n - y:
-            one_minus_p = -math.expm1(x)
-            if one_minus_p <= 0.0:
+            if log_q == -math.inf:
                 return -math.inf
-            total += (n - y) * math.log(one_minus_p)
+            total += (n - y) * log_q
     return total
 
 
@@ -343,25 +388,31 @@ def crm_posterior(
     skeleton: Sequence[float],
     observations: Iterable[Sequence[int]],
     prior_variance: float = CRM_PRIOR_VARIANCE,
+    *,
+    model: str = "empiric",
+    intercept: float = CRM_LOGISTIC_INTERCEPT,
 ) -> tuple[float, float, tuple[float, ...]]:
-    """Posterior mean and sd of ``a`` and the posterior mean of each ``p_i(a)``.
+    """Posterior mean and sd of ``a`` and the posterior mean of each ``p_i(a)`` (dfcrm ``crm()``,
+    ``method = "bayes"``).
 
-    Likelihood ``prod_i p_i^y_i (1 - p_i)^(n_i - y_i)`` with ``p_i = s_i ** exp(a)``; prior
-    density ``exp(-a^2 / (2 * prior_variance))``.  Integrals by composite Simpson's rule on
-    [-10, 10] with 4000 intervals, in log space with max-subtraction (no underflow).
+    Likelihood ``prod_i p_i^y_i (1 - p_i)^(n_i - y_i)`` with ``p_i`` from the empiric or logistic
+    model (:func:`crm_dose_labels`); prior density ``exp(-a^2 / (2 * prior_variance))`` (dfcrm:
+    ``a ~ N(0, scale^2)``, ``scale = sqrt(prior_variance)``).  Integrals by composite Simpson's
+    rule on [-10, 10] with 4000 intervals (dfcrm integrates the numerator on [-10, 10] too), in
+    log space with max-subtraction (no underflow).
     """
-    sk = _check_skeleton(skeleton)
+    xs = crm_dose_labels(skeleton, model, intercept)
     if prior_variance <= 0:
         raise ValueError("prior_variance must be > 0")
-    ns, ys = _pool_observations(observations, len(sk))
-    log_sk = [math.log(s) for s in sk]
+    ns, ys = _pool_observations(observations, len(xs))
     m = _SIMPSON_INTERVALS
     h = 2 * _A_BOUND / m
     grid = [-_A_BOUND + j * h for j in range(m + 1)]
-    logw = [_log_likelihood(a, log_sk, ns, ys) - a * a / (2 * prior_variance) for a in grid]
+    logw = [_log_likelihood(a, xs, ns, ys, model, intercept) - a * a / (2 * prior_variance)
+            for a in grid]
     top = max(logw)
     z = s1 = s2 = 0.0
-    sp = [0.0] * len(sk)
+    sp = [0.0] * len(xs)
     for j, (a, lw) in enumerate(zip(grid, logw, strict=True)):
         c = 1.0 if j in (0, m) else (4.0 if j % 2 else 2.0)
         w = c * math.exp(lw - top)
@@ -370,9 +421,8 @@ def crm_posterior(
         z += w
         s1 += w * a
         s2 += w * a * a
-        ea = math.exp(a)
-        for i, ls in enumerate(log_sk):
-            sp[i] += w * math.exp(ea * ls)
+        for i, x in enumerate(xs):
+            sp[i] += w * _tox(a, x, model, intercept)
     mean = s1 / z
     var = max(s2 / z - mean * mean, 0.0)
     return mean, math.sqrt(var), tuple(v / z for v in sp)
@@ -387,21 +437,28 @@ def crm_recommendation(
     *,
     start_level: int = 0,
     prior_variance: float = CRM_PRIOR_VARIANCE,
+    model: str = "empiric",
+    intercept: float = CRM_LOGISTIC_INTERCEPT,
+    tie_break: str = "largest",
     level_labels: Sequence[str] | None = None,
 ) -> CrmRecommendation:
-    """Bayesian CRM, empiric model, dfcrm conventions.
+    """Bayesian CRM as R ``dfcrm 0.2-2.1`` ``crm()`` computes it (Cheung 2011).
 
     ``observations``: ``(level_index, n, n_dlt)`` (pooled per level; order irrelevant).
-    Model choice (``mtd_estimate``): the level whose plug-in DLT probability
-    ``skeleton_i ** exp(E[a | data])`` is closest to ``target`` (as dfcrm's ``crm()``; ties go
-    to the lower level -- dfcrm breaks ties at random).
+    Model choice (``mtd_estimate``): the level whose plug-in DLT probability ``p_i(E[a|data])``
+    (dfcrm's ``$ptox``) is closest to ``target``.  dfcrm breaks exact ties at random; here the
+    protocol states the tie rule: ``tie_break="largest"`` takes the larger level (seed 001:
+    "The largest dose that has an estimated risk ... equal or closest to the target").
     ``no_skipping`` (default): the recommendation may not exceed ``highest tried level + 1``
     (with no data: ``start_level``), nor ``current_level + 1`` when ``current_level`` is given.
     De-escalation is never restricted.
     """
+    xs = crm_dose_labels(skeleton, model, intercept)
     sk = _check_skeleton(skeleton)
     if not 0.0 < target < 1.0:
         raise ValueError("target must be in (0, 1)")
+    if tie_break not in CRM_TIE_BREAKS:
+        raise ValueError(f"tie_break must be one of {CRM_TIE_BREAKS}")
     if not 0 <= start_level < len(sk):
         raise ValueError("start_level out of range")
     if current_level is not None and not 0 <= current_level < len(sk):
@@ -414,10 +471,12 @@ def crm_recommendation(
         raise ValueError("level_labels must match the skeleton length")
     observations = list(observations)
     ns, ys = _pool_observations(observations, len(sk))
-    mean, sd, post_p = crm_posterior(sk, observations, prior_variance)
-    plug = tuple(s ** math.exp(mean) for s in sk)
+    mean, sd, post_p = crm_posterior(sk, observations, prior_variance, model=model,
+                                     intercept=intercept)
+    plug = tuple(_tox(mean, x, model, intercept) for x in xs)
     distances = [abs(p - target) for p in plug]
-    model_level = min(range(len(sk)), key=lambda i: (distances[i], i))
+    closest = [i for i, d in enumerate(distances) if d - min(distances) <= _TIE_TOLERANCE]
+    model_level = max(closest) if tie_break == "largest" else min(closest)
 
     tried = [i for i, n in enumerate(ns) if n > 0]
     cap = len(sk) - 1
@@ -429,11 +488,17 @@ def crm_recommendation(
     recommended = min(model_level, cap)
     restricted = recommended != model_level
 
+    formula = ("p_i = skeleton_i ** exp(a)" if model == "empiric" else
+               f"p_i = 1 / (1 + exp(-{intercept:g} - exp(a) * x_i)), "
+               f"x_i = logit(skeleton_i) - {intercept:g}")
     basis = {
-        "method": "CRM (O'Quigley, Pepe & Fisher 1990), empiric model p_i = skeleton_i ** exp(a)",
+        "method": f"CRM (O'Quigley, Pepe & Fisher 1990; dfcrm crm()), {model} model {formula}",
+        "model": model,
+        "intercept": intercept if model == "logistic" else None,
         "prior": f"a ~ Normal(0, {prior_variance})",
         "skeleton": list(sk),
         "target": target,
+        "tie_break": tie_break,
         "data": [
             {"level": i, "label": labels[i], "n": ns[i], "dlt": ys[i]}
             for i in range(len(sk))
@@ -451,10 +516,10 @@ def crm_recommendation(
     data_text = ", ".join(f"{labels[i]}: {ys[i]}/{ns[i]} DLT" for i in tried) or "no data"
     probs = ", ".join(f"{labels[i]} {p:.1%}" for i, p in enumerate(plug))
     text = (
-        f"CRM after {n_total} subject{'s' if n_total != 1 else ''} ({data_text}): posterior "
-        f"mean a = {mean:.4f}; estimated DLT probabilities {probs}; "
+        f"CRM ({model} model) after {n_total} subject{'s' if n_total != 1 else ''} "
+        f"({data_text}): posterior mean a = {mean:.4f}; estimated DLT probabilities {probs}; "
         f"{labels[model_level]} ({plug[model_level]:.1%}) is closest to the target "
-        f"{target:.0%}"
+        f"{target:.0%} (ties: {tie_break} level)"
     )
     if restricted:
         text += f"; restricted to {labels[recommended]} (no skipping of untried levels)"
@@ -515,9 +580,11 @@ def grid_escalation_recommendation(
     at frequency 2, 3.  ``order="frequency_first"``: escalate the frequency at dose A, then the
     dose at the highest tolerated frequency.  The RP2D is the last tolerated step on the path.
 
-    ``cohorts``: ``(dose_label, frequency_label, n_evaluable, n_dlt)`` in enrollment order;
-    labels are matched by equality against ``dose_levels`` / ``frequency_levels``;
-    consecutive entries at the same step are pooled (3 + 3 expansion).
+    ``cohorts``: one ``(dose_label, frequency_label, n_evaluable, n_dlt)`` per cohort in
+    enrollment order; labels are matched by equality against ``dose_levels`` /
+    ``frequency_levels``.  The cohort after a 1/3 "expand" pools with it (3 + 3 expansion);
+    cohorts after the rule finished are listed in ``basis["extra_cohorts"]`` and do not reopen
+    the decision.
 
     Actions: ``"enroll"`` (3 at a new step), ``"expand"`` (3 more at the same step),
     ``"cohort_incomplete"`` (``n_needed`` more evaluable), ``"rp2d_found"``,
@@ -533,7 +600,7 @@ def grid_escalation_recommendation(
         raise ValueError("dose_levels and frequency_levels must not be empty")
     if order not in ("dose_first", "frequency_first"):
         raise ValueError("order must be 'dose_first' or 'frequency_first'")
-    data = _pool_consecutive(cohorts, 4)
+    data = [_check_counts(row, 4) for row in cohorts]
 
     def idx(labels: tuple, value: Any, what: str) -> int:
         if value not in labels:
@@ -561,6 +628,7 @@ def grid_escalation_recommendation(
         "dose_levels": list(doses),
         "frequency_levels": list(freqs),
         "steps": [],
+        "extra_cohorts": [],
         "highest_tolerated": None,
     }
     history: list[str] = []
@@ -580,18 +648,29 @@ def grid_escalation_recommendation(
 
     phase, p, s = 1, 0, 0  # phase 1 moves along the primary axis, phase 2 the secondary
     best: tuple[int, int] | None = None
-    finished: Recommendation | None = None
+    finished: tuple | None = None
+    expanding: list[int] | None = None  # [n, dlt] of a step whose first 3 gave 1 DLT
     for pos, (d_label, f_label, n, y) in enumerate(data):
         last = pos == len(data) - 1
-        if finished is not None:
-            raise ValueError("cohorts recorded after the escalation finished")
         here = (idx(doses, d_label, "dose"), idx(freqs, f_label, "frequency"))
+        if finished is not None:
+            basis["extra_cohorts"].append({
+                "cohort": pos + 1, "dose": doses[here[0]], "frequency": freqs[here[1]],
+                "n_evaluable": n, "n_dlt": y,
+                "decision": "extra cohort after the rule's decision: not used by the rule"})
+            continue
         expected = step(p, s)
         if here != expected:
             raise ValueError(f"cohort at {name(here)} but the path calls for {name(expected)}")
+        cohort_numbers = [pos + 1]
+        if expanding is not None:  # the 3 more of a 3+3 expansion pool with the first 3
+            n, y = expanding[0] + n, expanding[1] + y
+            expanding = None
+            cohort_numbers = [*basis["steps"].pop()["cohorts"], pos + 1]
         decision, needed = three_plus_three_decision(n, y)
         basis["steps"].append(
             {
+                "cohorts": cohort_numbers,
                 "dose": doses[here[0]],
                 "frequency": freqs[here[1]],
                 "n_evaluable": n,
@@ -599,6 +678,9 @@ def grid_escalation_recommendation(
                 "decision": decision,
             }
         )
+        if decision == "expand" and not last:
+            expanding = [n, y]
+            continue
         if decision in ("expand", "incomplete"):
             if not last:
                 raise ValueError(f"{name(here)} undecided ({y}/{n} DLT) but followed by others")
@@ -623,19 +705,18 @@ def grid_escalation_recommendation(
             if phase == 2 and s + 1 < n_secondary:
                 s += 1
                 continue
-            finished = rec("rp2d_found", None, None, best, f"top of the path: RP2D {name(best)}")
+            finished = ("rp2d_found", best, f"top of the path: RP2D {name(best)}")
             continue
         # not tolerated
         history.append(f"{name(here)}: {y}/{n} DLT -> not tolerated")
         if best is None:
-            finished = rec(
-                "no_tolerated_step", None, None, None, "first step not tolerated: no RP2D"
-            )
+            finished = ("no_tolerated_step", None, "first step not tolerated: no RP2D")
         elif phase == 1 and n_secondary > 1:
             phase, p, s = 2, p - 1, 1
         else:
-            finished = rec("rp2d_found", None, None, best, f"RP2D {name(best)}")
+            finished = ("rp2d_found", best, f"RP2D {name(best)}")
     if finished is not None:
-        return finished
+        action, selected, text = finished
+        return rec(action, None, None, selected, text + _extra_text(basis))
     nxt = step(p, s)
     return rec("enroll", nxt, 3, None, f"enroll 3 at {name(nxt)}")

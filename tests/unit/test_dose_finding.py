@@ -69,6 +69,7 @@ def test_deescalation_ti_in_first_cohort_next_cohort_at_6e5():
     assert rec.n_needed == 3
     assert rec.basis["cohorts"] == [
         {
+            "cohort": 1,
             "level_index": 0,
             "dose": Decimal("2e6"),
             "n_evaluable": 3,
@@ -113,11 +114,23 @@ def test_deescalation_incomplete_cohort_and_ti_decides_early():
     assert (early.action, early.next_level) == ("enroll", 1)
 
 
-def test_deescalation_pools_consecutive_entries_of_one_cohort():
-    # the cohort at 2e6 entered subject by subject: 1 + 1 + 1 evaluable, no TI -> tolerable
-    rec = deescalation_recommendation(CHAIN, [(0, 1, 0), (0, 1, 0), (0, 1, 0)])
-    assert rec.action == "tolerable_dose_found" and rec.selected_level == 0
-    assert rec.basis["cohorts"][0]["n_evaluable"] == 3
+def test_deescalation_never_merges_two_cohorts_at_one_level():
+    # Each row is one cohort: an incomplete cohort followed by another is not the rule's data.
+    with pytest.raises(ValueError, match="incomplete but followed"):
+        deescalation_recommendation(CHAIN, [(0, 1, 0), (0, 1, 0), (0, 1, 0)])
+
+
+def test_deescalation_extra_cohort_after_the_decision_is_flagged_and_decision_stands():
+    # Cohort 1: TI -> 6e5; cohort 2 at 6e5: 0/3 -> tolerable.  A third cohort at 6e5 with one TI
+    # must not be merged into cohort 2 ("1 TI in 6") and must not take the decision back.
+    rec = deescalation_recommendation(CHAIN, [(0, 3, 1), (1, 3, 0), (1, 3, 1)], unit=UNIT)
+    assert rec.action == "tolerable_dose_found" and rec.selected_level == 1
+    assert [c["cohort"] for c in rec.basis["cohorts"]] == [1, 2]
+    assert rec.basis["extra_cohorts"] == [{
+        "cohort": 3, "level_index": 1, "dose": Decimal("6e5"), "n_evaluable": 3,
+        "n_with_ti": 1,
+        "decision": "extra cohort after the rule's decision: not used by the rule"}]
+    assert "1 extra cohort enrolled after the rule's decision" in rec.explanation
 
 
 def test_deescalation_cohort_size_parameter():
@@ -130,8 +143,6 @@ def test_deescalation_rejects_data_inconsistent_with_the_rule():
         deescalation_recommendation(CHAIN, [(1, 3, 0)])
     with pytest.raises(ValueError):  # skipped a level
         deescalation_recommendation(CHAIN, [(0, 3, 1), (2, 3, 0)])
-    with pytest.raises(ValueError):  # continued after a tolerable dose
-        deescalation_recommendation(CHAIN, [(0, 3, 0), (1, 3, 0)])
     with pytest.raises(ValueError):  # more TI than subjects
         deescalation_recommendation(CHAIN, [(0, 2, 3)])
     with pytest.raises(ValueError):  # index outside the chain
@@ -145,7 +156,20 @@ def test_deescalation_rejects_data_inconsistent_with_the_rule():
 # =============================================================================================
 
 
-def brute_force_posterior(skeleton, observations, variance=CRM_PRIOR_VARIANCE):
+def dfcrm_p(skeleton, level, a, model="empiric", intercept=3.0):
+    """dfcrm 0.2-2.1 ``crm()``: empiric ``prior^exp(a)``; logistic
+    ``(1 + exp(-intcpt - exp(a) * dosescaled))^-1`` with
+    ``dosescaled = log(prior / (1 - prior)) - intcpt``."""
+    s = skeleton[level]
+    if model == "empiric":
+        return s ** math.exp(a)
+    x = math.log(s / (1 - s)) - intercept
+    z = -intercept - math.exp(a) * x
+    return 0.0 if z > 700 else 1.0 / (1.0 + math.exp(z))
+
+
+def brute_force_posterior(skeleton, observations, variance=CRM_PRIOR_VARIANCE,
+                          model="empiric"):
     """Independent calculation: midpoint Riemann sum over [-15, 15] with 60 000 cells,
     straightforward (not log-space) evaluation of likelihood x N(0, variance) density."""
     lo, hi, cells = -15.0, 15.0, 60_000
@@ -155,7 +179,7 @@ def brute_force_posterior(skeleton, observations, variance=CRM_PRIOR_VARIANCE):
         a = lo + (k + 0.5) * h
         like = 1.0
         for level, n, y in observations:
-            p = skeleton[level] ** math.exp(a)
+            p = dfcrm_p(skeleton, level, a, model)
             like *= p**y * (1.0 - p) ** (n - y)
         w = like * math.exp(-a * a / (2 * variance)) / math.sqrt(2 * math.pi * variance)
         z += w * h
@@ -265,7 +289,7 @@ def test_crm_seed001_sequence_and_basis():
         {"level": 1, "label": "2e6 cells/kg", "n": 3, "dlt": 1},
     ]
     assert rec.basis["target"] == 0.35 and rec.basis["prior"] == "a ~ Normal(0, 1.34)"
-    assert "CRM after 6 subjects (1e6 cells/kg: 0/3 DLT, 2e6 cells/kg: 1/3 DLT)" in (
+    assert "CRM (empiric model) after 6 subjects (1e6 cells/kg: 0/3 DLT, 2e6 cells/kg: 1/3 DLT)" in (
         rec.explanation
     )
     assert rec.recommended_level == rec.basis["recommended_level"]
@@ -368,7 +392,8 @@ def test_grid_one_of_three_expands_then_one_of_six_escalates():
     rec = grid_escalation_recommendation(cohorts=[("A", 1, 3, 1), ("A", 1, 3, 0)])
     assert (rec.action, rec.next_value) == ("enroll", ("B", 1))
     assert rec.basis["steps"] == [
-        {"dose": "A", "frequency": 1, "n_evaluable": 6, "n_dlt": 1, "decision": "tolerated"}
+        {"cohorts": [1, 2], "dose": "A", "frequency": 1, "n_evaluable": 6, "n_dlt": 1,
+         "decision": "tolerated"}
     ]
 
 
@@ -454,11 +479,70 @@ def test_grid_rejects_data_off_the_path():
         grid_escalation_recommendation(cohorts=[("B", 1, 3, 0)])
     with pytest.raises(ValueError):  # frequency escalation before the dose limit
         grid_escalation_recommendation(cohorts=[("A", 1, 3, 0), ("A", 2, 3, 0)])
-    with pytest.raises(ValueError):  # after the RP2D was found
-        grid_escalation_recommendation(cohorts=[("A", 1, 3, 2), ("A", 1, 3, 0), ("A", 2, 3, 0)])
     with pytest.raises(ValueError):  # unknown dose label
         grid_escalation_recommendation(cohorts=[("Z", 1, 3, 0)])
     with pytest.raises(ValueError):  # undecided step followed by another
         grid_escalation_recommendation(cohorts=[("A", 1, 2, 0), ("B", 1, 3, 0)])
     with pytest.raises(ValueError):
         grid_escalation_recommendation(cohorts=[], order="diagonal")
+
+
+def test_grid_cohort_after_the_decision_is_extra_and_does_not_reopen_it():
+    rec = grid_escalation_recommendation(cohorts=[("A", 1, 3, 2), ("A", 1, 3, 0)])
+    assert rec.action == "no_tolerated_step"
+    assert [c["cohort"] for c in rec.basis["extra_cohorts"]] == [2]
+    top = [(d, 1, 3, 0) for d in "ABCDE"] + [("E", 2, 3, 0), ("E", 3, 3, 0)]
+    rec = grid_escalation_recommendation(cohorts=[*top, ("E", 3, 3, 2)])
+    assert rec.action == "rp2d_found" and rec.selected_value == ("E", 3)
+    assert rec.basis["extra_cohorts"][0]["n_dlt"] == 2
+    assert "extra cohort" in rec.explanation
+
+
+# ---- dfcrm logistic model, declared parameters, ties (issue 14) -----------------------------
+
+
+@pytest.mark.parametrize(("skeleton", "observations"), CRM_CASES)
+def test_crm_logistic_matches_dfcrm_formulas(skeleton, observations):
+    """Posterior mean of a, plug-in ptox and mtd as dfcrm's crm(model = "logistic",
+    intcpt = 3, scale = sqrt(1.34)) defines them, against an independent Riemann sum."""
+    mean, sd = brute_force_posterior(skeleton, observations, model="logistic")
+    got_mean, got_sd, _ = crm_posterior(skeleton, observations, model="logistic")
+    assert got_mean == pytest.approx(mean, abs=1e-6)
+    assert got_sd == pytest.approx(sd, abs=1e-6)
+    rec = crm_recommendation(skeleton, 0.35, observations, no_skipping=False, model="logistic")
+    plug = [dfcrm_p(skeleton, i, mean, "logistic") for i in range(len(skeleton))]
+    assert rec.dlt_probabilities == pytest.approx(plug, abs=1e-6)
+    assert rec.basis["model"] == "logistic" and rec.basis["intercept"] == 3.0
+
+
+def test_crm_logistic_without_data_returns_the_skeleton():
+    # Hand-derived: with no data E[a] = 0, so p_i = 1 / (1 + exp(-3 - (logit(s_i) - 3))) = s_i.
+    rec = crm_recommendation([0.1, 0.2, 0.35, 0.5], 0.35, [], no_skipping=False,
+                             model="logistic")
+    assert rec.posterior_mean_a == pytest.approx(0.0, abs=1e-12)
+    assert rec.dlt_probabilities == pytest.approx((0.1, 0.2, 0.35, 0.5), abs=1e-12)
+    assert rec.mtd_estimate == 2
+
+
+def test_crm_logistic_refuses_an_intercept_dfcrm_refuses():
+    with pytest.raises(ValueError, match="intercept too small"):
+        crm_recommendation([0.1, 0.96], 0.35, [], model="logistic", intercept=3.0)
+
+
+def test_crm_logistic_dlts_lower_every_estimate():
+    sk = [0.1, 0.2, 0.35, 0.5]
+    rec = crm_recommendation(sk, 0.35, [(1, 3, 2)], model="logistic", no_skipping=False)
+    assert rec.posterior_mean_a < 0  # exp(a) < 1 and x_i < 0: each p_i above the skeleton
+    assert all(p > s for p, s in zip(rec.dlt_probabilities, sk, strict=True))
+    assert rec.mtd_estimate < 2
+
+
+def test_crm_exact_tie_goes_to_the_larger_dose_as_seed_001_states():
+    # Hand-derived: no data, E[a] = 0, ptox = skeleton; |0.30 - 0.35| = |0.40 - 0.35| = 0.05.
+    rec = crm_recommendation([0.25, 0.30, 0.40], 0.35, [], no_skipping=False)
+    assert rec.mtd_estimate == 2
+    lower = crm_recommendation([0.25, 0.30, 0.40], 0.35, [], no_skipping=False,
+                               tie_break="smallest")
+    assert lower.mtd_estimate == 1
+    with pytest.raises(ValueError):
+        crm_recommendation([0.25, 0.30, 0.40], 0.35, [], tie_break="random")
