@@ -19,7 +19,7 @@ from edc.outbox import enqueue
 from subjects.models import Subject
 from trials.masking import attribution_targets
 
-from .cohorts import CohortOutcome, cohort_outcomes  # noqa: F401  (public service)
+from .cohorts import dose_finding_courses  # noqa: F401  (public service)
 from .evaluation import evaluate_toxicity  # noqa: F401  (public service)
 from .models import AdverseEvent, Attribution, GradeEpisode, ToxicityFlag
 from .toxicity import SAE_REPORT_WINDOW

@@ -13,7 +13,6 @@ they are aggregate counts per dose level and name no subject.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections import defaultdict
 
@@ -22,6 +21,7 @@ from django.db.models import Count
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from . import roles
 from .admin import blinded_for
@@ -101,53 +101,20 @@ def open_saes(trial, user) -> tuple[list, int]:
 
 
 def dose_finding(trial) -> dict:
-    """DLT/TI per dose level and cohort, and the rule's recommendation when available."""
-    from adverse_events.services import cohort_outcomes
-
-    outcomes = cohort_outcomes(trial)
-    order = dict(trial.current_version().dose_levels.values_list("code", "order"))
-    rows = [
-        {"dose_level": o.dose_level, "cohort": o.cohort, "subjects": o.subjects,
-         "exposed": o.exposed, "evaluable": o.evaluable, "with_dlt": o.with_dlt,
-         "with_ti": o.with_ti, "with_toxicity": o.with_toxicity}
-        for _, o in sorted(outcomes.items(),
-                           key=lambda kv: (kv[0][1] or 0, order.get(kv[0][0], 0)))
-    ]
-    levels: dict[str, dict] = {}
-    for row in rows:
-        level = levels.setdefault(row["dose_level"], {
-            "dose_level": row["dose_level"], "subjects": 0, "exposed": 0, "evaluable": 0,
-            "with_dlt": 0, "with_ti": 0, "with_toxicity": 0})
-        for name in ("subjects", "exposed", "evaluable", "with_dlt", "with_ti", "with_toxicity"):
-            level[name] += row[name]
-    result = {"cohorts": rows,
-              "levels": sorted(levels.values(), key=lambda r: order.get(r["dose_level"], 0)),
-              "recommendation": None, "unavailable": None}
-    try:
-        module = importlib.import_module("subjects.dose_escalation")
-    except ImportError:
-        module = None
-    recommend = getattr(module, "recommendation", None)
-    if recommend is None:
-        result["unavailable"] = ("The dose-finding recommendation is unavailable (no "
-                                 "subjects.dose_escalation.recommendation); the counts per "
-                                 "dose level are shown.")
-        return result
+    """The dose-finding recommendation with the state behind it (cohorts, evaluable subjects,
+    flags, deaths, rule and source), as ``subjects.dose_escalation.recommendation`` gives it."""
+    recommend = import_string("subjects.dose_escalation.recommendation")
     try:
         data = recommend(trial)
     except Exception as exc:  # a protocol or data problem must not take the dashboard down
         logger.exception("dose-finding recommendation failed for %s", trial.registry_id)
-        result["unavailable"] = f"The recommendation could not be computed: {exc}"
-        return result
+        return {"recommendation": None,
+                "unavailable": f"The recommendation could not be computed: {exc}"}
+    if data.get("action") == "not_applicable":
+        return {"recommendation": None, "unavailable": data["explanation"]}
     basis = data.get("basis")
-    result["recommendation"] = {
-        "action": data.get("action"),
-        "explanation": data.get("explanation"),
-        "next_dose_level": data.get("next_dose_level"),
-        "next_cohort": data.get("next_cohort"),
-        "basis": sorted(basis.items()) if isinstance(basis, dict) else basis,
-    }
-    return result
+    return {"recommendation": data, "unavailable": None,
+            "basis": sorted(basis.items()) if isinstance(basis, dict) else basis}
 
 
 def data_status(trial, user) -> dict:

@@ -22,6 +22,7 @@ from edc.audit import change_reason
 from trials.models import Arm, DoseLevel, Trial
 
 from . import lifecycle, randomization
+from .dose_escalation import confirmed_result, recommendation
 from .models import DoseConfirmation, RandomizationSlot, Site, Subject
 
 
@@ -143,38 +144,47 @@ def _allocate(subject: Subject) -> Arm:
 
 # ---------------------------------------------------------------- cohorts
 
-def _cohort_size(protocol, arm: Arm) -> int:
-    df = protocol.dose_finding
-    return (df.cohort_size if df and df.cohort_size else None) or arm.cohort_size or 3
-
-
 def _dose_for(subject: Subject, arm: Arm, protocol) -> tuple[DoseLevel | None, str, int | None]:
-    """Dose level, frequency level and cohort number for a sequential/dose-finding design."""
+    """Dose level, frequency level and cohort number for a dose-finding design.
+
+    A dose-finding arm fills its current cohort (its size plus one replacement per subject
+    who is not evaluable); the next cohort opens only with an investigator's confirmation;
+    during a safety stop nobody is enrolled. An arm whose dose comes from another arm's result
+    (seed 000 Arm 2: "tolerable dose determined in Arm 1") waits for that result's confirmation.
+    """
     df = protocol.dose_finding
     version = subject.protocol_version
     if df is None:
         return None, "", None
     if arm.code not in df.arms:
-        confirmed = DoseConfirmation.objects.filter(trial=subject.trial).order_by(
-            "-created_at").first()
-        if confirmed is None:
-            raise EnrollmentRefused([f"arm {arm.code} takes the dose found by dose finding; "
-                                     "no dose has been confirmed yet"])
-        return confirmed.dose_level, confirmed.frequency_level, None
-    size = _cohort_size(protocol, arm)
-    taken = Subject.objects.filter(trial=subject.trial, arm=arm).exclude(
-        status__in=[lifecycle.SCREENING, lifecycle.SCREEN_FAILURE]).count()
-    cohort = taken // size + 1
+        result = confirmed_result(subject.trial, df.arms)
+        if result is None:
+            raise EnrollmentRefused([
+                f"arm {arm.code} takes the dose determined in arm {', '.join(df.arms)}; an "
+                "investigator has not confirmed that result yet"])
+        return result.dose_level, result.frequency_level, None
+    state = recommendation(subject.trial)
+    if state["action"] == "safety_stop":
+        raise EnrollmentRefused([state["explanation"]])
+    cohorts = state["cohorts"]
+    if cohorts and cohorts[-1]["n_subjects"] < cohorts[-1]["capacity"]:
+        current = cohorts[-1]
+        level = version.dose_levels.get(code=current["dose_level"])
+        return level, current["frequency"], current["cohort"]
+    cohort = cohorts[-1]["cohort"] + 1 if cohorts else 1
     if cohort == 1:
-        level = version.dose_levels.order_by("order").first()
+        levels = version.dose_levels.order_by("order")
+        level = levels.get(code=df.crm.start_level) if df.crm else levels.first()
         frequency = df.frequency_levels[0].code if df.frequency_levels else ""
         return level, frequency, cohort
-    confirmation = DoseConfirmation.objects.filter(trial=subject.trial, arm=arm,
-                                                   cohort=cohort).first()
+    confirmation = DoseConfirmation.objects.filter(
+        trial=subject.trial, arm=arm, cohort=cohort, retired_at__isnull=True,
+        kind=DoseConfirmation.Kind.NEXT_COHORT).first()
     if confirmation is None:
         raise EnrollmentRefused([
-            f"cohort {cohort - 1} is complete ({size} subjects); cohort {cohort} opens when "
-            "an investigator confirms the dose-finding recommendation"])
+            f"cohort {cohort - 1} is complete ({cohorts[-1]['n_subjects']} subjects); cohort "
+            f"{cohort} opens when an investigator confirms its dose "
+            f"({state['explanation']})"])
     return confirmation.dose_level, confirmation.frequency_level, cohort
 
 

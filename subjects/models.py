@@ -183,22 +183,61 @@ class Unblinding(ClinicalModel):
 
 @audited
 class DoseConfirmation(ClinicalModel):
-    """An investigator's confirmation of the dose for the next cohort (with the data used)."""
+    """An investigator's decision on dose finding, with the recommendation and data it used.
+
+    ``next_cohort``: the dose of the next cohort of a dose-finding arm (needed to open it).
+    ``result``: the dose the rule found (tolerable dose, RP2D), which arms whose dose comes from
+    another arm's result enroll at. ``outside_rule`` marks a decision the protocol's rule did
+    not make (no rule in the protocol, or another dose than the rule's): it carries a reason.
+    """
 
     data_managed = False  # allocation/unblinding/dose records, not CRF data
 
+    class Kind(models.TextChoices):
+        NEXT_COHORT = "next_cohort", "Dose of the next cohort"
+        RESULT = "result", "Result of the dose finding"
+
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="dose_confirmations")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.NEXT_COHORT)
     cohort = models.PositiveIntegerField()
     dose_level = models.ForeignKey(DoseLevel, on_delete=models.PROTECT, null=True, blank=True)
     frequency_level = models.CharField(max_length=20, blank=True)
+    outside_rule = models.BooleanField(
+        default=False, help_text="A decision outside a protocol rule (reason required)")
+    reason = models.TextField(blank=True)
     recommendation = models.JSONField(help_text="The recommendation and the data it used")
     confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
 
     class Meta:
         ordering = ["trial", "arm", "cohort"]
-        constraints = [models.UniqueConstraint(fields=["trial", "arm", "cohort"],
+        constraints = [models.UniqueConstraint(fields=["trial", "arm", "kind", "cohort"],
                                                name="dose_confirmation_unique")]
 
     def __str__(self) -> str:
-        return f"{self.trial} {self.arm.code} cohort {self.cohort}: {self.dose_level}"
+        what = "result" if self.kind == self.Kind.RESULT else f"cohort {self.cohort}"
+        return f"{self.trial} {self.arm.code} {what}: {self.dose_level}"
+
+
+@audited
+class SafetyReview(ClinicalModel):
+    """An investigator's recorded decision on a dose-finding safety stop (related deaths).
+
+    The stop (EDC safety default, :mod:`trials.dose_finding`) lasts until a review covers every
+    related death inside an evaluation window; the deaths still count as toxicity events.
+    """
+
+    data_managed = False
+
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="safety_reviews")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT)
+    adverse_events = models.JSONField(help_text="Ids of the deaths reviewed")
+    decision = models.TextField(help_text="What was decided and why")
+    recommendation = models.JSONField(help_text="The safety stop and the data it showed")
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["trial", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.trial} {self.arm.code}: safety review of AE {self.adverse_events}"

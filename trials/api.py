@@ -32,10 +32,25 @@ class ProtocolVersionSerializer(serializers.ModelSerializer):
 
 class ConfirmDoseSerializer(serializers.Serializer):
     arm = serializers.CharField()
-    cohort = serializers.IntegerField(min_value=1)
+    kind = serializers.ChoiceField(
+        choices=["next_cohort", "result"], default="next_cohort",
+        help_text="next_cohort: the dose of the next cohort; result: the dose the rule found "
+                  "(tolerable dose, RP2D) for arms that depend on it")
+    cohort = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None,
+                                      help_text="Required for next_cohort")
     dose_level = serializers.CharField()
     frequency_level = serializers.CharField(required=False, allow_blank=True, default="")
     reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if attrs["kind"] == "next_cohort" and attrs.get("cohort") is None:
+            raise serializers.ValidationError({"cohort": "required to confirm a next cohort"})
+        return attrs
+
+
+class SafetyReviewSerializer(serializers.Serializer):
+    arm = serializers.CharField()
+    decision = serializers.CharField(help_text="What the investigator decided, and why")
 
 
 class InvestigatorOnly(permissions.BasePermission):
@@ -72,10 +87,27 @@ class TrialViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         v = data.validated_data
         record = confirm(self.get_object(), arm_code=v["arm"], cohort=v["cohort"],
                          dose_level_code=v["dose_level"], frequency_level=v["frequency_level"],
-                         reason=v["reason"], user=request.user)
-        return Response({"id": record.pk, "cohort": record.cohort,
+                         reason=v["reason"], kind=v["kind"], user=request.user)
+        return Response({"id": record.pk, "kind": record.kind, "cohort": record.cohort,
                          "dose_level": record.dose_level.code,
+                         "frequency_level": record.frequency_level,
+                         "outside_rule": record.outside_rule, "reason": record.reason,
                          "recommendation": record.recommendation}, status=201)
+
+    @extend_schema(request=SafetyReviewSerializer, responses={201: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], url_path="review-safety-stop",
+            permission_classes=[InvestigatorOnly])
+    def review_safety_stop(self, request, pk=None):
+        """An investigator records a decision on a dose-finding safety stop (related deaths)."""
+        from subjects.dose_escalation import review_safety_stop
+
+        data = SafetyReviewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        record = review_safety_stop(self.get_object(), arm_code=data.validated_data["arm"],
+                                    decision=data.validated_data["decision"], user=request.user)
+        return Response({"id": record.pk, "arm": record.arm.code,
+                         "adverse_events": record.adverse_events,
+                         "decision": record.decision}, status=201)
 
 
 class ProtocolVersionViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):

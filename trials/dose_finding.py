@@ -720,3 +720,122 @@ def grid_escalation_recommendation(
         return rec(action, None, None, selected, text + _extra_text(basis))
     nxt = step(p, s)
     return rec("enroll", nxt, 3, None, f"enroll 3 at {name(nxt)}")
+
+
+# =============================================================================================
+# 4. What the rules are fed: evaluable subjects, toxicity events, safety stops
+# =============================================================================================
+#
+# EDC safety defaults (the protocols are silent on these; each is named in the output):
+# * EVALUABILITY: a subject is evaluable for a cohort when it has a toxicity event, or has been
+#   observed for the rule's whole window after its first administration.  A subject who dies,
+#   withdraws or stops treatment before the window ends without an event is *not evaluable*
+#   and the cohort needs a replacement (the usual convention of phase I protocols, e.g. Storer
+#   1989; never counted as "no toxicity").
+# * RELATED DEATH: a grade 5 AE related (>= possible) to the dose-finding product with its
+#   date inside the window counts as a toxicity event of the rule (a death is never
+#   "tolerated") and suspends the recommendation of the arm ("safety stop") until an
+#   investigator records a decision.  With no window in the protocol, any related death after
+#   the first administration does.
+
+EDC_DEFAULT_EVALUABILITY = (
+    "EDC safety default: a subject who dies, withdraws or stops treatment before the end of "
+    "the evaluation window without a DLT/TI is not evaluable and is replaced")
+EDC_DEFAULT_RELATED_DEATH = (
+    "EDC safety default: a related death (CTCAE grade 5) inside the evaluation window counts as "
+    "a toxicity event and stops the recommendation until an investigator records a decision")
+
+
+@dataclass(frozen=True)
+class Death:
+    """A grade 5 AE related to the dose-finding product."""
+
+    ae_id: Any
+    on: Any  # date
+    term: str
+    in_window: bool
+
+
+@dataclass(frozen=True)
+class SubjectCourse:
+    """What the rule needs to know of one allocated subject of a dose-finding arm."""
+
+    subject: str
+    cohort: int
+    level: str
+    frequency: str
+    first_dose: Any  # date or None
+    left_on: Any = None  # date the subject died, withdrew or stopped treatment, or None
+    left_reason: str = ""
+    events: tuple[str, ...] = ()  # reasons of the effective DLT/TI flags
+    deaths: tuple[Death, ...] = ()
+    severe_related: tuple[str, ...] = ()  # related grade >= 3 AEs (shown, not a rule)
+
+
+def evaluability(course: SubjectCourse, window_days: int | None, as_of) -> tuple[str, str]:
+    """``(status, why)``; status is one of ``event`` (evaluable, with a toxicity event),
+    ``evaluable`` (window completed without one), ``pending`` (still inside the window),
+    ``not_evaluable`` (left before the window ended: replace) or ``not_treated``."""
+    deaths = [d for d in course.deaths if d.in_window]
+    if course.events or deaths:
+        why = "; ".join([*course.events, *(f"related death on {d.on} ({d.term}): counted as a "
+                                           "toxicity event (EDC safety default)" for d in deaths)])
+        return "event", why
+    if course.first_dose is None:
+        if course.left_on is not None:
+            return "not_evaluable", f"left the study untreated ({course.left_reason}): replace"
+        return "not_treated", "no administration recorded yet"
+    if window_days is None:
+        return "pending", "the protocol defines no evaluation window"
+    end = course.first_dose.toordinal() + window_days
+    if course.left_on is not None and course.left_on.toordinal() < end:
+        return "not_evaluable", (
+            f"left on {course.left_on} ({course.left_reason or 'no reason'}) before the end of "
+            f"the {window_days}-day window without DLT/TI: not evaluable, replace "
+            "(EDC safety default)")
+    if as_of.toordinal() >= end:
+        return "evaluable", f"observed for the whole {window_days}-day window without DLT/TI"
+    return "pending", f"inside the {window_days}-day window (ends day {window_days})"
+
+
+def cohort_table(courses: Iterable[SubjectCourse], window_days: int | None, as_of,
+                 cohort_size: int) -> list[dict]:
+    """One row per cohort (enrollment order): its subjects with their evaluability, and the
+    counts the rule uses (``n_evaluable`` includes subjects with an event)."""
+    rows: dict[int, dict] = {}
+    for c in sorted(courses, key=lambda c: (c.cohort, c.subject)):
+        row = rows.setdefault(c.cohort, {
+            "cohort": c.cohort, "dose_level": c.level, "frequency": c.frequency,
+            "subjects": [], "n_subjects": 0, "n_evaluable": 0, "n_events": 0, "n_pending": 0,
+            "n_not_evaluable": 0, "n_deaths": 0, "n_severe_related": 0})
+        status, why = evaluability(c, window_days, as_of)
+        row["subjects"].append({
+            "subject": c.subject, "status": status, "why": why, "first_dose": c.first_dose,
+            "deaths": [{"ae": d.ae_id, "on": d.on, "term": d.term, "in_window": d.in_window}
+                       for d in c.deaths],
+            "severe_related": list(c.severe_related)})
+        row["n_subjects"] += 1
+        row["n_evaluable"] += status in ("event", "evaluable")
+        row["n_events"] += status == "event"
+        row["n_pending"] += status in ("pending", "not_treated")
+        row["n_not_evaluable"] += status == "not_evaluable"
+        row["n_deaths"] += len(c.deaths)
+        row["n_severe_related"] += len(c.severe_related)
+    for row in rows.values():
+        row["replacements_needed"] = row["n_not_evaluable"]
+        row["capacity"] = cohort_size + row["n_not_evaluable"]
+    return [rows[k] for k in sorted(rows)]
+
+
+def safety_stop(courses: Iterable[SubjectCourse], reviewed: Iterable[Any]) -> dict | None:
+    """The related deaths inside a window that no investigator decision has reviewed yet, as a
+    safety stop (EDC safety default), or None."""
+    done = set(reviewed)
+    open_deaths = [(c.subject, d) for c in courses for d in c.deaths
+                   if d.in_window and d.ae_id not in done]
+    if not open_deaths:
+        return None
+    listing = ", ".join(f"subject {s}: {d.term} on {d.on} (AE {d.ae_id})" for s, d in open_deaths)
+    return {"adverse_events": [d.ae_id for _, d in open_deaths],
+            "explanation": f"Safety stop: related death, review required ({listing}). "
+                           f"{EDC_DEFAULT_RELATED_DEATH}."}

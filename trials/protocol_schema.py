@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import re
 import tomllib
@@ -35,7 +36,7 @@ from typing import Any
 __all__ = [
     "SCHEMA_VERSION", "CTCAE_VERSIONS", "DOSE_UNITS", "ATTRIBUTION_LEVELS",
     "Issue", "ProtocolError", "Site", "Trial", "Randomization", "Design", "Arm",
-    "Intervention", "Interval", "Regimen", "DoseLevel", "FrequencyLevel", "DoseFinding",
+    "Intervention", "Interval", "Regimen", "DoseLevel", "FrequencyLevel", "Crm", "DoseFinding",
     "Visit", "Assessment", "VisitPlan", "EligibilityCriterion", "Eligibility", "Safety",
     "ToxicityRule", "Endpoint", "Protocol", "load_protocol", "load_protocol_text",
     "parse_protocol", "load_all", "protocol_digest", "canonical_json", "normalise_quote",
@@ -76,6 +77,8 @@ WINDOW_ANCHORS = ("each_administration", "first_administration")
 DF_METHODS = ("rule_based", "model_based", "not_stated")
 DF_MODELS = ("crm", "bayesian_crm", "boin", "3+3")
 DF_DIRECTIONS = ("escalation", "de_escalation")
+CRM_MODELS = ("empiric", "logistic")
+CRM_TIE_BREAKS = ("largest", "smallest")
 DF_TARGETS = ("tolerable_dose", "mtd", "rp2d")
 VISIT_KINDS = ("screening", "baseline", "cycle", "month", "end_of_treatment", "follow_up")
 ASSESSMENT_KINDS = ("efficacy", "safety", "imaging", "qol", "pk", "laboratory")
@@ -309,6 +312,29 @@ class FrequencyLevel:
 
 
 @_record
+class Crm:
+    """Parameters of a continual reassessment method as R dfcrm ``crm()`` takes them.
+
+    ``model``: "empiric" (``p = skeleton^exp(a)``) or "logistic" (``intercept`` = dfcrm
+    ``intcpt``); ``prior_variance`` = dfcrm ``scale^2``; ``start_level``: a dose level code;
+    ``tie_break``: which of two equally close levels is chosen ("largest" / "smallest").
+    """
+
+    model: str
+    skeleton: tuple[float, ...]
+    prior_variance: float
+    cohort_size: int
+    no_skipping: bool
+    start_level: str
+    tie_break: str
+    intercept: float | None = None
+    quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@_record
 class DoseFinding:
     method: str
     model: str | None
@@ -324,6 +350,7 @@ class DoseFinding:
     trigger_rule: str | None = None
     stop_rule: str | None = None
     open_ended: bool = False
+    crm: Crm | None = None
     quote: tuple[str, ...] = ()
     not_stated: tuple[str, ...] = ()
     inferred: tuple[str, ...] = ()
@@ -581,7 +608,7 @@ _KINDS = {
     "table": ("table", lambda v: isinstance(v, dict)),
     "list": ("array", lambda v: isinstance(v, list)),
 }
-_ELEMENT = {"str_list": "str", "int_list": "int", "table_list": "table"}
+_ELEMENT = {"str_list": "str", "int_list": "int", "num_list": "num", "table_list": "table"}
 
 REQUIRED, DECLARE, OPTIONAL = "required", "declare", "optional"
 
@@ -925,9 +952,38 @@ def _frequency_level(t: _T, order: int) -> FrequencyLevel:
     return f
 
 
+def _crm(t: _T, levels: tuple[DoseLevel, ...]) -> Crm:
+    g = t.get
+    c = Crm(model=g("model", "str", choices=CRM_MODELS),
+            skeleton=g("skeleton", "num_list") or (),
+            prior_variance=g("prior_variance", "num", positive=True),
+            intercept=g("intercept", "num", OPTIONAL),
+            cohort_size=g("cohort_size", "int", positive=True),
+            no_skipping=g("no_skipping", "bool"),
+            start_level=g("start_level", "str"),
+            tie_break=g("tie_break", "str", choices=CRM_TIE_BREAKS), **t.meta())
+    sk = [float(v) for v in c.skeleton]
+    if levels and len(sk) != len(levels):
+        t.err("skeleton", f"needs one probability per dose level ({len(levels)}), got {len(sk)}")
+    if any(not 0 < v < 1 for v in sk) or any(b <= a for a, b in zip(sk, sk[1:], strict=False)):
+        t.err("skeleton", "must be strictly increasing probabilities between 0 and 1")
+    if c.model == "logistic":
+        if c.intercept is None:
+            t.err("intercept", "required for the logistic model (dfcrm intcpt, e.g. 3)")
+        elif any(0 < v < 1 and math.log(v / (1 - v)) >= c.intercept for v in sk):
+            t.err("intercept", "too small: logit(skeleton) - intercept must be < 0 (dfcrm)")
+    elif c.intercept is not None:
+        t.err("intercept", "only the logistic model has an intercept")
+    if c.start_level is not None and c.start_level not in {lv.code for lv in levels}:
+        t.err("start_level", f"unknown dose level {c.start_level!r}")
+    t.finish()
+    return c
+
+
 def _dose_finding(t: _T) -> DoseFinding:
     g = t.get
     levels = tuple(_dose_level(s, i) for i, s in enumerate(t.subs("levels")))
+    crm_t = t.sub("crm", OPTIONAL)
     freqs = tuple(_frequency_level(s, i)
                   for i, s in enumerate(t.subs("frequency_levels", OPTIONAL)))
     df = DoseFinding(
@@ -942,7 +998,8 @@ def _dose_finding(t: _T) -> DoseFinding:
         target_toxicity=g("target_toxicity", "num", OPTIONAL, positive=True),
         trigger_rule=g("trigger_rule", "str", DECLARE),
         stop_rule=g("stop_rule", "str", OPTIONAL),
-        open_ended=bool(g("open_ended", "bool", OPTIONAL)), **t.meta())
+        open_ended=bool(g("open_ended", "bool", OPTIONAL)),
+        crm=_crm(crm_t, levels) if crm_t else None, **t.meta())
     if df.target_toxicity is not None and df.target_toxicity >= 1:
         t.err("target_toxicity", f"must be a fraction below 1, got {df.target_toxicity:g}")
     if df.de_escalation_pct is not None and df.de_escalation_pct >= 100:

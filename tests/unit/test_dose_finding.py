@@ -289,9 +289,8 @@ def test_crm_seed001_sequence_and_basis():
         {"level": 1, "label": "2e6 cells/kg", "n": 3, "dlt": 1},
     ]
     assert rec.basis["target"] == 0.35 and rec.basis["prior"] == "a ~ Normal(0, 1.34)"
-    assert "CRM (empiric model) after 6 subjects (1e6 cells/kg: 0/3 DLT, 2e6 cells/kg: 1/3 DLT)" in (
-        rec.explanation
-    )
+    assert ("CRM (empiric model) after 6 subjects (1e6 cells/kg: 0/3 DLT, "
+            "2e6 cells/kg: 1/3 DLT)") in rec.explanation
     assert rec.recommended_level == rec.basis["recommended_level"]
 
 
