@@ -36,8 +36,10 @@ REASON = "toxicity rules re-evaluated"
 
 
 def applicable_rules(subject: Subject) -> list:
-    """The subject's ``trials.protocol_schema.ToxicityRule`` list (filtered by arm)."""
-    version = subject.protocol_version
+    """The ``trials.protocol_schema.ToxicityRule`` list that applies to the subject (filtered
+    by arm): the trial's current protocol version's, so that an amendment adding or changing a
+    DLT/TI rule applies from then on to every subject's data when it is re-evaluated."""
+    version = subject.trial.current_version()
     if not version.file_text:
         return []
     rules = version.protocol().toxicity_rules or ()
