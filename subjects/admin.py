@@ -52,7 +52,14 @@ from trials.masking import text_masker
 
 from . import enrollment, lifecycle, services
 from .api import arm_label_for
-from .models import EligibilityAnswer, Membership, Site, Subject
+from .models import (
+    DoseConfirmation,
+    EligibilityAnswer,
+    Membership,
+    SafetyReview,
+    Site,
+    Subject,
+)
 
 
 def overdue_visit_q(prefix: str = "") -> Q:
@@ -86,6 +93,34 @@ class MembershipAdmin(ClinicalAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return roles.is_admin(request.user)
+
+
+class DoseDecisionAdmin(ClinicalAdmin):
+    """Investigators' dose-finding decisions: read-only here (recorded through the API's
+    ``confirm-dose`` and ``review-safety-stop``, which apply the protocol's rules)."""
+
+    scope_site = None
+    list_select_related = ["trial", "arm"]
+    list_filter = [("trial", ScopedRelatedFilter)]
+    blinded_history_fields = ("arm_id",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DoseConfirmation)
+class DoseConfirmationAdmin(DoseDecisionAdmin):
+    list_display = ["trial", "arm", "kind", "cohort", "dose_level", "frequency_level",
+                    "outside_rule", "reason", "confirmed_by", "created_at"]
+    list_filter = [*DoseDecisionAdmin.list_filter, "kind", "outside_rule"]
+
+
+@admin.register(SafetyReview)
+class SafetyReviewAdmin(DoseDecisionAdmin):
+    list_display = ["trial", "arm", "adverse_events", "decision", "reviewed_by", "created_at"]
 
 
 # ---------------------------------------------------------------- eligibility inline

@@ -92,6 +92,12 @@ def _sources(design, trigger) -> dict:
     return out
 
 
+def _cite(design, trigger) -> str:
+    """The protocol's words for the rule and its trigger, for the explanation."""
+    quotes = [*design.quote[:1], *(trigger.quote[:1] if trigger else ())]
+    return (" Source: " + "; ".join(f'protocol: "{q}"' for q in quotes) + ".") if quotes else ""
+
+
 def recommendation(trial: Trial, as_of: dt.date | None = None) -> dict:
     """The protocol rule's recommendation for the next cohort, with the state behind it:
     cohorts, evaluable subjects, flags with reasons, deaths, the rule and its source quote."""
@@ -132,6 +138,7 @@ def recommendation(trial: Trial, as_of: dt.date | None = None) -> dict:
     else:
         try:
             data.update(_recommend(design, levels, table, size))
+            data["explanation"] += _cite(design, trigger)
         except ValueError as exc:  # observed data the rule does not allow: say so, do not guess
             data.update({"action": "data_inconsistent", "basis": {}, "next_dose_level": None,
                          "explanation": str(exc)})

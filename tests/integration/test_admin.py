@@ -25,7 +25,14 @@ from django.utils import timezone
 from adverse_events.models import AdverseEvent, CtcaeTerm, GradeEpisode, ToxicityFlag
 from edc.audit import history
 from edc.models import PendingTask
-from subjects.models import EligibilityAnswer, Membership, Site, Subject
+from subjects.models import (
+    DoseConfirmation,
+    EligibilityAnswer,
+    Membership,
+    SafetyReview,
+    Site,
+    Subject,
+)
 from tests.factories import (
     load_ctcae_terms,
     load_seed_trial,
@@ -124,6 +131,12 @@ def grow(w, rows: int) -> None:
                                  code=f"DL{i}", order=i, value=Decimal(i), unit="mg")
         make_site(w["trial"], f"S{i}")
         _export_rows(w, user)
+        DoseConfirmation.objects.create(trial=w["trial"], arm=w["arm"], cohort=i,
+                                        dose_level=w["level"], recommendation={},
+                                        confirmed_by=w["root"])
+        SafetyReview.objects.create(trial=w["trial"], arm=w["arm"], adverse_events=[i],
+                                    decision="reviewed", recommendation={},
+                                    reviewed_by=w["root"])
         subject = make_subject(w["trial"], w["site_a"], arm=w["arm"], dose_level=w["level"],
                                cohort=1 + i % 3, subject_number=f"A{i:04d}",
                                status="enrolled", enrolled_on=dt.date(2025, 1, 10),
@@ -530,9 +543,9 @@ def test_sae_reported_from_the_subject_page_and_the_dashboard(client, seed000, m
                                    args=[seed000["trial"].pk]))
     assert [a.pk for a in dashboard.context["overdue_saes"]] == [ae.pk]
     assert dashboard.context["enrolled_total"] == 1
-    assert dashboard.context["dose_finding"]["levels"][0]["dose_level"] == "DL1"
     recommendation = dashboard.context["dose_finding"]["recommendation"]
-    assert recommendation is not None and recommendation["action"]
+    assert recommendation["cohorts"][0]["dose_level"] == "DL1"
+    assert recommendation["action"]
     assert dashboard.context["overdue_visits_total"] >= 1  # screening window has passed
 
     url = reverse("admin:subjects_subject_report_sae", args=[subject.pk, ae.pk])
@@ -551,21 +564,14 @@ def test_sae_reported_from_the_subject_page_and_the_dashboard(client, seed000, m
                                    args=[seed000["trial"].pk]))
     assert dashboard.context["overdue_saes"] == []
 
-    # Without the dose-escalation module the counts remain and the page says so.
-    import importlib
+    # A recommendation that fails does not take the dashboard down; the page says so.
+    def broken(trial):
+        raise ValueError("protocol file unreadable")
 
-    real = importlib.import_module
-
-    def no_module(name, *args):
-        if name == "subjects.dose_escalation":
-            raise ImportError(name)
-        return real(name, *args)
-
-    monkeypatch.setattr(importlib, "import_module", no_module)
+    monkeypatch.setattr("subjects.dose_escalation.recommendation", broken)
     page = client.get(reverse("admin:trials_trial_dashboard", args=[seed000["trial"].pk]))
     assert page.context["dose_finding"]["recommendation"] is None
-    assert "recommendation is unavailable" in page.content.decode()
-    assert page.context["dose_finding"]["levels"][0]["subjects"] == 1
+    assert "could not be computed: protocol file unreadable" in page.content.decode()
 
 
 def test_qlq_c30_form_entered_in_the_admin_is_queued_for_scoring(

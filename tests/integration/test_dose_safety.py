@@ -301,3 +301,33 @@ def test_seed_000_combo_waits_for_arm_1_confirmed_tolerable_dose(api, seed000):
     again = recommendation(seed000)
     assert again["action"] == "tolerable_dose_found"
     assert [c["cohort"] for c in again["cohorts"]] == [1, 2]
+
+
+# --------------------------------------------------------------------------- seed 001 CRM
+
+
+def test_seed_001_crm_uses_the_protocol_files_declared_parameters(api):
+    from trials import dose_finding
+
+    load_ctcae_terms()
+    trial = load_seed_trial("SHEH-MSC-L")
+    site, nurse, _ = people(trial)
+    version = trial.current_version()
+    crm = version.protocol().dose_finding.crm
+    for _ in range(3):
+        s = make_subject(trial, site, protocol_version=version, consent_date=dt.date(2025, 1, 2),
+                         arm=version.arms.get(code="MSC-L"), status="on_treatment",
+                         dose_level=version.dose_levels.get(code="DL1"), cohort=1,
+                         subject_number=f"S{Subject.objects.count() + 1:04d}")
+        make_exposure(s, "MSC-L", DAY0)
+    api.force_authenticate(nurse)
+    body = api.get(f"/api/v1/trials/{trial.pk}/dose-recommendation/").json()
+    expected = dose_finding.crm_recommendation(
+        list(crm.skeleton), 0.35, [(0, 3, 0)], current_level=0, start_level=0,
+        prior_variance=crm.prior_variance, model=crm.model, tie_break="largest")
+    assert body["basis"]["skeleton"] == list(crm.skeleton)
+    assert body["basis"]["tie_break"] == "largest"
+    assert body["posterior_mean_a"] == pytest.approx(expected.posterior_mean_a, abs=1e-12)
+    assert body["next_dose_level"] == "DL2"  # 0/3 at DL1: one level up, no skipping
+    assert "inferred" in body["explanation"] and "skeleton" in body["explanation"]
+    assert body["source"]["crm"]["inferred"] == list(crm.inferred)

@@ -31,7 +31,8 @@ def enrolled_subject(registry: str, arm: str | None = None, **kwargs) -> Subject
         with change_reason("tolerable dose confirmed"):
             DoseConfirmation.objects.create(
                 trial=trial, arm=trial.current_version().arms.get(code="MONO"), cohort=2,
-                dose_level=level, recommendation={"action": "tolerable_dose_found"},
+                kind=DoseConfirmation.Kind.RESULT, dose_level=level,
+                recommendation={"action": "tolerable_dose_found"},
                 confirmed_by=admin)
     return enroll(subject, enrolled_on=DAY0, arm_code=arm)
 
