@@ -100,9 +100,21 @@ class DoseDecisionAdmin(ClinicalAdmin):
     ``confirm-dose`` and ``review-safety-stop``, which apply the protocol's rules)."""
 
     scope_site = None
-    list_select_related = ["trial", "arm"]
+    list_select_related = ["trial"]
     list_filter = [("trial", ScopedRelatedFilter)]
     blinded_history_fields = ("arm_id",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(arm_shown=allocation_label(request.user))
+
+    @admin.display(description="Arm", ordering="arm_shown")
+    def arm_shown(self, obj):
+        return obj.arm_shown
+
+    def get_exclude(self, request, obj=None):
+        """The arm never; the recommendation (it names arms) not to users blinded to it."""
+        blinded = obj is not None and blinded_for(request.user, obj.trial)
+        return ["arm", "recommendation"] if blinded else ["arm"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -113,14 +125,17 @@ class DoseDecisionAdmin(ClinicalAdmin):
 
 @admin.register(DoseConfirmation)
 class DoseConfirmationAdmin(DoseDecisionAdmin):
-    list_display = ["trial", "arm", "kind", "cohort", "dose_level", "frequency_level",
+    list_display = ["trial", "arm_shown", "kind", "cohort", "dose_level", "frequency_level",
                     "outside_rule", "reason", "confirmed_by", "created_at"]
     list_filter = [*DoseDecisionAdmin.list_filter, "kind", "outside_rule"]
+    list_select_related = ["trial", "dose_level", "confirmed_by"]
 
 
 @admin.register(SafetyReview)
 class SafetyReviewAdmin(DoseDecisionAdmin):
-    list_display = ["trial", "arm", "adverse_events", "decision", "reviewed_by", "created_at"]
+    list_display = ["trial", "arm_shown", "adverse_events", "decision", "reviewed_by",
+                    "created_at"]
+    list_select_related = ["trial", "reviewed_by"]
 
 
 # ---------------------------------------------------------------- eligibility inline
