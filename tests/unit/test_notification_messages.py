@@ -30,7 +30,8 @@ def sae(**changes) -> Alert:
 
 def test_an_sae_message_names_subject_id_trial_event_grade_dates_and_link():
     subject, body = messages.render(sae())
-    assert subject == "[trialdesk] New SAE: NCT05699811 subject 000-W1-003, Febrile neutropenia grade 3"
+    assert subject == ("[trialdesk] New SAE: NCT05699811 subject 000-W1-003, "
+                       "Febrile neutropenia grade 3")
     assert "Trial: NCT05699811" in body
     assert "Site: W1" in body
     assert "Subject (study id): 000-W1-003" in body
