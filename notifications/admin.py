@@ -38,10 +38,10 @@ class NotificationAdmin(ClinicalAdmin):
     search_fields = ["subject_study_id", "event_term", "recipient_email", "event_key"]
     list_select_related = ["trial", "site"]
     date_hierarchy = "created_at"
-    fields = ["kind", "event_key", "trial", "site", "subject_study_id", "adverse_event",
-              "event_term", "grade", "event_date", "link", "recipient_kind", "recipient_email",
-              "message_subject", "body", "state", "attempts", "last_error", "next_attempt_at",
-              "created_at", "sent_at"]
+    fields = ["kind", "event_key", "trial", "site", "subject_study_id", "event_term", "grade",
+              "event_date", "link", "recipient_kind", "recipient_email", "message_subject",
+              "body", "state", "attempts", "last_error", "next_attempt_at", "created_at",
+              "sent_at"]
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:

@@ -30,6 +30,7 @@ a ``failed`` notification saying so, visible in the admin and the API.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import smtplib
 from dataclasses import dataclass
@@ -108,6 +109,7 @@ def _ae_alert(ae, kind: Kind, link: str | None = None, **extra) -> Alert:
         link=link or _url("admin:adverse_events_adverseevent_change", ae.pk), **extra)
 
 
+@transaction.atomic
 def _record(alert: Alert, event_key: str, *, trial, site=None, subject=None,
             adverse_event=None, arm=None) -> list[Notification]:
     """One notification per recipient (none twice for the same event), delivery queued."""
@@ -155,7 +157,8 @@ def notify_sae_overdue(ae) -> list[Notification]:
 
 
 def notify_death(ae) -> list[Notification]:
-    """A grade 5 AE (CTCAE v5.0 grade 5: death related to AE)."""
+    """A grade 5 AE (CTCAE v5.0 grade 5: death related to AE); a fatal SAE is also alerted
+    as a new SAE (two events: the SAE clock and the death)."""
     return _record(_ae_alert(ae, Kind.DEATH, death_date=ae.death_date), f"death:ae:{ae.pk}",
                    trial=ae.subject.trial, site=ae.subject.site, subject=ae.subject,
                    adverse_event=ae)
@@ -194,8 +197,8 @@ def notify_safety_stop(trial, arm, reason_text: str, *, key: str | None = None
     alert = Alert(kind=Kind.SAFETY_STOP, trial=trial.registry_id, arm=shown_arm,
                   reason=mask(reason_text.strip()),
                   link=_url("admin:trials_trial_dashboard", trial.pk))
-    key = key or f"{arm.pk}:{reason_text.strip()}"
-    return _record(alert, f"safety_stop:arm:{key}"[:200], trial=trial, arm=arm)
+    key = key or hashlib.sha256(reason_text.strip().encode()).hexdigest()[:32]
+    return _record(alert, f"safety_stop:arm:{arm.pk}:{key}"[:200], trial=trial, arm=arm)
 
 
 # ------------------------------------------------------------------------------- delivery
