@@ -20,6 +20,15 @@ class SafetyContactAdmin(ClinicalAdmin):
     list_select_related = ["trial"]
     fields = ["trial", "email", "label", "reason_for_change"]
     scope_site = None
+    actions = ["retire_contacts"]
+
+    @admin.action(description="Stop alerting the selected contacts (retire)",
+                  permissions=["change"])
+    def retire_contacts(self, request, queryset):
+        rows = list(queryset.filter(retired_at__isnull=True))
+        for contact in rows:
+            contact.retire("no longer a safety contact of the trial", request.user)
+        self.message_user(request, f"{len(rows)} safety contact(s) retired.")
 
     def has_add_permission(self, request) -> bool:
         return roles.has_role(request.user, *CONTACT_EDITORS)

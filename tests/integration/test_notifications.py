@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from adverse_events import services as ae_services
 from adverse_events.models import ToxicityFlag
 from edc.audit import change_reason, history
+from edc.models import PendingTask
 from notifications import services
 from notifications.models import Notification, SafetyContact
 from subjects.models import Membership
@@ -101,6 +102,8 @@ def test_a_new_sae_tells_the_sites_investigators_and_the_sponsor_contacts(settin
     assert row.link.endswith(f"/admin/adverse_events/adverseevent/{ae.pk}/change/")
     assert row.message_subject == ("[trialdesk] New SAE: NCT05699811 subject 003, "
                                    "Neutrophil count decreased grade 3")
+    queued = PendingTask.objects.filter(task_name="notifications.tasks.deliver_notification")
+    assert sorted(t.args[0] for t in queued) == sorted(n.pk for n in rows)
 
 
 def test_the_message_carries_no_direct_identifier(setting):
@@ -221,7 +224,7 @@ def test_a_safety_stop_tells_every_investigator_of_the_trial_once(setting):
     assert row.link.endswith(f"/admin/trials/trial/{trial.pk}/dashboard/")
 
 
-def test_a_safety_stop_in_a_blinded_trial_names_no_product_and_no_arm():
+def test_a_safety_stop_in_a_blinded_trial_names_no_product_and_no_arm(api):
     from trials.models import Intervention
 
     trial = make_trial(masking="double", registry_id="BLIND0001")
@@ -236,6 +239,10 @@ def test_a_safety_stop_in_a_blinded_trial_names_no_product_and_no_arm():
     text = rows[0].message_subject + rows[0].body
     assert "CART19" not in text and "Tisa-cel" not in text and "ACTIVE" not in text
     assert "Arm: Arm X" in text and "study product (blinded)" in text
+    api.force_authenticate(make_user("blind_monitor", "monitor", (trial, None)))
+    listed = api.get("/api/v1/notifications/").content.decode()
+    assert "Arm X" in listed
+    assert "CART19" not in listed and "Tisa-cel" not in listed and "ACTIVE" not in listed
 
 
 # -------------------------------------------------------------------- delivery over SMTP
@@ -332,4 +339,10 @@ def test_the_admin_shows_notifications_read_only_and_contacts_to_data_managers(
         "trial": setting["trial"].pk, "email": "safety2@sponsor.example.org",
         "label": "Sponsor medical monitor"})
     assert response.status_code == 302, response.content
-    assert SafetyContact.objects.filter(email="safety2@sponsor.example.org").exists()
+    contact = SafetyContact.objects.get(email="safety2@sponsor.example.org")
+    response = client.post("/admin/notifications/safetycontact/", {
+        "action": "retire_contacts", "_selected_action": [contact.pk]})
+    assert response.status_code == 302
+    contact.refresh_from_db()
+    assert contact.retired_at is not None
+    assert history(contact)[-1]["username"] == "dm"
