@@ -5,7 +5,8 @@ a rule limited to arms applies when the subject's arm is one of them or is not y
 Adverse events, grade episodes, attributions and exposures are mapped onto the pure
 ``adverse_events.toxicity`` dataclasses, evaluated "as known today", and stored idempotently
 (subject row locked, one row per subject x rule x AE, written only when its result changes,
-under the audit reason "toxicity rules re-evaluated").
+under the audit reason "toxicity rules re-evaluated"). A flag that becomes effective is
+alerted (``notifications.services.notify_toxicity_flag``).
 
 Window anchor: ``toxicity.evaluate`` measures the window from the most recent administration
 before the onset ("each_administration"). A rule anchored on "first_administration" is given
@@ -26,6 +27,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from edc.audit import change_reason
+from notifications import services as alerts
 from subjects.models import Subject
 from trials.masking import attribution_targets
 
@@ -137,12 +139,15 @@ def evaluate_toxicity(subject_id: int, as_of: dt.date | None = None) -> list[Tox
                                          f"AE is retired or the rule is not in the protocol."}
         for (code, ae_id), values in wanted.items():
             flag = existing.get((code, ae_id))
+            was_effective = flag is not None and flag.effective
             if flag is None:
-                ToxicityFlag.objects.create(subject=subject, adverse_event_id=ae_id,
-                                            rule_code=code, evaluated_at=now, **values)
+                flag = ToxicityFlag.objects.create(subject=subject, adverse_event_id=ae_id,
+                                                   rule_code=code, evaluated_at=now, **values)
             elif any(getattr(flag, k) != v for k, v in values.items()):
                 for k, v in values.items():
                     setattr(flag, k, v)
                 flag.evaluated_at = now
                 flag.save()
+            if flag.effective and not was_effective:
+                alerts.notify_toxicity_flag(flag)
     return list(ToxicityFlag.objects.filter(subject=subject))

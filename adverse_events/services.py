@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from edc.audit import ReasonRequired, change_reason, current_reason
 from edc.outbox import enqueue
+from notifications import services as alerts
 from subjects.models import Subject
 from trials.masking import attribution_targets
 
@@ -63,7 +64,8 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     ``values`` holds AE fields (missing ones keep the instance's); ``episodes`` and
     ``attributions`` are the complete new lists (None = unchanged): episodes are matched by
     id, attributions by intervention; saved rows left out are retired, never deleted.
-    A grade 5 AE records the subject's death (``subjects.services.record_death``).
+    A grade 5 AE records the subject's death (``subjects.services.record_death``). A new
+    SAE (or an AE becoming serious) and a new grade 5 are alerted (``notifications``).
     """
     if instance is not None:
         if current_reason() is None:
@@ -84,6 +86,7 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     validate(subject, merged, episodes, attributions)
 
     ae = instance or AdverseEvent(subject=subject)
+    was_serious, was_grade = ae.serious and instance is not None, ae.grade
     for name in AE_FIELDS:
         if name in merged:
             setattr(ae, name, merged[name])
@@ -95,6 +98,10 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
         from subjects.services import record_death
 
         record_death(subject, ae.death_date, user=user, source=f"grade 5 adverse event {ae.pk}")
+    if ae.serious and not was_serious:
+        alerts.notify_new_sae(ae)
+    if ae.grade == 5 and was_grade != 5:
+        alerts.notify_death(ae)
     queue_toxicity_evaluation(subject)
     return ae
 
@@ -178,7 +185,7 @@ def overdue_saes(now: dt.datetime | None = None):
 
 @transaction.atomic
 def raise_overdue_saes(now: dt.datetime | None = None) -> int:
-    """Mark newly overdue SAEs (``sae_overdue_raised_at``) and log them; idempotent.
+    """Mark newly overdue SAEs (``sae_overdue_raised_at``), log and alert them; idempotent.
 
     The log names the AE, trial and site only (no personal data).
     """
@@ -197,12 +204,14 @@ def raise_overdue_saes(now: dt.datetime | None = None) -> int:
                 ae.subject.trial.registry_id, ae.subject.site.code,
                 (ae.aware_at + SAE_REPORT_WINDOW).isoformat(),
             )
+            alerts.notify_sae_overdue(ae)
     return len(rows)
 
 
 @transaction.atomic
 def override_flag(flag: ToxicityFlag, value: bool | None, reason: str, user) -> ToxicityFlag:
-    """An investigator's override of a DLT/TI flag (``None`` clears it), with a reason."""
+    """An investigator's override of a DLT/TI flag (``None`` clears it), with a reason;
+    alerted (``notifications``)."""
     if not reason or not reason.strip():
         raise ValidationError({"reason": "A reason is required to override a flag."})
     flag = ToxicityFlag.objects.select_for_update().get(pk=flag.pk)
@@ -212,4 +221,5 @@ def override_flag(flag: ToxicityFlag, value: bool | None, reason: str, user) -> 
         flag.override_by = user
         flag.override_at = timezone.now()
         flag.save()
+    alerts.notify_toxicity_flag(flag, overridden=True)
     return flag

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "adverse_events",
     "data_management",
     "exports",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -156,10 +157,29 @@ CELERY_BEAT_SCHEDULE = {
     "sae-overdue": {"task": "adverse_events.tasks.raise_overdue_saes", "schedule": 300.0},
     "toxicity-ongoing-daily": {"task": "adverse_events.tasks.reevaluate_ongoing_toxicity",
                                "schedule": 24 * 60 * 60.0},
+    "deliver-notifications": {"task": "notifications.tasks.deliver_due_notifications",
+                              "schedule": 60.0},
 }
 
 # Outbox: pending work older than this is re-queued by the sweep.
 OUTBOX_REQUEUE_AFTER_SECONDS = int(os.environ.get("OUTBOX_REQUEUE_AFTER_SECONDS", "30"))
+
+# Safety alerts by email (notifications): Django's SMTP backend, configured here only.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "trialdesk@localhost")
+#: The address of this EDC as its users reach it: links in alerts point there.
+TRIALDESK_BASE_URL = os.environ.get("TRIALDESK_BASE_URL", "http://127.0.0.1:8000")
+# A notification the mail server did not accept is retried after this many seconds, doubled
+# after every failure up to the maximum (notifications.services.deliver_due).
+NOTIFICATION_RETRY_BASE_SECONDS = int(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", "60"))
+NOTIFICATION_RETRY_MAX_SECONDS = int(os.environ.get("NOTIFICATION_RETRY_MAX_SECONDS", "3600"))
 
 LOGGING = {
     "version": 1,

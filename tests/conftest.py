@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 #: A queue of this test session's own, so stale messages of other runs are never consumed.
 TEST_QUEUE = f"trialdesk-test-{uuid.uuid4().hex[:8]}"
 WORKER_NAME = f"{TEST_QUEUE}@localhost"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+#: The port of this session's in-process SMTP server (``smtp_server``); the worker sends there.
+SMTP_PORT = _free_port()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -44,6 +55,9 @@ def worker_env(database_name: str, broker_url: str | None = None) -> dict[str, s
     env["CELERY_TASK_DEFAULT_QUEUE"] = TEST_QUEUE
     env["CELERY_BROKER_URL"] = broker_url or settings.CELERY_BROKER_URL
     env["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    env.update(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+               EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(SMTP_PORT), EMAIL_TIMEOUT="3",
+               NOTIFICATION_RETRY_BASE_SECONDS="1", NOTIFICATION_RETRY_MAX_SECONDS="2")
     return env
 
 
@@ -93,6 +107,45 @@ def celery_worker(django_db_setup, django_db_blocker):
     worker.start()
     yield worker
     worker.stop()
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) in this process, on ``SMTP_PORT``; keeps what arrives."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.received = []
+        self.controller = None
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        from email import message_from_bytes, policy
+
+        self.received.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def messages_for(self, notification_id: int) -> list:
+        """The emails received for one notification (header ``X-Trialdesk-Notification``)."""
+        return [m for m in self.received
+                if m["X-Trialdesk-Notification"] == str(notification_id)]
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer(SMTP_PORT)
+    server.start()
+    yield server
+    server.stop()
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):

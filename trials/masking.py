@@ -55,14 +55,19 @@ def text_masker(user, subject) -> Callable[[str], str]:
         return lambda text: text
     cache = user.__dict__.setdefault("_trialdesk_product_names", {})
     if subject.protocol_version_id not in cache:
-        names = sorted({name for pair in Intervention.objects.filter(
-            protocol_version_id=subject.protocol_version_id).values_list("code", "agent")
-            for name in pair if name}, key=len, reverse=True)
-        cache[subject.protocol_version_id] = (
-            re.compile("|".join(re.escape(name) for name in names)) if names else None)
-    pattern = cache[subject.protocol_version_id]
-    if pattern is None:
+        cache[subject.protocol_version_id] = product_masker(subject.protocol_version_id)
+    return cache[subject.protocol_version_id]
+
+
+def product_masker(protocol_version_id: int) -> Callable[[str], str]:
+    """A function replacing every product code and name of a protocol version with
+    ``BLINDED_PRODUCT``, whoever reads (e.g. an email to a recipient outside the EDC)."""
+    names = sorted({name for pair in Intervention.objects.filter(
+        protocol_version_id=protocol_version_id).values_list("code", "agent")
+        for name in pair if name}, key=len, reverse=True)
+    if not names:
         return lambda text: text
+    pattern = re.compile("|".join(re.escape(name) for name in names))
     return lambda text: pattern.sub(blinding.BLINDED_PRODUCT, str(text)) if text else text
 
 

@@ -9,11 +9,13 @@ def register_all() -> DefaultRouter:
     from adverse_events.api import register as register_adverse_events
     from data_management.api import register as register_data_management
     from exports.api import register as register_exports
+    from notifications.api import register as register_notifications
     from subjects.api import register as register_subjects
     from trials.api import register as register_trials
     from visits.api import register as register_visits
 
     for register in (register_trials, register_subjects, register_visits,
-                     register_adverse_events, register_data_management, register_exports):
+                     register_adverse_events, register_data_management, register_exports,
+                     register_notifications):
         register(router)
     return router

@@ -25,6 +25,8 @@ from django.utils import timezone
 from adverse_events.models import AdverseEvent, CtcaeTerm, GradeEpisode, ToxicityFlag
 from edc.audit import history
 from edc.models import PendingTask
+from notifications.models import SafetyContact
+from notifications.services import notify_new_sae
 from subjects.models import (
     DoseConfirmation,
     EligibilityAnswer,
@@ -93,6 +95,8 @@ def _subject_rows(w, subject, i):
     GradeEpisode.objects.create(adverse_event=ae, grade=3, start_date=dt.date(2025, 2, 2))
     ToxicityFlag.objects.create(subject=subject, adverse_event=ae, rule_code="TI", kind="TI",
                                 computed=True, reason="test flag", evaluated_at=timezone.now())
+    SafetyContact.objects.create(trial=w["trial"], email=f"desk{i}@sponsor.example.org")
+    notify_new_sae(ae)
     common = {"trial": w["trial"], "site": w["site_a"], "subject": subject}
     ct_visit = ContentType.objects.get_for_model(Visit)
     target = {"content_type": ct_visit, "object_id": visit.pk,

@@ -1,0 +1,1 @@
+"""Safety alerts by email (SAE, overdue SAE, DLT/TI flag, death, dose-finding safety stop)."""
