@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from edc.audit import change_reason
 from notifications import services as alerts
+from subjects.dose_escalation import recommendation
 from subjects.models import Subject
 from trials.masking import attribution_targets
 
@@ -150,4 +151,19 @@ def evaluate_toxicity(subject_id: int, as_of: dt.date | None = None) -> list[Tox
                 flag.save()
             if flag.effective and not was_effective:
                 alerts.notify_toxicity_flag(flag)
+    alert_safety_stop(subject)
     return list(ToxicityFlag.objects.filter(subject=subject))
+
+
+def alert_safety_stop(subject: Subject) -> None:
+    """When the subject's dose-finding arm is in a safety stop (a related death inside the
+    evaluation window, EDC safety default of ``trials.dose_finding``), tell the trial's
+    investigators and safety contacts, once per set of deaths."""
+    design = subject.trial.current_version().protocol().dose_finding
+    if design is None or subject.arm is None or subject.arm.code not in design.arms:
+        return
+    state = recommendation(subject.trial)
+    stop = state.get("safety_stop")
+    if stop:
+        key = "ae:" + ",".join(str(ae) for ae in sorted(stop["adverse_events"]))
+        alerts.notify_safety_stop(subject.trial, subject.arm, stop["explanation"], key=key)

@@ -203,6 +203,8 @@ def seed000():
 
 def test_seed_000_related_death_is_a_safety_stop_never_tolerable(api, seed000):
     site, nurse, pi = people(seed000)
+    pi.email = "pi@example.org"
+    pi.save()
     cohort = seed000_cohort(seed000, site)
     # A related grade 3 run cut short by death on day 12 (3 days at grade 3, then grade 5).
     record_ae(cohort[0], SEPSIS, [(3, days(9), days(11)), (5, days(12), days(12))],
@@ -210,6 +212,14 @@ def test_seed_000_related_death_is_a_safety_stop_never_tolerable(api, seed000):
               aware_at=dt.datetime(2025, 1, 18, 9, tzinfo=dt.UTC))
     for s in cohort:
         evaluate_toxicity(s.pk)
+    evaluate_toxicity(cohort[0].pk)  # evaluated again: the stop is told once, not twice
+    from notifications.models import Notification
+
+    stops = Notification.objects.filter(trial=seed000, kind="safety_stop")
+    assert stops.count() == 1
+    assert (stops.get().recipient_email, stops.get().recipient_kind) == (
+        "pi@example.org", "investigator")
+    assert "related death" in stops.get().body
 
     api.force_authenticate(nurse)
     body = api.get(f"/api/v1/trials/{seed000.pk}/dose-recommendation/").json()
