@@ -46,7 +46,7 @@ from edc import roles
 from edc.api.errors import Conflict
 from edc.outbox import enqueue
 
-from . import engine, sdtm, services
+from . import engine, sdtm, services, terminology
 from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format
 
 MAX_ID = 2**63 - 1
@@ -54,6 +54,15 @@ CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadshe
 JSON = "application/json"
 DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
                    "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM}
+
+
+class UnmappedTermError(serializers.ValidationError):
+    """A value outside its CDISC codelist: the export is refused (422), naming the variable
+    and the value (``exports.terminology``)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "A value is not in its controlled terminology."
+    default_code = "unmapped_term"
 
 
 class ExportPermission(permissions.BasePermission):
@@ -148,6 +157,11 @@ def _stream(request, dataset: str, query_class) -> StreamingHttpResponse:
     record = services.create_record(request.user, spec, ExportRecord.Mode.STREAM, site)
     try:
         source = services.open_source(spec)
+        source.prime()
+    except terminology.UnmappedTerm as exc:
+        services.update_record(record.pk, "export stopped: unmapped controlled term",
+                               state=ExportRecord.State.FAILED, error=str(exc))
+        raise UnmappedTermError({exc.variable: [str(exc)]}, code="unmapped_term") from None
     except Exception as exc:
         services.update_record(record.pk, "export failed", state=ExportRecord.State.FAILED,
                                error=repr(exc)[:2000])

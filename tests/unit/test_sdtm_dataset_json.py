@@ -129,10 +129,10 @@ def _header(rows: int = 0, **kwargs) -> dict:
 
 def _ae_row(**kwargs) -> tuple:
     row = ["NCT00000001", "AE", "NCT00000001-A1-001", 1, "Neutropenia", "Neutrophil count "
-           "decreased", 10029366, "Neutrophil count decreased", "Investigations",
-           "Investigations", "N", "DOSE NOT CHANGED", "POSSIBLY RELATED", "RECOVERED/RESOLVED",
-           None, None, None, None, None, None, "3", "TREATMENT", "2025-02-04", "2025-02-09", 2,
-           7]
+           "decreased", 10029366, "Neutrophil count decreased", 10029366, None, None, None,
+           None, "Investigations", 10022891, "Investigations", 10022891, "N",
+           "DOSE NOT CHANGED", "POSSIBLY RELATED", "RECOVERED/RESOLVED", None, None, None,
+           None, None, None, "3", "TREATMENT", "2025-02-04", "2025-02-09", 2, 7]
     return tuple(row)
 
 

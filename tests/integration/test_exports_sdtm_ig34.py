@@ -1,0 +1,80 @@
+"""SDTMIG 3.4 Required/Expected variables and CDISC CT, through the export API (PostgreSQL).
+
+Defects of issue 18: DM AGE was empty (or the stored entry) although a birth date was
+entered, for every role including the admin; DM had no RFPENDTC/RACE/ACTARMUD; QS used
+sponsor codes QLQ01..QLQ30 and had no VISITNUM/QSLOBXFL; EX had no VISITNUM/EXDOSFRM; an
+unmapped controlled term became a blank instead of stopping the export.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from edc.audit import change_reason
+from exports.models import ExportRecord
+from tests.factories import make_dm_qlq_form, make_dm_visit, make_subject
+from tests.integration import test_exports
+from tests.integration.test_exports import INFUSION, days, fetch, rows_of
+
+pytestmark = pytest.mark.django_db
+world = test_exports.world  # the open-label world of the export tests (a fixture)
+DM = "/api/v1/exports/sdtm/dm/"
+
+
+def test_dm_age_from_birth_date_for_every_role_and_end_of_participation(api, world):
+    trial = world["trial"]
+    leapling = make_subject(trial, world["site_a"], subject_number="A009", race="WHITE",
+                            birth_date=dt.date(2000, 2, 29), consent_date=dt.date(2025, 2, 28),
+                            age_at_consent=None)
+    for role in ("admin", "sponsor", "data_manager"):
+        rows = {r["SUBJID"]: r for r in rows_of(fetch(api, world["users"][role], DM,
+                                                      trial=trial.pk), "csv")}
+        # born 1970-05-01, consent 2025-01-02 (the stored entry says 50): 54 completed years
+        assert (rows["A001"]["AGE"], rows["A001"]["AGEU"]) == ("54", "YEARS"), role
+        assert rows["A009"]["AGE"] == "24", role  # 29 February not reached on 28 February
+        assert (rows["A009"]["RACE"], rows["A001"]["RACE"]) == ("WHITE", "")
+        assert rows["A001"]["RFPENDTC"] == "2025-02-17"  # the QLQ-C30 form, its last date
+        assert rows["A001"]["ACTARMUD"] == "" and rows["A009"]["ARMNRS"] == "NOT ASSIGNED"
+    assert leapling.age_at_consent is None
+
+
+def test_qs_qrs_codes_visit_numbers_and_last_observation_before_exposure(api, world):
+    sponsor, trial = world["users"]["sponsor"], world["trial"]
+    a1 = world["subjects"][0]
+    make_dm_qlq_form(make_dm_visit(a1, "BL", kind="baseline", target_date=days(-3)),
+                     q1=3, q30=5)
+    qs = rows_of(fetch(api, sponsor, "/api/v1/exports/sdtm/qs/", trial=trial.pk), "csv")
+    assert len(qs) == 90
+    mine = [r for r in qs if r["USUBJID"] == "NCT05699811-A1-A001"]
+    baseline = [r for r in mine if r["VISIT"] == "BL"]
+    later = [r for r in mine if r["VISIT"] == "Q1"]
+    assert [r["QSTESTCD"] for r in baseline] == [f"EOR01{n:02d}" for n in range(1, 31)]
+    assert baseline[0]["QSTEST"] == "EOR01-Trouble Doing Strenuous Activities"
+    assert (baseline[0]["QSCAT"], baseline[0]["QSORRES"], baseline[0]["QSSTRESN"]) == (
+        "EORTC QLQ-C30 V3.0", "Quite a bit", "3")
+    flagged = {r["QSTESTCD"] for r in mine if r["QSLOBXFL"] == "Y"}
+    assert flagged == {"EOR0101", "EOR0130"}  # answered before the first dose
+    assert float(baseline[0]["VISITNUM"]) < float(later[0]["VISITNUM"])
+    assert {r["VISITNUM"] for r in qs if r["VISIT"] == "Q1"} == {later[0]["VISITNUM"]}
+    ex = rows_of(fetch(api, sponsor, "/api/v1/exports/sdtm/ex/", trial=trial.pk,
+                       output="json"), "json")
+    assert all(isinstance(r["VISITNUM"], float) for r in ex)
+    assert {r["EXDOSFRM"] for r in ex} == {"SUSPENSION"}  # MSC-IFNa is a cell product
+    assert {r["EXROUTE"] for r in ex} == {"INTRAVENOUS"}
+
+
+def test_an_unmapped_term_stops_the_export_naming_variable_and_value(api, world):
+    site = world["site_b"]
+    with change_reason("test: a country outside ISO 3166"):
+        site.country = "Atlantis"
+        site.save()
+    sponsor = world["users"]["sponsor"]
+    response = fetch(api, sponsor, DM, trial=world["trial"].pk, output="json")
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "COUNTRY" and "'Atlantis'" in error["message"]
+    record = ExportRecord.objects.get(requested_by=sponsor)
+    assert record.state == ExportRecord.State.FAILED and "Atlantis" in record.error
+    assert INFUSION.year == 2025
