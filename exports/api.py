@@ -92,8 +92,9 @@ class ListingQuerySerializer(ExportQuerySerializer):
 
 
 class SdtmQuerySerializer(ExportQuerySerializer):
-    output = serializers.ChoiceField(choices=["csv", "json"], default="csv",
-                                     help_text="csv, or json for CDISC Dataset-JSON 1.1")
+    output = serializers.ChoiceField(
+        choices=["csv", "json", "ndjson", "xpt"], default="csv",
+        help_text="csv; json / ndjson for CDISC Dataset-JSON 1.1; xpt for SAS XPORT v5")
 
 
 class SummaryQuerySerializer(ExportQuerySerializer):

@@ -32,17 +32,20 @@ class Dataset(models.TextChoices):
 class Format(models.TextChoices):
     CSV = "csv", "CSV"
     JSON = "json", "JSON (Dataset-JSON 1.1 for SDTM datasets)"
+    NDJSON = "ndjson", "NDJSON (Dataset-JSON 1.1, one row per line)"
+    XPT = "xpt", "SAS XPORT v5 (SDTM datasets)"
     XLSX = "xlsx", "XLSX"
 
 
+SDTM_FORMATS = (Format.CSV, Format.JSON, Format.NDJSON, Format.XPT)
 #: Formats each dataset is offered in.
 FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.AE_LISTING: (Format.CSV, Format.XLSX),
-    Dataset.SDTM_AE: (Format.CSV, Format.JSON),
-    Dataset.SDTM_SUPPAE: (Format.CSV, Format.JSON),
-    Dataset.SDTM_EX: (Format.CSV, Format.JSON),
-    Dataset.SDTM_QS: (Format.CSV, Format.JSON),
-    Dataset.SDTM_DM: (Format.CSV, Format.JSON),
+    Dataset.SDTM_AE: SDTM_FORMATS,
+    Dataset.SDTM_SUPPAE: SDTM_FORMATS,
+    Dataset.SDTM_EX: SDTM_FORMATS,
+    Dataset.SDTM_QS: SDTM_FORMATS,
+    Dataset.SDTM_DM: SDTM_FORMATS,
     Dataset.AE_INCIDENCE: (Format.JSON, Format.CSV),
     Dataset.DLT_SUMMARY: (Format.JSON, Format.CSV),
 }
@@ -70,7 +73,7 @@ class ExportRecord(ClinicalModel):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="exports")
     dataset = models.CharField(max_length=20, choices=Dataset.choices)
-    format = models.CharField(max_length=5, choices=Format.choices)
+    format = models.CharField(max_length=8, choices=Format.choices)
     mode = models.CharField(max_length=10, choices=Mode.choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")

@@ -665,6 +665,18 @@ def dataset_json_chunks(header: dict, row_chunks: Iterable[Sequence[Sequence]]) 
     yield "]}"
 
 
+def dataset_ndjson_chunks(header: dict, row_chunks: Iterable[Sequence[Sequence]]
+                          ) -> Iterator[str]:
+    """Dataset-JSON 1.1 NDJSON: the first line is the metadata (every top-level attribute
+    but ``rows``), then one JSON array per row and line (Dataset-JSON v1.1 "NDJSON
+    representation"); constant memory like :func:`dataset_json_chunks`."""
+    yield json.dumps(header, ensure_ascii=False, separators=(",", ":")) + "\n"
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for chunk in row_chunks:
+        if chunk:
+            yield "".join(encode(list(row)) + "\n" for row in chunk)
+
+
 def dataset_json(header: dict, rows: Sequence[Sequence]) -> dict:
     """The whole Dataset-JSON document as a dict (small datasets, tests)."""
     return json.loads("".join(dataset_json_chunks(header, [rows])))

@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 EXPORT_ROLES = (roles.SPONSOR, roles.DATA_MANAGER, roles.MONITOR, roles.INVESTIGATOR,
                 roles.ADMIN)
 #: Rows above which a streamed export is refused in favour of a background one.
-DEFAULT_SYNC_MAX_ROWS = {Format.CSV: 250_000, Format.JSON: 250_000, Format.XLSX: 50_000}
+DEFAULT_SYNC_MAX_ROWS = {Format.CSV: 250_000, Format.JSON: 250_000, Format.NDJSON: 250_000,
+                         Format.XPT: 100_000, Format.XLSX: 50_000}
 #: A running background export not heard of for this long is taken over by a new delivery.
 STALE_AFTER = timedelta(minutes=10)
 PROGRESS_EVERY_SECONDS = 1.0
@@ -140,8 +141,16 @@ def _bytes(record: ExportRecord, source: engine.Source, tally: writers.Tally,
             tmp.seek(0)
             yield from tally.hash_bytes(writers.file_blocks(tmp))
         return
+    if record.format == Format.XPT:
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / f"{plan.name.lower()}.xpt"
+            writers.write_xpt(str(path), name=plan.name, label=plan.label,
+                              variables=plan.variables, row_chunks=rows)
+            with path.open("rb") as handle:
+                yield from tally.hash_bytes(writers.file_blocks(handle))
+        return
     header = engine.dataset_json_header(source, file_oid(record, source)) \
-        if record.format == Format.JSON else None
+        if record.format in (Format.JSON, Format.NDJSON) else None
     yield from tally.encode(writers.text_chunks(record.format, header=plan.header,
                                                 row_chunks=rows, dataset_json_header=header))
 

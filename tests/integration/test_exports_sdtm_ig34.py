@@ -9,14 +9,22 @@ unmapped controlled term became a blank instead of stopping the export.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import tempfile
 
+import pyreadstat
 import pytest
 
 from edc.audit import change_reason
 from exports.models import ExportRecord
 from tests.factories import make_dm_qlq_form, make_dm_visit, make_subject
 from tests.integration import test_exports
-from tests.integration.test_exports import INFUSION, days, fetch, rows_of
+from tests.integration.test_exports import INFUSION, content, days, fetch, rows_of
+from tests.unit.test_sdtm_dataset_json import (
+    check_dataset_json,
+    check_dataset_ndjson,
+    read_back,
+)
 
 pytestmark = pytest.mark.django_db
 world = test_exports.world  # the open-label world of the export tests (a fixture)
@@ -78,3 +86,52 @@ def test_an_unmapped_term_stops_the_export_naming_variable_and_value(api, world)
     record = ExportRecord.objects.get(requested_by=sponsor)
     assert record.state == ExportRecord.State.FAILED and "Atlantis" in record.error
     assert INFUSION.year == 2025
+
+
+DOMAINS = ("dm", "ae", "suppae", "ex", "qs")
+
+
+def _same(value, other) -> bool:
+    """One value as written (Dataset-JSON) and as read back from XPT (no nulls in XPT
+    character variables: ""; numbers as floats)."""
+    if value is None:
+        return other in ("", None) or other != other  # "" or NaN
+    if isinstance(value, str) and not isinstance(other, str):
+        return float(value) == other  # decimal text (EXDOSE) vs the XPT number
+    return value == other
+
+
+def test_every_domain_in_every_format_validates_and_reads_back(api, world):
+    """Dataset-JSON (JSON and NDJSON) against CDISC's schema and read back by dsjframe; SAS
+    XPORT v5 read back by pyreadstat with the same values, names and labels."""
+    sponsor, trial = world["users"]["sponsor"], world["trial"]
+    for domain in DOMAINS:
+        url = f"/api/v1/exports/sdtm/{domain}/"
+        json_body = content(fetch(api, sponsor, url, trial=trial.pk, output="json"))
+        doc = json.loads(json_body)
+        check_dataset_json(doc)
+        names = [c["name"] for c in doc["columns"]]
+        expected = [dict(zip(names, row, strict=True)) for row in doc["rows"]]
+        assert expected, domain
+        assert read_back(json_body) == read_back(json.dumps(doc).encode())
+        response = fetch(api, sponsor, url, trial=trial.pk, output="ndjson")
+        assert response["Content-Type"] == "application/x-ndjson"
+        nd_body = content(response)
+        nd = check_dataset_ndjson(nd_body.decode())
+        assert nd["rows"] == doc["rows"] and nd["columns"] == doc["columns"]
+        assert read_back(nd_body) == read_back(json_body)
+        response = fetch(api, sponsor, url, trial=trial.pk, output="xpt")
+        assert response.status_code == 200 and response["Content-Disposition"].endswith(
+            f'_{domain}.xpt"')
+        with tempfile.NamedTemporaryFile(suffix=".xpt") as handle:
+            handle.write(content(response))
+            handle.flush()
+            frame, meta = pyreadstat.read_xport(handle.name)
+        assert meta.table_name == doc["name"] and list(frame.columns) == names
+        assert meta.column_names_to_labels == {c["name"]: c["label"] for c in doc["columns"]}
+        assert all(width <= 200 for width in meta.variable_storage_width.values())
+        got = frame.to_dict("records")
+        assert len(got) == len(expected)
+        for row, back in zip(expected, got, strict=True):
+            bad = [n for n in names if not _same(row[n], back[n])]
+            assert bad == [], (domain, bad, row, back)
