@@ -46,14 +46,15 @@ from edc import roles
 from edc.api.errors import Conflict
 from edc.outbox import enqueue
 
-from . import engine, sdtm, services, terminology
+from . import engine, sdtm_domains, services, terminology
 from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format
 
 MAX_ID = 2**63 - 1
 CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JSON = "application/json"
 DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
-                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM}
+                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM, "sv": Dataset.SDTM_SV,
+                   "ds": Dataset.SDTM_DS, "ie": Dataset.SDTM_IE, "ts": Dataset.SDTM_TS}
 
 
 class UnmappedTermError(serializers.ValidationError):
@@ -255,7 +256,7 @@ class SdtmViewSet(viewsets.ViewSet):
             {"domain": domain, "label": label, "variables": [
                 {"name": v.name, "label": v.label, "dataType": v.data_type}
                 for v in variables]}
-            for domain, (label, variables) in sdtm.DOMAINS.items()])
+            for domain, (label, variables) in sdtm_domains.ALL_DOMAINS.items()])
 
     @extend_schema(
         parameters=[DOMAIN_PARAMETER, SdtmQuerySerializer],

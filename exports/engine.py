@@ -29,11 +29,11 @@ from django.utils import timezone
 from psycopg.rows import namedtuple_row
 
 from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, ToxicityFlag
-from subjects.models import Site, Subject
-from trials.models import Arm, DoseLevel, Intervention, Trial
+from subjects.models import EligibilityAnswer, Site, Subject
+from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, Trial
 from visits.models import Exposure, QlqC30Form, Visit
 
-from . import blinding, listing, sdtm, terminology
+from . import blinding, listing, sdtm, sdtm_domains, terminology
 from .models import Dataset, Format
 
 BATCH = 2000
@@ -52,7 +52,8 @@ T = {
 
 SDTM_DOMAINS = {
     Dataset.SDTM_AE: "AE", Dataset.SDTM_SUPPAE: "SUPPAE", Dataset.SDTM_EX: "EX",
-    Dataset.SDTM_QS: "QS", Dataset.SDTM_DM: "DM",
+    Dataset.SDTM_QS: "QS", Dataset.SDTM_DM: "DM", Dataset.SDTM_SV: "SV",
+    Dataset.SDTM_DS: "DS", Dataset.SDTM_IE: "IE", Dataset.SDTM_TS: "TS",
 }
 
 
@@ -281,6 +282,8 @@ def plan(spec: Spec) -> Plan:
             "WHERE e.subject_id = s.id AND e.retired_at IS NULL) ex ON true "
             f"WHERE {subject_filter('s')}{date_filter(spec, 's.consent_date')}{ORDER}",
             f"SELECT count(*), max(s.updated_at){source}", mapper)
+    elif kind in (Dataset.SDTM_SV, Dataset.SDTM_DS, Dataset.SDTM_IE, Dataset.SDTM_TS):
+        result = _more_domains(kind, spec, trial, study, treatments)
     else:
         raise ValueError(f"{kind} is not a row export")
     if result.variables is not None:
@@ -290,6 +293,63 @@ def plan(spec: Spec) -> Plan:
     result.originator = trial.sponsor or "trialdesk"
     result.sheet = result.sheet or result.name
     return result
+
+
+def _more_domains(kind: str, spec: Spec, trial: Trial, study: sdtm.Study,
+                  treatments: dict) -> Plan:
+    """SV, DS, IE and TS (``exports.sdtm_domains``)."""
+    subject_site = (f"JOIN {T['subject']} s ON s.id = x.subject_id "
+                    f"JOIN {T['site']} site ON site.id = s.site_id")
+    if kind == Dataset.SDTM_SV:
+        source = (f" FROM {T['visit']} x {subject_site}{_visitnum_join('x.id')} "
+                  f"WHERE {subject_filter('s')} AND x.retired_at IS NULL AND "
+                  "(x.actual_date IS NOT NULL OR x.status IN ('missed', 'not_done'))"
+                  f"{date_filter(spec, 'coalesce(x.actual_date, x.target_date)')}")
+        return Plan(
+            "SV", "Subject Visits", (), sdtm_domains.SV_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, vn.visitnum, x.code AS visit, "
+            "x.kind, x.status, x.status_reason, x.actual_date, x.target_date, s.day0, "
+            f"s.treatment_stop_date{source} ORDER BY site.code, subjid, vn.visitnum, x.id",
+            f"SELECT count(*), max(x.updated_at){source}",
+            lambda r: sdtm_domains.sv_record(study, r))
+    if kind == Dataset.SDTM_DS:
+        randomized = trial.allocation == "randomized"
+        source = (f" FROM {T['subject']} s JOIN {T['site']} site ON site.id = s.site_id "
+                  f"WHERE {subject_filter('s')}{date_filter(spec, 's.consent_date')}")
+        events = ("1 + (s.status = 'screen_failure')::int + (s.status = 'off_study')::int "
+                  "+ (s.treatment_stop_date IS NOT NULL)::int"
+                  + (" + (s.enrolled_on IS NOT NULL)::int" if randomized else ""))
+        return Plan(
+            "DS", "Disposition", (), sdtm_domains.DS_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, s.id AS seq, s.consent_date, "
+            "s.enrolled_on, s.status, s.status_date, s.status_reason, s.treatment_stop_date, "
+            f"s.treatment_stop_reason, s.day0{source}{ORDER}",
+            f"SELECT coalesce(sum({events}), 0), max(s.updated_at){source}",
+            sdtm_domains.DsMapper(study, randomized), expands=2)
+    if kind == Dataset.SDTM_IE:
+        answers = (f"(SELECT a.*, c.kind, c.number, c.text, row_number() OVER "
+                   "(PARTITION BY a.subject_id ORDER BY c.kind DESC, c.number) AS seq "
+                   f"FROM {EligibilityAnswer._meta.db_table} a "
+                   f"JOIN {EligibilityCriterion._meta.db_table} c ON c.id = a.criterion_id "
+                   "WHERE a.retired_at IS NULL AND ((c.kind = 'inclusion' AND NOT a.met) "
+                   "OR (c.kind = 'exclusion' AND a.met)))")
+        source = (f" FROM {answers} x {subject_site} WHERE {subject_filter('s')}"
+                  f"{date_filter(spec, 's.consent_date')}")
+        return Plan(
+            "IE", "Inclusion/Exclusion Criteria Not Met", (), sdtm_domains.IE_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, x.seq, x.kind, x.number, "
+            f"x.text{source}{ORDER}",
+            f"SELECT count(*), max(x.updated_at){source}",
+            lambda r: sdtm_domains.ie_record(study, r))
+    version = trial.current_version()
+    mapper = sdtm_domains.TsMapper(
+        study, Arm.objects.filter(protocol_version=version).count(),
+        sorted({v.name for v in treatments.values()}))
+    records = sum(1 for _ in mapper(trial))
+    source = f" FROM {Trial._meta.db_table} t WHERE t.id = %(trial)s"
+    return Plan("TS", "Trial Summary", (), sdtm_domains.TS_VARIABLES,
+                f"SELECT t.*{source}", f"SELECT {records}, max(t.updated_at){source}",
+                mapper, expands=2)
 
 
 class Source:

@@ -25,6 +25,10 @@ class Dataset(models.TextChoices):
     SDTM_EX = "sdtm_ex", "SDTM EX"
     SDTM_QS = "sdtm_qs", "SDTM QS (QLQ-C30 items)"
     SDTM_DM = "sdtm_dm", "SDTM DM"
+    SDTM_SV = "sdtm_sv", "SDTM SV (subject visits)"
+    SDTM_DS = "sdtm_ds", "SDTM DS (disposition)"
+    SDTM_IE = "sdtm_ie", "SDTM IE (criteria not met)"
+    SDTM_TS = "sdtm_ts", "SDTM TS (trial summary)"
     AE_INCIDENCE = "ae_incidence", "AE incidence by arm, SOC, term and worst grade"
     DLT_SUMMARY = "dlt_summary", "DLT/TI by dose level and cohort"
 
@@ -46,6 +50,10 @@ FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.SDTM_EX: SDTM_FORMATS,
     Dataset.SDTM_QS: SDTM_FORMATS,
     Dataset.SDTM_DM: SDTM_FORMATS,
+    Dataset.SDTM_SV: SDTM_FORMATS,
+    Dataset.SDTM_DS: SDTM_FORMATS,
+    Dataset.SDTM_IE: SDTM_FORMATS,
+    Dataset.SDTM_TS: SDTM_FORMATS,
     Dataset.AE_INCIDENCE: (Format.JSON, Format.CSV),
     Dataset.DLT_SUMMARY: (Format.JSON, Format.CSV),
 }

