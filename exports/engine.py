@@ -31,9 +31,10 @@ from psycopg.rows import namedtuple_row
 from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, ToxicityFlag
 from subjects.models import EligibilityAnswer, Site, Subject
 from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, Trial
-from visits.models import Exposure, QlqC30Form, Visit
+from visits import qlq_c30
+from visits.models import Exposure, QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
 
-from . import blinding, listing, sdtm, sdtm_domains, terminology
+from . import adam, blinding, listing, sdtm, sdtm_domains, terminology
 from .models import Dataset, Format
 
 BATCH = 2000
@@ -54,6 +55,7 @@ SDTM_DOMAINS = {
     Dataset.SDTM_AE: "AE", Dataset.SDTM_SUPPAE: "SUPPAE", Dataset.SDTM_EX: "EX",
     Dataset.SDTM_QS: "QS", Dataset.SDTM_DM: "DM", Dataset.SDTM_SV: "SV",
     Dataset.SDTM_DS: "DS", Dataset.SDTM_IE: "IE", Dataset.SDTM_TS: "TS",
+    Dataset.ADAM_ADQS: "ADQS", Dataset.ADAM_ADTTE: "ADTTE",
 }
 
 
@@ -284,6 +286,8 @@ def plan(spec: Spec) -> Plan:
             f"SELECT count(*), max(s.updated_at){source}", mapper)
     elif kind in (Dataset.SDTM_SV, Dataset.SDTM_DS, Dataset.SDTM_IE, Dataset.SDTM_TS):
         result = _more_domains(kind, spec, trial, study, treatments)
+    elif kind in (Dataset.ADAM_ADQS, Dataset.ADAM_ADTTE):
+        result = _adam(kind, spec, study, arms)
     else:
         raise ValueError(f"{kind} is not a row export")
     if result.variables is not None:
@@ -350,6 +354,46 @@ def _more_domains(kind: str, spec: Spec, trial: Trial, study: sdtm.Study,
     return Plan("TS", "Trial Summary", (), sdtm_domains.TS_VARIABLES,
                 f"SELECT t.*{source}", f"SELECT {records}, max(t.updated_at){source}",
                 mapper, expands=2)
+
+
+def _adam(kind: str, spec: Spec, study: sdtm.Study, arms: dict) -> Plan:
+    """ADQS and ADTTE (``exports.adam``) from the system's QLQ-C30 scores and time to
+    deterioration."""
+    subject_site = (f"JOIN {T['subject']} s ON s.id = x.subject_id "
+                    f"JOIN {T['site']} site ON site.id = s.site_id")
+    if kind == Dataset.ADAM_ADQS:
+        scales = ", ".join(f'x."{c}" AS {c.lower()}' for c in qlq_c30.SCALES)
+        bases = ", ".join(
+            f'first_value(sc."{c}") OVER w AS base_{c.lower()}' for c in qlq_c30.SCALES)
+        scored = (f"(SELECT sc.*, q.subject_id, q.visit_id, q.completion_date, "
+                  f"first_value(q.id) OVER w AS base_form, "
+                  f"first_value(q.completion_date) OVER w AS base_date, {bases} "
+                  f"FROM {QlqC30Score._meta.db_table} sc JOIN {T['form']} q "
+                  "ON q.id = sc.form_id WHERE q.retired_at IS NULL AND sc.state = 'done' "
+                  "WINDOW w AS (PARTITION BY q.subject_id ORDER BY q.completion_date, q.id))")
+        source = (f" FROM {scored} x {subject_site}{_visitnum_join('x.visit_id')} "
+                  f"JOIN {T['visit']} v ON v.id = x.visit_id WHERE {subject_filter('s')}"
+                  f"{date_filter(spec, 'x.completion_date')}")
+        return Plan(
+            "ADQS", adam.DATASETS["ADQS"][0], (), adam.ADQS_VARIABLES,
+            f"SELECT x.form_id AS id, site.code AS site_code, {SUBJID} AS subjid, s.arm_id, "
+            "x.completion_date, vn.visitnum, v.code AS visit, s.day0, x.base_form, "
+            f"x.base_date, {scales}, "
+            + ", ".join(f"x.base_{c.lower()}" for c in qlq_c30.SCALES)
+            + f"{source} ORDER BY site.code, subjid, x.completion_date, x.form_id",
+            f"SELECT count(*) * {len(qlq_c30.SCALES)}, max(x.computed_at){source}",
+            adam.AdqsMapper(study, arms), expands=len(qlq_c30.SCALES))
+    order = {scale: n for n, scale in enumerate(qlq_c30.SCALES)}
+    rank = "CASE x.scale " + " ".join(f"WHEN '{s}' THEN {n}" for s, n in order.items()) + " END"
+    source = (f" FROM {QlqC30Deterioration._meta.db_table} x {subject_site} "
+              f"WHERE {subject_filter('s')}")
+    return Plan(
+        "ADTTE", adam.DATASETS["ADTTE"][0], (), adam.ADTTE_VARIABLES,
+        f"SELECT site.code AS site_code, {SUBJID} AS subjid, s.arm_id, "
+        "coalesce(s.enrolled_on, s.day0, s.consent_date) AS start_date, x.scale, x.event, "
+        f"x.event_date, x.censor_date, x.days{source} ORDER BY site.code, subjid, {rank}",
+        f"SELECT count(*), max(x.computed_at){source}",
+        lambda r: adam.adtte_record(study, arms, r))
 
 
 class Source:

@@ -29,6 +29,8 @@ class Dataset(models.TextChoices):
     SDTM_DS = "sdtm_ds", "SDTM DS (disposition)"
     SDTM_IE = "sdtm_ie", "SDTM IE (criteria not met)"
     SDTM_TS = "sdtm_ts", "SDTM TS (trial summary)"
+    ADAM_ADQS = "adam_adqs", "ADaM ADQS (QLQ-C30 scale scores)"
+    ADAM_ADTTE = "adam_adtte", "ADaM ADTTE (QLQ-C30 time to deterioration)"
     AE_INCIDENCE = "ae_incidence", "AE incidence by arm, SOC, term and worst grade"
     DLT_SUMMARY = "dlt_summary", "DLT/TI by dose level and cohort"
 
@@ -54,6 +56,8 @@ FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.SDTM_DS: SDTM_FORMATS,
     Dataset.SDTM_IE: SDTM_FORMATS,
     Dataset.SDTM_TS: SDTM_FORMATS,
+    Dataset.ADAM_ADQS: SDTM_FORMATS,
+    Dataset.ADAM_ADTTE: SDTM_FORMATS,
     Dataset.AE_INCIDENCE: (Format.JSON, Format.CSV),
     Dataset.DLT_SUMMARY: (Format.JSON, Format.CSV),
 }

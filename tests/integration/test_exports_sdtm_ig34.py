@@ -27,6 +27,9 @@ from tests.unit.test_sdtm_dataset_json import (
     check_dataset_ndjson,
     read_back,
 )
+from visits import qlq_c30
+from visits import services as visit_services
+from visits.models import QlqC30Deterioration
 
 pytestmark = pytest.mark.django_db
 world = test_exports.world  # the open-label world of the export tests (a fixture)
@@ -164,3 +167,68 @@ def test_sv_ds_ie_ts_content(api, world):
     ts = {r["TSPARMCD"]: r["TSVAL"] for r in get("ts")}
     assert (ts["REGID"], ts["TPHASE"], ts["TBLIND"]) == ("NCT05699811", "PHASE I/II TRIAL",
                                                          "OPEN LABEL")
+
+
+def _form(subject, code: str, on: dt.date, worse: int):
+    """A complete QLQ-C30 form: symptoms/functioning items at ``worse`` (1 best .. 4), global
+    health items at 8 - 2 * worse (7 best)."""
+    items = {f"q{n}": worse for n in range(1, 29)}
+    items.update(q29=max(1, 8 - 2 * worse), q30=max(1, 8 - 2 * worse))
+    form = make_dm_qlq_form(make_dm_visit(subject, code, target_date=on), **items)
+    visit_services.score_form(form.pk)
+    return form
+
+
+def test_adqs_and_adtte_reproduce_the_systems_time_to_deterioration(api, world):
+    sponsor, trial = world["users"]["sponsor"], world["trial"]
+    a1, a2, _ = world["subjects"]
+    for subject, worse in ((a1, (1, 1, 3, 3, 2)), (a2, (2, 3, 2, 3, 1))):
+        for n, level in enumerate(worse):
+            _form(subject, f"QA{n}", days(-2 + 28 * n), level)
+        visit_services.recompute_deterioration(subject.pk)
+    adqs = rows_of(fetch(api, sponsor, "/api/v1/exports/sdtm/adqs/", trial=trial.pk,
+                         output="json"), "json")
+    adtte = rows_of(fetch(api, sponsor, "/api/v1/exports/sdtm/adtte/", trial=trial.pk,
+                          output="json"), "json")
+    assert {r["PARAMCD"] for r in adqs} == set(qlq_c30.SCALES)
+    assert len(adtte) == 2 * len(qlq_c30.SCALES)
+    for r in adqs:
+        if r["ABLFL"] == "Y":
+            assert r["AVAL"] == r["BASE"] and r["CHG"] is None
+        elif r["CHG"] is not None:
+            assert r["CHG"] == pytest.approx(r["AVAL"] - r["BASE"])
+    events = 0
+    for t in adtte:
+        series = [(dt.date.fromisoformat(r["ADT"]), r["AVAL"]) for r in adqs
+                  if r["USUBJID"] == t["USUBJID"] and r["PARAMCD"] == t["PARAMCD"][3:]]
+        expected = qlq_c30.time_to_deterioration(
+            t["PARAMCD"][3:], dt.date.fromisoformat(t["STARTDT"]), series)
+        assert (t["CNSR"], t["AVAL"], t["ADT"]) == (
+            0 if expected.event else 1, expected.days,
+            (expected.event_date or expected.censor_date).isoformat()), t
+        events += t["CNSR"] == 0
+    assert events >= 2  # A001 deteriorates (levels 1 -> 3, 3), on several scales
+    stored = QlqC30Deterioration.objects.filter(subject=a1, scale="PF2").get()
+    (pf2,) = [t for t in adtte if t["USUBJID"].endswith("A001") and t["PARAMCD"] == "TTDPF2"]
+    assert (pf2["CNSR"], pf2["AVAL"]) == (0 if stored.event else 1, stored.days)
+
+
+blinded = test_exports.blinded  # the double-blind world of the export tests (a fixture)
+
+
+def test_blinded_sponsor_dm_ex_adam_carry_no_true_arm_or_product(api, blinded):
+    trial, (s1, *_) = blinded["trial"], blinded["subjects"]
+    _form(s1, "QB0", dt.date(2025, 1, 5), 1)
+    _form(s1, "QB1", dt.date(2025, 2, 5), 3)
+    visit_services.recompute_deterioration(s1.pk)
+    true_arms = {s.arm.label for s in blinded["subjects"]} | {
+        s.arm.code for s in blinded["subjects"]}
+    for domain in ("dm", "ex", "adqs", "adtte"):
+        for fmt in ("csv", "json", "ndjson", "xpt"):
+            response = fetch(api, blinded["blind"], f"/api/v1/exports/sdtm/{domain}/",
+                             trial=trial.pk, output=fmt)
+            assert response.status_code == 200, (domain, fmt)
+            body = content(response).decode("latin-1")
+            leaks = [x for x in true_arms | set(test_exports.TRUE_LABELS) if x in body]
+            assert leaks == [], (domain, fmt, leaks)
+            assert "Treatment group" in body or domain == "ex", (domain, fmt)
