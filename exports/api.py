@@ -46,7 +46,7 @@ from edc import roles
 from edc.api.errors import Conflict
 from edc.outbox import enqueue
 
-from . import engine, sdtm_domains, services, terminology
+from . import documents, engine, sdtm_domains, services, terminology
 from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format
 
 MAX_ID = 2**63 - 1
@@ -300,6 +300,47 @@ def _table(name: str, rows) -> serializers.Serializer:
         "rows": rows})
 
 
+class DocumentQuerySerializer(serializers.Serializer):
+    trial = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="Trial id")
+    site = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                    help_text="Only this site (within your scope; ODM)")
+
+
+class DocumentViewSet(viewsets.ViewSet):
+    """Define-XML 2.1 (metadata of every dataset) and ODM 1.3.2 (the whole trial), streamed."""
+
+    permission_classes = [ExportPermission]
+
+    def _document(self, request, dataset: str) -> StreamingHttpResponse:
+        query = DocumentQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        trial, site_ids, site = _scope(request, query.validated_data)
+        spec = services.make_spec(request.user, trial, site_ids, dataset, Format.XML)
+        record = services.create_record(request.user, spec, ExportRecord.Mode.STREAM, site)
+        chunks = documents.DOCUMENTS[dataset](spec, trial)
+        response = StreamingHttpResponse(services.stream_document(record, chunks),
+                                         content_type=engine.content_type(Format.XML))
+        response["Content-Disposition"] = _disposition(
+            f"{trial.registry_id}_{'define' if dataset == Dataset.DEFINE_XML else 'odm'}.xml")
+        response["X-Export-Record"] = str(record.pk)
+        return response
+
+    @extend_schema(parameters=[DocumentQuerySerializer],
+                   responses={(200, "application/xml"): OpenApiTypes.BINARY},
+                   description="Define-XML 2.1 describing every exported dataset.")
+    @action(detail=False, methods=["get"], url_path="define-xml")
+    def define_xml(self, request):
+        return self._document(request, Dataset.DEFINE_XML)
+
+    @extend_schema(parameters=[DocumentQuerySerializer],
+                   responses={(200, "application/xml"): OpenApiTypes.BINARY},
+                   description="CDISC ODM 1.3.2 of the whole trial (metadata and clinical "
+                               "data per subject, visit and form), streamed.")
+    @action(detail=False, methods=["get"], url_path="odm")
+    def odm(self, request):
+        return self._document(request, Dataset.ODM)
+
+
 class SummaryViewSet(viewsets.ViewSet):
     """Safety summary tables (small; computed in the database)."""
 
@@ -414,4 +455,5 @@ def register(router) -> None:
     router.register("exports/ae-listing", AeListingViewSet, basename="export-ae-listing")
     router.register("exports/sdtm", SdtmViewSet, basename="export-sdtm")
     router.register("exports/summaries", SummaryViewSet, basename="export-summary")
+    router.register("exports/documents", DocumentViewSet, basename="export-document")
     router.register("exports/records", ExportRecordViewSet, basename="export-record")

@@ -485,12 +485,14 @@ def dataset_json_header(source: Source, file_oid: str) -> dict:
 
 
 def is_row_export(dataset: str) -> bool:
-    return dataset not in (Dataset.AE_INCIDENCE, Dataset.DLT_SUMMARY)
+    return dataset not in (Dataset.AE_INCIDENCE, Dataset.DLT_SUMMARY, Dataset.DEFINE_XML,
+                           Dataset.ODM)
 
 
 def content_type(fmt: str) -> str:
     return {Format.CSV: "text/csv; charset=utf-8", Format.JSON: "application/json",
             Format.NDJSON: "application/x-ndjson", Format.XPT: "application/x-sas-xport",
+            Format.XML: "application/xml",
             Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             }[fmt]
 

@@ -31,6 +31,8 @@ class Dataset(models.TextChoices):
     SDTM_TS = "sdtm_ts", "SDTM TS (trial summary)"
     ADAM_ADQS = "adam_adqs", "ADaM ADQS (QLQ-C30 scale scores)"
     ADAM_ADTTE = "adam_adtte", "ADaM ADTTE (QLQ-C30 time to deterioration)"
+    DEFINE_XML = "define_xml", "Define-XML 2.1 (metadata of every dataset)"
+    ODM = "odm", "CDISC ODM 1.3.2 (whole trial)"
     AE_INCIDENCE = "ae_incidence", "AE incidence by arm, SOC, term and worst grade"
     DLT_SUMMARY = "dlt_summary", "DLT/TI by dose level and cohort"
 
@@ -40,6 +42,7 @@ class Format(models.TextChoices):
     JSON = "json", "JSON (Dataset-JSON 1.1 for SDTM datasets)"
     NDJSON = "ndjson", "NDJSON (Dataset-JSON 1.1, one row per line)"
     XPT = "xpt", "SAS XPORT v5 (SDTM datasets)"
+    XML = "xml", "XML (Define-XML 2.1, ODM 1.3.2)"
     XLSX = "xlsx", "XLSX"
 
 
@@ -58,6 +61,8 @@ FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.SDTM_TS: SDTM_FORMATS,
     Dataset.ADAM_ADQS: SDTM_FORMATS,
     Dataset.ADAM_ADTTE: SDTM_FORMATS,
+    Dataset.DEFINE_XML: (Format.XML,),
+    Dataset.ODM: (Format.XML,),
     Dataset.AE_INCIDENCE: (Format.JSON, Format.CSV),
     Dataset.DLT_SUMMARY: (Format.JSON, Format.CSV),
 }

@@ -35,7 +35,7 @@ from edc.audit import change_reason
 from subjects.models import Site
 from trials.models import Trial
 
-from . import engine, summaries, writers
+from . import documents, engine, summaries, writers
 from .models import Dataset, ExportRecord, Format
 
 logger = logging.getLogger(__name__)
@@ -177,6 +177,19 @@ def stream(record: ExportRecord, source: engine.Source) -> Iterator[bytes]:
         source.close()
 
 
+def stream_document(record: ExportRecord, chunks: Iterator[str]) -> Iterator[bytes]:
+    """A streamed XML document (Define-XML, ODM); completes the record at the end."""
+    tally = writers.Tally()
+    try:
+        yield from tally.encode(chunks)
+    except Exception as exc:
+        logger.exception("export %s failed", record.pk)
+        update_record(record.pk, "export failed", state=ExportRecord.State.FAILED,
+                      error=repr(exc)[:2000], finished_at=timezone.now())
+        raise
+    _finish(record.pk, tally)
+
+
 def summary(spec: engine.Spec, trial: Trial) -> tuple[bytes, int]:
     """A summary table as JSON or CSV bytes, and its number of rows."""
     compute, columns = summaries.SUMMARIES[spec.dataset]
@@ -247,6 +260,15 @@ def run_background(record_id: int) -> str | None:
     final = Path(settings.MEDIA_ROOT) / relative
     partial = final.with_suffix(final.suffix + ".part")
     try:
+        if spec.dataset in documents.DOCUMENTS:
+            tally = writers.Tally()
+            with partial.open("wb") as handle:
+                for block in tally.encode(documents.DOCUMENTS[spec.dataset](spec,
+                                                                           record.trial)):
+                    handle.write(block)
+            os.replace(partial, final)
+            _finish(record.pk, tally, file_name=relative)
+            return relative
         if not engine.is_row_export(spec.dataset):
             data, rows = summary(spec, record.trial)
             partial.write_bytes(data)

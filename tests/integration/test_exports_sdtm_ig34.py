@@ -9,9 +9,12 @@ unmapped controlled term became a blank instead of stopping the export.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import json
 import tempfile
 from collections import Counter
+from xml.etree import ElementTree
 
 import pyreadstat
 import pytest
@@ -22,6 +25,7 @@ from subjects.models import EligibilityAnswer
 from tests.factories import make_dm_qlq_form, make_dm_visit, make_subject
 from tests.integration import test_exports
 from tests.integration.test_exports import INFUSION, content, days, fetch, rows_of
+from tests.unit.test_define_xml import official_xsd
 from tests.unit.test_sdtm_dataset_json import (
     check_dataset_json,
     check_dataset_ndjson,
@@ -232,3 +236,38 @@ def test_blinded_sponsor_dm_ex_adam_carry_no_true_arm_or_product(api, blinded):
             leaks = [x for x in true_arms | set(test_exports.TRUE_LABELS) if x in body]
             assert leaks == [], (domain, fmt, leaks)
             assert "Treatment group" in body or domain == "ex", (domain, fmt)
+
+
+def test_define_xml_and_odm_validate_against_the_official_xsds(api, world):
+    sponsor, trial = world["users"]["sponsor"], world["trial"]
+    define = fetch(api, sponsor, "/api/v1/exports/documents/define-xml/", trial=trial.pk)
+    assert define.status_code == 200 and define["Content-Type"] == "application/xml"
+    official_xsd("define").validate(io.BytesIO(content(define)))
+    response = fetch(api, sponsor, "/api/v1/exports/documents/odm/", trial=trial.pk)
+    assert response.streaming
+    data = content(response)
+    official_xsd("odm").validate(io.BytesIO(data))
+    root = ElementTree.fromstring(data)
+    ns = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
+    keys = [s.get("SubjectKey") for s in root.findall(".//odm:SubjectData", ns)]
+    assert keys == ["NCT05699811-A1-A001", "NCT05699811-A1-A002", "NCT05699811-B1-B001"]
+    aes = root.findall(".//odm:StudyEventData[@StudyEventOID='SE.AELOG']", ns)
+    assert len(aes) == 4
+    items = {i.get("ItemOID"): i.get("Value")
+             for i in root.findall(".//odm:ItemData", ns)}
+    assert items["IT.EX.EXDOSE"] == "2000000" and items["IT.DM.ARM"] == "MSC-IFNα monotherapy"
+    record = ExportRecord.objects.get(pk=response["X-Export-Record"])
+    assert record.state == ExportRecord.State.DONE and record.sha256 == hashlib.sha256(
+        data).hexdigest()
+    investigator = fetch(api, world["users"]["investigator"],
+                         "/api/v1/exports/documents/odm/", trial=trial.pk)
+    assert b"B001" not in content(investigator)  # site A only
+
+
+def test_blinded_odm_shows_no_arm_or_product(api, blinded):
+    data = content(fetch(api, blinded["blind"], "/api/v1/exports/documents/odm/",
+                         trial=blinded["trial"].pk))
+    official_xsd("odm").validate(io.BytesIO(data))
+    text = data.decode()
+    assert [x for x in test_exports.TRUE_LABELS if x in text] == []
+    assert "Treatment group" in text and "Blinded study treatment" in text
