@@ -46,7 +46,7 @@ from edc import roles
 from edc.api.errors import Conflict
 from edc.outbox import enqueue
 
-from . import documents, engine, sdtm_domains, services, terminology
+from . import catalogue, documents, engine, sdtm_domains, services, terminology
 from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format
 
 MAX_ID = 2**63 - 1
@@ -341,6 +341,23 @@ class DocumentViewSet(viewsets.ViewSet):
         return self._document(request, Dataset.ODM)
 
 
+class CatalogueViewSet(viewsets.ViewSet):
+    """Every dataset x format of a trial, scoped and blinded as the exports themselves."""
+
+    permission_classes = [ExportPermission]
+
+    @extend_schema(parameters=[DocumentQuerySerializer],
+                   responses={200: OpenApiTypes.OBJECT},
+                   description="The export catalogue of a trial: each dataset, its formats "
+                               "and the URL streaming each (or POST exports/records/ for a "
+                               "background file); whether true arms and birth dates show.")
+    def list(self, request):
+        query = DocumentQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        trial, site_ids, _ = _scope(request, query.validated_data)
+        return Response(catalogue.catalogue(request.user, trial, site_ids))
+
+
 class SummaryViewSet(viewsets.ViewSet):
     """Safety summary tables (small; computed in the database)."""
 
@@ -456,4 +473,5 @@ def register(router) -> None:
     router.register("exports/sdtm", SdtmViewSet, basename="export-sdtm")
     router.register("exports/summaries", SummaryViewSet, basename="export-summary")
     router.register("exports/documents", DocumentViewSet, basename="export-document")
+    router.register("exports/catalogue", CatalogueViewSet, basename="export-catalogue")
     router.register("exports/records", ExportRecordViewSet, basename="export-record")

@@ -20,7 +20,7 @@ import pyreadstat
 import pytest
 
 from edc.audit import change_reason
-from exports.models import ExportRecord
+from exports.models import FORMATS, ExportRecord
 from subjects.models import EligibilityAnswer
 from tests.factories import make_dm_qlq_form, make_dm_visit, make_subject
 from tests.integration import test_exports
@@ -271,3 +271,39 @@ def test_blinded_odm_shows_no_arm_or_product(api, blinded):
     text = data.decode()
     assert [x for x in test_exports.TRUE_LABELS if x in text] == []
     assert "Treatment group" in text and "Blinded study treatment" in text
+
+
+def test_the_catalogue_lists_every_dataset_and_format_and_each_one_exports(api, world):
+    """Acceptance 1 for the open-label seed trial: every dataset in every format exports."""
+    sponsor, trial = world["users"]["sponsor"], world["trial"]
+    _fail_a_criterion(world)
+    api.force_authenticate(sponsor)
+    entry = api.get("/api/v1/exports/catalogue/", {"trial": trial.pk}).json()
+    assert (entry["study_id"], entry["unblinded"], entry["birth_dates"]) == (
+        "NCT05699811", True, False)
+    offered = {(d["dataset"], f["format"]) for d in entry["datasets"] for f in d["formats"]}
+    assert offered == {(d, f) for d, formats in FORMATS.items() for f in formats}
+    for dataset in entry["datasets"]:
+        for fmt in dataset["formats"]:
+            response = api.get(fmt["url"])
+            assert response.status_code == 200, (dataset["dataset"], fmt["format"])
+            assert content(response), fmt["url"]
+    outsider = world["users"]["outsider"]
+    api.force_authenticate(outsider)
+    assert api.get("/api/v1/exports/catalogue/", {"trial": trial.pk}).status_code == 404
+    api.force_authenticate(world["users"]["site_staff"])
+    assert api.get("/api/v1/exports/catalogue/", {"trial": trial.pk}).status_code == 403
+
+
+def test_admin_catalogue_page_is_scoped(client, world, blinded):
+    client.force_login(world["users"]["data_manager"])
+    page = client.get("/admin/exports/exportrecord/catalogue/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "NCT05699811" in text and "NCT06722105" not in text
+    assert "/api/v1/exports/sdtm/adtte/?trial=" in text
+    client.force_login(blinded["blind"])
+    text = client.get("/admin/exports/exportrecord/catalogue/").content.decode()
+    assert "NCT06722105 (blinded" in text
+    client.force_login(world["users"]["site_staff"])
+    assert client.get("/admin/exports/exportrecord/catalogue/").status_code == 403
