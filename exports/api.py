@@ -55,7 +55,7 @@ JSON = "application/json"
 DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
                    "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM, "sv": Dataset.SDTM_SV,
                    "ds": Dataset.SDTM_DS, "ie": Dataset.SDTM_IE, "ts": Dataset.SDTM_TS,
-                   "adqs": Dataset.ADAM_ADQS, "adtte": Dataset.ADAM_ADTTE}
+                   "rs": Dataset.SDTM_RS, "adqs": Dataset.ADAM_ADQS, "adtte": Dataset.ADAM_ADTTE}
 
 
 class UnmappedTermError(serializers.ValidationError):

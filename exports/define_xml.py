@@ -39,6 +39,7 @@ CLASSES = {
     "IE": ("FINDINGS", "One record per inclusion/exclusion criterion not met per subject"),
     "SUPPAE": ("RELATIONSHIP", "One record per supplemental qualifier per AE"),
     "TS": ("TRIAL DESIGN", "One record per trial summary parameter value"),
+    "RS": ("FINDINGS", "One record per response assessment per visit per subject"),
     "ADQS": ("BASIC DATA STRUCTURE", "One record per subject per parameter per analysis date"),
     "ADTTE": ("BASIC DATA STRUCTURE", "One record per subject per parameter"),
 }

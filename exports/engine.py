@@ -32,7 +32,14 @@ from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, Toxicity
 from subjects.models import EligibilityAnswer, Site, Subject
 from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, Trial
 from visits import qlq_c30
-from visits.models import Exposure, QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
+from visits.models import (
+    Exposure,
+    QlqC30Deterioration,
+    QlqC30Form,
+    QlqC30Score,
+    TumourAssessment,
+    Visit,
+)
 
 from . import adam, blinding, listing, sdtm, sdtm_domains, terminology
 from .models import Dataset, Format
@@ -55,6 +62,7 @@ SDTM_DOMAINS = {
     Dataset.SDTM_AE: "AE", Dataset.SDTM_SUPPAE: "SUPPAE", Dataset.SDTM_EX: "EX",
     Dataset.SDTM_QS: "QS", Dataset.SDTM_DM: "DM", Dataset.SDTM_SV: "SV",
     Dataset.SDTM_DS: "DS", Dataset.SDTM_IE: "IE", Dataset.SDTM_TS: "TS",
+    Dataset.SDTM_RS: "RS",
     Dataset.ADAM_ADQS: "ADQS", Dataset.ADAM_ADTTE: "ADTTE",
 }
 
@@ -284,7 +292,8 @@ def plan(spec: Spec) -> Plan:
             "WHERE e.subject_id = s.id AND e.retired_at IS NULL) ex ON true "
             f"WHERE {subject_filter('s')}{date_filter(spec, 's.consent_date')}{ORDER}",
             f"SELECT count(*), max(s.updated_at){source}", mapper)
-    elif kind in (Dataset.SDTM_SV, Dataset.SDTM_DS, Dataset.SDTM_IE, Dataset.SDTM_TS):
+    elif kind in (Dataset.SDTM_SV, Dataset.SDTM_DS, Dataset.SDTM_IE, Dataset.SDTM_TS,
+                  Dataset.SDTM_RS):
         result = _more_domains(kind, spec, trial, study, treatments)
     elif kind in (Dataset.ADAM_ADQS, Dataset.ADAM_ADTTE):
         result = _adam(kind, spec, study, arms)
@@ -316,6 +325,17 @@ def _more_domains(kind: str, spec: Spec, trial: Trial, study: sdtm.Study,
             f"s.treatment_stop_date{source} ORDER BY site.code, subjid, vn.visitnum, x.id",
             f"SELECT count(*), max(x.updated_at){source}",
             lambda r: sdtm_domains.sv_record(study, r))
+    if kind == Dataset.SDTM_RS:
+        source = (f" FROM {_numbered(TumourAssessment._meta.db_table)} x {subject_site} "
+                  f"JOIN {T['visit']} v ON v.id = x.visit_id{_visitnum_join('x.visit_id')} "
+                  f"WHERE x.retired_at IS NULL{date_filter(spec, 'x.assessment_date')}")
+        return Plan(
+            "RS", "Disease Response", (), sdtm_domains.RS_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, x.seq, x.criteria, "
+            "x.overall_response, x.assessment_date, vn.visitnum, v.code AS visit, s.day0, "
+            f"s.treatment_stop_date{source}{ORDER}",
+            f"SELECT count(*), max(x.updated_at){source}",
+            lambda r: sdtm_domains.rs_record(study, r))
     if kind == Dataset.SDTM_DS:
         randomized = trial.allocation == "randomized"
         source = (f" FROM {T['subject']} s JOIN {T['site']} site ON site.id = s.site_id "

@@ -29,6 +29,7 @@ class Dataset(models.TextChoices):
     SDTM_DS = "sdtm_ds", "SDTM DS (disposition)"
     SDTM_IE = "sdtm_ie", "SDTM IE (criteria not met)"
     SDTM_TS = "sdtm_ts", "SDTM TS (trial summary)"
+    SDTM_RS = "sdtm_rs", "SDTM RS (overall tumour response)"
     ADAM_ADQS = "adam_adqs", "ADaM ADQS (QLQ-C30 scale scores)"
     ADAM_ADTTE = "adam_adtte", "ADaM ADTTE (QLQ-C30 time to deterioration)"
     DEFINE_XML = "define_xml", "Define-XML 2.1 (metadata of every dataset)"
@@ -59,6 +60,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.SDTM_DS: SDTM_FORMATS,
     Dataset.SDTM_IE: SDTM_FORMATS,
     Dataset.SDTM_TS: SDTM_FORMATS,
+    Dataset.SDTM_RS: SDTM_FORMATS,
     Dataset.ADAM_ADQS: SDTM_FORMATS,
     Dataset.ADAM_ADTTE: SDTM_FORMATS,
     Dataset.DEFINE_XML: (Format.XML,),

@@ -212,11 +212,42 @@ class TsMapper:
                    ref[0] if ref else None, ref[1] if ref else None)
 
 
+RS_VARIABLES: tuple[Variable, ...] = (
+    _STUDY, _DOMAIN, _USUBJID, _v("RSSEQ", "Sequence Number", "integer", key=3),
+    _v("RSTESTCD", "Assessment Short Name", length=8),
+    _v("RSTEST", "Assessment Name", length=40),
+    _v("RSCAT", "Category for Assessment", length=20),
+    _v("RSORRES", "Result or Finding in Original Units", length=5),
+    _v("RSSTRESC", "Character Result/Finding in Std Format", length=5),
+    _v("RSEVAL", "Evaluator", length=20),
+    _v("VISITNUM", "Visit Number", "double"),
+    _v("VISIT", "Visit Name", length=40),
+    _EPOCH,
+    _v("RSDTC", "Date/Time of Assessment", "date"),
+    _v("RSDY", "Study Day of Assessment", "integer"),
+)
+
+
+def rs_record(study: Study, r) -> tuple:
+    """RS record (SDTMIG 3.4 section 6.3 RS, Disease Response) of one recorded overall
+    response: RSTESTCD "OVRLRESP", RSCAT the response criteria (RECIST 1.1, mRECIST or
+    iRECIST, upper case), RSORRES = RSSTRESC the response as recorded, RSEVAL INVESTIGATOR.
+    The row provides ``site_code, subjid, seq, criteria, overall_response, assessment_date,
+    visitnum, visit, day0, treatment_stop_date``. Lesion-level TU/TR records need lesion
+    measurements, which the CRF does not collect."""
+    on = r.assessment_date
+    return (study.study_id, "RS", usubjid(study.study_id, r.site_code, r.subjid), r.seq,
+            "OVRLRESP", "Overall Response", r.criteria.upper(), r.overall_response,
+            r.overall_response, "INVESTIGATOR", visit_number(r.visitnum), r.visit,
+            epoch(on, r.day0, r.treatment_stop_date), iso_date(on), study_day(on, r.day0))
+
+
 #: Every SDTM domain exported, in catalogue order.
 DOMAINS = {
     "SV": ("Subject Visits", SV_VARIABLES),
     "DS": ("Disposition", DS_VARIABLES),
     "IE": ("Inclusion/Exclusion Criteria Not Met", IE_VARIABLES),
     "TS": ("Trial Summary", TS_VARIABLES),
+    "RS": ("Disease Response", RS_VARIABLES),
 }
 ALL_DOMAINS = {**sdtm.DOMAINS, **DOMAINS}

@@ -115,7 +115,7 @@ VARIABLE_CODELISTS: dict[tuple[str, str], str] = {
     ("DS", "DSCAT"): "DSCAT", ("DS", "DSDECOD"): "DSDECOD", ("DS", "EPOCH"): "EPOCH",
     ("IE", "IECAT"): "IECAT", ("IE", "IEORRES"): "NY", ("IE", "IESTRESC"): "NY",
     ("IE", "EPOCH"): "EPOCH",
-    ("TS", "TSPARMCD"): "TSPARMCD",
+    ("TS", "TSPARMCD"): "TSPARMCD", ("RS", "EPOCH"): "EPOCH",
 }
 
 #: ISO 3166-1 alpha-3 codes (SDTMIG 3.4 DM COUNTRY) of the country names sites are entered

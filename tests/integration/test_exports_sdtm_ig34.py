@@ -33,7 +33,7 @@ from tests.unit.test_sdtm_dataset_json import (
 )
 from visits import qlq_c30
 from visits import services as visit_services
-from visits.models import QlqC30Deterioration
+from visits.models import QlqC30Deterioration, TumourAssessment
 
 pytestmark = pytest.mark.django_db
 world = test_exports.world  # the open-label world of the export tests (a fixture)
@@ -168,6 +168,13 @@ def test_sv_ds_ie_ts_content(api, world):
     (ie,) = get("ie")
     assert (ie["USUBJID"], ie["IETESTCD"], ie["IECAT"], ie["IEORRES"]) == (
         "NCT05699811-B1-B001", f"EX{criterion.number:02d}", "EXCLUSION", "Y")
+    a1 = world["subjects"][0]
+    TumourAssessment.objects.create(
+        subject=a1, visit=make_dm_visit(a1, "A1", kind="assessment", target_date=days(56)),
+        assessment_date=days(56), method="CT", criteria="RECIST 1.1", overall_response="PR")
+    (rs,) = get("rs")
+    assert (rs["USUBJID"], rs["RSCAT"], rs["RSORRES"], rs["RSDTC"], rs["VISIT"]) == (
+        "NCT05699811-A1-A001", "RECIST 1.1", "PR", "2025-03-31", "A1")
     ts = {r["TSPARMCD"]: r["TSVAL"] for r in get("ts")}
     assert (ts["REGID"], ts["TPHASE"], ts["TBLIND"]) == ("NCT05699811", "PHASE I/II TRIAL",
                                                          "OPEN LABEL")

@@ -96,3 +96,13 @@ def test_ts_parameters_from_the_protocol():
     checks = terminology.checks_for("TS", [v.name for v in sdtm_domains.TS_VARIABLES])
     terminology.check([tuple(r.values()) for r in records], checks)
     assert sdtm.DOMAINS.keys() <= sdtm_domains.ALL_DOMAINS.keys()
+
+
+def test_rs_overall_response():
+    row = SimpleNamespace(site_code="A1", subjid="001", seq=1, criteria="iRECIST",
+                          overall_response="iUPD", assessment_date=DAY0 + dt.timedelta(55),
+                          visitnum=4, visit="A2", day0=DAY0, treatment_stop_date=None)
+    record = as_dict(sdtm_domains.RS_VARIABLES, sdtm_domains.rs_record(STUDY, row))
+    assert (record["RSTESTCD"], record["RSCAT"], record["RSORRES"], record["RSSTRESC"],
+            record["RSEVAL"], record["RSDY"], record["EPOCH"]) == (
+        "OVRLRESP", "IRECIST", "iUPD", "iUPD", "INVESTIGATOR", 56, "TREATMENT")
