@@ -46,14 +46,25 @@ from edc import roles
 from edc.api.errors import Conflict
 from edc.outbox import enqueue
 
-from . import engine, sdtm, services
+from . import catalogue, documents, engine, sdtm_domains, services, terminology
 from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format
 
 MAX_ID = 2**63 - 1
 CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JSON = "application/json"
 DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
-                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM}
+                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM, "sv": Dataset.SDTM_SV,
+                   "ds": Dataset.SDTM_DS, "ie": Dataset.SDTM_IE, "ts": Dataset.SDTM_TS,
+                   "rs": Dataset.SDTM_RS, "adqs": Dataset.ADAM_ADQS, "adtte": Dataset.ADAM_ADTTE}
+
+
+class UnmappedTermError(serializers.ValidationError):
+    """A value outside its CDISC codelist: the export is refused (422), naming the variable
+    and the value (``exports.terminology``)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "A value is not in its controlled terminology."
+    default_code = "unmapped_term"
 
 
 class ExportPermission(permissions.BasePermission):
@@ -83,8 +94,9 @@ class ListingQuerySerializer(ExportQuerySerializer):
 
 
 class SdtmQuerySerializer(ExportQuerySerializer):
-    output = serializers.ChoiceField(choices=["csv", "json"], default="csv",
-                                     help_text="csv, or json for CDISC Dataset-JSON 1.1")
+    output = serializers.ChoiceField(
+        choices=["csv", "json", "ndjson", "xpt"], default="csv",
+        help_text="csv; json / ndjson for CDISC Dataset-JSON 1.1; xpt for SAS XPORT v5")
 
 
 class SummaryQuerySerializer(ExportQuerySerializer):
@@ -148,6 +160,11 @@ def _stream(request, dataset: str, query_class) -> StreamingHttpResponse:
     record = services.create_record(request.user, spec, ExportRecord.Mode.STREAM, site)
     try:
         source = services.open_source(spec)
+        source.prime()
+    except terminology.UnmappedTerm as exc:
+        services.update_record(record.pk, "export stopped: unmapped controlled term",
+                               state=ExportRecord.State.FAILED, error=str(exc))
+        raise UnmappedTermError({exc.variable: [str(exc)]}, code="unmapped_term") from None
     except Exception as exc:
         services.update_record(record.pk, "export failed", state=ExportRecord.State.FAILED,
                                error=repr(exc)[:2000])
@@ -240,7 +257,7 @@ class SdtmViewSet(viewsets.ViewSet):
             {"domain": domain, "label": label, "variables": [
                 {"name": v.name, "label": v.label, "dataType": v.data_type}
                 for v in variables]}
-            for domain, (label, variables) in sdtm.DOMAINS.items()])
+            for domain, (label, variables) in sdtm_domains.ALL_DOMAINS.items()])
 
     @extend_schema(
         parameters=[DOMAIN_PARAMETER, SdtmQuerySerializer],
@@ -281,6 +298,64 @@ def _table(name: str, rows) -> serializers.Serializer:
         "date_to": serializers.DateField(allow_null=True),
         "columns": serializers.ListField(child=serializers.CharField()),
         "rows": rows})
+
+
+class DocumentQuerySerializer(serializers.Serializer):
+    trial = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="Trial id")
+    site = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                    help_text="Only this site (within your scope; ODM)")
+
+
+class DocumentViewSet(viewsets.ViewSet):
+    """Define-XML 2.1 (metadata of every dataset) and ODM 1.3.2 (the whole trial), streamed."""
+
+    permission_classes = [ExportPermission]
+
+    def _document(self, request, dataset: str) -> StreamingHttpResponse:
+        query = DocumentQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        trial, site_ids, site = _scope(request, query.validated_data)
+        spec = services.make_spec(request.user, trial, site_ids, dataset, Format.XML)
+        record = services.create_record(request.user, spec, ExportRecord.Mode.STREAM, site)
+        chunks = documents.DOCUMENTS[dataset](spec, trial)
+        response = StreamingHttpResponse(services.stream_document(record, chunks),
+                                         content_type=engine.content_type(Format.XML))
+        response["Content-Disposition"] = _disposition(
+            f"{trial.registry_id}_{'define' if dataset == Dataset.DEFINE_XML else 'odm'}.xml")
+        response["X-Export-Record"] = str(record.pk)
+        return response
+
+    @extend_schema(parameters=[DocumentQuerySerializer],
+                   responses={(200, "application/xml"): OpenApiTypes.BINARY},
+                   description="Define-XML 2.1 describing every exported dataset.")
+    @action(detail=False, methods=["get"], url_path="define-xml")
+    def define_xml(self, request):
+        return self._document(request, Dataset.DEFINE_XML)
+
+    @extend_schema(parameters=[DocumentQuerySerializer],
+                   responses={(200, "application/xml"): OpenApiTypes.BINARY},
+                   description="CDISC ODM 1.3.2 of the whole trial (metadata and clinical "
+                               "data per subject, visit and form), streamed.")
+    @action(detail=False, methods=["get"], url_path="odm")
+    def odm(self, request):
+        return self._document(request, Dataset.ODM)
+
+
+class CatalogueViewSet(viewsets.ViewSet):
+    """Every dataset x format of a trial, scoped and blinded as the exports themselves."""
+
+    permission_classes = [ExportPermission]
+
+    @extend_schema(parameters=[DocumentQuerySerializer],
+                   responses={200: OpenApiTypes.OBJECT},
+                   description="The export catalogue of a trial: each dataset, its formats "
+                               "and the URL streaming each (or POST exports/records/ for a "
+                               "background file); whether true arms and birth dates show.")
+    def list(self, request):
+        query = DocumentQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        trial, site_ids, _ = _scope(request, query.validated_data)
+        return Response(catalogue.catalogue(request.user, trial, site_ids))
 
 
 class SummaryViewSet(viewsets.ViewSet):
@@ -397,4 +472,6 @@ def register(router) -> None:
     router.register("exports/ae-listing", AeListingViewSet, basename="export-ae-listing")
     router.register("exports/sdtm", SdtmViewSet, basename="export-sdtm")
     router.register("exports/summaries", SummaryViewSet, basename="export-summary")
+    router.register("exports/documents", DocumentViewSet, basename="export-document")
+    router.register("exports/catalogue", CatalogueViewSet, basename="export-catalogue")
     router.register("exports/records", ExportRecordViewSet, basename="export-record")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from trials.blinding import blinded_code, blinded_name, masking_groups
 
-from .sdtm import ArmView, TreatmentView, code_from_label, worst_level
+from .sdtm import ArmView, TreatmentView, code_from_label, dose_form, worst_level
 
 BLINDED_ARM = "Blinded"
 
@@ -39,6 +39,7 @@ class InterventionInfo:
     agent: str
     route: str
     placebo_for: str
+    cell_product: bool = False
 
 
 def arm_views(arms: list[ArmInfo], visible: bool) -> dict[int, ArmView]:
@@ -62,11 +63,13 @@ def treatment_views(interventions: list[InterventionInfo], visible: bool
     for i in interventions:
         active = masked.get(i.code)
         if active is None:
-            views[i.id] = TreatmentView(i.code, i.agent, i.route or None)
+            views[i.id] = TreatmentView(i.code, i.agent, i.route or None,
+                                        form=dose_form(i.cell_product))
         else:
-            route = (by_code[active].route if active in by_code else i.route) or None
-            views[i.id] = TreatmentView(blinded_code(active), blinded_name(active), route,
-                                        mask_dose=True)
+            shown = by_code.get(active, i)  # the group is shown as its active product
+            views[i.id] = TreatmentView(blinded_code(active), blinded_name(active),
+                                        shown.route or None, mask_dose=True,
+                                        form=dose_form(shown.cell_product))
     return views
 
 

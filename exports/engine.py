@@ -29,11 +29,19 @@ from django.utils import timezone
 from psycopg.rows import namedtuple_row
 
 from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, ToxicityFlag
-from subjects.models import Site, Subject
-from trials.models import Arm, DoseLevel, Intervention, Trial
-from visits.models import Exposure, QlqC30Form, Visit
+from subjects.models import EligibilityAnswer, Site, Subject
+from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, Trial
+from visits import qlq_c30
+from visits.models import (
+    Exposure,
+    QlqC30Deterioration,
+    QlqC30Form,
+    QlqC30Score,
+    TumourAssessment,
+    Visit,
+)
 
-from . import blinding, listing, sdtm
+from . import adam, blinding, listing, sdtm, sdtm_domains, terminology
 from .models import Dataset, Format
 
 BATCH = 2000
@@ -52,7 +60,10 @@ T = {
 
 SDTM_DOMAINS = {
     Dataset.SDTM_AE: "AE", Dataset.SDTM_SUPPAE: "SUPPAE", Dataset.SDTM_EX: "EX",
-    Dataset.SDTM_QS: "QS", Dataset.SDTM_DM: "DM",
+    Dataset.SDTM_QS: "QS", Dataset.SDTM_DM: "DM", Dataset.SDTM_SV: "SV",
+    Dataset.SDTM_DS: "DS", Dataset.SDTM_IE: "IE", Dataset.SDTM_TS: "TS",
+    Dataset.SDTM_RS: "RS",
+    Dataset.ADAM_ADQS: "ADQS", Dataset.ADAM_ADTTE: "ADTTE",
 }
 
 
@@ -88,6 +99,8 @@ class Plan:
     study_id: str = ""
     originator: str = ""
     sheet: str = ""
+    #: codelist-bound columns, checked on every record (``exports.terminology``)
+    checks: tuple = ()
 
 
 SUBJID = "coalesce(nullif(s.subject_number, ''), s.screening_number)"
@@ -115,6 +128,32 @@ def _numbered(table: str, order: str = "id") -> str:
             f"WHERE {subject_filter('s0')})")
 
 
+#: VISITNUM of every visit of the scoped subjects (SDTMIG 3.4: one number per planned visit,
+#: the same for every subject, in schedule order). Planned visit codes are numbered 1, 2, ...
+#: in the order of their earliest planned study day across the trial (then code);
+#: an unscheduled visit gets the number of the last planned visit before it plus 0.01 per
+#: unscheduled visit of the subject so far (SDTMIG 3.4 section 4.4.5, unplanned visits).
+VISITNUM = f"""(WITH vs AS (SELECT v.id, v.code, v.subject_id, v.kind,
+      coalesce(v.actual_date, v.target_date) AS on_date,
+      coalesce(v.target_date, v.actual_date) - s0.day0 AS planned_day
+    FROM {{visit}} v JOIN {{subject}} s0 ON s0.id = v.subject_id
+    WHERE {subject_filter('s0')}),
+  numbers AS (SELECT code, row_number() OVER (ORDER BY min(planned_day), code) AS n
+    FROM vs WHERE kind <> 'unscheduled' GROUP BY code)
+  SELECT vs.id AS visit_id, CASE WHEN vs.kind <> 'unscheduled' THEN nb.n::numeric ELSE
+    coalesce((SELECT max(nb2.n) FROM vs p JOIN numbers nb2 ON nb2.code = p.code
+              WHERE p.subject_id = vs.subject_id AND p.kind <> 'unscheduled'
+              AND p.on_date <= vs.on_date), 0)
+    + 0.01 * row_number() OVER (PARTITION BY vs.subject_id, vs.kind = 'unscheduled'
+                                ORDER BY vs.on_date, vs.id) END AS visitnum
+  FROM vs LEFT JOIN numbers nb ON nb.code = vs.code)"""
+
+
+def _visitnum_join(visit_column: str) -> str:
+    return (f" LEFT JOIN {VISITNUM.format(visit=T['visit'], subject=T['subject'])} vn "
+            f"ON vn.visit_id = {visit_column}")
+
+
 def _ae_from(spec: Spec, joins: str = "") -> str:
     return (f" FROM {_numbered(T['ae'])} ae JOIN {T['subject']} s ON s.id = ae.subject_id "
             f"JOIN {T['site']} site ON site.id = s.site_id "
@@ -140,6 +179,27 @@ FLAGS_LATERAL = (
     f"FROM {T['flag']} f WHERE f.adverse_event_id = ae.id AND f.retired_at IS NULL) fl ON true"
 )
 ORDER = " ORDER BY site.code, subjid, seq"
+FIRST_DOSE = (f"(SELECT min(e.administered_on) FROM {T['exposure']} e "
+              "WHERE e.subject_id = s.id AND e.retired_at IS NULL)")
+#: Per subject and QLQ-C30 item, the form with the last non-missing answer on or before the
+#: first exposure (QSLOBXFL, SDTMIG 3.4 --LOBXFL).
+LOBX = ("LEFT JOIN LATERAL (SELECT " + ", ".join(
+    f"(array_agg(f.id ORDER BY f.completion_date DESC, f.id DESC) FILTER (WHERE f.q{n} IS NOT "
+    f"NULL))[1] AS lobx{n}" for n in range(1, 31))
+    + f" FROM {T['form']} f WHERE f.subject_id = s.id AND f.retired_at IS NULL "
+    f"AND f.completion_date <= {FIRST_DOSE}) lobx ON true")
+#: The last date a subject is known in the trial (DM RFPENDTC).
+LAST_CONTACT = (
+    "greatest(CASE WHEN s.status IN ('off_study', 'screen_failure') THEN s.status_date END, "
+    "s.death_date, s.consent_date, "
+    f"(SELECT max(v.actual_date) FROM {T['visit']} v WHERE v.subject_id = s.id "
+    "AND v.retired_at IS NULL), "
+    f"(SELECT max(greatest(e.administered_on, e.stop_time::date)) FROM {T['exposure']} e "
+    "WHERE e.subject_id = s.id AND e.retired_at IS NULL), "
+    f"(SELECT max(greatest(a.onset_date, a.resolution_date)) FROM {T['ae']} a "
+    "WHERE a.subject_id = s.id AND a.retired_at IS NULL), "
+    f"(SELECT max(f.completion_date) FROM {T['form']} f WHERE f.subject_id = s.id "
+    "AND f.retired_at IS NULL))")
 
 
 def trial_context(trial: Trial, spec: Spec):
@@ -147,7 +207,8 @@ def trial_context(trial: Trial, spec: Spec):
             for a in Arm.objects.filter(protocol_version__trial=trial)]
     visible = spec.unblinded or not trial.is_blinded
     interventions = [
-        blinding.InterventionInfo(i.pk, i.code, i.agent, i.route, i.placebo_for)
+        blinding.InterventionInfo(i.pk, i.code, i.agent, i.route, i.placebo_for,
+                                  i.cell_product)
         for i in Intervention.objects.filter(protocol_version__trial=trial)]
     return (blinding.arm_views(arms, visible), blinding.treatment_views(interventions, visible))
 
@@ -188,31 +249,34 @@ def plan(spec: Spec) -> Plan:
                   f"JOIN {T['subject']} s ON s.id = ex.subject_id "
                   f"JOIN {T['site']} site ON site.id = s.site_id "
                   f"JOIN {T['visit']} v ON v.id = ex.visit_id "
+                  f"{_visitnum_join('ex.visit_id')} "
                   f"WHERE ex.retired_at IS NULL{date_filter(spec, 'ex.administered_on')}")
         result = Plan(
             "EX", "Exposure", (), sdtm.EX_VARIABLES,
             f"SELECT site.code AS site_code, {SUBJID} AS subjid, ex.seq, ex.intervention_id, "
             "ex.dose_value, ex.dose_unit, ex.administered_on, ex.start_time, ex.stop_time, "
-            "v.code AS visit, ex.interrupted, ex.interruption_reason, s.day0, "
+            "vn.visitnum, v.code AS visit, ex.interrupted, ex.interruption_reason, s.day0, "
             f"s.treatment_stop_date{source}{ORDER}",
             f"SELECT count(*), max(ex.updated_at){source}",
             sdtm.ExMapper(study, treatments))
     elif kind == Dataset.SDTM_QS:
-        items = ", ".join(f"q.q{n}" for n in range(1, sdtm.QS_ITEMS + 1))
+        items = ", ".join(f"q.q{n}, lobx.lobx{n}" for n in range(1, sdtm.QS_ITEMS + 1))
         source = (f" FROM {_numbered(T['form'])} q "
                   f"JOIN {T['subject']} s ON s.id = q.subject_id "
                   f"JOIN {T['site']} site ON site.id = s.site_id "
                   f"JOIN {T['visit']} v ON v.id = q.visit_id "
                   f"WHERE q.retired_at IS NULL{date_filter(spec, 'q.completion_date')}")
+        rows_source = source.replace(
+            " WHERE q.retired_at", f"{_visitnum_join('q.visit_id')} {LOBX} WHERE q.retired_at",
+            1)
         result = Plan(
             "QS", "Questionnaires", (), sdtm.QS_VARIABLES,
-            f"SELECT site.code AS site_code, {SUBJID} AS subjid, q.seq, q.seq AS rank, "
-            f"q.completion_date, v.code AS visit, s.day0, s.treatment_stop_date, {items}"
-            f"{source}{ORDER}",
+            f"SELECT q.id, site.code AS site_code, {SUBJID} AS subjid, q.seq, q.seq AS rank, "
+            "q.completion_date, vn.visitnum, v.code AS visit, s.day0, s.treatment_stop_date, "
+            f"{items}{rows_source}{ORDER}",
             f"SELECT count(*) * {sdtm.QS_ITEMS}, max(q.updated_at){source}",
             sdtm.QsMapper(study), expands=sdtm.QS_ITEMS)
     elif kind == Dataset.SDTM_DM:
-        birth = "s.birth_date" if spec.birth_dates else "NULL::date"
         source = (f" FROM {T['subject']} s JOIN {T['site']} site ON site.id = s.site_id "
                   f"WHERE {subject_filter('s')}{date_filter(spec, 's.consent_date')}")
         mapper = sdtm.DmMapper(study, arms, spec.birth_dates)
@@ -220,22 +284,136 @@ def plan(spec: Spec) -> Plan:
             "DM", "Demographics", (), mapper.variables,
             f"SELECT site.code AS site_code, site.country, {SUBJID} AS subjid, s.id AS seq, "
             "s.consent_date, s.day0, s.status, s.status_date, "
-            f"{birth} AS birth_date, s.age_at_consent, s.sex, s.arm_id, s.death_date, "
-            "ex.first_dose, ex.last_dose FROM "
+            "s.birth_date, s.age_at_consent, s.sex, s.race, s.arm_id, s.death_date, "
+            f"ex.first_dose, ex.last_dose, {LAST_CONTACT} AS last_contact FROM "
             f"{T['subject']} s JOIN {T['site']} site ON site.id = s.site_id "
             "LEFT JOIN LATERAL (SELECT min(e.administered_on) AS first_dose, "
             f"max(e.administered_on) AS last_dose FROM {T['exposure']} e "
             "WHERE e.subject_id = s.id AND e.retired_at IS NULL) ex ON true "
             f"WHERE {subject_filter('s')}{date_filter(spec, 's.consent_date')}{ORDER}",
             f"SELECT count(*), max(s.updated_at){source}", mapper)
+    elif kind in (Dataset.SDTM_SV, Dataset.SDTM_DS, Dataset.SDTM_IE, Dataset.SDTM_TS,
+                  Dataset.SDTM_RS):
+        result = _more_domains(kind, spec, trial, study, treatments)
+    elif kind in (Dataset.ADAM_ADQS, Dataset.ADAM_ADTTE):
+        result = _adam(kind, spec, study, arms)
     else:
         raise ValueError(f"{kind} is not a row export")
     if result.variables is not None:
         result.header = tuple(v.name for v in result.variables)
+        result.checks = terminology.checks_for(result.name, result.header)
     result.study_id = trial.registry_id
     result.originator = trial.sponsor or "trialdesk"
     result.sheet = result.sheet or result.name
     return result
+
+
+def _more_domains(kind: str, spec: Spec, trial: Trial, study: sdtm.Study,
+                  treatments: dict) -> Plan:
+    """SV, DS, IE and TS (``exports.sdtm_domains``)."""
+    subject_site = (f"JOIN {T['subject']} s ON s.id = x.subject_id "
+                    f"JOIN {T['site']} site ON site.id = s.site_id")
+    if kind == Dataset.SDTM_SV:
+        source = (f" FROM {T['visit']} x {subject_site}{_visitnum_join('x.id')} "
+                  f"WHERE {subject_filter('s')} AND x.retired_at IS NULL AND "
+                  "(x.actual_date IS NOT NULL OR x.status IN ('missed', 'not_done'))"
+                  f"{date_filter(spec, 'coalesce(x.actual_date, x.target_date)')}")
+        return Plan(
+            "SV", "Subject Visits", (), sdtm_domains.SV_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, vn.visitnum, x.code AS visit, "
+            "x.kind, x.status, x.status_reason, x.actual_date, x.target_date, s.day0, "
+            f"s.treatment_stop_date{source} ORDER BY site.code, subjid, vn.visitnum, x.id",
+            f"SELECT count(*), max(x.updated_at){source}",
+            lambda r: sdtm_domains.sv_record(study, r))
+    if kind == Dataset.SDTM_RS:
+        source = (f" FROM {_numbered(TumourAssessment._meta.db_table)} x {subject_site} "
+                  f"JOIN {T['visit']} v ON v.id = x.visit_id{_visitnum_join('x.visit_id')} "
+                  f"WHERE x.retired_at IS NULL{date_filter(spec, 'x.assessment_date')}")
+        return Plan(
+            "RS", "Disease Response", (), sdtm_domains.RS_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, x.seq, x.criteria, "
+            "x.overall_response, x.assessment_date, vn.visitnum, v.code AS visit, s.day0, "
+            f"s.treatment_stop_date{source}{ORDER}",
+            f"SELECT count(*), max(x.updated_at){source}",
+            lambda r: sdtm_domains.rs_record(study, r))
+    if kind == Dataset.SDTM_DS:
+        randomized = trial.allocation == "randomized"
+        source = (f" FROM {T['subject']} s JOIN {T['site']} site ON site.id = s.site_id "
+                  f"WHERE {subject_filter('s')}{date_filter(spec, 's.consent_date')}")
+        events = ("1 + (s.status = 'screen_failure')::int + (s.status = 'off_study')::int "
+                  "+ (s.treatment_stop_date IS NOT NULL)::int"
+                  + (" + (s.enrolled_on IS NOT NULL)::int" if randomized else ""))
+        return Plan(
+            "DS", "Disposition", (), sdtm_domains.DS_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, s.id AS seq, s.consent_date, "
+            "s.enrolled_on, s.status, s.status_date, s.status_reason, s.treatment_stop_date, "
+            f"s.treatment_stop_reason, s.day0{source}{ORDER}",
+            f"SELECT coalesce(sum({events}), 0), max(s.updated_at){source}",
+            sdtm_domains.DsMapper(study, randomized), expands=2)
+    if kind == Dataset.SDTM_IE:
+        answers = (f"(SELECT a.*, c.kind, c.number, c.text, row_number() OVER "
+                   "(PARTITION BY a.subject_id ORDER BY c.kind DESC, c.number) AS seq "
+                   f"FROM {EligibilityAnswer._meta.db_table} a "
+                   f"JOIN {EligibilityCriterion._meta.db_table} c ON c.id = a.criterion_id "
+                   "WHERE a.retired_at IS NULL AND ((c.kind = 'inclusion' AND NOT a.met) "
+                   "OR (c.kind = 'exclusion' AND a.met)))")
+        source = (f" FROM {answers} x {subject_site} WHERE {subject_filter('s')}"
+                  f"{date_filter(spec, 's.consent_date')}")
+        return Plan(
+            "IE", "Inclusion/Exclusion Criteria Not Met", (), sdtm_domains.IE_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, x.seq, x.kind, x.number, "
+            f"x.text{source}{ORDER}",
+            f"SELECT count(*), max(x.updated_at){source}",
+            lambda r: sdtm_domains.ie_record(study, r))
+    version = trial.current_version()
+    mapper = sdtm_domains.TsMapper(
+        study, Arm.objects.filter(protocol_version=version).count(),
+        sorted({v.name for v in treatments.values()}))
+    records = sum(1 for _ in mapper(trial))
+    source = f" FROM {Trial._meta.db_table} t WHERE t.id = %(trial)s"
+    return Plan("TS", "Trial Summary", (), sdtm_domains.TS_VARIABLES,
+                f"SELECT t.*{source}", f"SELECT {records}, max(t.updated_at){source}",
+                mapper, expands=2)
+
+
+def _adam(kind: str, spec: Spec, study: sdtm.Study, arms: dict) -> Plan:
+    """ADQS and ADTTE (``exports.adam``) from the system's QLQ-C30 scores and time to
+    deterioration."""
+    subject_site = (f"JOIN {T['subject']} s ON s.id = x.subject_id "
+                    f"JOIN {T['site']} site ON site.id = s.site_id")
+    if kind == Dataset.ADAM_ADQS:
+        scales = ", ".join(f'x."{c}" AS {c.lower()}' for c in qlq_c30.SCALES)
+        bases = ", ".join(
+            f'first_value(sc."{c}") OVER w AS base_{c.lower()}' for c in qlq_c30.SCALES)
+        scored = (f"(SELECT sc.*, q.subject_id, q.visit_id, q.completion_date, "
+                  f"first_value(q.id) OVER w AS base_form, "
+                  f"first_value(q.completion_date) OVER w AS base_date, {bases} "
+                  f"FROM {QlqC30Score._meta.db_table} sc JOIN {T['form']} q "
+                  "ON q.id = sc.form_id WHERE q.retired_at IS NULL AND sc.state = 'done' "
+                  "WINDOW w AS (PARTITION BY q.subject_id ORDER BY q.completion_date, q.id))")
+        source = (f" FROM {scored} x {subject_site}{_visitnum_join('x.visit_id')} "
+                  f"JOIN {T['visit']} v ON v.id = x.visit_id WHERE {subject_filter('s')}"
+                  f"{date_filter(spec, 'x.completion_date')}")
+        return Plan(
+            "ADQS", adam.DATASETS["ADQS"][0], (), adam.ADQS_VARIABLES,
+            f"SELECT x.form_id AS id, site.code AS site_code, {SUBJID} AS subjid, s.arm_id, "
+            "x.completion_date, vn.visitnum, v.code AS visit, s.day0, x.base_form, "
+            f"x.base_date, {scales}, "
+            + ", ".join(f"x.base_{c.lower()}" for c in qlq_c30.SCALES)
+            + f"{source} ORDER BY site.code, subjid, x.completion_date, x.form_id",
+            f"SELECT count(*) * {len(qlq_c30.SCALES)}, max(x.computed_at){source}",
+            adam.AdqsMapper(study, arms), expands=len(qlq_c30.SCALES))
+    order = {scale: n for n, scale in enumerate(qlq_c30.SCALES)}
+    rank = "CASE x.scale " + " ".join(f"WHEN '{s}' THEN {n}" for s, n in order.items()) + " END"
+    source = (f" FROM {QlqC30Deterioration._meta.db_table} x {subject_site} "
+              f"WHERE {subject_filter('s')}")
+    return Plan(
+        "ADTTE", adam.DATASETS["ADTTE"][0], (), adam.ADTTE_VARIABLES,
+        f"SELECT site.code AS site_code, {SUBJID} AS subjid, s.arm_id, "
+        "coalesce(s.enrolled_on, s.day0, s.consent_date) AS start_date, x.scale, x.event, "
+        f"x.event_date, x.censor_date, x.days{source} ORDER BY site.code, subjid, {rank}",
+        f"SELECT count(*), max(x.computed_at){source}",
+        lambda r: adam.adtte_record(study, arms, r))
 
 
 class Source:
@@ -247,6 +425,7 @@ class Source:
         self.total = 0
         self.last_modified: dt.datetime | None = None
         self._cursor = None
+        self._primed: list[tuple] | None = None
 
     def open(self) -> Source:
         """Count and declare the cursor in one REPEATABLE READ snapshot (when not already
@@ -269,23 +448,38 @@ class Source:
             self._cursor = cursor
         return self
 
+    def prime(self) -> Source:
+        """Map and check the first batch now, so that an unmapped controlled term there
+        (``terminology.UnmappedTerm``) is refused before the first byte is sent."""
+        self._primed = self._next_chunk()
+        return self
+
     def chunks(self) -> Iterator[list[tuple]]:
         """Mapped records, ``BATCH`` source rows at a time; closes the cursor at the end."""
-        cursor, mapper, expands = self._cursor, self.plan.mapper, self.plan.expands > 1
         try:
-            while True:
-                rows = cursor.fetchmany(BATCH)
-                if not rows:
+            if self._primed is not None:
+                first, self._primed = self._primed, None
+                if not first:
                     return
-                if expands:
-                    out: list[tuple] = []
-                    for row in rows:
-                        out.extend(mapper(row))
-                    yield out
-                else:
-                    yield [mapper(row) for row in rows]
+                yield first
+            while chunk := self._next_chunk():
+                yield chunk
         finally:
             self.close()
+
+    def _next_chunk(self) -> list[tuple]:
+        """The next batch mapped and checked against the controlled terminology ([] at the
+        end)."""
+        rows = self._cursor.fetchmany(BATCH)
+        mapper = self.plan.mapper
+        if self.plan.expands > 1:
+            out: list[tuple] = []
+            for row in rows:
+                out.extend(mapper(row))
+        else:
+            out = [mapper(row) for row in rows]
+        terminology.check(out, self.plan.checks)
+        return out
 
     def close(self) -> None:
         if self._cursor is not None and not self._cursor.closed:
@@ -311,11 +505,14 @@ def dataset_json_header(source: Source, file_oid: str) -> dict:
 
 
 def is_row_export(dataset: str) -> bool:
-    return dataset not in (Dataset.AE_INCIDENCE, Dataset.DLT_SUMMARY)
+    return dataset not in (Dataset.AE_INCIDENCE, Dataset.DLT_SUMMARY, Dataset.DEFINE_XML,
+                           Dataset.ODM)
 
 
 def content_type(fmt: str) -> str:
     return {Format.CSV: "text/csv; charset=utf-8", Format.JSON: "application/json",
+            Format.NDJSON: "application/x-ndjson", Format.XPT: "application/x-sas-xport",
+            Format.XML: "application/xml",
             Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             }[fmt]
 

@@ -25,6 +25,15 @@ class Dataset(models.TextChoices):
     SDTM_EX = "sdtm_ex", "SDTM EX"
     SDTM_QS = "sdtm_qs", "SDTM QS (QLQ-C30 items)"
     SDTM_DM = "sdtm_dm", "SDTM DM"
+    SDTM_SV = "sdtm_sv", "SDTM SV (subject visits)"
+    SDTM_DS = "sdtm_ds", "SDTM DS (disposition)"
+    SDTM_IE = "sdtm_ie", "SDTM IE (criteria not met)"
+    SDTM_TS = "sdtm_ts", "SDTM TS (trial summary)"
+    SDTM_RS = "sdtm_rs", "SDTM RS (overall tumour response)"
+    ADAM_ADQS = "adam_adqs", "ADaM ADQS (QLQ-C30 scale scores)"
+    ADAM_ADTTE = "adam_adtte", "ADaM ADTTE (QLQ-C30 time to deterioration)"
+    DEFINE_XML = "define_xml", "Define-XML 2.1 (metadata of every dataset)"
+    ODM = "odm", "CDISC ODM 1.3.2 (whole trial)"
     AE_INCIDENCE = "ae_incidence", "AE incidence by arm, SOC, term and worst grade"
     DLT_SUMMARY = "dlt_summary", "DLT/TI by dose level and cohort"
 
@@ -32,17 +41,30 @@ class Dataset(models.TextChoices):
 class Format(models.TextChoices):
     CSV = "csv", "CSV"
     JSON = "json", "JSON (Dataset-JSON 1.1 for SDTM datasets)"
+    NDJSON = "ndjson", "NDJSON (Dataset-JSON 1.1, one row per line)"
+    XPT = "xpt", "SAS XPORT v5 (SDTM datasets)"
+    XML = "xml", "XML (Define-XML 2.1, ODM 1.3.2)"
     XLSX = "xlsx", "XLSX"
 
 
+SDTM_FORMATS = (Format.CSV, Format.JSON, Format.NDJSON, Format.XPT)
 #: Formats each dataset is offered in.
 FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.AE_LISTING: (Format.CSV, Format.XLSX),
-    Dataset.SDTM_AE: (Format.CSV, Format.JSON),
-    Dataset.SDTM_SUPPAE: (Format.CSV, Format.JSON),
-    Dataset.SDTM_EX: (Format.CSV, Format.JSON),
-    Dataset.SDTM_QS: (Format.CSV, Format.JSON),
-    Dataset.SDTM_DM: (Format.CSV, Format.JSON),
+    Dataset.SDTM_AE: SDTM_FORMATS,
+    Dataset.SDTM_SUPPAE: SDTM_FORMATS,
+    Dataset.SDTM_EX: SDTM_FORMATS,
+    Dataset.SDTM_QS: SDTM_FORMATS,
+    Dataset.SDTM_DM: SDTM_FORMATS,
+    Dataset.SDTM_SV: SDTM_FORMATS,
+    Dataset.SDTM_DS: SDTM_FORMATS,
+    Dataset.SDTM_IE: SDTM_FORMATS,
+    Dataset.SDTM_TS: SDTM_FORMATS,
+    Dataset.SDTM_RS: SDTM_FORMATS,
+    Dataset.ADAM_ADQS: SDTM_FORMATS,
+    Dataset.ADAM_ADTTE: SDTM_FORMATS,
+    Dataset.DEFINE_XML: (Format.XML,),
+    Dataset.ODM: (Format.XML,),
     Dataset.AE_INCIDENCE: (Format.JSON, Format.CSV),
     Dataset.DLT_SUMMARY: (Format.JSON, Format.CSV),
 }
@@ -70,7 +92,7 @@ class ExportRecord(ClinicalModel):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="exports")
     dataset = models.CharField(max_length=20, choices=Dataset.choices)
-    format = models.CharField(max_length=5, choices=Format.choices)
+    format = models.CharField(max_length=8, choices=Format.choices)
     mode = models.CharField(max_length=10, choices=Mode.choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")

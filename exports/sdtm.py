@@ -36,6 +36,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from subjects.age import completed_years
+
+from . import terminology
+
 DATASET_JSON_VERSION = "1.1.0"
 SDTMIG_VERSION = "3.4"
 
@@ -101,6 +105,17 @@ def epoch(value: dt.date | None, reference: dt.date | None,
 def usubjid(study_id: str, site: str, subject: str) -> str:
     """USUBJID ``<study id>-<site>-<subject>`` (trialdesk convention, unique across studies)."""
     return f"{study_id}-{site}-{subject}"
+
+
+def mapped(variable: str, table: dict[str, str], value: str | None) -> str | None:
+    """The CDISC CT term of a stored value; blank -> None; a value the table lacks stops the
+    export (``terminology.UnmappedTerm``), never a silent blank."""
+    if value is None or value == "":
+        return None
+    try:
+        return table[value]
+    except KeyError:
+        raise terminology.UnmappedTerm(variable, value, "trialdesk -> CDISC CT map") from None
 
 
 def yes_no(value: bool | None) -> str | None:
@@ -180,32 +195,6 @@ def parse_attributions(text: str | None) -> tuple[tuple[int, str], ...]:
     return tuple(pairs)
 
 
-#: ISO 3166-1 alpha-3 codes (SDTMIG 3.4 DM: COUNTRY) of country names sites are entered with.
-COUNTRIES = {
-    "argentina": "ARG", "australia": "AUS", "austria": "AUT", "belgium": "BEL",
-    "brazil": "BRA", "canada": "CAN", "china": "CHN", "czech republic": "CZE",
-    "czechia": "CZE", "denmark": "DNK", "finland": "FIN", "france": "FRA", "germany": "DEU",
-    "greece": "GRC", "hong kong": "HKG", "hungary": "HUN", "india": "IND", "ireland": "IRL",
-    "israel": "ISR", "italy": "ITA", "japan": "JPN", "korea": "KOR", "south korea": "KOR",
-    "republic of korea": "KOR", "mexico": "MEX", "netherlands": "NLD",
-    "new zealand": "NZL", "norway": "NOR", "poland": "POL", "portugal": "PRT",
-    "russia": "RUS", "singapore": "SGP", "spain": "ESP", "sweden": "SWE",
-    "switzerland": "CHE", "taiwan": "TWN", "turkey": "TUR", "united kingdom": "GBR",
-    "uk": "GBR", "united states": "USA", "usa": "USA", "united states of america": "USA",
-}
-
-
-def country_code(name: str | None) -> str | None:
-    """COUNTRY as ISO 3166-1 alpha-3; an already 3-letter code is kept; an unknown name is
-    returned upper-cased (so it is visible rather than silently dropped)."""
-    if not name or not name.strip():
-        return None
-    text = name.strip()
-    if len(text) == 3 and text.isalpha():
-        return text.upper()
-    return COUNTRIES.get(text.lower(), text.upper())
-
-
 # ----------------------------------------------------------------------- variable metadata
 
 
@@ -240,6 +229,7 @@ _STUDY = _v("STUDYID", "Study Identifier", length=40, key=1)
 _USUBJID = _v("USUBJID", "Unique Subject Identifier", length=102, key=2)
 _EPOCH = _v("EPOCH", "Epoch", length=9)
 _VISIT = _v("VISIT", "Visit Name", length=40)
+_VISITNUM = _v("VISITNUM", "Visit Number", "double")
 
 AE_VARIABLES: tuple[Variable, ...] = (
     _STUDY, _v("DOMAIN", "Domain Abbreviation", length=2), _USUBJID,
@@ -248,8 +238,15 @@ AE_VARIABLES: tuple[Variable, ...] = (
     _v("AELLT", "Lowest Level Term", length=200),
     _v("AELLTCD", "Lowest Level Term Code", "integer"),
     _v("AEDECOD", "Dictionary-Derived Term", length=200),
+    _v("AEPTCD", "Preferred Term Code", "integer"),
+    _v("AEHLT", "High Level Term", length=200),
+    _v("AEHLTCD", "High Level Term Code", "integer"),
+    _v("AEHLGT", "High Level Group Term", length=200),
+    _v("AEHLGTCD", "High Level Group Term Code", "integer"),
     _v("AEBODSYS", "Body System or Organ Class", length=200),
+    _v("AEBDSYCD", "Body System or Organ Class Code", "integer"),
     _v("AESOC", "Primary System Organ Class", length=200),
+    _v("AESOCCD", "Primary System Organ Class Code", "integer"),
     _v("AESER", "Serious Event", length=1),
     _v("AEACN", "Action Taken with Study Treatment", length=16),
     _v("AEREL", "Causality", length=16),
@@ -286,9 +283,10 @@ EX_VARIABLES: tuple[Variable, ...] = (
     _v("EXTRT", "Name of Treatment", length=200),
     _v("EXDOSE", "Dose", "decimal", length=30),
     _v("EXDOSU", "Dose Units", length=40),
+    _v("EXDOSFRM", "Dose Form", length=40),
     _v("EXROUTE", "Route of Administration", length=40),
     _v("EXADJ", "Reason for Dose Adjustment", length=200),
-    _VISIT, _EPOCH,
+    _VISITNUM, _VISIT, _EPOCH,
     _v("EXSTDTC", "Start Date/Time of Treatment", "datetime"),
     _v("EXENDTC", "End Date/Time of Treatment", "datetime"),
     _v("EXSTDY", "Study Day of Start of Treatment", "integer"),
@@ -301,11 +299,12 @@ QS_VARIABLES: tuple[Variable, ...] = (
     _v("QSTESTCD", "Question Short Name", length=8),
     _v("QSTEST", "Question Name", length=40),
     _v("QSCAT", "Category of Question", length=40),
-    _v("QSORRES", "Finding in Original Units", length=1),
+    _v("QSORRES", "Finding in Original Units", length=11),
     _v("QSSTRESC", "Character Result/Finding in Std Format", length=1),
     _v("QSSTRESN", "Numeric Result/Finding in Standard Units", "integer"),
     _v("QSSTAT", "Completion Status", length=8),
-    _VISIT, _EPOCH,
+    _v("QSLOBXFL", "Last Observation Before Exposure Flag", length=1),
+    _VISITNUM, _VISIT, _EPOCH,
     _v("QSDTC", "Date/Time of Finding", "date"),
     _v("QSDY", "Study Day of Finding", "integer"),
 )
@@ -319,6 +318,7 @@ DM_VARIABLES: tuple[Variable, ...] = (
     _v("RFXSTDTC", "Date/Time of First Study Treatment", "date"),
     _v("RFXENDTC", "Date/Time of Last Study Treatment", "date"),
     _v("RFICDTC", "Date/Time of Informed Consent", "date"),
+    _v("RFPENDTC", "Date/Time of End of Participation", "date"),
     _v("DTHDTC", "Date/Time of Death", "date"),
     _v("DTHFL", "Subject Death Flag", length=1),
     _v("SITEID", "Study Site Identifier", length=20),
@@ -326,11 +326,13 @@ DM_VARIABLES: tuple[Variable, ...] = (
     _v("AGE", "Age", "integer"),
     _v("AGEU", "Age Units", length=6),
     _v("SEX", "Sex", length=1),
+    _v("RACE", "Race", length=60),
     _v("ARMCD", "Planned Arm Code", length=20),
     _v("ARM", "Description of Planned Arm", length=200),
     _v("ACTARMCD", "Actual Arm Code", length=20),
     _v("ACTARM", "Description of Actual Arm", length=200),
     _v("ARMNRS", "Reason Arm and/or Actual Arm is Null", length=200),
+    _v("ACTARMUD", "Description of Unplanned Actual Arm", length=200),
     _v("COUNTRY", "Country", length=3),
 )
 
@@ -365,9 +367,14 @@ class AeMapper:
     serious, sae_*`` (six criteria), ``action_taken, outcome, grade, onset_date,
     resolution_date, attributions`` (``parse_attributions`` text), ``day0`` (RFSTDTC) and
     ``treatment_stop_date``. AETERM is the verbatim term when one was given, else the CTCAE
-    term; AEDECOD/AELLT the CTCAE v5.0 term, AELLTCD its MedDRA LLT code, AEBODSYS = AESOC the
-    MedDRA primary SOC; AETOXGR the worst CTCAE grade. Seriousness flags are populated only
-    for serious events (null otherwise), as in the SDTMIG AE examples.
+    term; AEDECOD/AELLT the CTCAE v5.0 term, AELLTCD and AEPTCD its MedDRA code (CTCAE v5.0
+    terms are MedDRA terms coded at the level CTCAE publishes; without a licensed MedDRA
+    dictionary the term is not re-coded, so AEPTCD = AELLTCD); AEBODSYS = AESOC the MedDRA
+    primary SOC and AEBDSYCD = AESOCCD its code (``terminology.SOC_CODES``); AEHLT, AEHLTCD,
+    AEHLGT and AEHLGTCD are present and null (they need the MedDRA hierarchy, not licensed
+    here). AETOXGR is the worst CTCAE grade. Seriousness flags are populated only for serious
+    events (null otherwise), as in the SDTMIG AE examples. AEACN (ACN) and AEOUT (OUT) values
+    the codelist lacks stop the export (``terminology.UnmappedTerm``).
     """
 
     variables = AE_VARIABLES
@@ -391,11 +398,13 @@ class AeMapper:
         else:
             criteria = (None,) * 6
         onset, end, day0 = r.onset_date, r.resolution_date, r.day0
+        code, soc_code = int(r.meddra_code), terminology.soc_code(r.soc)
         return (
             self.study_id, "AE", usubjid(self.study_id, r.site_code, r.subjid), r.seq,
-            r.verbatim_term or r.term, r.term, int(r.meddra_code), r.term, r.soc, r.soc,
-            "Y" if serious else "N", ACTION_TAKEN.get(r.action_taken),
-            rel, OUTCOME.get(r.outcome), *criteria,
+            r.verbatim_term or r.term, r.term, code, r.term, code, None, None, None, None,
+            r.soc, soc_code, r.soc, soc_code,
+            "Y" if serious else "N", mapped("AEACN", ACTION_TAKEN, r.action_taken),
+            rel, mapped("AEOUT", OUTCOME, r.outcome), *criteria,
             None if r.grade is None else str(r.grade),
             epoch(onset, day0, r.treatment_stop_date),
             onset.isoformat(), None if end is None else end.isoformat(),
@@ -426,23 +435,33 @@ def suppae_record(study: Study, r) -> tuple:
 
 @dataclass(frozen=True)
 class TreatmentView:
-    """How one intervention is shown in EX: name, route, and whether its dose is masked."""
+    """How one intervention is shown in EX: name, route, dose form, and whether its dose is
+    masked."""
 
     code: str
     name: str
     route: str | None
     mask_dose: bool = False
+    form: str | None = None
+
+
+def dose_form(cell_product: bool) -> str | None:
+    """EXDOSFRM (CDISC CT FRM). The protocol files state no dosage form; a cell product given
+    by infusion is a cell suspension, so cell products are "SUSPENSION" (inferred from the
+    nature of the product, stated as such in Define-XML); other products: null (not stated)."""
+    return "SUSPENSION" if cell_product else None
 
 
 class ExMapper:
     """EX domain record (SDTMIG 3.4 section 6.1, EX) from one engine row.
 
     The row provides ``site_code, subjid, seq, intervention_id, dose_value, dose_unit,
-    administered_on, start_time, stop_time, visit, interrupted, interruption_reason, day0,
-    treatment_stop_date``. EXSTDTC/EXENDTC are the infusion start/stop times when recorded,
-    else the administration date. ``treatments`` maps intervention ids to how they are shown
-    (see ``exports.blinding``: a blinded user sees active and matching placebo alike, with no
-    dose).
+    administered_on, start_time, stop_time, visitnum, visit, interrupted,
+    interruption_reason, day0, treatment_stop_date``. EXSTDTC/EXENDTC are the infusion
+    start/stop times when recorded, else the administration date; one record per
+    administration (a continuous dosing period is one record from its start to its stop).
+    ``treatments`` maps intervention ids to how they are shown (see ``exports.blinding``: a
+    blinded user sees active and matching placebo alike, with no dose).
     """
 
     variables = EX_VARIABLES
@@ -460,27 +479,41 @@ class ExMapper:
         return (
             self.study_id, "EX", usubjid(self.study_id, r.site_code, r.subjid), r.seq,
             view.name, None if view.mask_dose else decimal_text(r.dose_value),
-            None if view.mask_dose else (r.dose_unit or None),
+            None if view.mask_dose else (r.dose_unit or None), view.form,
             view.route.upper() if view.route else None,
             (r.interruption_reason or "INTERRUPTED") if r.interrupted else None,
-            r.visit, epoch(on, day0, r.treatment_stop_date), start, end,
-            study_day(on, day0), study_day(end_day, day0),
+            visit_number(r.visitnum), r.visit, epoch(on, day0, r.treatment_stop_date),
+            start, end, study_day(on, day0), study_day(end_day, day0),
         )
 
 
-QS_CATEGORY = "EORTC QLQ-C30"
+def visit_number(value) -> float | None:
+    """VISITNUM as a number (planned visits 1, 2, ...; unscheduled ones n.01, n.02 after the
+    planned visit n before them; see ``exports.engine.VISITNUM``)."""
+    return None if value is None else float(value)
+
+
+QS_CATEGORY = "EORTC QLQ-C30 V3.0"
 QS_ITEMS = 30
-#: QSTESTCD / QSTEST per item (sponsor-defined short names; item wording is EORTC's).
-QS_TESTS = tuple((f"QLQ{n:02d}", f"EORTC QLQ-C30 Item {n}") for n in range(1, QS_ITEMS + 1))
+#: QSTESTCD / QSTEST per item (CDISC QRS terminology, see ``exports.terminology``).
+QS_TESTS = tuple((code, name) for code, name, _ in terminology.QLQ_C30_TESTS)
+#: QSORRES as worded on the form (QRS convention: the text of the response, its number in
+#: QSSTRESC/QSSTRESN): items 1-28 "Not at all" .. "Very much"; items 29-30 are rated 1
+#: ("Very poor") to 7 ("Excellent"), the points between have no text.
+FOUR_POINT = {1: "Not at all", 2: "A little", 3: "Quite a bit", 4: "Very much"}
+SEVEN_POINT = {1: "Very poor", 7: "Excellent"}
 
 
 class QsMapper:
     """QS domain records (SDTMIG 3.4 section 6.3, QS): 30 per QLQ-C30 v3.0 form.
 
-    The row provides ``site_code, subjid, rank`` (the form's order for the subject),
-    ``completion_date, visit, day0, treatment_stop_date`` and the answers ``q1``..``q30``.
-    QSSEQ = (rank - 1) * 30 + item number: unique per subject and stable. An unanswered item is
-    QSSTAT "NOT DONE" with empty results (SDTMIG 3.4 findings assumptions).
+    The row provides ``id, site_code, subjid, rank`` (the form's order for the subject),
+    ``completion_date, visitnum, visit, day0, treatment_stop_date``, the answers
+    ``q1``..``q30`` and ``lobx1``..``lobx30``: the id of the subject's form holding the last
+    non-missing answer to each item on or before the first exposure (SDTMIG 3.4 --LOBXFL
+    "Last Observation Before Exposure Flag"; null when never exposed). QSSEQ = (rank - 1) * 30
+    + item number: unique per subject and stable. An unanswered item is QSSTAT "NOT DONE" with
+    empty results (SDTMIG 3.4 findings assumptions).
     """
 
     variables = QS_VARIABLES
@@ -488,8 +521,12 @@ class QsMapper:
 
     def __init__(self, study: Study):
         self.study_id = study.study_id
-        self._results = {v: (str(v), str(v), v, None) for v in range(1, 8)}
-        self._results[None] = (None, None, None, "NOT DONE")
+        self._results = {}
+        for n in range(1, QS_ITEMS + 1):
+            words = FOUR_POINT if n <= 28 else SEVEN_POINT
+            for v in range(1, (4 if n <= 28 else 7) + 1):
+                self._results[n, v] = (words.get(v, str(v)), str(v), v, None)
+        self._missing = (None, None, None, "NOT DONE")
 
     def __call__(self, r) -> Iterator[tuple]:
         subject = usubjid(self.study_id, r.site_code, r.subjid)
@@ -497,10 +534,13 @@ class QsMapper:
         qsdtc, qsdy = date.isoformat(), study_day(date, day0)
         ep = epoch(date, day0, r.treatment_stop_date)
         base = (r.rank - 1) * QS_ITEMS
-        results = self._results
+        results, missing, visitnum = self._results, self._missing, visit_number(r.visitnum)
         for n, (testcd, test) in enumerate(QS_TESTS, 1):
+            value = getattr(r, f"q{n}")
+            result = missing if value is None else results[n, value]
+            lobx = "Y" if value is not None and getattr(r, f"lobx{n}") == r.id else None
             yield (self.study_id, "QS", subject, base + n, testcd, test, QS_CATEGORY,
-                   *results[getattr(r, f"q{n}")], r.visit, ep, qsdtc, qsdy)
+                   *result, lobx, visitnum, r.visit, ep, qsdtc, qsdy)
 
 
 @dataclass(frozen=True)
@@ -511,15 +551,28 @@ class ArmView:
     label: str
 
 
+def age(birth_date: dt.date | None, consent_date: dt.date | None,
+        entered_age: int | None) -> int | None:
+    """DM AGE at informed consent (RFICDTC) in completed years (``subjects.age``) from the
+    birth date; the age entered at consent when no birth date was collected."""
+    if birth_date is not None and consent_date is not None:
+        return completed_years(birth_date, consent_date)
+    return entered_age
+
+
 class DmMapper:
     """DM domain record (SDTMIG 3.4 section 5.2, DM) from one engine row.
 
     The row provides ``site_code, country, subjid, consent_date, day0, status, status_date,
-    birth_date, age_at_consent, sex, arm_id, death_date, first_dose, last_dose``.
-    RFSTDTC = day 0 of the schedule; RFENDTC = the off-study date; RFXSTDTC/RFXENDTC = first
-    and last exposure; ACTARM = ARM once treated (trialdesk records no arm switches); ARMNRS
-    explains a null ARM/ACTARM (SCREEN FAILURE, NOT ASSIGNED, ASSIGNED, NOT TREATED).
-    No direct identifiers: BRTHDTC only when ``birth_date`` is allowed for the user.
+    birth_date, age_at_consent, sex, race, arm_id, death_date, first_dose, last_dose,
+    last_contact``. RFSTDTC = day 0 of the schedule; RFENDTC = the off-study date;
+    RFXSTDTC/RFXENDTC = first and last exposure; RFICDTC = consent; RFPENDTC = the last date
+    the subject is known in the trial (off-study or death date, else the latest visit,
+    exposure, AE or questionnaire date); AGE/AGEU at consent (:func:`age`). ACTARM = ARM once
+    treated (trialdesk records no arm switches, so ACTARMUD is null); ARMNRS explains a null
+    ARM/ACTARM (CT ARMNULRS). ARM/ARMCD/ACTARM/ACTARMCD are what ``arms`` shows the user
+    (``exports.blinding``). No direct identifiers: BRTHDTC only when ``birth_date`` is allowed
+    for the user (the birth date is still used for AGE).
     """
 
     def __init__(self, study: Study, arms: dict[int, ArmView], birth_date: bool):
@@ -535,19 +588,21 @@ class DmMapper:
             reason = "SCREEN FAILURE" if r.status == "screen_failure" else "NOT ASSIGNED"
         else:
             reason = None if treated else "ASSIGNED, NOT TREATED"
+        years = age(r.birth_date, r.consent_date, r.age_at_consent)
         record = [
             self.study_id, "DM", usubjid(self.study_id, r.site_code, r.subjid), r.subjid,
             iso_date(r.day0), iso_date(r.status_date) if r.status == "off_study" else None,
             iso_date(r.first_dose), iso_date(r.last_dose), iso_date(r.consent_date),
-            iso_date(r.death_date), "Y" if r.death_date else None, r.site_code,
+            iso_date(r.last_contact), iso_date(r.death_date), "Y" if r.death_date else None,
+            r.site_code,
         ]
         if self.birth_date:
             record.append(iso_date(r.birth_date))
         record += [
-            r.age_at_consent, "YEARS" if r.age_at_consent is not None else None, r.sex,
+            years, "YEARS" if years is not None else None, r.sex, r.race or None,
             arm.code if arm else None, arm.label if arm else None,
             arm.code if arm and treated else None, arm.label if arm and treated else None,
-            reason, country_code(r.country),
+            reason, None, terminology.country_code(r.country),
         ]
         return tuple(record)
 
@@ -608,6 +663,18 @@ def dataset_json_chunks(header: dict, row_chunks: Iterable[Sequence[Sequence]]) 
         yield text if first else "," + text
         first = False
     yield "]}"
+
+
+def dataset_ndjson_chunks(header: dict, row_chunks: Iterable[Sequence[Sequence]]
+                          ) -> Iterator[str]:
+    """Dataset-JSON 1.1 NDJSON: the first line is the metadata (every top-level attribute
+    but ``rows``), then one JSON array per row and line (Dataset-JSON v1.1 "NDJSON
+    representation"); constant memory like :func:`dataset_json_chunks`."""
+    yield json.dumps(header, ensure_ascii=False, separators=(",", ":")) + "\n"
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    for chunk in row_chunks:
+        if chunk:
+            yield "".join(encode(list(row)) + "\n" for row in chunk)
 
 
 def dataset_json(header: dict, rows: Sequence[Sequence]) -> dict:

@@ -35,7 +35,7 @@ from edc.audit import change_reason
 from subjects.models import Site
 from trials.models import Trial
 
-from . import engine, summaries, writers
+from . import documents, engine, summaries, writers
 from .models import Dataset, ExportRecord, Format
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 EXPORT_ROLES = (roles.SPONSOR, roles.DATA_MANAGER, roles.MONITOR, roles.INVESTIGATOR,
                 roles.ADMIN)
 #: Rows above which a streamed export is refused in favour of a background one.
-DEFAULT_SYNC_MAX_ROWS = {Format.CSV: 250_000, Format.JSON: 250_000, Format.XLSX: 50_000}
+DEFAULT_SYNC_MAX_ROWS = {Format.CSV: 250_000, Format.JSON: 250_000, Format.NDJSON: 250_000,
+                         Format.XPT: 100_000, Format.XLSX: 50_000}
 #: A running background export not heard of for this long is taken over by a new delivery.
 STALE_AFTER = timedelta(minutes=10)
 PROGRESS_EVERY_SECONDS = 1.0
@@ -140,8 +141,16 @@ def _bytes(record: ExportRecord, source: engine.Source, tally: writers.Tally,
             tmp.seek(0)
             yield from tally.hash_bytes(writers.file_blocks(tmp))
         return
+    if record.format == Format.XPT:
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / f"{plan.name.lower()}.xpt"
+            writers.write_xpt(str(path), name=plan.name, label=plan.label,
+                              variables=plan.variables, row_chunks=rows)
+            with path.open("rb") as handle:
+                yield from tally.hash_bytes(writers.file_blocks(handle))
+        return
     header = engine.dataset_json_header(source, file_oid(record, source)) \
-        if record.format == Format.JSON else None
+        if record.format in (Format.JSON, Format.NDJSON) else None
     yield from tally.encode(writers.text_chunks(record.format, header=plan.header,
                                                 row_chunks=rows, dataset_json_header=header))
 
@@ -166,6 +175,19 @@ def stream(record: ExportRecord, source: engine.Source) -> Iterator[bytes]:
         _finish(record.pk, tally)
     finally:
         source.close()
+
+
+def stream_document(record: ExportRecord, chunks: Iterator[str]) -> Iterator[bytes]:
+    """A streamed XML document (Define-XML, ODM); completes the record at the end."""
+    tally = writers.Tally()
+    try:
+        yield from tally.encode(chunks)
+    except Exception as exc:
+        logger.exception("export %s failed", record.pk)
+        update_record(record.pk, "export failed", state=ExportRecord.State.FAILED,
+                      error=repr(exc)[:2000], finished_at=timezone.now())
+        raise
+    _finish(record.pk, tally)
 
 
 def summary(spec: engine.Spec, trial: Trial) -> tuple[bytes, int]:
@@ -238,6 +260,15 @@ def run_background(record_id: int) -> str | None:
     final = Path(settings.MEDIA_ROOT) / relative
     partial = final.with_suffix(final.suffix + ".part")
     try:
+        if spec.dataset in documents.DOCUMENTS:
+            tally = writers.Tally()
+            with partial.open("wb") as handle:
+                for block in tally.encode(documents.DOCUMENTS[spec.dataset](spec,
+                                                                           record.trial)):
+                    handle.write(block)
+            os.replace(partial, final)
+            _finish(record.pk, tally, file_name=relative)
+            return relative
         if not engine.is_row_export(spec.dataset):
             data, rows = summary(spec, record.trial)
             partial.write_bytes(data)

@@ -2,7 +2,9 @@
 
 * CSV (RFC 4180, UTF-8, CRLF line ends): a header of variable names, then the rows; None is
   written as an empty field.
-* Dataset-JSON 1.1: ``exports.sdtm.dataset_json_chunks``.
+* Dataset-JSON 1.1: ``exports.sdtm.dataset_json_chunks`` (JSON) and
+  ``exports.sdtm.dataset_ndjson_chunks`` (NDJSON).
+* SAS XPORT v5 (SAS TS-140): :func:`write_xpt` (pyreadstat).
 * XLSX (Office Open XML, ECMA-376): openpyxl's write-only workbook, which streams rows to a
   temporary file instead of building the sheet in memory.
 
@@ -75,13 +77,15 @@ class Tally:
 
 def text_chunks(fmt: str, *, header: Sequence[str], row_chunks: Iterable[Sequence[Sequence]],
                 dataset_json_header: dict | None = None) -> Iterator[str]:
-    """The document of a text format ("csv" or "json", i.e. Dataset-JSON) as text chunks."""
+    """The document of a text format ("csv", or Dataset-JSON as "json" or "ndjson") as
+    text chunks."""
     if fmt == "csv":
         return csv_chunks(header, row_chunks)
-    if fmt == "json":
+    if fmt in ("json", "ndjson"):
         if dataset_json_header is None:
             raise ValueError("Dataset-JSON needs its header")
-        return sdtm.dataset_json_chunks(dataset_json_header, row_chunks)
+        write = sdtm.dataset_json_chunks if fmt == "json" else sdtm.dataset_ndjson_chunks
+        return write(dataset_json_header, row_chunks)
     raise ValueError(f"not a text format: {fmt}")
 
 
@@ -98,6 +102,51 @@ def write_xlsx(target: BinaryIO | str, *, title: str, header: Sequence[str],
         for row in chunk:
             sheet.append(row)
     workbook.save(target)
+
+
+#: SAS XPORT v5 limits (SAS TS-140): 8-character names, 40-character labels, 200-byte
+#: character values; numbers are 8-byte IBM floating point.
+XPT_NAME, XPT_LABEL, XPT_VALUE = 8, 40, 200
+XPT_NUMERIC = frozenset({"integer", "decimal", "float", "double"})
+
+
+class XptValueTooLong(ValueError):
+    """A character value longer than XPORT v5 allows: the export stops (SDTMIG 3.4 4.5.3.2:
+    text over 200 characters goes to SUPP-- variables, it is never truncated silently)."""
+
+
+def write_xpt(target: str, *, name: str, label: str, variables: Sequence[sdtm.Variable],
+              row_chunks: Iterable[Sequence[Sequence]]) -> None:
+    """One SDTM dataset as a SAS XPORT version 5 file, written by pyreadstat (ReadStat).
+
+    Character variables stay character (ISO 8601 dates included, as SDTM requires); integer,
+    decimal and double variables are numeric. The whole dataset is handed to the writer as
+    one frame: XPORT files are bounded (sync exports above the row limit go to Celery).
+    """
+    import pandas as pd
+    import pyreadstat
+
+    if len(name) > XPT_NAME or any(len(v.name) > XPT_NAME for v in variables):
+        raise ValueError("XPORT v5 names are at most 8 characters")
+    columns: list[list] = [[] for _ in variables]
+    for chunk in row_chunks:
+        for row in chunk:
+            for values, value in zip(columns, row, strict=True):
+                values.append(value)
+    frame = {}
+    for variable, values in zip(variables, columns, strict=True):
+        if variable.data_type in XPT_NUMERIC:
+            frame[variable.name] = pd.Series(
+                [None if v is None else float(v) for v in values], dtype="float64")
+        else:
+            for value in values:
+                if value is not None and len(str(value).encode("utf-8")) > XPT_VALUE:
+                    raise XptValueTooLong(
+                        f"{variable.name}: a value is longer than {XPT_VALUE} bytes")
+            frame[variable.name] = pd.Series(values, dtype=object)
+    pyreadstat.write_xport(
+        pd.DataFrame(frame), target, file_label=label[:XPT_LABEL], table_name=name,
+        column_labels=[v.label[:XPT_LABEL] for v in variables], file_format_version=5)
 
 
 def file_blocks(handle: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -315,7 +315,7 @@ class SubjectForm(ReasonForChangeForm):
         return cleaned
 
 
-ENTRY_FIELDS = ["trial", "site", "screening_number", "sex", "birth_date", "age_at_consent",
+ENTRY_FIELDS = ["trial", "site", "screening_number", "sex", "race", "birth_date", "age_at_consent",
                 "consent_date"]
 COMPUTED_FIELDS = [
     "protocol_version", "subject_number", "usubjid", "status", "status_date", "status_reason",

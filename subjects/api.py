@@ -53,7 +53,7 @@ class SubjectSerializer(serializers.ModelSerializer):
         model = Subject
         fields = [
             "id", "trial", "site", "protocol_version", "screening_number", "subject_number",
-            "usubjid", "sex", "birth_date", "age_at_consent", "consent_date", "status",
+            "usubjid", "sex", "race", "birth_date", "age_at_consent", "consent_date", "status",
             "status_date", "status_reason", "arm_label", "dose_level", "cohort",
             "frequency_level", "day0", "enrolled_on", "treatment_stop_date",
             "treatment_stop_reason", "death_date", "reason",

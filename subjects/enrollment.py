@@ -22,6 +22,7 @@ from edc.audit import change_reason
 from trials.models import Arm, DoseLevel, Trial
 
 from . import lifecycle, randomization
+from .age import completed_years
 from .dose_escalation import confirmed_result, recommendation
 from .models import DoseConfirmation, RandomizationSlot, Site, Subject
 
@@ -37,8 +38,7 @@ class EnrollmentRefused(Exception):
 def age_at(subject: Subject, on: dt.date) -> int | None:
     if subject.birth_date is None:
         return subject.age_at_consent
-    years = on.year - subject.birth_date.year
-    return years - ((on.month, on.day) < (subject.birth_date.month, subject.birth_date.day))
+    return completed_years(subject.birth_date, on)
 
 
 def eligibility_problems(subject: Subject) -> list[str]:

@@ -57,6 +57,19 @@ class Subject(ClinicalModel):
         FEMALE = "F", "female"
         MALE = "M", "male"
 
+    class Race(models.TextChoices):
+        """CDISC CT codelist RACE (C74457), as collected (self-reported)."""
+
+        AMERICAN_INDIAN = "AMERICAN INDIAN OR ALASKA NATIVE", "American Indian or Alaska Native"
+        ASIAN = "ASIAN", "Asian"
+        BLACK = "BLACK OR AFRICAN AMERICAN", "Black or African American"
+        PACIFIC = "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", (
+            "Native Hawaiian or Other Pacific Islander")
+        WHITE = "WHITE", "White"
+        OTHER = "OTHER", "Other"
+        NOT_REPORTED = "NOT REPORTED", "Not reported"
+        UNKNOWN = "UNKNOWN", "Unknown"
+
     class Status(models.TextChoices):
         SCREENING = "screening", "screening"
         SCREEN_FAILURE = "screen_failure", "screen failure"
@@ -81,6 +94,8 @@ class Subject(ClinicalModel):
 
     sex = models.CharField(max_length=1, choices=Sex.choices)
     birth_date = models.DateField(null=True, blank=True)
+    race = models.CharField(max_length=60, choices=Race.choices, blank=True,
+                            help_text="Blank: not collected")
     age_at_consent = models.PositiveIntegerField(null=True, blank=True)
     consent_date = models.DateField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCREENING)

@@ -45,7 +45,8 @@ pytestmark = pytest.mark.django_db
 INFUSION = dt.date(2025, 2, 3)
 NEUTROPENIA, ANEMIA, FATIGUE = "10029366", "10002272", "10016256"
 AE_VARIABLES = ["STUDYID", "DOMAIN", "USUBJID", "AESEQ", "AETERM", "AELLT", "AELLTCD",
-                "AEDECOD", "AEBODSYS", "AESOC", "AESER", "AEACN", "AEREL", "AEOUT", "AESCONG",
+                "AEDECOD", "AEPTCD", "AEHLT", "AEHLTCD", "AEHLGT", "AEHLGTCD", "AEBODSYS",
+                "AEBDSYCD", "AESOC", "AESOCCD", "AESER", "AEACN", "AEREL", "AEOUT", "AESCONG",
                 "AESDISAB", "AESDTH", "AESHOSP", "AESLIFE", "AESMIE", "AETOXGR", "EPOCH",
                 "AESTDTC", "AEENDTC", "AESTDY", "AEENDY"]
 ISO_DATE = "%Y-%m-%d"
@@ -305,11 +306,11 @@ def test_ex_qs_dm_domains(api, world):
     assert len(qs) == 60
     assert Counter(r["USUBJID"] for r in qs) == {"NCT05699811-A1-A001": 30,
                                                   "NCT05699811-B1-B001": 30}
-    assert [r["QSTESTCD"] for r in qs[:30]] == [f"QLQ{n:02d}" for n in range(1, 31)]
+    assert [r["QSTESTCD"] for r in qs[:30]] == [f"EOR01{n:02d}" for n in range(1, 31)]
     first, item29, missing = qs[0], qs[28], qs[1]
     assert (first["QSCAT"], first["QSORRES"], first["QSSTRESN"], first["QSDTC"],
-            first["QSDY"], first["VISIT"]) == ("EORTC QLQ-C30", "2", "2", "2025-02-17", "15",
-                                                "Q1")
+            first["QSDY"], first["VISIT"]) == ("EORTC QLQ-C30 V3.0", "A little", "2",
+                                                "2025-02-17", "15", "Q1")
     assert item29["QSSTRESN"] == "6"
     assert (missing["QSORRES"], missing["QSSTAT"]) == ("", "NOT DONE")
     dm = rows_of(fetch(api, sponsor, "/api/v1/exports/sdtm/dm/", trial=trial.pk), "csv")
@@ -317,7 +318,7 @@ def test_ex_qs_dm_domains(api, world):
     a1 = next(r for r in dm if r["SUBJID"] == "A001")
     assert (a1["RFSTDTC"], a1["RFXSTDTC"], a1["SITEID"], a1["ARMCD"], a1["ACTARMCD"],
             a1["AGE"], a1["AGEU"], a1["SEX"]) == ("2025-02-03", "2025-02-03", "A1", "MONO",
-                                                  "MONO", "50", "YEARS", "F")
+                                                  "MONO", "54", "YEARS", "F")
 
 
 def test_date_range_filters_on_onset(api, world):
@@ -471,7 +472,8 @@ def test_a_client_that_goes_away_leaves_an_aborted_record(api, world, monkeypatc
 def test_domain_catalogue_and_unknown_domain(api, world):
     api.force_authenticate(world["users"]["sponsor"])
     catalogue = api.get("/api/v1/exports/sdtm/").json()
-    assert [d["domain"] for d in catalogue] == ["AE", "SUPPAE", "EX", "QS", "DM"]
+    assert [d["domain"] for d in catalogue] == ["AE", "SUPPAE", "EX", "QS", "DM", "SV", "DS",
+                                                "IE", "TS", "RS"]
     assert api.get("/api/v1/exports/sdtm/lb/", {"trial": world["trial"].pk}).status_code == 404
     missing = api.get("/api/v1/exports/sdtm/ae/")
     assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "trial"

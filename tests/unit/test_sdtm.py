@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from exports import blinding, listing, sdtm, writers
+from exports import blinding, listing, sdtm, terminology, writers
 
 DAY0 = dt.date(2025, 2, 3)
 STUDY = sdtm.Study("NCT05699811")
@@ -62,9 +62,11 @@ def test_terminology():
     assert set(sdtm.ACTION_TAKEN.values()) <= {
         "DOSE NOT CHANGED", "DOSE REDUCED", "DOSE INCREASED", "DRUG INTERRUPTED",
         "DRUG WITHDRAWN", "NOT APPLICABLE", "UNKNOWN"}
-    assert sdtm.country_code("China") == "CHN"
-    assert sdtm.country_code("fra") == "FRA"
-    assert sdtm.country_code("") is None
+    assert terminology.country_code("China") == "CHN"
+    assert terminology.country_code("fra") == "FRA"
+    assert terminology.country_code("") is None
+    with pytest.raises(terminology.UnmappedTerm, match="COUNTRY.*Atlantis"):
+        terminology.country_code("Atlantis")
     assert sdtm.decimal_text(Decimal("2000000.000000")) == "2000000"
     assert sdtm.decimal_text(Decimal("0.500")) == "0.5"
     assert sdtm.code_from_label("Treatment group A") == "TREATMENTGROUPA"
@@ -82,7 +84,8 @@ def test_variable_metadata_follows_sdtm_limits(domain):
     assert names[0] == "STUDYID" and "USUBJID" in names
     if domain not in ("SUPPAE", "DM"):
         assert names[1] == "DOMAIN" and names[3] == f"{domain}SEQ"
-        assert all(n.startswith(domain) for n in names[4:] if n not in ("EPOCH", "VISIT"))
+        assert all(n.startswith(domain) for n in names[4:]
+                   if n not in ("EPOCH", "VISIT", "VISITNUM"))
     keys = sorted(v.key_sequence for v in variables if v.key_sequence)
     assert keys == list(range(1, len(keys) + 1))
 
@@ -114,8 +117,9 @@ def test_ae_record():
     assert record == {
         "STUDYID": "NCT05699811", "DOMAIN": "AE", "USUBJID": "NCT05699811-A1-001", "AESEQ": 1,
         "AETERM": "Anemia", "AELLT": "Anemia", "AELLTCD": 10002272, "AEDECOD": "Anemia",
-        "AEBODSYS": "Blood and lymphatic system disorders",
-        "AESOC": "Blood and lymphatic system disorders", "AESER": "N",
+        "AEPTCD": 10002272, "AEHLT": None, "AEHLTCD": None, "AEHLGT": None, "AEHLGTCD": None,
+        "AEBODSYS": "Blood and lymphatic system disorders", "AEBDSYCD": 10005329,
+        "AESOC": "Blood and lymphatic system disorders", "AESOCCD": 10005329, "AESER": "N",
         "AEACN": "DOSE NOT CHANGED", "AEREL": "POSSIBLY RELATED",
         "AEOUT": "RECOVERED/RESOLVED", "AESCONG": None, "AESDISAB": None, "AESDTH": None,
         "AESHOSP": None, "AESLIFE": None, "AESMIE": None, "AETOXGR": "3",
@@ -152,9 +156,10 @@ def test_suppae_records():
 
 def form_row(rank: int, **answers):
     values = {f"q{n}": answers.get(f"q{n}", 2) for n in range(1, 31)}
-    return SimpleNamespace(site_code="B1", subjid="007", rank=rank,
-                           completion_date=DAY0 + dt.timedelta(days=28), visit="C2",
-                           day0=DAY0, treatment_stop_date=None, **values)
+    lobx = {f"lobx{n}": answers.get(f"lobx{n}") for n in range(1, 31)}
+    return SimpleNamespace(id=100 + rank, site_code="B1", subjid="007", rank=rank,
+                           completion_date=DAY0 + dt.timedelta(days=28), visitnum=3,
+                           visit="C2", day0=DAY0, treatment_stop_date=None, **values, **lobx)
 
 
 def test_qs_records_are_unique_per_subject():
@@ -164,12 +169,15 @@ def test_qs_records_are_unique_per_subject():
     assert len(records) == 90
     assert sorted(r["QSSEQ"] for r in records) == list(range(1, 91))
     first = records[0]
-    assert (first["QSTESTCD"], first["QSCAT"], first["QSORRES"], first["QSSTRESN"]) == (
-        "QLQ01", "EORTC QLQ-C30", "2", 2)
+    assert (first["QSTESTCD"], first["QSTEST"], first["QSCAT"], first["QSORRES"],
+            first["QSSTRESC"], first["QSSTRESN"]) == (
+        "EOR0101", "EOR01-Trouble Doing Strenuous Activities", "EORTC QLQ-C30 V3.0",
+        "A little", "2", 2)
     missing = records[4]
     assert (missing["QSTESTCD"], missing["QSORRES"], missing["QSSTRESN"],
-            missing["QSSTAT"]) == ("QLQ05", None, None, "NOT DONE")
-    assert records[28]["QSSTRESC"] == "7"
+            missing["QSSTAT"]) == ("EOR0105", None, None, "NOT DONE")
+    assert (records[28]["QSORRES"], records[28]["QSSTRESC"]) == ("Excellent", "7")
+    assert records[29]["QSORRES"] == "2" and records[0]["VISITNUM"] == 3.0
     assert {r["QSDTC"] for r in records} == {"2025-03-03"} and records[0]["QSDY"] == 29
 
 
@@ -178,7 +186,7 @@ def test_ex_record_and_masked_dose():
     row = SimpleNamespace(site_code="A1", subjid="001", seq=1, intervention_id=5,
                           dose_value=Decimal("2000000.000000"), dose_unit="cells/kg",
                           administered_on=DAY0, start_time=start,
-                          stop_time=start + dt.timedelta(hours=1), visit="C1",
+                          stop_time=start + dt.timedelta(hours=1), visitnum=2, visit="C1",
                           interrupted=False, interruption_reason="", day0=DAY0,
                           treatment_stop_date=None)
     open_view = {5: sdtm.TreatmentView("MSC", "MSC cells", "intravenous")}
@@ -195,9 +203,9 @@ def test_ex_record_and_masked_dose():
 DM_ROW = {
     "site_code": "A1", "country": "China", "subjid": "001", "consent_date": DAY0,
     "day0": DAY0 + dt.timedelta(days=7), "status": "on_treatment", "status_date": None,
-    "birth_date": dt.date(1970, 5, 1), "age_at_consent": 54, "sex": "F", "arm_id": 1,
-    "death_date": None, "first_dose": DAY0 + dt.timedelta(days=7),
-    "last_dose": DAY0 + dt.timedelta(days=35),
+    "birth_date": dt.date(1970, 5, 1), "age_at_consent": 54, "sex": "F", "race": "ASIAN",
+    "arm_id": 1, "death_date": None, "first_dose": DAY0 + dt.timedelta(days=7),
+    "last_dose": DAY0 + dt.timedelta(days=35), "last_contact": DAY0 + dt.timedelta(days=40),
 }
 
 

