@@ -28,6 +28,7 @@ class Visit(ClinicalModel):
         ASSESSMENT = "assessment", "efficacy assessment"
         FOLLOW_UP = "follow_up", "follow-up"
         MONTH = "month", "month visit"
+        SAMPLE = "sample", "one-off sample / assessment"
         UNSCHEDULED = "unscheduled", "unscheduled"
 
     class Status(models.TextChoices):

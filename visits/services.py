@@ -32,17 +32,6 @@ from .protocol_plan import build_visit_plan
 # ---------------------------------------------------------------- schedule
 
 
-def _frequency_number(subject: Subject) -> int | None:
-    if not subject.frequency_level:
-        return None
-    protocol = subject.protocol_version.protocol()
-    levels = protocol.dose_finding.frequency_levels if protocol.dose_finding else ()
-    for index, level in enumerate(levels, start=1):
-        if level.code == subject.frequency_level:
-            return index
-    return None
-
-
 def _subject_state(subject: Subject, visits: dict[str, Visit]) -> scheduling.SubjectState:
     done = {code: v.actual_date for code, v in visits.items()
             if v.status == Visit.Status.DONE and v.actual_date}
@@ -67,8 +56,9 @@ def regenerate_visits(subject: Subject, reason: str = "schedule regenerated") ->
     if subject.day0 is None or subject.arm is None:
         return []
     plan = build_visit_plan(subject.protocol_version.protocol(), subject.arm.code,
-                            subject.day0, frequency=_frequency_number(subject),
-                            end_of_study=subject.trial.completion_date)
+                            subject.day0, frequency_level=subject.frequency_level or None,
+                            end_of_study=subject.trial.completion_date,
+                            enrolled_on=subject.enrolled_on)
     existing = {v.code: v for v in subject.visits.all()}
     planned = scheduling.plan_visits(plan, _subject_state(subject, existing))
     keep = set()
