@@ -26,7 +26,6 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Prefetch,
-    Q,
     Subquery,
     When,
 )
@@ -53,13 +52,6 @@ from trials.masking import text_masker
 from . import enrollment, lifecycle, services
 from .api import arm_label_for
 from .models import EligibilityAnswer, Membership, Site, Subject
-
-
-def overdue_visit_q(prefix: str = "") -> Q:
-    """Planned visits past the end of their window (flagged by the daily task or not yet)."""
-    today = timezone.localdate()
-    return Q(**{f"{prefix}status": "planned"}) & (
-        Q(**{f"{prefix}overdue": True}) | Q(**{f"{prefix}window_high__lt": today}))
 
 
 @admin.register(Site)
@@ -239,7 +231,7 @@ class OverdueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         from visits.models import Visit
 
-        overdue = Exists(Visit.objects.filter(overdue_visit_q(), subject=OuterRef("pk")))
+        overdue = Exists(Visit.objects.overdue().filter(subject=OuterRef("pk")))
         if self.value() == "yes":
             return queryset.filter(overdue)
         if self.value() == "no":
@@ -296,7 +288,7 @@ class SubjectAdmin(ClinicalAdmin):
     def get_queryset(self, request):
         from visits.models import Visit
 
-        overdue = Visit.objects.filter(overdue_visit_q(), subject=OuterRef("pk"))
+        overdue = Visit.objects.overdue().filter(subject=OuterRef("pk"))
         return super().get_queryset(request).annotate(
             _overdue=subquery_count(overdue),
             _allocation=allocation_label(request.user),

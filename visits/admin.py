@@ -33,7 +33,7 @@ from edc.admin import (
     plain,
     service_form_view,
 )
-from subjects.admin import dose_text, overdue_visit_q
+from subjects.admin import dose_text
 from trials.blinding import BLINDED_PRODUCT
 from trials.masking import text_masker
 
@@ -45,6 +45,7 @@ from .models import (
     QlqC30Form,
     TumourAssessment,
     Visit,
+    overdue_q,
 )
 
 SUBJECT_FILTERS = [("subject__trial", ScopedRelatedFilter), ("subject__site", ScopedRelatedFilter)]
@@ -83,9 +84,9 @@ class OverdueFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(overdue_visit_q())
+            return queryset.overdue()
         if self.value() == "no":
-            return queryset.exclude(overdue_visit_q())
+            return queryset.exclude(overdue_q())
         return queryset
 
 
@@ -189,7 +190,8 @@ class VisitAdmin(SubjectScoped):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_blinded=blinded_annotation(request.user))
+        return super().get_queryset(request).with_overdue().annotate(
+            _blinded=blinded_annotation(request.user))
 
     def has_add_permission(self, request) -> bool:
         return False  # visits come from the protocol's plan (regenerate_visits)
@@ -209,10 +211,9 @@ class VisitAdmin(SubjectScoped):
             return "-"
         return f"{obj.window_low:%Y-%m-%d} … {obj.window_high:%Y-%m-%d}"
 
-    @admin.display(description="overdue", boolean=True)
+    @admin.display(description="overdue", boolean=True, ordering="is_overdue")
     def is_overdue(self, obj):
-        return obj.status == Visit.Status.PLANNED and (obj.overdue or (
-            obj.window_high is not None and obj.window_high < timezone.localdate()))
+        return obj.is_overdue  # Visit.objects.with_overdue()
 
     @admin.display(description="out of window", boolean=True)
     def out_of_window(self, obj):

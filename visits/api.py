@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -23,6 +24,7 @@ from .models import (
     QlqC30Score,
     TumourAssessment,
     Visit,
+    overdue_q,
 )
 
 SUBJECT_SCOPE = {"scope_trial": "subject__trial", "scope_site": "subject__site"}
@@ -39,6 +41,10 @@ class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
 
 class VisitSerializer(serializers.ModelSerializer):
     out_of_window = serializers.BooleanField(read_only=True)
+    overdue = serializers.BooleanField(
+        source="is_overdue", read_only=True,
+        help_text="Planned and past the end of its window (Visit.objects.overdue()), "
+                  "computed when read")
     intervention = ProductCodeField("intervention", "subject")
 
     class Meta:
@@ -60,17 +66,35 @@ class MissedVisitSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class VisitFilter(django_filters.FilterSet):
+    overdue = django_filters.BooleanFilter(method="filter_overdue",
+                                           help_text="Visit.objects.overdue()")
+
+    class Meta:
+        model = Visit
+        fields = {"subject": ["exact"], "status": ["exact"], "kind": ["exact"],
+                  "subject__site": ["exact"], "subject__trial": ["exact"],
+                  "target_date": ["gte", "lte"]}
+
+    def filter_overdue(self, queryset, name, value):
+        return queryset.overdue() if value else queryset.exclude(overdue_q())
+
+
 class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     """The visit calendar; visits are generated from the protocol, never created by hand."""
 
     queryset = Visit.objects.select_related("subject")
     serializer_class = VisitSerializer
     permission_classes = [DataEntryPermission]
-    filterset_fields = {"subject": ["exact"], "status": ["exact"], "kind": ["exact"],
-                        "overdue": ["exact"], "subject__site": ["exact"],
-                        "subject__trial": ["exact"], "target_date": ["gte", "lte"]}
+    filterset_class = VisitFilter
     ordering_fields = ["id", "target_date"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    def get_queryset(self):
+        return super().get_queryset().with_overdue()
+
+    def _respond(self, visit):
+        return Response(self.get_serializer(self.get_queryset().get(pk=visit.pk)).data)
 
     @extend_schema(request=RecordVisitSerializer, responses={200: VisitSerializer})
     @action(detail=True, methods=["post"])
@@ -84,7 +108,7 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
                 {"reason": "A reason for change is required to correct a visit date."})
         visit = services.record_visit(visit, data.validated_data["actual_date"], request.user,
                                       data.validated_data.get("reason", ""))
-        return Response(self.get_serializer(visit).data)
+        return self._respond(visit)
 
     @extend_schema(request=MissedVisitSerializer, responses={200: VisitSerializer})
     @action(detail=True, methods=["post"])
@@ -94,7 +118,7 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         visit = services.mark_missed(self.get_object(), data.validated_data["reason"],
                                      request.user)
-        return Response(self.get_serializer(visit).data)
+        return self._respond(visit)
 
 
 class VisitScopedField(serializers.PrimaryKeyRelatedField):

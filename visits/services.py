@@ -113,7 +113,6 @@ def record_visit(visit: Visit, on: dt.date, user=None, reason: str = "") -> Visi
     with change_reason(text or "visit date corrected", user):
         visit.actual_date = on
         visit.status = Visit.Status.DONE
-        visit.overdue = False
         visit.save()
     subject = visit.subject
     if visit.kind in (Visit.Kind.INFUSION, Visit.Kind.MONTH) and subject.status == "enrolled":
@@ -136,19 +135,8 @@ def mark_missed(visit: Visit, reason: str, user=None) -> Visit:
     with change_reason(f"visit missed: {reason}", user):
         visit.status = Visit.Status.MISSED
         visit.status_reason = reason
-        visit.overdue = False
         visit.save()
     return visit
-
-
-@transaction.atomic
-def flag_overdue_visits(today: dt.date | None = None) -> int:
-    """Planned visits past their window end without data become overdue (idempotent)."""
-    today = today or timezone.localdate()
-    with change_reason("daily overdue-visit check"):
-        return Visit.objects.unlocked().filter(
-            status=Visit.Status.PLANNED, window_high__lt=today, overdue=False
-        ).update(overdue=True)
 
 
 # ---------------------------------------------------------------- exposure

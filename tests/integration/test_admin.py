@@ -70,7 +70,7 @@ def world():
 def _subject_rows(w, subject, i):
     from data_management.models import Lock, Query, Signature, Verification
 
-    visit = make_dm_visit(subject, code=f"V{i}", intervention="DRUG", overdue=bool(i % 2))
+    visit = make_dm_visit(subject, code=f"V{i}", intervention="DRUG")
     make_dm_exposure(visit)
     TumourAssessment.objects.create(subject=subject, visit=visit,
                                     assessment_date=dt.date(2025, 2, 1), method="CT",
