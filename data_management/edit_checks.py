@@ -17,6 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.utils import timezone
+
+from subjects import plausibility
 
 from . import rules
 from .queries import close_system_query, open_system_query
@@ -111,6 +114,29 @@ def overdue_visit_findings(subject) -> Iterator[Finding]:
         )
 
 
+def plausibility_findings(subject) -> Iterator[Finding]:
+    """The plausibility rules of the door (``subjects.plausibility``, EDC plausibility
+    defaults) applied to data already saved: a birth date no longer before a corrected
+    consent date, body sizes or amounts saved before the rule or by a bulk path."""
+    today = timezone.localdate()
+    problem = plausibility.birth_date_problem(subject.birth_date, subject.consent_date, today)
+    if problem is not None:
+        yield Finding(subject, "birth_date", "implausible_value",
+                      f"{subject.birth_date}|{subject.consent_date}",
+                      f"Birth date: {problem} Please check it against source.")
+    exposure_model = apps.get_model("visits", "Exposure")
+    checks = (("weight_kg", plausibility.weight_problem),
+              ("height_cm", plausibility.height_problem),
+              ("dose_value", plausibility.amount_problem),
+              ("given_total", plausibility.amount_problem))
+    for exposure in exposure_model.objects.filter(subject=subject, retired_at__isnull=True):
+        for field, check in checks:
+            value = getattr(exposure, field)
+            if (problem := check(value)) is not None:
+                yield Finding(exposure, field, "implausible_value", f"{value}",
+                              f"{field}: {problem} Please check it against source.")
+
+
 #: check -> the check codes it raises and the models (``app_label.model``) whose saves can
 #: change its findings.
 CHECKS = {
@@ -119,6 +145,7 @@ CHECKS = {
     ae_grade_findings: (("ae_grade_jump",), ("adverse_events.adverseevent",
                                              "adverse_events.gradeepisode")),
     overdue_visit_findings: (("visit_overdue",), ("visits.visit",)),
+    plausibility_findings: (("implausible_value",), ("subjects.subject", "visits.exposure")),
 }
 WATCHED = frozenset(label for _, labels in CHECKS.values() for label in labels)
 

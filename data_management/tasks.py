@@ -12,10 +12,13 @@ logger = logging.getLogger(__name__)
 @shared_task(base=OutboxTask, name="data_management.tasks.run_edit_checks")
 def run_edit_checks(subject_id: int) -> int:
     """Run the edit checks of one subject; returns how many queries it opened."""
+    from django.contrib.contenttypes.models import ContentType
+
     from subjects.models import Subject
 
     from . import edit_checks
 
+    ContentType.objects.clear_cache()  # a long-lived worker must not keep stale type ids
     return len(edit_checks.run_edit_checks(Subject.objects.get(pk=subject_id)))
 
 

@@ -251,9 +251,12 @@ class SubjectForm(ReasonForChangeForm):
         site = cleaned.get("site")
         if site is not None and trial is not None and site.trial_id != trial.pk:
             self.add_error("site", "This site does not take part in the trial.")
-        consent = cleaned.get("consent_date")
-        if consent is not None and consent > timezone.localdate():
-            self.add_error("consent_date", "Consent cannot be in the future.")
+        try:
+            services.check_subject_values(cleaned.get("birth_date"), cleaned.get("consent_date"))
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                if field in self.fields and field in cleaned:
+                    self.add_error(field, problems)
         return cleaned
 
 
@@ -555,10 +558,8 @@ def subject_overview(subject: Subject, user) -> dict:
 
     mask = text_masker(user, subject)
     today, now = timezone.localdate(), timezone.now()
-    visits = list(subject.visits.order_by("target_date", "code"))
+    visits = list(subject.visits.with_overdue(today).order_by("target_date", "code"))
     for visit in visits:
-        visit.is_overdue = visit.status == "planned" and (
-            visit.overdue or (visit.window_high is not None and visit.window_high < today))
         visit.shown_intervention = mask(visit.intervention)
         visit.is_treatment = visit.kind in ("infusion", "administration", "month")
     exposures = list(subject.exposures.select_related("intervention", "visit"))

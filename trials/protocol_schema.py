@@ -366,6 +366,9 @@ class Assessment:
     until: tuple[str, ...] = ()
     instruments: tuple[str, ...] = ()
     response_criteria: tuple[str, ...] = ()
+    #: Forms of the instruments completed at visits where none is scheduled count in the
+    #: analysis (time to deterioration) only when the protocol says so.
+    unscheduled_in_analysis: bool = False
     quote: tuple[str, ...] = ()
     not_stated: tuple[str, ...] = ()
     inferred: tuple[str, ...] = ()
@@ -1008,6 +1011,8 @@ def _assessment(t: _T) -> Assessment:
                    instruments=t.get("instruments", "str_list", OPTIONAL) or (),
                    response_criteria=t.get("response_criteria", "str_list", OPTIONAL,
                                            choices=RESPONSE_CRITERIA) or (),
+                   unscheduled_in_analysis=bool(t.get("unscheduled_in_analysis", "bool",
+                                                      OPTIONAL)),
                    **t.meta())
     t.finish()
     return a

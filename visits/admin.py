@@ -454,6 +454,13 @@ class QlqC30AdminForm(ReasonForChangeForm):
         subject, visit = cleaned.get("subject"), cleaned.get("visit")
         if subject is not None and visit is not None and visit.subject_id != subject.pk:
             self.add_error("visit", "This visit belongs to another subject.")
+        try:
+            services.check_qlq_form(
+                subject, visit, cleaned.get("completion_date"),
+                new=self.instance.pk is None or subject != self.instance.subject)
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, problems)
         responses = {key: cleaned.get(key) for key in qlq_c30.ITEM_KEYS}
         try:
             qlq_c30.score(responses)
@@ -481,7 +488,8 @@ class ScoreStateFilter(admin.SimpleListFilter):
 @admin.register(QlqC30Form)
 class QlqC30FormAdmin(SubjectScoped):
     form = QlqC30AdminForm
-    list_display = ["id", "subject_link", "visit", "completion_date", "mode", "scoring",
+    list_display = ["id", "subject_link", "visit", "completion_date", "mode", "unscheduled",
+                    "scoring",
                     "global_health", "summary"]
     list_filter = [*SUBJECT_FILTERS, "mode", ScoreStateFilter]
     search_fields = [*SUBJECT_SEARCH, "visit__code"]
@@ -506,6 +514,12 @@ class QlqC30FormAdmin(SubjectScoped):
         return [*super().get_readonly_fields(request, obj), *(["scores"] if obj else [])]
 
     @admin.display(description="scoring")
+    @admin.display(description="unscheduled", boolean=True, ordering="visit__qlq_c30_due")
+    def unscheduled(self, obj):
+        """At a visit where the protocol schedules no QLQ-C30: out of time to deterioration
+        unless the protocol allows it (``services.recompute_deterioration``)."""
+        return not obj.visit.qlq_c30_due
+
     def scoring(self, obj):
         score = getattr(obj, "score", None)
         return score.state if score else "not scored"

@@ -173,6 +173,10 @@ class ExposureSerializer(serializers.ModelSerializer):
                 detail = [mask(m) for m in detail]
             raise serializers.ValidationError(detail) from None
 
+    def validate(self, attrs):
+        services.check_exposure_values(attrs)  # plausibility at the door, fields named
+        return attrs
+
     def update(self, instance, validated_data):
         allowed = {"given_total", "interrupted", "interruption_reason", "start_time",
                    "stop_time"}
@@ -237,6 +241,9 @@ class QlqC30ScoreSerializer(serializers.ModelSerializer):
 class QlqC30FormSerializer(serializers.ModelSerializer):
     subject = ScopedSubjectField()
     score = QlqC30ScoreSerializer(read_only=True)
+    unscheduled = serializers.SerializerMethodField(
+        help_text="Completed at a visit where the protocol schedules no QLQ-C30: left out of "
+                  "time to deterioration unless the protocol allows it")
     reason = serializers.CharField(
         write_only=True, required=False, help_text="Reason for change (required on update)"
     )
@@ -244,7 +251,10 @@ class QlqC30FormSerializer(serializers.ModelSerializer):
     class Meta:
         model = QlqC30Form
         fields = ["id", "subject", "visit", "completion_date", "mode",
-                  *qlq_c30.ITEM_KEYS, "score", "reason"]
+                  *qlq_c30.ITEM_KEYS, "score", "unscheduled", "reason"]
+
+    def get_unscheduled(self, obj) -> bool:
+        return not obj.visit.qlq_c30_due
 
     def validate(self, attrs):
         attrs.pop("reason", None)
@@ -252,6 +262,10 @@ class QlqC30FormSerializer(serializers.ModelSerializer):
         visit = attrs.get("visit") or getattr(self.instance, "visit", None)
         if visit is not None and subject is not None and visit.subject_id != subject.pk:
             raise serializers.ValidationError({"visit": "This visit belongs to another subject."})
+        services.check_qlq_form(
+            subject, visit,
+            attrs.get("completion_date", getattr(self.instance, "completion_date", None)),
+            new=self.instance is None or subject.pk != self.instance.subject_id)
         responses = {key: attrs.get(key, getattr(self.instance, key, None))
                      for key in qlq_c30.ITEM_KEYS}
         try:

@@ -95,6 +95,12 @@ def _months(protocol: schema.Protocol, arm: str) -> tuple[scheduling.MonthVisits
     )
 
 
+def instrument_assessments(protocol: schema.Protocol,
+                           instrument: str) -> tuple[schema.Assessment, ...]:
+    """The assessments of the plan that collect ``instrument`` (e.g. the QLQ-C30)."""
+    return tuple(a for a in protocol.visit_plan.assessments if instrument in a.instruments)
+
+
 def _assessments(protocol: schema.Protocol) -> scheduling.AssessmentPlan | None:
     on_treatment = follow_up = None
     baseline = False

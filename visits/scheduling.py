@@ -99,6 +99,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
+from subjects import plausibility
+
 __all__ = [
     "AssessmentPlan",
     "Companion",
@@ -727,8 +729,6 @@ def plan_visits(plan: VisitPlan, state: SubjectState) -> list[PlannedVisit]:
 
 # --- dose arithmetic -------------------------------------------------------------------
 
-WEIGHT_RANGE_KG = (Decimal(0), Decimal(500))  # exclusive low, inclusive high
-HEIGHT_RANGE_CM = (Decimal(30), Decimal(250))  # inclusive both
 BSA_PLACES = Decimal("0.001")
 DOSE_BASES = ("per_kg", "per_m2", "flat")
 
@@ -752,15 +752,15 @@ def _decimal(value: object, name: str) -> Decimal:
 
 def _weight(weight_kg: object) -> Decimal:
     w = _decimal(weight_kg, "weight_kg")
-    if not WEIGHT_RANGE_KG[0] < w <= WEIGHT_RANGE_KG[1]:
-        raise ValueError(f"weight_kg must be > 0 and <= 500 kg, got {weight_kg!r}")
+    if (problem := plausibility.weight_problem(w)) is not None:
+        raise ValueError(f"weight_kg: {problem}")
     return w
 
 
 def _height(height_cm: object) -> Decimal:
     h = _decimal(height_cm, "height_cm")
-    if not HEIGHT_RANGE_CM[0] <= h <= HEIGHT_RANGE_CM[1]:
-        raise ValueError(f"height_cm must be between 30 and 250 cm, got {height_cm!r}")
+    if (problem := plausibility.height_problem(h)) is not None:
+        raise ValueError(f"height_cm: {problem}")
     return h
 
 
@@ -771,8 +771,8 @@ def mosteller_bsa(height_cm: object, weight_kg: object) -> Decimal:
     1987;317:1098.  Computed in ``Decimal`` (28 digits) and rounded half-up to 3 decimals
     (1.752 m2 at 170 cm / 65 kg; sqrt(3.069444...) = 1.75198...).  3 decimals keep the
     rounding error of a mg/m2 dose below 0.03 % (2 decimals could shift 125 mg/m2 at
-    1.752 m2 to 218.75 mg).  Weight must be > 0 and <= 500 kg, height 30..250 cm
-    (``ValueError`` naming the field).
+    1.752 m2 to 218.75 mg).  Weight and height within the EDC plausibility defaults
+    (``subjects.plausibility``; ``ValueError`` naming the field).
     """
     h, w = _height(height_cm), _weight(weight_kg)
     with localcontext() as ctx:

@@ -122,7 +122,7 @@ def test_dose_computation_per_kg_and_per_m2(api, nurse_for):
     ({"weight_kg": "0"}, "weight_kg"),
     ({"weight_kg": "900"}, "weight_kg"),
     ({"administered_on": "2024-12-31"}, "actual_date"),
-    ({"administered_on": "2999-01-01"}, "actual_date"),
+    ({"administered_on": "2999-01-01"}, "administered_on"),
 ])
 def test_bad_exposures_are_refused_naming_the_field(api, nurse_for, payload, field):
     subject = enrolled_subject("NCT05699811", arm="COMBO")
