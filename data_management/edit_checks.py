@@ -1,8 +1,11 @@
 """Edit checks: system queries on values that are allowed but suspicious (``rules``).
 
 ``run_edit_checks(subject)`` is idempotent: it never opens a second unresolved query for the
-same check and target, nor re-raises values a closed query already accepted. Call it (or
-queue ``data_management.tasks.run_edit_checks``) after data entry; it is not a signal.
+same check and target, nor re-raises values a person already accepted by closing the query;
+and it closes, by itself, the system queries whose finding no longer holds (the data was
+corrected, the overdue visit recorded). ``data_management.guards`` queues it through the
+outbox after every save of a record a check reads (``WATCHED``), once per transaction and
+subject; the daily ``raise_overdue_visit_queries`` runs the time-dependent overdue check.
 
 Adverse events: :func:`grade_jump_findings` works on any sequence of grade episodes;
 :func:`ae_episode_sequences` feeds it ``AdverseEvent.grade_episodes`` (``start_date``, ``grade``).
@@ -14,9 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.utils import timezone
+
+from subjects import plausibility
 
 from . import rules
-from .queries import open_system_query
+from .queries import close_system_query, open_system_query
 
 
 @dataclass(frozen=True)
@@ -96,16 +102,76 @@ def ae_grade_findings(subject) -> Iterator[Finding]:
         yield from grade_jump_findings(episodes)
 
 
-CHECKS = (visit_window_findings, weight_change_findings, ae_grade_findings)
+def overdue_visit_findings(subject) -> Iterator[Finding]:
+    """Visits past the end of their window without data (``Visit.objects.overdue()``)."""
+    visit_model = apps.get_model("visits", "Visit")
+    for visit in visit_model.objects.filter(subject=subject).overdue().order_by("window_high",
+                                                                                  "pk"):
+        yield Finding(
+            visit, "actual_date", "visit_overdue", f"{visit.window_high}",
+            f"Visit {visit.code} was due by {visit.window_high} and has no data. Please record "
+            "it, or mark it missed with the reason.",
+        )
 
 
-def run_edit_checks(subject) -> list:
-    """Run every edit check on the subject's data; returns the queries newly opened."""
-    opened = []
-    for check in CHECKS:
+def plausibility_findings(subject) -> Iterator[Finding]:
+    """The plausibility rules of the door (``subjects.plausibility``, EDC plausibility
+    defaults) applied to data already saved: a birth date no longer before a corrected
+    consent date, body sizes or amounts saved before the rule or by a bulk path."""
+    today = timezone.localdate()
+    problem = plausibility.birth_date_problem(subject.birth_date, subject.consent_date, today)
+    if problem is not None:
+        yield Finding(subject, "birth_date", "implausible_value",
+                      f"{subject.birth_date}|{subject.consent_date}",
+                      f"Birth date: {problem} Please check it against source.")
+    exposure_model = apps.get_model("visits", "Exposure")
+    checks = (("weight_kg", plausibility.weight_problem),
+              ("height_cm", plausibility.height_problem),
+              ("dose_value", plausibility.amount_problem),
+              ("given_total", plausibility.amount_problem))
+    for exposure in exposure_model.objects.filter(subject=subject, retired_at__isnull=True):
+        for field, check in checks:
+            value = getattr(exposure, field)
+            if (problem := check(value)) is not None:
+                yield Finding(exposure, field, "implausible_value", f"{value}",
+                              f"{field}: {problem} Please check it against source.")
+
+
+#: check -> the check codes it raises and the models (``app_label.model``) whose saves can
+#: change its findings.
+CHECKS = {
+    visit_window_findings: (("visit_out_of_window",), ("visits.visit",)),
+    weight_change_findings: (("weight_change",), ("visits.exposure",)),
+    ae_grade_findings: (("ae_grade_jump",), ("adverse_events.adverseevent",
+                                             "adverse_events.gradeepisode")),
+    overdue_visit_findings: (("visit_overdue",), ("visits.visit",)),
+    plausibility_findings: (("implausible_value",), ("subjects.subject", "visits.exposure")),
+}
+WATCHED = frozenset(label for _, labels in CHECKS.values() for label in labels)
+
+
+def run_edit_checks(subject, checks=None) -> list:
+    """Run the edit checks (default: all) on the subject's data: open a query per new
+    finding, close the system queries of these checks whose finding is gone.  Returns the
+    queries newly opened."""
+    query_model = apps.get_model("data_management", "Query")
+    checks = tuple(CHECKS) if checks is None else tuple(checks)
+    opened, holding = [], set()
+    for check in checks:
         for finding in check(subject):
+            holding.add((finding.check_code, type(finding.record)._meta.label_lower,
+                         finding.record.pk, finding.field_name))
             query = open_system_query(finding.record, finding.field_name, finding.check_code,
                                       finding.check_value, finding.text)
             if query is not None:
                 opened.append(query)
+    codes = [code for check in checks for code in CHECKS[check][0]]
+    unresolved = query_model.objects.filter(
+        subject=subject, origin="system", check_code__in=codes,
+        state__in=("open", "answered")).select_related("content_type")
+    for query in unresolved:
+        key = (query.check_code, f"{query.content_type.app_label}.{query.content_type.model}",
+               query.object_id, query.field_name)
+        if key not in holding:
+            close_system_query(query)
     return opened

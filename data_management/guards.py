@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from edc.audit import change_reason, current_reason
 
+from . import triggers
 from . import workflow as wf
 from .exceptions import RecordLocked
 from .targets import paths, subject_id_of, visit_id_of
@@ -210,6 +211,7 @@ def before_save(record) -> Watch | None:
 
 
 def after_save(record, watch: Watch | None) -> None:
+    triggers.written(type(record), watch.subjects if watch else {subject_id_of(record)})
     if watch is None:
         return
     model = type(record)
@@ -230,6 +232,8 @@ def before_update(queryset, values: dict) -> dict:
     check_queryset_unlocked(queryset, values)
     model = queryset.model
     p = paths(model)
+    if triggers.watched(model):
+        triggers.written(model, queryset.values_list(p.subject, flat=True).distinct())
     ct = ContentType.objects.get_for_model(model)
     from .models import Signature, Verification
 
@@ -259,6 +263,8 @@ def after_update(model, snapshot: dict) -> None:
 
 
 def after_bulk_create(objs) -> None:
+    if objs:
+        triggers.written(type(objs[0]), {subject_id_of(obj) for obj in objs})
     for obj in objs:
         if obj.pk is not None:
             watch = Watch(True, None, {subject_id_of(obj)}, {visit_id_of(obj)})

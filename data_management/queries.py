@@ -56,8 +56,8 @@ def open_system_query(record, field_name: str, check_code: str, check_value: str
                                 object_id=record.pk, field_name=field_name)
     if same.filter(state__in=wf.UNRESOLVED_QUERY_STATES).exists():
         return None
-    if same.filter(state=wf.CLOSED, check_value=check_value).exists():
-        return None
+    if same.filter(state=wf.CLOSED, check_value=check_value, closed_by__isnull=False).exists():
+        return None  # a person closed it: these values were accepted
     if lock_state_of(record) == wf.LOCKED:
         return None
     try:
@@ -66,6 +66,22 @@ def open_system_query(record, field_name: str, check_code: str, check_value: str
                               check_value=check_value)
     except IntegrityError:  # a concurrent run opened it first
         return None
+
+
+def close_system_query(query: Query) -> Query | None:
+    """Close an edit-check query whose finding no longer holds (the check itself closes it:
+    ``closed_by`` empty); None when locked data keeps it as it is."""
+    with transaction.atomic():
+        query = _locked_query(query)
+        if query.state == wf.CLOSED or lock_state_of(query.record) == wf.LOCKED:
+            return None
+        text = "Resolved: the edit check no longer finds the problem."
+        with change_reason(f"query #{query.pk} closed by its edit check", None):
+            query.state = wf.query_transition(query.state, "close")
+            query.closed_by, query.closed_at = None, timezone.now()
+            query.save()
+            QueryMessage.objects.create(query=query, action="close", text=text, author=None)
+    return query
 
 
 def _locked_query(query: Query) -> Query:

@@ -68,10 +68,9 @@ def enrollment_rows(trial, user) -> tuple[list[dict], dict[str, int]]:
 
 
 def overdue_visits(trial, user, limit: int = 50) -> tuple[list, int]:
-    from subjects.admin import overdue_visit_q
     from visits.models import Visit
 
-    visits = roles.scope(Visit.objects.filter(subject__trial=trial).filter(overdue_visit_q()),
+    visits = roles.scope(Visit.objects.filter(subject__trial=trial).overdue(),
                          user, trial="subject__trial", site="subject__site")
     today = timezone.localdate()
     shown = list(visits.select_related("subject__site").order_by("window_high", "pk")[:limit])

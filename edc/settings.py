@@ -152,8 +152,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_t
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
     "requeue-pending-work": {"task": "edc.tasks.requeue_pending", "schedule": 60.0},
-    "flag-overdue-visits": {"task": "visits.tasks.flag_overdue_visits",
-                            "schedule": 24 * 60 * 60.0},
+    "overdue-visit-queries": {"task": "data_management.tasks.raise_overdue_visit_queries",
+                              "schedule": 24 * 60 * 60.0},
     "sae-overdue": {"task": "adverse_events.tasks.raise_overdue_saes", "schedule": 300.0},
     "toxicity-ongoing-daily": {"task": "adverse_events.tasks.reevaluate_ongoing_toxicity",
                                "schedule": 24 * 60 * 60.0},

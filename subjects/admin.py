@@ -26,7 +26,6 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Prefetch,
-    Q,
     Subquery,
     When,
 )
@@ -60,13 +59,6 @@ from .models import (
     Site,
     Subject,
 )
-
-
-def overdue_visit_q(prefix: str = "") -> Q:
-    """Planned visits past the end of their window (flagged by the daily task or not yet)."""
-    today = timezone.localdate()
-    return Q(**{f"{prefix}status": "planned"}) & (
-        Q(**{f"{prefix}overdue": True}) | Q(**{f"{prefix}window_high__lt": today}))
 
 
 @admin.register(Site)
@@ -289,7 +281,7 @@ class OverdueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         from visits.models import Visit
 
-        overdue = Exists(Visit.objects.filter(overdue_visit_q(), subject=OuterRef("pk")))
+        overdue = Exists(Visit.objects.overdue().filter(subject=OuterRef("pk")))
         if self.value() == "yes":
             return queryset.filter(overdue)
         if self.value() == "no":
@@ -309,9 +301,12 @@ class SubjectForm(ReasonForChangeForm):
         site = cleaned.get("site")
         if site is not None and trial is not None and site.trial_id != trial.pk:
             self.add_error("site", "This site does not take part in the trial.")
-        consent = cleaned.get("consent_date")
-        if consent is not None and consent > timezone.localdate():
-            self.add_error("consent_date", "Consent cannot be in the future.")
+        try:
+            services.check_subject_values(cleaned.get("birth_date"), cleaned.get("consent_date"))
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                if field in self.fields and field in cleaned:
+                    self.add_error(field, problems)
         return cleaned
 
 
@@ -346,7 +341,7 @@ class SubjectAdmin(ClinicalAdmin):
     def get_queryset(self, request):
         from visits.models import Visit
 
-        overdue = Visit.objects.filter(overdue_visit_q(), subject=OuterRef("pk"))
+        overdue = Visit.objects.overdue().filter(subject=OuterRef("pk"))
         return super().get_queryset(request).annotate(
             _overdue=subquery_count(overdue),
             _allocation=allocation_label(request.user),
@@ -613,10 +608,8 @@ def subject_overview(subject: Subject, user) -> dict:
 
     mask = text_masker(user, subject)
     today, now = timezone.localdate(), timezone.now()
-    visits = list(subject.visits.order_by("target_date", "code"))
+    visits = list(subject.visits.with_overdue(today).order_by("target_date", "code"))
     for visit in visits:
-        visit.is_overdue = visit.status == "planned" and (
-            visit.overdue or (visit.window_high is not None and visit.window_high < today))
         visit.shown_intervention = mask(visit.intervention)
         visit.is_treatment = visit.kind in ("infusion", "administration", "month")
     exposures = list(subject.exposures.select_related("intervention", "visit"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -90,9 +89,9 @@ class SubjectSerializer(serializers.ModelSerializer):
             Site.objects.filter(pk=site.pk), request.user, site="pk"
         ).exists():
             raise serializers.ValidationError({"site": "You have no access to this site."})
-        consent = attrs.get("consent_date")
-        if consent is not None and consent > timezone.localdate():
-            raise serializers.ValidationError({"consent_date": "Consent cannot be in the future."})
+        services.check_subject_values(  # a Django ValidationError: DRF names the field
+            attrs.get("birth_date", getattr(self.instance, "birth_date", None)),
+            attrs.get("consent_date", getattr(self.instance, "consent_date", None)))
         return attrs
 
     def create(self, validated_data):

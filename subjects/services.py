@@ -14,8 +14,21 @@ from django.utils import timezone
 
 from edc.audit import change_reason
 
-from . import lifecycle
+from . import lifecycle, plausibility
 from .models import Subject
+
+
+def check_subject_values(birth_date: dt.date | None, consent_date: dt.date | None) -> None:
+    """Plausibility at the door (``subjects.plausibility``): consent not in the future, a birth
+    date not in the future and before consent; ``ValidationError`` naming the field."""
+    today = timezone.localdate()
+    problems = {}
+    if (problem := plausibility.future_problem(consent_date, today)) is not None:
+        problems["consent_date"] = problem
+    if (problem := plausibility.birth_date_problem(birth_date, consent_date, today)) is not None:
+        problems["birth_date"] = problem
+    if problems:
+        raise ValidationError(problems)
 
 
 def _check_date(subject: Subject, on: dt.date, field: str) -> None:

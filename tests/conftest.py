@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -157,3 +158,16 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Before a worker test's database is flushed, let the worker finish the work already sent
+    to it (edit checks are queued by every save): a task still running would hold locks the
+    flush needs.  Work never sent (a broker outage test) is not waited for."""
+    if "celery_worker" in getattr(item, "fixturenames", ()):
+        from edc.models import PendingTask
+
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: not PendingTask.objects.filter(state="queued").exists())
+    yield

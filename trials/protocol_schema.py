@@ -302,9 +302,13 @@ class DoseLevel:
 
 @_record
 class FrequencyLevel:
+    """An infusion-frequency level; ``infusions`` = infusions per treatment course (the
+    regimen's ``course_days``), spread evenly over the course (``visits.scheduling``)."""
+
     code: str
     order: int
     label: str | None = None
+    infusions: int | None = None
     quote: tuple[str, ...] = ()
     not_stated: tuple[str, ...] = ()
     inferred: tuple[str, ...] = ()
@@ -359,12 +363,17 @@ class DoseFinding:
 
 @_record
 class Visit:
+    """A visit of the plan.  A ``follow_up`` visit repeats every ``interval_weeks`` from the
+    end of treatment up to the plan's follow-up horizon, with +/- ``window_days``."""
+
     code: str
     label: str
     kind: str
     month: int | None = None
     window_days_before: int | None = None
     intervention: str | None = None
+    interval_weeks: int | None = None
+    window_days: int | None = None
     quote: tuple[str, ...] = ()
     not_stated: tuple[str, ...] = ()
     inferred: tuple[str, ...] = ()
@@ -384,6 +393,9 @@ class Assessment:
     until: tuple[str, ...] = ()
     instruments: tuple[str, ...] = ()
     response_criteria: tuple[str, ...] = ()
+    #: Forms of the instruments completed at visits where none is scheduled count in the
+    #: analysis (time to deterioration) only when the protocol says so.
+    unscheduled_in_analysis: bool = False
     quote: tuple[str, ...] = ()
     not_stated: tuple[str, ...] = ()
     inferred: tuple[str, ...] = ()
@@ -947,6 +959,7 @@ def _dose_level(t: _T, order: int) -> DoseLevel:
 
 def _frequency_level(t: _T, order: int) -> FrequencyLevel:
     f = FrequencyLevel(code=t.code(), order=order, label=t.get("label", "str", OPTIONAL),
+                       infusions=t.get("infusions", "int", DECLARE, positive=True),
                        **t.meta())
     t.finish()
     return f
@@ -1021,11 +1034,18 @@ def _dose_finding(t: _T) -> DoseFinding:
 
 
 def _visit(t: _T) -> Visit:
-    v = Visit(code=t.code(), label=t.get("label", "str"),
-              kind=t.get("kind", "str", choices=VISIT_KINDS),
+    kind = t.get("kind", "str", choices=VISIT_KINDS)
+    follow_up = DECLARE if kind == "follow_up" else OPTIONAL
+    v = Visit(code=t.code(), label=t.get("label", "str"), kind=kind,
               month=t.get("month", "int", OPTIONAL),
               window_days_before=t.get("window_days_before", "int", OPTIONAL, positive=True),
-              intervention=t.get("intervention", "str", OPTIONAL), **t.meta())
+              intervention=t.get("intervention", "str", OPTIONAL),
+              interval_weeks=t.get("interval_weeks", "int", follow_up, positive=True),
+              window_days=t.get("window_days", "int", OPTIONAL), **t.meta())
+    if v.window_days is not None and v.window_days < 0:
+        t.err("window_days", f"must be >= 0, got {v.window_days}")
+    if v.kind != "follow_up" and v.interval_weeks is not None:
+        t.err("interval_weeks", "only a follow_up visit repeats at an interval")
     if v.kind == "month" and v.month is None and "month" not in t.data:
         t.err("month", "required for a visit of kind 'month'")
     if v.month is not None and v.month < 0:
@@ -1048,6 +1068,8 @@ def _assessment(t: _T) -> Assessment:
                    instruments=t.get("instruments", "str_list", OPTIONAL) or (),
                    response_criteria=t.get("response_criteria", "str_list", OPTIONAL,
                                            choices=RESPONSE_CRITERIA) or (),
+                   unscheduled_in_analysis=bool(t.get("unscheduled_in_analysis", "bool",
+                                                      OPTIONAL)),
                    **t.meta())
     t.finish()
     return a

@@ -33,7 +33,7 @@ from edc.admin import (
     plain,
     service_form_view,
 )
-from subjects.admin import dose_text, overdue_visit_q
+from subjects.admin import dose_text
 from trials.blinding import BLINDED_PRODUCT
 from trials.masking import text_masker
 
@@ -45,6 +45,7 @@ from .models import (
     QlqC30Form,
     TumourAssessment,
     Visit,
+    overdue_q,
 )
 
 SUBJECT_FILTERS = [("subject__trial", ScopedRelatedFilter), ("subject__site", ScopedRelatedFilter)]
@@ -83,9 +84,9 @@ class OverdueFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(overdue_visit_q())
+            return queryset.overdue()
         if self.value() == "no":
-            return queryset.exclude(overdue_visit_q())
+            return queryset.exclude(overdue_q())
         return queryset
 
 
@@ -189,7 +190,8 @@ class VisitAdmin(SubjectScoped):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_blinded=blinded_annotation(request.user))
+        return super().get_queryset(request).with_overdue().annotate(
+            _blinded=blinded_annotation(request.user))
 
     def has_add_permission(self, request) -> bool:
         return False  # visits come from the protocol's plan (regenerate_visits)
@@ -209,10 +211,9 @@ class VisitAdmin(SubjectScoped):
             return "-"
         return f"{obj.window_low:%Y-%m-%d} … {obj.window_high:%Y-%m-%d}"
 
-    @admin.display(description="overdue", boolean=True)
+    @admin.display(description="overdue", boolean=True, ordering="is_overdue")
     def is_overdue(self, obj):
-        return obj.status == Visit.Status.PLANNED and (obj.overdue or (
-            obj.window_high is not None and obj.window_high < timezone.localdate()))
+        return obj.is_overdue  # Visit.objects.with_overdue()
 
     @admin.display(description="out of window", boolean=True)
     def out_of_window(self, obj):
@@ -453,6 +454,13 @@ class QlqC30AdminForm(ReasonForChangeForm):
         subject, visit = cleaned.get("subject"), cleaned.get("visit")
         if subject is not None and visit is not None and visit.subject_id != subject.pk:
             self.add_error("visit", "This visit belongs to another subject.")
+        try:
+            services.check_qlq_form(
+                subject, visit, cleaned.get("completion_date"),
+                new=self.instance.pk is None or subject != self.instance.subject)
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, problems)
         responses = {key: cleaned.get(key) for key in qlq_c30.ITEM_KEYS}
         try:
             qlq_c30.score(responses)
@@ -480,7 +488,8 @@ class ScoreStateFilter(admin.SimpleListFilter):
 @admin.register(QlqC30Form)
 class QlqC30FormAdmin(SubjectScoped):
     form = QlqC30AdminForm
-    list_display = ["id", "subject_link", "visit", "completion_date", "mode", "scoring",
+    list_display = ["id", "subject_link", "visit", "completion_date", "mode", "unscheduled",
+                    "scoring",
                     "global_health", "summary"]
     list_filter = [*SUBJECT_FILTERS, "mode", ScoreStateFilter]
     search_fields = [*SUBJECT_SEARCH, "visit__code"]
@@ -505,6 +514,12 @@ class QlqC30FormAdmin(SubjectScoped):
         return [*super().get_readonly_fields(request, obj), *(["scores"] if obj else [])]
 
     @admin.display(description="scoring")
+    @admin.display(description="unscheduled", boolean=True, ordering="visit__qlq_c30_due")
+    def unscheduled(self, obj):
+        """At a visit where the protocol schedules no QLQ-C30: out of time to deterioration
+        unless the protocol allows it (``services.recompute_deterioration``)."""
+        return not obj.visit.qlq_c30_due
+
     def scoring(self, obj):
         score = getattr(obj, "score", None)
         return score.state if score else "not scored"

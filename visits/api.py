@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -23,6 +24,7 @@ from .models import (
     QlqC30Score,
     TumourAssessment,
     Visit,
+    overdue_q,
 )
 
 SUBJECT_SCOPE = {"scope_trial": "subject__trial", "scope_site": "subject__site"}
@@ -39,6 +41,10 @@ class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
 
 class VisitSerializer(serializers.ModelSerializer):
     out_of_window = serializers.BooleanField(read_only=True)
+    overdue = serializers.BooleanField(
+        source="is_overdue", read_only=True,
+        help_text="Planned and past the end of its window (Visit.objects.overdue()), "
+                  "computed when read")
     intervention = ProductCodeField("intervention", "subject")
 
     class Meta:
@@ -60,17 +66,35 @@ class MissedVisitSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class VisitFilter(django_filters.FilterSet):
+    overdue = django_filters.BooleanFilter(method="filter_overdue",
+                                           help_text="Visit.objects.overdue()")
+
+    class Meta:
+        model = Visit
+        fields = {"subject": ["exact"], "status": ["exact"], "kind": ["exact"],
+                  "subject__site": ["exact"], "subject__trial": ["exact"],
+                  "target_date": ["gte", "lte"]}
+
+    def filter_overdue(self, queryset, name, value):
+        return queryset.overdue() if value else queryset.exclude(overdue_q())
+
+
 class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     """The visit calendar; visits are generated from the protocol, never created by hand."""
 
     queryset = Visit.objects.select_related("subject")
     serializer_class = VisitSerializer
     permission_classes = [DataEntryPermission]
-    filterset_fields = {"subject": ["exact"], "status": ["exact"], "kind": ["exact"],
-                        "overdue": ["exact"], "subject__site": ["exact"],
-                        "subject__trial": ["exact"], "target_date": ["gte", "lte"]}
+    filterset_class = VisitFilter
     ordering_fields = ["id", "target_date"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    def get_queryset(self):
+        return super().get_queryset().with_overdue()
+
+    def _respond(self, visit):
+        return Response(self.get_serializer(self.get_queryset().get(pk=visit.pk)).data)
 
     @extend_schema(request=RecordVisitSerializer, responses={200: VisitSerializer})
     @action(detail=True, methods=["post"])
@@ -84,7 +108,7 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
                 {"reason": "A reason for change is required to correct a visit date."})
         visit = services.record_visit(visit, data.validated_data["actual_date"], request.user,
                                       data.validated_data.get("reason", ""))
-        return Response(self.get_serializer(visit).data)
+        return self._respond(visit)
 
     @extend_schema(request=MissedVisitSerializer, responses={200: VisitSerializer})
     @action(detail=True, methods=["post"])
@@ -94,7 +118,7 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
         data.is_valid(raise_exception=True)
         visit = services.mark_missed(self.get_object(), data.validated_data["reason"],
                                      request.user)
-        return Response(self.get_serializer(visit).data)
+        return self._respond(visit)
 
 
 class VisitScopedField(serializers.PrimaryKeyRelatedField):
@@ -148,6 +172,10 @@ class ExposureSerializer(serializers.ModelSerializer):
             else:
                 detail = [mask(m) for m in detail]
             raise serializers.ValidationError(detail) from None
+
+    def validate(self, attrs):
+        services.check_exposure_values(attrs)  # plausibility at the door, fields named
+        return attrs
 
     def update(self, instance, validated_data):
         allowed = {"given_total", "interrupted", "interruption_reason", "start_time",
@@ -213,6 +241,9 @@ class QlqC30ScoreSerializer(serializers.ModelSerializer):
 class QlqC30FormSerializer(serializers.ModelSerializer):
     subject = ScopedSubjectField()
     score = QlqC30ScoreSerializer(read_only=True)
+    unscheduled = serializers.SerializerMethodField(
+        help_text="Completed at a visit where the protocol schedules no QLQ-C30: left out of "
+                  "time to deterioration unless the protocol allows it")
     reason = serializers.CharField(
         write_only=True, required=False, help_text="Reason for change (required on update)"
     )
@@ -220,7 +251,10 @@ class QlqC30FormSerializer(serializers.ModelSerializer):
     class Meta:
         model = QlqC30Form
         fields = ["id", "subject", "visit", "completion_date", "mode",
-                  *qlq_c30.ITEM_KEYS, "score", "reason"]
+                  *qlq_c30.ITEM_KEYS, "score", "unscheduled", "reason"]
+
+    def get_unscheduled(self, obj) -> bool:
+        return not obj.visit.qlq_c30_due
 
     def validate(self, attrs):
         attrs.pop("reason", None)
@@ -228,6 +262,10 @@ class QlqC30FormSerializer(serializers.ModelSerializer):
         visit = attrs.get("visit") or getattr(self.instance, "visit", None)
         if visit is not None and subject is not None and visit.subject_id != subject.pk:
             raise serializers.ValidationError({"visit": "This visit belongs to another subject."})
+        services.check_qlq_form(
+            subject, visit,
+            attrs.get("completion_date", getattr(self.instance, "completion_date", None)),
+            new=self.instance is None or subject.pk != self.instance.subject_id)
         responses = {key: attrs.get(key, getattr(self.instance, key, None))
                      for key in qlq_c30.ITEM_KEYS}
         try:

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
-from edc.audit import ClinicalModel, audited
+from edc.audit import ClinicalModel, ClinicalQuerySet, audited
 from subjects.models import Subject
 
 from . import dosing, qlq_c30, scheduling
+
+
+def overdue_q(today: dt.date | None = None, prefix: str = "") -> Q:
+    """THE definition of an overdue visit: still planned (no data, not missed, not
+    cancelled), not retired, and the last day of its window is before ``today`` (the site's
+    local date).  Computed where it is read -- API, admin, dashboard, exports -- so they agree
+    at any moment; ``prefix`` applies it through a relation (``"visits__"``)."""
+    today = today or timezone.localdate()
+    return Q(**{f"{prefix}status": "planned", f"{prefix}retired_at__isnull": True,
+                f"{prefix}window_high__lt": today})
+
+
+class VisitQuerySet(ClinicalQuerySet):
+    def overdue(self, today: dt.date | None = None):
+        """The overdue visits (:func:`overdue_q`)."""
+        return self.filter(overdue_q(today))
+
+    def with_overdue(self, today: dt.date | None = None):
+        """Each visit annotated ``is_overdue`` (:func:`overdue_q`)."""
+        return self.annotate(is_overdue=models.ExpressionWrapper(
+            overdue_q(today), output_field=models.BooleanField()))
 
 
 @audited
@@ -28,6 +53,7 @@ class Visit(ClinicalModel):
         ASSESSMENT = "assessment", "efficacy assessment"
         FOLLOW_UP = "follow_up", "follow-up"
         MONTH = "month", "month visit"
+        SAMPLE = "sample", "one-off sample / assessment"
         UNSCHEDULED = "unscheduled", "unscheduled"
 
     class Status(models.TextChoices):
@@ -40,7 +66,7 @@ class Visit(ClinicalModel):
 
     workflow_fields = frozenset({  # visits.services (schedule, record, missed)
         "code", "kind", "cycle", "intervention", "target_date", "window_low", "window_high",
-        "actual_date", "status", "status_reason", "qlq_c30_due", "overdue"})
+        "actual_date", "status", "status_reason", "qlq_c30_due"})
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="visits")
     code = models.CharField(max_length=40)
@@ -54,7 +80,8 @@ class Visit(ClinicalModel):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
     status_reason = models.TextField(blank=True)
     qlq_c30_due = models.BooleanField(default=False)
-    overdue = models.BooleanField(default=False, help_text="Past its window without data")
+
+    objects = VisitQuerySet.as_manager()
 
     class Meta:
         ordering = ["subject", "target_date", "code"]

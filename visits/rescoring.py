@@ -4,9 +4,13 @@ Forms are read per batch of subjects with one plain query, scored with
 ``visits.qlq_c30``, and written with ``COPY`` into a temporary table followed by one
 ``INSERT ... ON CONFLICT DO UPDATE`` per batch, so the cost per form is close to the pure
 scoring cost. Idempotent: the result rows are keyed by form and by (subject, scale).
+As in ``services.recompute_deterioration``, unscheduled forms (at a visit without a QLQ-C30
+due) are scored but count in deterioration only where the protocol allows it.
 """
 
 from __future__ import annotations
+
+import functools
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -25,10 +29,12 @@ def _quoted(columns: list[str]) -> str:
 
 
 def _forms_sql() -> str:
-    form, subject = QlqC30Form._meta.db_table, "subjects_subject"
+    form, subject, visit = QlqC30Form._meta.db_table, "subjects_subject", "visits_visit"
     return (f"SELECT f.id, f.subject_id, f.completion_date, "
-            f"coalesce(s.enrolled_on, s.day0, s.consent_date), {ITEMS} "
+            f"coalesce(s.enrolled_on, s.day0, s.consent_date), "
+            f"v.qlq_c30_due, s.protocol_version_id, {ITEMS} "
             f"FROM {form} f JOIN {subject} s ON s.id = f.subject_id "
+            f"JOIN {visit} v ON v.id = f.visit_id "
             f"WHERE f.subject_id = ANY(%s) AND f.retired_at IS NULL "
             f"ORDER BY f.subject_id, f.completion_date, f.id")
 
@@ -65,7 +71,7 @@ def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list
                    f"WHERE {changed}")
 
 
-def _score_batch(cursor, subject_ids: list[int], now) -> int:
+def _score_batch(cursor, subject_ids: list[int], now, counts_unscheduled) -> int:
     cursor.execute(_forms_sql(), [subject_ids])
     scores, results = [], []
     keys, scales = qlq_c30.ITEM_KEYS, qlq_c30.SCALES
@@ -83,9 +89,10 @@ def _score_batch(cursor, subject_ids: list[int], now) -> int:
             if current is not None:
                 close_subject()
             current, history, start = row[1], [], row[3]
-        values = qlq_c30.score(dict(zip(keys, row[4:], strict=True)))
+        values = qlq_c30.score(dict(zip(keys, row[6:], strict=True)))
         scores.append((row[0], *(values[s] for s in scales), ComputationState.DONE, "", now))
-        history.append((row[2], values))
+        if row[4] or counts_unscheduled(row[5]):
+            history.append((row[2], values))
     if current is not None:
         close_subject()
     _upsert(cursor, QlqC30Score, SCORE_COLUMNS, scores, ["form_id"])
@@ -96,6 +103,13 @@ def _score_batch(cursor, subject_ids: list[int], now) -> int:
 def rescore_trial(trial_id: int, subjects_per_batch: int = 2000) -> int:
     """Score every form of a trial and recompute every subject's deterioration."""
     from subjects.models import Subject
+    from trials.models import ProtocolVersion
+
+    from .services import counts_unscheduled_forms
+
+    @functools.cache
+    def counts_unscheduled(version_id: int) -> bool:
+        return counts_unscheduled_forms(ProtocolVersion.objects.get(pk=version_id))
 
     now = timezone.now()
     subject_ids = list(Subject.objects.filter(trial_id=trial_id).order_by("pk")
@@ -103,5 +117,6 @@ def rescore_trial(trial_id: int, subjects_per_batch: int = 2000) -> int:
     count = 0
     with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, len(subject_ids), subjects_per_batch):
-            count += _score_batch(cursor, subject_ids[start:start + subjects_per_batch], now)
+            count += _score_batch(cursor, subject_ids[start:start + subjects_per_batch], now,
+                                  counts_unscheduled)
     return count

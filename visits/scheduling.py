@@ -59,6 +59,15 @@ R7  Done visits are never moved and always returned (done=True, actual=date) wit
     targets depend only on earlier actual dates.  Not-done visits whose target has passed
     are returned too (the caller decides whether they are missed); R5/R6 only remove
     not-done visits after the stop / off-study dates.
+R9  Follow-up visits of the plan itself (``FollowUpVisits``; seed 003 "follow-up visits
+    of up to 2 years after enrollment"): like R5's follow-up, they start at the treatment
+    stop -- first = stop + ``every_days`` -- and repeat up to the follow-up horizon, with
+    +/- ``window_days``.  They are not planned before the stop is recorded: when treatment
+    ends is the caller's (the site's) record, never inferred here.
+R10 One-off visits (``OneOffVisit``; seed 001 "MSC-L kinetics ... 21 days post first
+    infusion") are at ``day`` days from the first treatment: from cycle 1's actual date
+    when it is done, else from day 0.  Without a window in the document the window is the
+    target day only.  ``on_treatment=True`` ones follow R5 like on-treatment assessments.
 R8  Month visits (seed 004: "M0" and "M3") are at calendar months from day 0: same day of
     the month, clamped to the month's last day (2025-01-31 + 1 month = 2025-02-28).
     Calendar months (rather than 30.4375-day months) keep M3, M6, M12 on the dates sites
@@ -78,7 +87,8 @@ Keys
 ----
 ``C{n}`` cycle n; ``C{n}.{intervention}`` companion; ``SCR`` screening; ``BASELINE``;
 ``A{k}`` k-th on-treatment assessment (day 56k by default); ``FU{j}`` j-th post-treatment
-follow-up; month visits use their own codes ("M0", "M3").
+follow-up (``{code}{j}`` for the plan's own follow-up visits); ``{code}-D{day}`` a one-off
+visit; month visits use their own codes ("M0", "M3").
 """
 
 from __future__ import annotations
@@ -89,11 +99,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
+from subjects import plausibility
+
 __all__ = [
     "AssessmentPlan",
     "Companion",
     "CycleRegimen",
+    "FollowUpVisits",
     "MonthVisits",
+    "OneOffVisit",
     "PlannedVisit",
     "SubjectState",
     "VisitPlan",
@@ -114,6 +128,7 @@ VISIT_KINDS = (
     "assessment",
     "follow_up",
     "month",
+    "sample",
 )
 TREATMENT_KINDS = ("infusion", "administration")
 
@@ -295,6 +310,39 @@ class MonthVisits:
 
 
 @dataclass(frozen=True)
+class FollowUpVisits:
+    """Rule R9: visits every ``every_days`` from the treatment stop up to the horizon."""
+
+    code: str
+    every_days: int
+    window_days: int = 7
+
+    def __post_init__(self) -> None:
+        if not self.code:
+            raise ValueError("follow-up visit code must be a non-empty string")
+        _positive_int(self.every_days, f"follow-up {self.code!r}: every_days")
+        _positive_int(self.window_days, f"follow-up {self.code!r}: window_days", zero_ok=True)
+
+
+@dataclass(frozen=True)
+class OneOffVisit:
+    """Rule R10: one visit ``day`` days after the first treatment (e.g. a PK sample)."""
+
+    code: str
+    day: int
+    on_treatment: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.code:
+            raise ValueError("one-off visit code must be a non-empty string")
+        _positive_int(self.day, f"one-off visit {self.code!r}: day", zero_ok=True)
+
+    @property
+    def key(self) -> str:
+        return f"{self.code}-D{self.day}"
+
+
+@dataclass(frozen=True)
 class VisitPlan:
     """Everything :func:`plan_visits` needs for one arm.
 
@@ -308,6 +356,8 @@ class VisitPlan:
     regimens: tuple[CycleRegimen, ...] = ()
     assessments: AssessmentPlan | None = None
     months: tuple[MonthVisits, ...] = ()
+    follow_up: tuple[FollowUpVisits, ...] = ()
+    one_offs: tuple[OneOffVisit, ...] = ()
     follow_up_horizon_days: int | None = None
     follow_up_horizon_months: int | None = None
     screening_window_days: int | None = None
@@ -327,9 +377,10 @@ class VisitPlan:
             _positive_int(self.follow_up_horizon_days, "follow_up_horizon_days")
         if self.follow_up_horizon_months is not None:
             _positive_int(self.follow_up_horizon_months, "follow_up_horizon_months")
-        if self.assessments is not None and self.horizon_missing:
+        if (self.assessments is not None or self.follow_up) and self.horizon_missing:
             raise ValueError(
-                "an assessment plan needs follow_up_horizon_days or follow_up_horizon_months"
+                "an assessment plan (or follow-up visits) needs follow_up_horizon_days or "
+                "follow_up_horizon_months"
             )
         if self.screening_window_days is not None:
             _positive_int(self.screening_window_days, "screening_window_days")
@@ -575,10 +626,49 @@ def _month_visits(plan: VisitPlan, state: SubjectState) -> list[tuple[PlannedVis
     return out
 
 
+def _follow_up_visits(
+    plan: VisitPlan, state: SubjectState, stop: date | None
+) -> list[tuple[PlannedVisit, str]]:
+    """Rule R9: the plan's own follow-up visits, from the treatment stop to the horizon."""
+    if stop is None or not plan.follow_up:
+        return []
+    horizon = plan.horizon(state.day0)
+    assert horizon is not None  # enforced by VisitPlan
+    out: list[tuple[PlannedVisit, str]] = []
+    for group in plan.follow_up:
+        j = 1
+        while (target := _d(stop, j * group.every_days)) <= horizon:
+            key = f"{group.code}{j}"
+            actual = state.done.get(key)
+            out.append((PlannedVisit(
+                key, "follow_up", None, None, target, _d(target, -group.window_days),
+                _d(target, group.window_days), False,
+                f"treatment stop {stop.isoformat()} + {j * group.every_days} d",
+                actual is not None, actual), OTHER))
+            j += 1
+    return out
+
+
+def _one_off_visits(plan: VisitPlan, state: SubjectState) -> list[tuple[PlannedVisit, str]]:
+    """Rule R10: one-off visits from cycle 1's actual date (else day 0), target only."""
+    first = state.done.get("C1")
+    base, base_text = (first, f"C1 actual {first.isoformat()}") if first else (
+        state.day0, "day 0")
+    out: list[tuple[PlannedVisit, str]] = []
+    for visit in plan.one_offs:
+        target = _d(base, visit.day)
+        actual = state.done.get(visit.key)
+        out.append((PlannedVisit(
+            visit.key, "sample", None, None, target, target, target, False,
+            f"{base_text} + {visit.day} d", actual is not None, actual),
+            ON_TREATMENT if visit.on_treatment else OTHER))
+    return out
+
+
 def plan_visits(plan: VisitPlan, state: SubjectState) -> list[PlannedVisit]:
     """The subject's schedule, sorted by target date then key.
 
-    Applies R1-R8 (module docstring): cycles anchored on the previous actual date,
+    Applies R1-R10 (module docstring): cycles anchored on the previous actual date,
     companions relative to their infusion, assessments fixed to day 0, treatment stop
     removing later treatment visits and on-treatment assessments and starting 12-weekly
     follow-up, off-study removing everything after it, done visits always kept.
@@ -613,6 +703,8 @@ def plan_visits(plan: VisitPlan, state: SubjectState) -> list[PlannedVisit]:
     candidates += _cycle_visits(plan, state)
     candidates += _assessment_visits(plan, state, stop)
     candidates += _month_visits(plan, state)
+    candidates += _follow_up_visits(plan, state, stop)
+    candidates += _one_off_visits(plan, state)
 
     keys = [v.key for v, _ in candidates]
     if len(set(keys)) != len(keys):
@@ -637,8 +729,6 @@ def plan_visits(plan: VisitPlan, state: SubjectState) -> list[PlannedVisit]:
 
 # --- dose arithmetic -------------------------------------------------------------------
 
-WEIGHT_RANGE_KG = (Decimal(0), Decimal(500))  # exclusive low, inclusive high
-HEIGHT_RANGE_CM = (Decimal(30), Decimal(250))  # inclusive both
 BSA_PLACES = Decimal("0.001")
 DOSE_BASES = ("per_kg", "per_m2", "flat")
 
@@ -662,15 +752,15 @@ def _decimal(value: object, name: str) -> Decimal:
 
 def _weight(weight_kg: object) -> Decimal:
     w = _decimal(weight_kg, "weight_kg")
-    if not WEIGHT_RANGE_KG[0] < w <= WEIGHT_RANGE_KG[1]:
-        raise ValueError(f"weight_kg must be > 0 and <= 500 kg, got {weight_kg!r}")
+    if (problem := plausibility.weight_problem(w)) is not None:
+        raise ValueError(f"weight_kg: {problem}")
     return w
 
 
 def _height(height_cm: object) -> Decimal:
     h = _decimal(height_cm, "height_cm")
-    if not HEIGHT_RANGE_CM[0] <= h <= HEIGHT_RANGE_CM[1]:
-        raise ValueError(f"height_cm must be between 30 and 250 cm, got {height_cm!r}")
+    if (problem := plausibility.height_problem(h)) is not None:
+        raise ValueError(f"height_cm: {problem}")
     return h
 
 
@@ -681,8 +771,8 @@ def mosteller_bsa(height_cm: object, weight_kg: object) -> Decimal:
     1987;317:1098.  Computed in ``Decimal`` (28 digits) and rounded half-up to 3 decimals
     (1.752 m2 at 170 cm / 65 kg; sqrt(3.069444...) = 1.75198...).  3 decimals keep the
     rounding error of a mg/m2 dose below 0.03 % (2 decimals could shift 125 mg/m2 at
-    1.752 m2 to 218.75 mg).  Weight must be > 0 and <= 500 kg, height 30..250 cm
-    (``ValueError`` naming the field).
+    1.752 m2 to 218.75 mg).  Weight and height within the EDC plausibility defaults
+    (``subjects.plausibility``; ``ValueError`` naming the field).
     """
     h, w = _height(height_cm), _weight(weight_kg)
     with localcontext() as ctx:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from edc.audit import change_reason
 from edc.outbox import enqueue
+from subjects import plausibility
 from subjects.models import Subject
 
 from . import dosing, qlq_c30, scheduling
@@ -27,20 +28,9 @@ from .models import (
     TumourAssessment,
     Visit,
 )
-from .protocol_plan import build_visit_plan
+from .protocol_plan import QLQ_C30, build_visit_plan, instrument_assessments
 
 # ---------------------------------------------------------------- schedule
-
-
-def _frequency_number(subject: Subject) -> int | None:
-    if not subject.frequency_level:
-        return None
-    protocol = subject.protocol_version.protocol()
-    levels = protocol.dose_finding.frequency_levels if protocol.dose_finding else ()
-    for index, level in enumerate(levels, start=1):
-        if level.code == subject.frequency_level:
-            return index
-    return None
 
 
 def _subject_state(subject: Subject, visits: dict[str, Visit]) -> scheduling.SubjectState:
@@ -67,8 +57,9 @@ def regenerate_visits(subject: Subject, reason: str = "schedule regenerated") ->
     if subject.day0 is None or subject.arm is None:
         return []
     plan = build_visit_plan(subject.protocol_version.protocol(), subject.arm.code,
-                            subject.day0, frequency=_frequency_number(subject),
-                            end_of_study=subject.trial.completion_date)
+                            subject.day0, frequency_level=subject.frequency_level or None,
+                            end_of_study=subject.trial.completion_date,
+                            enrolled_on=subject.enrolled_on)
     existing = {v.code: v for v in subject.visits.all()}
     planned = scheduling.plan_visits(plan, _subject_state(subject, existing))
     keep = set()
@@ -123,7 +114,6 @@ def record_visit(visit: Visit, on: dt.date, user=None, reason: str = "") -> Visi
     with change_reason(text or "visit date corrected", user):
         visit.actual_date = on
         visit.status = Visit.Status.DONE
-        visit.overdue = False
         visit.save()
     subject = visit.subject
     if visit.kind in (Visit.Kind.INFUSION, Visit.Kind.MONTH) and subject.status == "enrolled":
@@ -146,24 +136,29 @@ def mark_missed(visit: Visit, reason: str, user=None) -> Visit:
     with change_reason(f"visit missed: {reason}", user):
         visit.status = Visit.Status.MISSED
         visit.status_reason = reason
-        visit.overdue = False
         visit.save()
     return visit
 
 
-@transaction.atomic
-def flag_overdue_visits(today: dt.date | None = None) -> int:
-    """Planned visits past their window end without data become overdue (idempotent)."""
-    today = today or timezone.localdate()
-    with change_reason("daily overdue-visit check"):
-        return Visit.objects.unlocked().filter(
-            status=Visit.Status.PLANNED, window_high__lt=today, overdue=False
-        ).update(overdue=True)
-
-
 # ---------------------------------------------------------------- exposure
 
-WEIGHT_RANGE_KG = (Decimal("0"), Decimal("500"))
+EXPOSURE_CHECKS = (
+    ("weight_kg", plausibility.weight_problem), ("height_cm", plausibility.height_problem),
+    ("dose_value", plausibility.amount_problem), ("given_total", plausibility.amount_problem),
+)
+
+
+def check_exposure_values(values: dict) -> None:
+    """Plausibility at the door (``subjects.plausibility``, EDC plausibility defaults): body
+    size, positive amounts, nothing dated after today; ``ValidationError`` naming each field."""
+    today = timezone.localdate()
+    problems = {field: problem for field, check in EXPOSURE_CHECKS
+                if field in values and (problem := check(values[field])) is not None}
+    problems.update({field: problem for field in ("administered_on", "start_time", "stop_time")
+                     if field in values
+                     and (problem := plausibility.future_problem(values[field], today))})
+    if problems:
+        raise ValidationError(problems)
 
 
 def _regimen_for(subject: Subject, intervention_code: str):
@@ -211,13 +206,10 @@ def record_exposure(visit: Visit, *, intervention, administered_on: dt.date,
             f"{intervention.code}.")})
     if dose_unit not in dosing.UNIT_TOTALS:
         raise ValidationError({"dose_unit": f"unknown dose unit {dose_unit!r}"})
-    if dose_value is None or Decimal(dose_value) <= 0:
+    if dose_value is None:
         raise ValidationError({"dose_value": "the dose must be positive"})
-    if weight_kg is not None and not (
-        WEIGHT_RANGE_KG[0] < Decimal(weight_kg) <= WEIGHT_RANGE_KG[1]
-    ):
-        raise ValidationError({"weight_kg": (
-            f"{weight_kg} kg is not a plausible body weight (0 < weight <= 500 kg).")})
+    check_exposure_values({"administered_on": administered_on, "dose_value": dose_value,
+                           "weight_kg": weight_kg, "height_cm": height_cm, **extra})
     exposure = Exposure(
         subject=subject, visit=visit, intervention=intervention,
         administered_on=administered_on, dose_value=dose_value, dose_unit=dose_unit,
@@ -307,6 +299,34 @@ def score_form(form_id: int) -> QlqC30Score:
     return score
 
 
+def check_qlq_form(subject: Subject, visit: Visit | None, completion_date, *,
+                   new: bool = True) -> None:
+    """A QLQ-C30 form only in a trial whose protocol schedules the instrument, never dated in
+    the future or before consent (``subjects.plausibility``); ``ValidationError`` naming the
+    field.  A form at a visit where the protocol schedules none is accepted but unscheduled
+    (``visit.qlq_c30_due`` False) and left out of time to deterioration (see
+    :func:`recompute_deterioration`).  ``new=False`` (a correction of a saved form of the same
+    subject) checks the date only."""
+    if subject is None:
+        return
+    if new and not instrument_assessments(subject.protocol_version.protocol(), QLQ_C30):
+        raise ValidationError({"subject": (
+            f"The protocol of {subject.trial} does not schedule the {QLQ_C30}: no form can be "
+            "recorded in this trial.")})
+    problem = plausibility.future_problem(completion_date, timezone.localdate())
+    if problem is None and completion_date is not None and completion_date < subject.consent_date:
+        problem = (f"{completion_date.isoformat()} is before consent "
+                   f"({subject.consent_date.isoformat()}).")
+    if problem is not None:
+        raise ValidationError({"completion_date": problem})
+
+
+def counts_unscheduled_forms(version) -> bool:
+    """Whether the protocol version lets unscheduled QLQ-C30 forms count in deterioration."""
+    return any(a.unscheduled_in_analysis for a in
+               instrument_assessments(version.protocol(), QLQ_C30))
+
+
 def start_date_of(subject: Subject):
     """Time-to-deterioration origin: the enrollment date (day 0 or consent as fall-backs)."""
     return subject.enrolled_on or subject.day0 or subject.consent_date
@@ -314,17 +334,19 @@ def start_date_of(subject: Subject):
 
 @transaction.atomic
 def recompute_deterioration(subject_id: int) -> list[QlqC30Deterioration]:
-    """Recompute time to deterioration of every scale of one subject from all its forms.
+    """Recompute time to deterioration of every scale of one subject from its forms: those
+    at visits where the protocol schedules the QLQ-C30 (and unscheduled ones only where the
+    protocol allows them, ``unscheduled_in_analysis``).
 
     The subject row is locked so two runs for one subject serialise; the result is one row
     per subject and scale whatever the number of runs.
     """
     subject = Subject.objects.select_for_update().get(pk=subject_id)
-    forms = list(
-        QlqC30Score.objects.filter(
-            form__subject=subject, form__retired_at__isnull=True, state=ComputationState.DONE
-        ).select_related("form").order_by("form__completion_date", "form_id")
-    )
+    scores = QlqC30Score.objects.filter(
+        form__subject=subject, form__retired_at__isnull=True, state=ComputationState.DONE)
+    if not counts_unscheduled_forms(subject.protocol_version):
+        scores = scores.filter(form__visit__qlq_c30_due=True)  # scheduled forms only
+    forms = list(scores.select_related("form").order_by("form__completion_date", "form_id"))
     start = start_date_of(subject)
     results = []
     for scale in qlq_c30.SCALES:

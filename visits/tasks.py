@@ -21,9 +21,3 @@ def score_qlq_c30_form(form_id: int) -> None:
     """Score a QLQ-C30 form, then recompute its subject's deterioration for every scale."""
     score = services.score_form(form_id)
     services.recompute_deterioration(score.form.subject_id)
-
-
-@shared_task(base=OutboxTask, name="visits.tasks.flag_overdue_visits")
-def flag_overdue_visits() -> int:
-    """Celery beat, daily: visits past their window end without data become overdue."""
-    return services.flag_overdue_visits()

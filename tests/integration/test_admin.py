@@ -79,7 +79,7 @@ def world():
 def _subject_rows(w, subject, i):
     from data_management.models import Lock, Query, Signature, Verification
 
-    visit = make_dm_visit(subject, code=f"V{i}", intervention="DRUG", overdue=bool(i % 2))
+    visit = make_dm_visit(subject, code=f"V{i}", intervention="DRUG")
     make_dm_exposure(visit)
     TumourAssessment.objects.create(subject=subject, visit=visit,
                                     assessment_date=dt.date(2025, 2, 1), method="CT",
@@ -579,10 +579,12 @@ def test_sae_reported_from_the_subject_page_and_the_dashboard(client, seed000, m
 
 
 def test_qlq_c30_form_entered_in_the_admin_is_queued_for_scoring(
-        client, seed000, django_capture_on_commit_callbacks):
-    subject = _enrolled_000(seed000)
-    visit = subject.visits.get(code="C1")
-    client.force_login(seed000["nurse"])
+        client, django_capture_on_commit_callbacks):
+    from tests.integration.test_visits import enrolled_subject
+
+    subject = enrolled_subject("NCT05962450")  # seed 002 schedules the QLQ-C30
+    visit = subject.visits.get(code="BASELINE")
+    client.force_login(make_user("nurse002", "site_staff", (subject.trial, subject.site)))
     data = {"subject": subject.pk, "visit": visit.pk, "mode": "paper",
             "completion_date": visit.target_date.isoformat(),
             **{f"q{i}": "2" for i in range(1, 29)}, "q29": "5", "q30": "5"}

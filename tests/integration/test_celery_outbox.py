@@ -9,7 +9,7 @@ import pytest
 from edc.models import PendingTask
 from edc.outbox import dispatch, requeue_pending
 from tests.conftest import wait_for
-from tests.factories import make_site, make_subject, make_trial, make_user
+from tests.factories import load_seed_trial, make_subject, make_user
 from visits import qlq_c30
 from visits.models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
 
@@ -46,8 +46,8 @@ def form_payload(subject, visit, day: dt.date, answer: int, **overrides) -> dict
 
 @pytest.fixture
 def setting():
-    trial = make_trial()
-    site = make_site(trial, "01")
+    trial = load_seed_trial("NCT05962450")  # its protocol schedules the QLQ-C30
+    site = trial.sites.first()
     nurse = make_user("qol_nurse", "site_staff", (trial, site))
     subject = make_subject(trial, site, day0=dt.date(2025, 1, 6), enrolled_on=dt.date(2025, 1, 6))
     visits = [
@@ -82,7 +82,8 @@ def test_worker_scores_forms_and_computes_deterioration(api, setting, celery_wor
     score = scored(ids[1])
     assert pytest.approx(200 / 3) == score.PF2
     assert score.QL2 == 0.0
-    wait_for(lambda: PendingTask.objects.filter(state="done").count() == 4)
+    wait_for(lambda: PendingTask.objects.filter(task_name="visits.tasks.score_qlq_c30_form",
+                                                state="done").count() == 4)
 
     pf2 = QlqC30Deterioration.objects.get(subject=subject, scale="PF2")
     # PF2 deteriorated at A1 (2025-03-03) and again at A2: event on 2025-03-03, 56 days.
@@ -120,7 +121,8 @@ def test_broker_outage_keeps_data_and_work_is_done_once_after(api, setting, cele
                         format="json")
     assert response.status_code == 201, response.content
     form = QlqC30Form.objects.get(pk=response.json()["id"])
-    pending = PendingTask.objects.get(args=[form.pk])
+    pending = PendingTask.objects.get(task_name="visits.tasks.score_qlq_c30_form",
+                                      args=[form.pk])
     assert pending.state == "pending"
     assert "broker" in pending.last_error
     assert QlqC30Score.objects.get(form=form).state == "pending"

@@ -18,10 +18,11 @@ SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 DAY0 = dt.date(2025, 1, 6)
 
 
-def schedule(registry: str, arm: str, *, frequency=None, **state):
+def schedule(registry: str, arm: str, *, frequency_level=None, enrolled_on=None, **state):
     protocol = load_protocol(SEEDS / f"{registry}.toml")
-    plan = build_visit_plan(protocol, arm, DAY0, frequency=frequency,
-                            end_of_study=protocol.trial.completion_date)
+    plan = build_visit_plan(protocol, arm, DAY0, frequency_level=frequency_level,
+                            end_of_study=protocol.trial.completion_date,
+                            enrolled_on=enrolled_on)
     return {v.key: v for v in plan_visits(plan, SubjectState(day0=DAY0, **state))}
 
 
@@ -84,12 +85,59 @@ def test_seed_002_inkt_every_two_weeks_imaging_every_8_weeks_with_qlq():
 
 
 def test_seed_003_course_at_frequency_level():
-    visits = schedule("NCT05672420", "UC-MSC", frequency=3)
+    visits = schedule("NCT05672420", "UC-MSC", frequency_level="F3")
     # frequency 3 = three infusions in the 2-week course, every 14 // 3 = 4 days.
     assert [visits[f"C{n}"].target for n in (1, 2, 3)] == [
         d("2025-01-06"), d("2025-01-10"), d("2025-01-14")]
     with pytest.raises(ValueError, match="frequency level"):
         schedule("NCT05672420", "UC-MSC")
+
+
+@pytest.mark.parametrize(("level", "infusions"), [("F1", 1), ("F2", 2), ("F3", 3)])
+def test_seed_003_infusions_per_course_come_from_the_protocol_file(level, infusions):
+    """The file declares each frequency level's infusions per course (n for frequency n)."""
+    protocol = load_protocol(SEEDS / "NCT05672420.toml")
+    declared = {f.code: f.infusions for f in protocol.dose_finding.frequency_levels}
+    assert declared[level] == infusions
+    visits = schedule("NCT05672420", "UC-MSC", frequency_level=level)
+    assert sorted(k for k, v in visits.items() if v.kind == "infusion") == [
+        f"C{n}" for n in range(1, infusions + 1)]
+
+
+def test_seed_003_follow_up_to_two_years_after_enrollment_once_treatment_ends():
+    # "follow-up visits of up to 2 years after enrollment"; no frequency is stated, the
+    # file declares 12 weeks (inferred).  Enrolled 2025-01-02, course day 0 2025-01-06.
+    enrolled = d("2025-01-02")
+    before = schedule("NCT05672420", "UC-MSC", frequency_level="F2", enrolled_on=enrolled)
+    assert not [v for v in before.values() if v.kind == "follow_up"]
+    stop = d("2025-01-20")  # course completed, status follow-up
+    visits = schedule("NCT05672420", "UC-MSC", frequency_level="F2", enrolled_on=enrolled,
+                      done={"C1": DAY0, "C2": d("2025-01-13")},
+                      treatment_stop=(stop, "completed"))
+    follow_up = sorted((v for v in visits.values() if v.kind == "follow_up"),
+                       key=lambda v: v.target)
+    assert follow_up[0].key == "FU1" and follow_up[0].target == d("2025-04-14")  # stop + 84
+    assert (follow_up[0].window_low, follow_up[0].window_high) == (
+        d("2025-04-07"), d("2025-04-21"))
+    # the last one on or before 2027-01-02 (2 years after enrollment): stop + 8 x 84 days
+    assert follow_up[-1].target == d("2026-11-23") and len(follow_up) == 8
+    assert follow_up[-1].target <= d("2027-01-02") < follow_up[-1].target + dt.timedelta(84)
+
+
+def test_seed_001_day_21_kinetics_sample_visit():
+    # "MSC-L kinetics in peripheral blood ... Time frame: 21 days post first infusion"
+    visits = schedule("SHEH-MSC-L", "MSC-L")
+    sample = visits["PK-D21"]
+    assert sample.kind == "sample" and sample.target == d("2025-01-27")
+    assert sample.window_low == sample.window_high == sample.target  # no window stated
+    late_first = schedule("SHEH-MSC-L", "MSC-L", done={"C1": d("2025-01-08")})
+    assert late_first["PK-D21"].target == d("2025-01-29")  # from the actual first infusion
+    assert late_first["PK-D21"].anchor.startswith("C1 actual 2025-01-08")
+
+
+def test_seed_000_trae_recording_period_is_not_a_visit():
+    visits = schedule("NCT05699811", "COMBO")
+    assert not [k for k in visits if k.startswith("TRAE")]
 
 
 def test_seed_004_month_visits_with_placebo():

@@ -620,3 +620,23 @@ def test_toml_syntax_error_and_file_path_in_messages(tmp_path):
         f"{target}: safety.ctcae_version: unsupported CTCAE version '4.0' "
         "(only '5.0' is accepted)",
     ]
+
+
+def test_follow_up_visit_must_declare_its_interval():
+    def mutate(d):
+        visit = d["visit_plan"]["visits"][1]
+        del visit["interval_weeks"]
+        visit["inferred"] = ["window_days"]
+    assert refuse("NCT05672420", mutate) == [
+        "NCT05672420.toml: visit_plan.visits[1].interval_weeks: missing (give a value or list "
+        "it in not_stated)"]
+
+
+def test_frequency_level_must_declare_its_infusions_per_course():
+    def mutate(d):
+        level = d["dose_finding"]["frequency_levels"][0]
+        del level["infusions"]
+        level.pop("inferred")
+    assert refuse("NCT05672420", mutate) == [
+        "NCT05672420.toml: dose_finding.frequency_levels[0].infusions: missing (give a value "
+        "or list it in not_stated)"]
