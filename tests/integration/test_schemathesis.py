@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff_token():
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from subjects.enrollment import enroll
     from tests.factories import load_seed_trial, make_eligible, make_subject, make_user
@@ -41,7 +41,7 @@ def staff_token():
     site = trial.sites.first()
     user = make_user("fuzz_nurse", "site_staff", (trial, site))
     enroll(make_eligible(make_subject(trial, site)), enrolled_on=dt.date(2025, 1, 6))
-    return Token.objects.create(user=user).key
+    return AuthToken.objects.create(user=user)[1]
 
 
 def _check(operation, token: str) -> None:
