@@ -67,7 +67,7 @@ class DataManagementViewSet(VersionedMixin, mixins.ListModelMixin, mixins.Retrie
         return Response(self.get_serializer(obj).data, status=code)
 
     @extend_schema(**HISTORY_SCHEMA)
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def history(self, request, *args, **kwargs):
         return Response(history(self.get_object()))
 

@@ -103,7 +103,7 @@ class AuditedWriteMixin(VersionedMixin):
         )
 
     @extend_schema(**HISTORY_SCHEMA)
-    @action(detail=True, methods=["get"], url_path="history")
+    @action(detail=True, methods=["get"], url_path="history", pagination_class=None)
     def history(self, request, *args, **kwargs):
         obj = self.get_object()
         rows = history(obj)
