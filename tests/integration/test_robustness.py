@@ -68,8 +68,9 @@ def test_100000_deep_json_is_a_400_in_the_error_shape(api, world):
 
 def test_5000_deep_grade_episodes_is_a_400(api, world):
     api.force_authenticate(world["nurse"])
-    body = ('{"subject": %d, "term": 1, "onset_date": "2025-02-01", "grade_episodes": %s}'
-            % (world["subject"].pk, "[" * 5000 + "]" * 5000))
+    deep = "[" * 5000 + "]" * 5000
+    body = (f'{{"subject": {world["subject"].pk}, "term": 1, "onset_date": "2025-02-01", '
+            f'"grade_episodes": {deep}}}')
     response = api.post("/api/v1/adverse-events/", body, content_type="application/json")
     assert response.status_code == 400
     assert "nested deeper" in errors(response)[0]["message"]
@@ -78,7 +79,8 @@ def test_5000_deep_grade_episodes_is_a_400(api, world):
 def test_json_within_the_depth_limit_is_parsed(api, world):
     api.force_authenticate(world["nurse"])
     nested = "[" * 5 + "]" * 5
-    body = '{"screening_number": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "x": %s}' % nested
+    brackets = "[" * 40  # inside a string: not nesting
+    body = f'{{"screening_number": "{brackets}", "x": {nested}}}'
     response = api.post("/api/v1/subjects/", body, content_type="application/json")
     assert response.status_code == 400  # invalid subject, but parsed: fields are named
     assert {e["field"] for e in errors(response)} >= {"trial", "site"}
