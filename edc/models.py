@@ -11,7 +11,8 @@ class PendingTask(models.Model):
 
     The row is the source of truth: if the broker is down when the transaction commits the
     row stays ``pending`` and the periodic sweep re-queues it; a worker marks it ``done`` in
-    the same transaction as its effects, so a task delivered twice runs once.
+    the same transaction as its effects, so a task delivered twice runs once. A task whose
+    worker was killed mid-task is re-sent by the sweep too (``started_at``).
     """
 
     class State(models.TextChoices):
@@ -27,6 +28,10 @@ class PendingTask(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A worker took it (cleared when it fails or is re-sent); with the row "
+                  "unlocked long after, its worker died (edc.outbox.requeue_pending)")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -198,7 +198,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
-    "requeue-pending-work": {"task": "edc.tasks.requeue_pending", "schedule": 60.0},
+    "requeue-pending-work": {"task": "edc.tasks.requeue_pending",
+                             "schedule": float(os.environ.get("OUTBOX_SWEEP_SECONDS", "15"))},
     "flag-overdue-visits": {"task": "visits.tasks.flag_overdue_visits",
                             "schedule": 24 * 60 * 60.0},
     "sae-overdue": {"task": "adverse_events.tasks.raise_overdue_saes", "schedule": 300.0},
@@ -208,6 +209,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # Outbox: pending work older than this is re-queued by the sweep.
 OUTBOX_REQUEUE_AFTER_SECONDS = int(os.environ.get("OUTBOX_REQUEUE_AFTER_SECONDS", "30"))
+# A task started this long ago whose row its worker no longer locks lost its worker: re-sent.
+OUTBOX_ORPHAN_AFTER_SECONDS = int(os.environ.get("OUTBOX_ORPHAN_AFTER_SECONDS", "20"))
 
 LOGGING = {
     "version": 1,
