@@ -45,11 +45,22 @@ def staff_token():
 
 
 def _check(operation, token: str) -> None:
+    from knox.models import AuthToken
+
+    revokes = operation.path.endswith("/auth/token/revoke/")
+
     @given(case=operation.as_strategy())
     @settings(max_examples=6, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case):
-        response = case.call(headers={"Authorization": f"Token {token}"})
+        used = token
+        if revokes:  # revoking (all=true: every token of the user) would end this run's
+            # token: revoke tokens of another user
+            from django.contrib.auth.models import User
+
+            other = User.objects.get_or_create(username="fuzz_revoker")[0]
+            used = AuthToken.objects.create(user=other)[1]
+        response = case.call(headers={"Authorization": f"Token {used}"})
         case.validate_response(response, checks=CHECKS)
 
     run()
