@@ -15,7 +15,7 @@ from .forms import AdminLoginForm
 
 class TrialdeskAdminSite(admin.AdminSite):
     login_form = AdminLoginForm
-    login_template = "otp/admin111/login.html"
+    login_template = "admin/login_totp.html"
 
     def has_permission(self, request) -> bool:
         if not super().has_permission(request):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django_otp import devices_for_user, user_has_device
 from django_otp.admin import OTPAdminAuthenticationForm
@@ -10,6 +11,9 @@ from django_otp.admin import OTPAdminAuthenticationForm
 class AdminLoginForm(OTPAdminAuthenticationForm):
     """Username and password (django-axes counts failures); then, for users with a confirmed
     device, the one-time code (django-otp). Users without a device leave the code empty."""
+
+    otp_token = forms.CharField(required=False, max_length=16,
+                                widget=forms.TextInput(attrs={"autocomplete": "one-time-code"}))
 
     def clean(self):
         self.cleaned_data = AdminAuthenticationForm.clean(self)

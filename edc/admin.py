@@ -22,6 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.template.response import TemplateResponse
+from django.utils.functional import cached_property
 from django.utils.html import format_html_join
 
 from . import roles
@@ -88,6 +89,11 @@ class ReasonForChangeForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["loaded_version"].initial = etag_for(
                 self.instance.pk, getattr(self.instance, "updated_at", None))
+
+    @cached_property
+    def changed_data(self):
+        """The version the page was opened with is no change of the record."""
+        return [name for name in super().changed_data if name != "loaded_version"]
 
     def clean(self):
         cleaned = super().clean()

@@ -404,7 +404,7 @@ def test_visit_services_from_the_admin(client, seed000):
     change = client.get(reverse("admin:visits_exposure_change", args=[exposure.pk]))
     assert set(change.context["adminform"].form.fields) == {
         "start_time", "stop_time", "given_total", "interrupted", "interruption_reason",
-        "reason_for_change"}
+        "reason_for_change", "loaded_version"}
 
 
 def test_history_page_is_the_audit_trail(client, seed000):

@@ -132,6 +132,31 @@ def test_a_failed_request_releases_its_key(api, world):
     assert not IdempotencyRecord.objects.exists()
 
 
+def test_a_key_in_progress_is_a_409_and_a_dead_claim_is_taken_over(api, world):
+    """A claim whose request is still running answers 409; one older than
+    IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS (its process died) is taken over by the retry."""
+    import hashlib
+    import json
+
+    nurse = world["nurse"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token_for(nurse)}")
+    body = json.dumps(subject_body(world, "K-4"))
+    fingerprint = hashlib.sha256(b"POST/api/v1/subjects/" + body.encode()).hexdigest()
+    claim = IdempotencyRecord.objects.create(user=nurse, key="k-4", fingerprint=fingerprint)
+    busy = api.post("/api/v1/subjects/", body, content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY="k-4")
+    assert busy.status_code == 409
+    assert errors(busy)[0]["code"] == "idempotency_key_in_progress"
+    assert not Subject.objects.filter(screening_number="K-4").exists()
+    IdempotencyRecord.objects.filter(pk=claim.pk).update(
+        created_at=claim.created_at
+        - dt.timedelta(seconds=settings.IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS + 1))
+    retried = api.post("/api/v1/subjects/", body, content_type="application/json",
+                       HTTP_IDEMPOTENCY_KEY="k-4")
+    assert retried.status_code == 201
+    assert IdempotencyRecord.objects.get().status_code == 201
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_posts_with_one_key_create_one_record(world):
     """Eight clients send the same first POST at once: the key is claimed before the work
