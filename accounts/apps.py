@@ -7,6 +7,9 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts (21 CFR 11.300)"
 
+    def ready(self) -> None:
+        from . import schema  # noqa: F401  (registers the OpenAPI token scheme)
+
 
 class TrialdeskAdminConfig(admin_apps.AdminConfig):
     default = False

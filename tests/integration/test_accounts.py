@@ -145,6 +145,18 @@ def test_wrong_credentials_get_the_json_error_shape_and_lock_the_account(api, wo
     assert missing.json()["errors"][0]["field"] == "password"
 
 
+def test_a_lock_out_also_stops_tokens_issued_before_it(api, client, world):
+    token = api.post(TOKEN_URL, {"username": "nurse", "password": PASSWORD},
+                     format="json").json()["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api.get("/api/v1/subjects/").status_code == 200
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        admin_login(client, "nurse", "wrong-password-1")
+    response = api.get("/api/v1/subjects/")
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["code"] == "account_locked"
+
+
 def test_a_revoked_token_is_refused_and_both_events_are_audited(api, world):
     token = api.post(TOKEN_URL, {"username": "nurse", "password": PASSWORD},
                      format="json").json()["token"]
