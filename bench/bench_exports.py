@@ -225,7 +225,7 @@ def generate() -> None:
 def users() -> dict[str, str]:
     """Tokens: a data manager of the main trial (list), an investigator of the create trial."""
     from django.contrib.auth.models import Group, User
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from subjects.models import Membership
     from trials.models import Trial
@@ -239,7 +239,7 @@ def users() -> dict[str, str]:
             user.save()
             user.groups.add(Group.objects.get(name=role))
             Membership.objects.create(user=user, trial=Trial.objects.get(registry_id=registry))
-        tokens[name] = Token.objects.get_or_create(user=user)[0].key
+        tokens[name] = AuthToken.objects.create(user=user)[1]
     return tokens
 
 

@@ -16,6 +16,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from edc import roles
+from edc.api.concurrency import VersionedMixin
+from edc.api.mixins import HISTORY_SCHEMA
 from edc.audit import history
 
 from . import edit_checks, locks, queries, sdv, signatures
@@ -49,7 +51,7 @@ def _input(serializer_class, request):
     return serializer.validated_data
 
 
-class DataManagementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
+class DataManagementViewSet(VersionedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                             viewsets.GenericViewSet):
     permission_classes = [WorkflowPermission]
     action_roles: dict[str, set[str]] = {}
@@ -64,9 +66,8 @@ class DataManagementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     def _respond(self, obj, code=status.HTTP_200_OK):
         return Response(self.get_serializer(obj).data, status=code)
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT}, parameters=[ID],
-                   description="Audit trail: who, when (UTC), reason, old and new values.")
-    @action(detail=True, methods=["get"])
+    @extend_schema(**HISTORY_SCHEMA)
+    @action(detail=True, methods=["get"], pagination_class=None)
     def history(self, request, *args, **kwargs):
         return Response(history(self.get_object()))
 
@@ -169,7 +170,7 @@ class SignatureViewSet(DataManagementViewSet):
         record = self._resolve(label, data["object_id"])
         with domain_errors():
             signature = signatures.sign(request.user, record, data["password"],
-                                        data["meaning"])
+                                        data["meaning"], request=request)
         return self._respond(signature, status.HTTP_201_CREATED)
 
     @extend_schema(parameters=[OpenApiParameter("level", OpenApiTypes.STR)],

@@ -3,8 +3,10 @@
 Every row names its target generically (``content_type`` + ``object_id`` and, for queries and
 verifications, an optional ``field_name``) and stores the trial, site, subject and visit the
 target belongs to, so that scoping (``edc.roles.scope``) and counting never join through the
-CRF tables. All are audited clinical records (21 CFR 11.10(e), ICH E6(R3) 2.12): every state
-change is an UPDATE with its reason and user in the audit trail (``edc.audit.history``).
+CRF tables. When a subject moves to another site, its rows follow it (a database trigger,
+migration ``0002_records_follow_subject_site``). All are audited clinical records
+(21 CFR 11.10(e), ICH E6(R3) 2.12): every state change is an UPDATE with its reason and user
+in the audit trail (``edc.audit.history``).
 """
 
 from __future__ import annotations

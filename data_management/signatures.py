@@ -7,7 +7,9 @@
 * 11.70 — the signature is linked to the signed data: ``data_digest`` (SHA-256 of the data at
   signing) and the automatic invalidation when signed data changes (``data_management.guards``);
 * 11.200(a) — the signer re-enters the password (the second component next to the
-  authenticated user id of the session), checked with ``user.check_password``.
+  authenticated user id of the session);
+* 11.300(d) — failed signature passwords count towards the account lock-out like failed
+  log-ins (``accounts.passwords``): once locked, signing is refused even with the right one.
 
 ICH E6(R3) 2.12 / 3.16.1: the investigator is responsible for the data reported; signing is
 refused while queries on the data are unresolved and when the data is locked.
@@ -22,6 +24,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.passwords import AccountLocked, reauthenticate
 from edc import roles
 
 from . import workflow as wf
@@ -79,15 +82,27 @@ def current_state(target) -> str:
     return wf.INVALIDATED if signatures.exists() else wf.UNSIGNED
 
 
-@transaction.atomic
-def sign(user, record, password: str, meaning: str = "") -> Signature:
-    """Sign ``record`` (a Subject: the casebook, or a Visit) after re-entering the password."""
+def sign(user, record, password: str, meaning: str = "", request=None) -> Signature:
+    """Sign ``record`` (a Subject: the casebook, or a Visit) after re-entering the password
+    (``request``: the request it came with, for the lock-out's record of the attempt).
+
+    The password is checked before the signing transaction, so that a failed attempt stays
+    counted when the refusal rolls the signing back."""
     level = level_of(record)
     if not roles.has_role(user, roles.INVESTIGATOR):
         raise NotPermitted("Only an investigator can sign a casebook or a visit.")
-    if not password or not user.check_password(password):
+    try:
+        password_ok = reauthenticate(request, user, password)
+    except AccountLocked as exc:
+        raise SignatureRejected(f"{exc} Nothing was signed.") from None
+    if not password_ok:
         raise SignatureRejected("The password is not correct: nothing was signed. Re-enter "
                                 "your own password to sign.")
+    return _sign(user, record, level, meaning)
+
+
+@transaction.atomic
+def _sign(user, record, level: str, meaning: str) -> Signature:
     target = target_of(record)
     type(record)._base_manager.select_for_update().filter(pk=record.pk).first()
     unresolved = Query.objects.filter(state__in=wf.UNRESOLVED_QUERY_STATES,

@@ -22,9 +22,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.template.response import TemplateResponse
+from django.utils.functional import cached_property
 from django.utils.html import format_html_join
 
 from . import roles
+from .api.concurrency import current_etag, etag_for
 from .audit import change_reason, history
 from .models import PendingTask
 
@@ -80,13 +82,40 @@ class ReasonForChangeForm(forms.ModelForm):
         help_text="Required when changing a saved record (audit trail).",
     )
 
+    loaded_version = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["loaded_version"].initial = etag_for(
+                self.instance.pk, getattr(self.instance, "updated_at", None))
+
+    @cached_property
+    def changed_data(self):
+        """The version the page was opened with is no change of the record."""
+        return [name for name in super().changed_data if name != "loaded_version"]
+
     def clean(self):
         cleaned = super().clean()
         if self.instance.pk and self.has_changed() and not (
             cleaned.get("reason_for_change") or ""
         ).strip():
             self.add_error("reason_for_change", "A reason for change is required.")
+        self._check_version(cleaned.get("loaded_version"))
         return cleaned
+
+    def _check_version(self, loaded: str | None) -> None:
+        """Optimistic concurrency: refuse to save over a version newer than the one the page
+        was opened with (the admin's change view is one transaction: the row stays locked
+        until the save commits)."""
+        if not self.instance.pk or not loaded:
+            return
+        current = current_etag(self.instance, lock=True)
+        if current is not None and current != loaded:
+            raise ValidationError(
+                "Someone else changed this record after you opened this page; nothing was "
+                "saved. Reload the page to see the current values, then re-apply your change.",
+                code="stale_version")
 
 
 class ScopedRelatedFilter(admin.RelatedOnlyFieldListFilter):
@@ -171,12 +200,20 @@ class ClinicalAdmin(admin.ModelAdmin):
         return fields
 
     def get_fields(self, request, obj=None):
-        fields = [f for f in super().get_fields(request, obj) if f != "audit_trail"]
+        fields = [f for f in super().get_fields(request, obj)
+                  if f not in ("audit_trail", "loaded_version")]
         if obj is None and "reason_for_change" in fields:
             fields.remove("reason_for_change")
         if obj is not None:
             fields.append("audit_trail")
         return fields
+
+    def get_fieldsets(self, request, obj=None):
+        """Every change page sends back the version it was opened with (hidden field)."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and issubclass(self.form, ReasonForChangeForm):
+            fieldsets.append((None, {"fields": ["loaded_version"]}))
+        return fieldsets
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import pghistory
 import pgtrigger
 from django.db import models, transaction
+from django.utils import timezone
 
 REASON_REQUIRED_SQL = """
     IF coalesce(
@@ -130,13 +131,15 @@ def history(obj: models.Model) -> list[dict]:
 class ClinicalQuerySet(models.QuerySet):
     """Default queryset of clinical models: bulk writes obey data management too.
 
-    For CRF models (see ``data_management.targets``) ``update()`` (and ``bulk_update()``, which
+    ``update()`` stamps ``updated_at`` like ``save()`` does (the record's version). For CRF
+    models (see ``data_management.targets``) ``update()`` (and ``bulk_update()``, which
     goes through it) and ``bulk_create()`` refuse rows under a freeze or lock
     (``data_management.exceptions.RecordLocked``), and a bulk change to verified or signed data
     clears the verification / invalidates the signature, as ``save()`` does.
     """
 
     def update(self, **kwargs):
+        kwargs.setdefault("updated_at", timezone.now())  # a new version (edc.api.concurrency)
         hooks = self.model.data_management_hooks()
         if hooks is None:
             return super().update(**kwargs)
@@ -251,7 +254,6 @@ class ClinicalModel(models.Model):
 
     def retire(self, reason: str, user=None) -> None:
         """Soft-retire the record with a reason; it stays in the database and its history."""
-        from django.utils import timezone
 
         with change_reason(reason, user):
             self.retired_at = timezone.now()

@@ -1,6 +1,7 @@
 """Core models: the outbox of work queued for Celery."""
 
 from django.db import models
+from django.utils import timezone
 
 from .audit import ClinicalModel  # noqa: F401  (re-exported for the apps)
 
@@ -10,7 +11,8 @@ class PendingTask(models.Model):
 
     The row is the source of truth: if the broker is down when the transaction commits the
     row stays ``pending`` and the periodic sweep re-queues it; a worker marks it ``done`` in
-    the same transaction as its effects, so a task delivered twice runs once.
+    the same transaction as its effects, so a task delivered twice runs once. A task whose
+    worker was killed mid-task is re-sent by the sweep too (``started_at``).
     """
 
     class State(models.TextChoices):
@@ -26,6 +28,10 @@ class PendingTask(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A worker took it (cleared when it fails or is re-sent); with the row "
+                  "unlocked long after, its worker died (edc.outbox.requeue_pending)")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -37,15 +43,18 @@ class PendingTask(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The response to a POST sent with an ``Idempotency-Key``, replayed on a retry."""
+    """A POST sent with an ``Idempotency-Key``: claimed (no status yet) before the work
+    starts, then the response, replayed on a retry (``edc.api.idempotency``)."""
 
     user = models.ForeignKey("auth.User", on_delete=models.PROTECT)
     key = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
-    status_code = models.PositiveSmallIntegerField()
-    body = models.BinaryField()
-    content_type = models.CharField(max_length=100)
-    created_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                   help_text="Empty while in progress")
+    body = models.BinaryField(default=b"")
+    content_type = models.CharField(max_length=100, blank=True)
+    headers = models.JSONField(default=dict, help_text="Response headers replayed (ETag...)")
+    created_at = models.DateTimeField(default=timezone.now, help_text="Claimed at")
 
     class Meta:
         constraints = [

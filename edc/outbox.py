@@ -6,6 +6,13 @@ still saved and the work stays pending; :func:`requeue_pending` (a Celery beat t
 management command) sends it again once the broker is back. Tasks declared with
 ``base=OutboxTask`` mark their row done in the same transaction as their effects, so a
 message delivered twice does the work once.
+
+A worker killed mid-task (OOM, node lost) leaves its message unacknowledged until the
+broker's visibility timeout (an hour). The sweep does not wait for it: a task a worker
+started (``started_at``) more than ``OUTBOX_ORPHAN_AFTER_SECONDS`` ago whose row is no longer
+locked by that worker's transaction (a live worker holds ``SELECT ... FOR UPDATE`` on it
+until it commits) lost its worker, and is sent again; with the sweep every
+``OUTBOX_SWEEP_SECONDS`` it runs again well within a minute, still exactly once.
 """
 
 from __future__ import annotations
@@ -75,8 +82,23 @@ def requeue_pending(older_than_seconds: int | None = None) -> int:
         PendingTask.objects.filter(
             state=PendingTask.State.QUEUED, queued_at__lte=stale_queued
         ).values_list("pk", flat=True)
-    )
-    return sum(dispatch(pk) for pk in ids)
+    ) + orphaned()
+    return sum(dispatch(pk) for pk in dict.fromkeys(ids))
+
+
+def orphaned() -> list[int]:
+    """Tasks whose worker died mid-task: started long ago, no longer locked by a worker's
+    transaction. Marked re-sent (``started_at`` cleared) before they are sent again."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.OUTBOX_ORPHAN_AFTER_SECONDS)
+    with transaction.atomic():
+        ids = list(PendingTask.objects.select_for_update(skip_locked=True).filter(
+            state=PendingTask.State.QUEUED, started_at__lte=cutoff,
+        ).values_list("pk", flat=True))
+        PendingTask.objects.filter(pk__in=ids).update(started_at=None, queued_at=now)
+    if ids:
+        logger.warning("re-sending %d task(s) whose worker died mid-task: %s", len(ids), ids)
+    return ids
 
 
 class OutboxTask(Task):
@@ -94,6 +116,8 @@ class OutboxTask(Task):
     def __call__(self, *args, pending_id: int | None = None, **kwargs):
         if pending_id is None:
             return self.run(*args, **kwargs)
+        PendingTask.objects.filter(pk=pending_id).exclude(state=PendingTask.State.DONE).update(
+            started_at=timezone.now())
         try:
             with transaction.atomic():
                 pending = PendingTask.objects.select_for_update().filter(pk=pending_id).first()
@@ -107,7 +131,8 @@ class OutboxTask(Task):
                 pending.save(update_fields=["state", "attempts", "finished_at", "last_error"])
                 return result
         except Exception as exc:
-            PendingTask.objects.filter(pk=pending_id).update(last_error=repr(exc)[:2000])
+            PendingTask.objects.filter(pk=pending_id).update(last_error=repr(exc)[:2000],
+                                                             started_at=None)
             if self.request.retries >= self.max_retries:
                 PendingTask.objects.filter(pk=pending_id).update(state=PendingTask.State.FAILED)
             raise

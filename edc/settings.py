@@ -5,6 +5,7 @@ development default; nothing secret is committed.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -33,20 +34,24 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.TrialdeskAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_filters",
     "drf_spectacular",
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
     "edc",
+    "accounts",
     "trials",
     "subjects",
     "visits",
@@ -62,10 +67,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "pghistory.middleware.HistoryMiddleware",
+    "edc.api.limits.RequestLimitsMiddleware",
     "edc.api.idempotency.IdempotencyMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "edc.urls"
@@ -95,10 +103,45 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Password policy (21 CFR 11.300(b)): at least 12 characters, not common, not all digits,
+# not close to the user's name or e-mail.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": int(os.environ.get("PASSWORD_MIN_LENGTH", "12"))}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Accounts (21 CFR 11.300(d)): django-axes locks an account (by username, whatever the entry
+# point: admin, API session or token log-in, e-signature) after AXES_FAILURE_LIMIT failed
+# password attempts in a row, for AXES_COOLOFF_TIME or until an admin unlocks it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = ["username"]  # the account, not a hospital's shared address
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Sessions end after SESSION_IDLE_TIMEOUT_SECONDS without a request (sliding: every request
+# renews the expiry) and when the browser closes.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_TIMEOUT_SECONDS", str(30 * 60)))
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# API tokens (django-rest-knox): hashed in the database, refused after their expiry.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=int(os.environ.get("API_TOKEN_TTL_HOURS", "10"))),
+    "AUTO_REFRESH": False,
+}
+# Request limits for the JSON API (answered in the JSON error shape, edc.api.limits).
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("API_MAX_BODY_BYTES", str(2_621_440)))
+API_JSON_MAX_DEPTH = int(os.environ.get("API_JSON_MAX_DEPTH", "32"))
+# An Idempotency-Key claim whose request never finished is taken over after this.
+IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = int(os.environ.get("IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS",
+                                                       "120"))
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -113,10 +156,15 @@ LOGIN_URL = "admin:login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "edc.api.limits.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -151,7 +199,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
-    "requeue-pending-work": {"task": "edc.tasks.requeue_pending", "schedule": 60.0},
+    "requeue-pending-work": {"task": "edc.tasks.requeue_pending",
+                             "schedule": float(os.environ.get("OUTBOX_SWEEP_SECONDS", "15"))},
     "overdue-visit-queries": {"task": "data_management.tasks.raise_overdue_visit_queries",
                               "schedule": 24 * 60 * 60.0},
     "sae-overdue": {"task": "adverse_events.tasks.raise_overdue_saes", "schedule": 300.0},
@@ -163,6 +212,8 @@ CELERY_BEAT_SCHEDULE = {
 
 # Outbox: pending work older than this is re-queued by the sweep.
 OUTBOX_REQUEUE_AFTER_SECONDS = int(os.environ.get("OUTBOX_REQUEUE_AFTER_SECONDS", "30"))
+# A task started this long ago whose row its worker no longer locks lost its worker: re-sent.
+OUTBOX_ORPHAN_AFTER_SECONDS = int(os.environ.get("OUTBOX_ORPHAN_AFTER_SECONDS", "20"))
 
 # Safety alerts by email (notifications): Django's SMTP backend, configured here only.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

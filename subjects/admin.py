@@ -15,7 +15,7 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import (
     Case,
@@ -63,17 +63,33 @@ from .models import (
 
 @admin.register(Site)
 class SiteAdmin(ClinicalAdmin):
+    """Sites are set up by admins only; others see their own sites."""
+
     list_display = ["code", "name", "city", "country", "trial"]
     list_filter = [("trial", ScopedRelatedFilter), "country"]
     search_fields = ["code", "name", "city"]
     list_select_related = ["trial"]
     scope_site = "pk"
 
+    def has_add_permission(self, request) -> bool:
+        return roles.is_admin(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return roles.is_admin(request.user)
+
+
+class RevokeForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Why the access ends (kept in the audit trail).")
+
 
 @admin.register(Membership)
 class MembershipAdmin(ClinicalAdmin):
-    list_display = ["user", "trial", "site", "unblinded"]
-    list_filter = [("trial", ScopedRelatedFilter), "unblinded"]
+    """Granted by admins only; revoked with a reason (retired, never deleted; audited)."""
+
+    list_display = ["user", "trial", "site", "unblinded", "revoked"]
+    list_filter = [("trial", ScopedRelatedFilter), "unblinded",
+                   ("retired_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__username", "trial__registry_id", "site__code"]
     list_select_related = ["user", "trial", "site"]
 
@@ -84,7 +100,40 @@ class MembershipAdmin(ClinicalAdmin):
         return roles.is_admin(request.user)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return roles.is_admin(request.user)
+        return roles.is_admin(request.user) and (obj is None or obj.retired_at is None)
+
+    @admin.display(description="revoked", ordering="retired_at")
+    def revoked(self, obj):
+        if obj.retired_at is None:
+            return ""
+        return f"{obj.retired_at:%Y-%m-%d %H:%M} UTC: {obj.retired_reason}"
+
+    def get_urls(self):
+        return [path("<int:pk>/revoke/", self.admin_site.admin_view(self.revoke_view),
+                     name="subjects_membership_revoke"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "revoke_url": reverse(
+            "admin:subjects_membership_revoke", args=[object_id])}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def revoke_view(self, request, pk):
+        membership = self.get_queryset(request).filter(pk=pk, retired_at__isnull=True).first()
+        if not roles.is_admin(request.user):
+            raise PermissionDenied
+        if membership is None:
+            raise Http404("No active membership with this id.")
+        form = RevokeForm(request.POST or None)
+
+        def perform(data):
+            membership.retire(data["reason"], request.user)
+            messages.success(request, f"Access revoked: {membership}.")
+            return HttpResponseRedirect(reverse("admin:subjects_membership_changelist"))
+
+        return service_form_view(self, request, membership, form, title="Revoke access",
+                                 perform=perform, submit="Revoke", permission=roles.is_admin,
+                                 intro="The membership is retired with your reason; it stays "
+                                       "in the audit trail and can be granted again later.")
 
 
 class DoseDecisionAdmin(ClinicalAdmin):

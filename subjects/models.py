@@ -25,7 +25,11 @@ class Site(ClinicalModel):
 
 @audited
 class Membership(ClinicalModel):
-    """A user's access to a trial: one site, or every site when ``site`` is empty."""
+    """A user's access to a trial: one site, or every site when ``site`` is empty.
+
+    Granted and revoked by admins only; a revocation retires the membership with a reason
+    (audited like every clinical record), and a revoked access may be granted again.
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
@@ -42,7 +46,7 @@ class Membership(ClinicalModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "trial", "site"], name="membership_unique",
-                nulls_distinct=False,
+                nulls_distinct=False, condition=models.Q(retired_at__isnull=True),
             )
         ]
 

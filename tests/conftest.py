@@ -65,30 +65,40 @@ def worker_env(database_name: str, broker_url: str | None = None) -> dict[str, s
 class Worker:
     """A real ``celery worker`` subprocess consuming this session's queue."""
 
-    def __init__(self, database_name: str):
+    def __init__(self, database_name: str, queue: str = TEST_QUEUE, name: str = WORKER_NAME):
         self.database_name = database_name
+        self.queue, self.name = queue, name
         self.process: subprocess.Popen | None = None
-        self.log = ROOT / "var" / f"celery-worker-{TEST_QUEUE}.log"
+        self.log = ROOT / "var" / f"celery-worker-{queue}.log"
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the worker and (``wait``) return once it answers a ping (a solo worker busy
+        with a task answers none: pass ``wait=False`` to watch the task instead)."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "edc", "worker", "--pool=solo",
              "--without-mingle", "--without-gossip", "--without-heartbeat",
-             "-Q", TEST_QUEUE, "-n", WORKER_NAME, "--loglevel=INFO"],
+             "-Q", self.queue, "-n", self.name, "--loglevel=INFO"],
             cwd=ROOT, env=worker_env(self.database_name),
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
         )
+        if not wait:
+            return
         from edc.celery import app
 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker exited; see {self.log}")
-            replies = app.control.ping(destination=[WORKER_NAME], timeout=0.5)
+            replies = app.control.ping(destination=[self.name], timeout=0.5)
             if replies:
                 return
         raise RuntimeError(f"celery worker did not answer within 60 s; see {self.log}")
+
+    def kill(self) -> None:
+        """SIGKILL, as the kernel's OOM killer or a lost node would: no clean-up at all."""
+        self.process.kill()
+        self.process.wait(timeout=20)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, status
+from rest_framework import permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.response import Response
 
 from edc import roles
 from edc.audit import change_reason, history
+
+from .concurrency import VersionedMixin, check_if_match
 
 REASON_HEADER = "HTTP_X_CHANGE_REASON"
 
@@ -50,8 +52,31 @@ class ScopedQuerysetMixin:
         )
 
 
-class AuditedWriteMixin:
-    """Updates need a reason (400 naming ``reason`` otherwise); deletes are refused (405)."""
+class HistoryEntrySerializer(serializers.Serializer):
+    """One audit row of ``/history/`` (``edc.audit.history``): the endpoint answers a list."""
+
+    at = serializers.DateTimeField()
+    event = serializers.CharField()
+    user = serializers.IntegerField(allow_null=True)
+    username = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_null=True)
+    changes = serializers.DictField(
+        child=serializers.ListField(child=serializers.JSONField(allow_null=True),
+                                    min_length=2, max_length=2),
+        help_text="field -> [old, new] (old is null on insert)")
+
+
+HISTORY_SCHEMA = {
+    "responses": {200: HistoryEntrySerializer(many=True)},
+    "parameters": [OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+    "description": "Audit trail of this record, oldest first: who, when (UTC), reason, old "
+                   "and new values.",
+}
+
+
+class AuditedWriteMixin(VersionedMixin):
+    """Updates need a reason (400 naming ``reason`` otherwise) and honour ``If-Match``
+    (412 on a stale version, ``edc.api.concurrency``); deletes are refused (405)."""
 
     #: Audit fields hidden from users blinded to the record's trial (e.g. ``arm_id``).
     blinded_history_fields: tuple[str, ...] = ()
@@ -64,6 +89,7 @@ class AuditedWriteMixin:
                 code="reason_required",
             )
         with transaction.atomic(), change_reason(reason, self.request.user):
+            check_if_match(self.request, serializer.instance, lock=True)
             serializer.save()
 
     def perform_create(self, serializer):
@@ -76,12 +102,8 @@ class AuditedWriteMixin:
             detail="Clinical records are never deleted; retire the record with a reason.",
         )
 
-    @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
-        parameters=[OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)],
-        description="Audit trail of this record: who, when (UTC), reason, old and new values.",
-    )
-    @action(detail=True, methods=["get"], url_path="history")
+    @extend_schema(**HISTORY_SCHEMA)
+    @action(detail=True, methods=["get"], url_path="history", pagination_class=None)
     def history(self, request, *args, **kwargs):
         obj = self.get_object()
         rows = history(obj)

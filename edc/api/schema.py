@@ -24,8 +24,11 @@ ERRORS = {
     "403": "Not allowed for your role",
     "404": "Not found (or outside your sites)",
     "405": "Method not allowed (clinical records are never deleted)",
-    "409": "Conflicts with the record's state",
+    "409": "Conflicts with the record's state (or its Idempotency-Key is still in progress)",
+    "412": "If-Match names an older version of the record (read it again)",
+    "413": "Request body too large",
     "422": "Idempotency key reused for another request",
+    "429": "Account locked after repeated failed password attempts",
 }
 
 

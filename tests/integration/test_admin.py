@@ -120,12 +120,19 @@ def _export_rows(w, user):
 
 def grow(w, rows: int) -> None:
     """``rows`` more rows of every model with an admin list (site A, so staff sees them)."""
-    from rest_framework.authtoken.models import Token
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from knox.models import AuthToken
 
     for _ in range(rows):
         i = next(_n)
         user = make_user(f"user{i}", "monitor", (w["trial"], w["site_a"]))
-        Token.objects.create(user=user)
+        AuthToken.objects.create(user=user)
+        TOTPDevice.objects.create(user=user, name="phone")
+        AccessAttempt.objects.create(username=f"user{i}", failures_since_start=1,
+                                     ip_address="127.0.0.1")
+        AccessLog.objects.create(username=f"user{i}", ip_address="127.0.0.1")
+        AccessFailureLog.objects.create(username=f"user{i}", ip_address="127.0.0.1")
         Group.objects.create(name=f"group {i}")
         PendingTask.objects.create(task_name="tests.noop", args=[i], state="done")
         other = make_trial()
@@ -162,7 +169,9 @@ def measure(client, url) -> tuple[int, int | None, int]:
 
 
 #: Lists site staff may not open (user administration, outbox, protocol arms, raw events).
-STAFF_FORBIDDEN = {"auth.Group", "auth.User", "authtoken.TokenProxy", "edc.PendingTask",
+STAFF_FORBIDDEN = {"auth.Group", "auth.User", "knox.AuthToken", "otp_totp.TOTPDevice",
+                   "axes.AccessAttempt", "axes.AccessLog", "axes.AccessFailureLog",
+                   "edc.PendingTask",
                    "subjects.Membership", "trials.Arm", "pghistory.Events",
                    "exports.ExportRecord", "exports.ExportDownload"}
 
@@ -412,7 +421,7 @@ def test_visit_services_from_the_admin(client, seed000):
     change = client.get(reverse("admin:visits_exposure_change", args=[exposure.pk]))
     assert set(change.context["adminform"].form.fields) == {
         "start_time", "stop_time", "given_total", "interrupted", "interruption_reason",
-        "reason_for_change"}
+        "reason_for_change", "loaded_version"}
 
 
 def test_history_page_is_the_audit_trail(client, seed000):

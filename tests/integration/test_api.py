@@ -53,10 +53,11 @@ def test_list_pages_cost_a_constant_number_of_queries(api, url):
 def test_idempotency_key_replays_the_first_response(api):
     trial = load_seed_trial("NCT05699811")
     site = trial.sites.first()
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
-    token = Token.objects.create(user=make_user("integration", "site_staff", (trial, site)))
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, token = AuthToken.objects.create(user=make_user("integration", "site_staff",
+                                                       (trial, site)))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     body = {"trial": trial.pk, "site": site.pk, "screening_number": "LAB-77", "sex": "M",
             "age_at_consent": 61, "consent_date": "2025-01-02"}
     first = api.post("/api/v1/subjects/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
 from edc.models import PendingTask
 from edc.outbox import dispatch, requeue_pending
-from tests.conftest import wait_for
+from tests.conftest import TEST_QUEUE, Worker, wait_for
 from tests.factories import load_seed_trial, make_subject, make_user
 from visits import qlq_c30
 from visits.models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
@@ -171,3 +172,64 @@ def test_bulk_rescoring_matches_the_per_form_path(setting):
     call_command("rescore_qlq_c30", subject.trial.registry_id)
     assert QlqC30Score.objects.count() == 4
     assert QlqC30Deterioration.objects.filter(subject=subject).count() == len(qlq_c30.SCALES)
+
+
+@pytest.fixture
+def own_queue():
+    """A queue no other worker of the session consumes (the session worker may be running)."""
+    from edc.celery import app
+
+    queue = f"{TEST_QUEUE}-kill"
+    app.conf.task_default_queue = queue
+    yield queue
+    app.conf.task_default_queue = TEST_QUEUE
+
+
+def test_a_task_whose_worker_is_killed_mid_task_runs_again_within_a_minute(api, setting,
+                                                                           own_queue):
+    """A worker is SIGKILLed while scoring a form (held mid-task by a table lock): its
+    message stays unacknowledged for the broker's visibility timeout (an hour), but the
+    sweep re-sends the task and another worker scores the form once, within a minute."""
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    api.force_authenticate(setting["nurse"])
+    response = api.post("/api/v1/qlq-c30-forms/", form_payload(
+        setting["subject"], setting["visits"][0], dt.date(2025, 1, 6), 2), format="json")
+    assert response.status_code == 201, response.content
+    form_id = response.json()["id"]
+    pending = PendingTask.objects.get(task_name="visits.tasks.score_qlq_c30_form",
+                                      args=[form_id])
+    blocker = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
+                              user=db["USER"] or "postgres", password=db["PASSWORD"] or None,
+                              dbname=db["NAME"])
+    blocker.execute("LOCK TABLE visits_qlqc30score IN EXCLUSIVE MODE")
+    first = Worker(db["NAME"], queue=own_queue, name=f"{own_queue}-a@localhost")
+    second = Worker(db["NAME"], queue=own_queue, name=f"{own_queue}-b@localhost")
+    try:
+        first.start(wait=False)
+        wait_for(lambda: PendingTask.objects.get(pk=pending.pk).started_at,
+                 timeout=60)  # mid-task: waiting for the table lock
+        first.kill()
+        killed_at = time.monotonic()
+        blocker.rollback()
+        second.start()
+        sweep = settings.CELERY_BEAT_SCHEDULE["requeue-pending-work"]["schedule"]
+        assert sweep + settings.OUTBOX_ORPHAN_AFTER_SECONDS < 60
+
+        def done():  # what Celery beat does every ``sweep`` seconds
+            requeue_pending()
+            return PendingTask.objects.get(pk=pending.pk).state == "done"
+
+        wait_for(done, timeout=60, interval=sweep / 3)
+        assert time.monotonic() - killed_at < 60
+    finally:
+        blocker.close()
+        first.stop()
+        second.stop()
+    pending.refresh_from_db()
+    assert pending.attempts == 1
+    assert QlqC30Score.objects.filter(form_id=form_id).count() == 1
+    assert QlqC30Score.objects.get(form_id=form_id).state == ComputationState.DONE

@@ -360,6 +360,20 @@ def test_sign_with_a_wrong_password_is_refused(api, world):
     assert not Signature.objects.exists()
 
 
+def test_failed_signature_passwords_lock_the_account(api, world, settings):
+    """21 CFR 11.300(d): like log-ins, signature passwords lock the account after
+    ``AXES_FAILURE_LIMIT`` failures; then even the right password signs nothing."""
+    for attempt in range(1, settings.AXES_FAILURE_LIMIT + 1):
+        response = _sign(api, world, password="not-my-password")
+        expected = ((403, "signature_rejected") if attempt < settings.AXES_FAILURE_LIMIT
+                    else (429, "account_locked"))
+        assert (response.status_code, response.json()["errors"][0]["code"]) == expected
+    response = _sign(api, world)
+    assert response.status_code == 429
+    assert response.json()["errors"][0]["code"] == "account_locked"
+    assert not Signature.objects.exists()
+
+
 def test_signing_is_refused_while_queries_are_open(api, world):
     query = queries.open_query(world["exposure"], "Confirm weight", world["monitor"],
                                "weight_kg")
@@ -490,3 +504,24 @@ def test_admin_lists_queries_by_age_and_casebook_status(client, world):
     assert b"A-001" in casebook.content
     client.force_login(world["staff_b"])
     assert client.get("/admin/data_management/query/").context["cl"].result_count == 0
+
+
+# ---------------------------------------------------------------- site moves
+
+def test_a_subject_moved_to_another_site_takes_its_records_along(api, world):
+    signatures.sign(world["inv"], world["subject"], PASSWORD)
+    sdv.verify(world["visit"], world["monitor"])
+    _open(api, world)
+    boss = make_user("boss", "admin")
+    api.force_authenticate(boss)
+    moved = api.patch(f"/api/v1/subjects/{world['subject'].pk}/", {
+        "site": world["site_b"].pk, "reason": "subject relocated to site B"}, format="json")
+    assert moved.status_code == 200, moved.content
+    for url in ("/api/v1/queries/", "/api/v1/verifications/", "/api/v1/signatures/"):
+        api.force_authenticate(world["staff"])
+        assert api.get(url).json()["results"] == [], url
+        api.force_authenticate(world["staff_b"])
+        rows = api.get(url).json()["results"]
+        assert len(rows) == 1 and rows[0]["site"] == world["site_b"].pk, url
+    query = Query.objects.get()
+    assert history(query)[-1]["reason"] == "subject relocated to site B"

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from edc.wsgi import application
 from tests.integration.test_exports import world  # noqa: F401  (fixture)
@@ -35,7 +35,7 @@ def _check(operation, token: str, trial_id: int, seen: Counter) -> None:
 
 
 def test_export_operations_conform_for_a_sponsor(world, keep_connection):  # noqa: F811
-    token = Token.objects.create(user=world["users"]["sponsor"]).key
+    token = AuthToken.objects.create(user=world["users"]["sponsor"])[1]
     schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
     failures, checked, seen = [], 0, Counter()
     for result in schema.get_all_operations():

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff_token():
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from subjects.enrollment import enroll
     from tests.factories import load_seed_trial, make_eligible, make_subject, make_user
@@ -41,15 +41,26 @@ def staff_token():
     site = trial.sites.first()
     user = make_user("fuzz_nurse", "site_staff", (trial, site))
     enroll(make_eligible(make_subject(trial, site)), enrolled_on=dt.date(2025, 1, 6))
-    return Token.objects.create(user=user).key
+    return AuthToken.objects.create(user=user)[1]
 
 
 def _check(operation, token: str) -> None:
+    from knox.models import AuthToken
+
+    revokes = operation.path.endswith("/auth/token/revoke/")
+
     @given(case=operation.as_strategy())
     @settings(max_examples=6, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def run(case):
-        response = case.call(headers={"Authorization": f"Token {token}"})
+        used = token
+        if revokes:  # revoking (all=true: every token of the user) would end this run's
+            # token: revoke tokens of another user
+            from django.contrib.auth.models import User
+
+            other = User.objects.get_or_create(username="fuzz_revoker")[0]
+            used = AuthToken.objects.create(user=other)[1]
+        response = case.call(headers={"Authorization": f"Token {used}"})
         case.validate_response(response, checks=CHECKS)
 
     run()
