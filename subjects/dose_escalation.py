@@ -62,6 +62,7 @@ def recommendation(trial: Trial) -> dict:
 
 
 def _recommend(design, levels, codes, cohorts) -> dict:
+    next_frequency = None
     if design.direction == "de_escalation":
         result = dose_finding.deescalation_recommendation(
             [level.value for level in levels],
@@ -84,8 +85,11 @@ def _recommend(design, levels, codes, cohorts) -> dict:
             [(dose, freq or frequencies[0], o.evaluable, o.with_dlt)
              for _, dose, freq, o in cohorts])
         next_code = result.next_value[0] if result.next_value else None
+        next_frequency = result.next_value[1] if result.next_value and design.frequency_levels \
+            else None
     data = _jsonable(result)
-    data.update({"next_dose_level": next_code, "cohorts_observed": len(cohorts),
+    data.update({"next_dose_level": next_code, "next_frequency_level": next_frequency,
+                 "cohorts_observed": len(cohorts),
                  "next_cohort": len(cohorts) + 1})
     data.setdefault("action", "enroll")
     return data
@@ -96,26 +100,36 @@ def confirm(trial: Trial, *, arm_code: str, cohort: int, dose_level_code: str, u
             frequency_level: str = "", reason: str = "") -> DoseConfirmation:
     """An investigator confirms the dose of the next cohort (audited, with the data used).
 
-    Choosing another dose than the recommendation needs a reason.
+    Every input is checked against the current protocol version (arm, dose level, frequency
+    level, cohort number); choosing another dose or frequency than the recommendation needs a
+    reason.
     """
     Trial.objects.select_for_update().get(pk=trial.pk)
     version = trial.current_version()
+    errors = {}
     arm = version.arms.filter(code=arm_code).first()
     if arm is None:
-        raise ValidationError({"arm": f"no arm {arm_code!r} in this protocol version"})
+        errors["arm"] = f"no arm {arm_code!r} in this protocol version"
     level = version.dose_levels.filter(code=dose_level_code).first()
     if level is None:
-        raise ValidationError({"dose_level": f"no dose level {dose_level_code!r}"})
+        errors["dose_level"] = f"no dose level {dose_level_code!r}"
+    problem = dose_finding.frequency_level_problem(version.protocol().dose_finding, frequency_level)
+    if problem:
+        errors["frequency_level"] = problem
+    if errors:
+        raise ValidationError(errors)
     current = recommendation(trial)
     if current["action"] in ("cohort_incomplete", "data_inconsistent", "not_applicable"):
         raise ValidationError({"cohort": f"nothing to confirm: {current['explanation']}"})
     expected = current.get("next_cohort")
     if cohort != expected:
         raise ValidationError({"cohort": f"the next cohort to confirm is {expected}"})
-    if current.get("next_dose_level") not in (None, dose_level_code) and not reason.strip():
+    recommended = (current.get("next_dose_level"), current.get("next_frequency_level"))
+    chosen = (dose_level_code, frequency_level or None)
+    if recommended[0] is not None and recommended != chosen and not reason.strip():
         raise ValidationError({"reason": (
-            f"the recommendation is {current.get('next_dose_level')}; a reason is required "
-            f"to confirm {dose_level_code} instead")})
+            f"the recommendation is {' x '.join(filter(None, recommended))}; a reason is "
+            f"required to confirm {' x '.join(filter(None, chosen))} instead")})
     text = f"dose for cohort {cohort} confirmed" + (f": {reason.strip()}" if reason else "")
     with change_reason(text, user):
         return DoseConfirmation.objects.create(

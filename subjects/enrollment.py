@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from edc.audit import change_reason
+from trials import dose_finding
 from trials.models import Arm, DoseLevel, Trial
 
 from . import lifecycle, randomization
@@ -160,7 +161,7 @@ def _dose_for(subject: Subject, arm: Arm, protocol) -> tuple[DoseLevel | None, s
         if confirmed is None:
             raise EnrollmentRefused([f"arm {arm.code} takes the dose found by dose finding; "
                                      "no dose has been confirmed yet"])
-        return confirmed.dose_level, confirmed.frequency_level, None
+        return _checked(confirmed, df)
     size = _cohort_size(protocol, arm)
     taken = Subject.objects.filter(trial=subject.trial, arm=arm).exclude(
         status__in=[lifecycle.SCREENING, lifecycle.SCREEN_FAILURE]).count()
@@ -175,7 +176,18 @@ def _dose_for(subject: Subject, arm: Arm, protocol) -> tuple[DoseLevel | None, s
         raise EnrollmentRefused([
             f"cohort {cohort - 1} is complete ({size} subjects); cohort {cohort} opens when "
             "an investigator confirms the dose-finding recommendation"])
-    return confirmation.dose_level, confirmation.frequency_level, cohort
+    return *_checked(confirmation, df), cohort
+
+
+def _checked(confirmation: DoseConfirmation, design) -> tuple[DoseLevel, str]:
+    """The confirmed dose and frequency level, refused if the subject's protocol version does
+    not define that frequency level (a confirmation recorded under another version)."""
+    problem = dose_finding.frequency_level_problem(design, confirmation.frequency_level)
+    if problem:
+        raise EnrollmentRefused([f"the confirmed dose of cohort {confirmation.cohort} does not "
+                                 f"fit this protocol version's frequency levels: {problem}; an "
+                                 "investigator must confirm the dose again"])
+    return confirmation.dose_level, confirmation.frequency_level
 
 
 def _open_arm(subject: Subject, arm_code: str | None) -> Arm:
