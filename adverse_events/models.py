@@ -26,7 +26,8 @@ GRADES = (1, 2, 3, 4, 5)
 class CtcaeTerm(models.Model):
     """One CTCAE v5.0 term (reference data, loaded by ``manage.py load_ctcae``)."""
 
-    meddra_code = models.CharField(max_length=8, unique=True, help_text="MedDRA LLT code")
+    meddra_code = models.CharField("MedDRA code", max_length=8, unique=True,
+                                   help_text="MedDRA LLT code")
     term = models.CharField(max_length=200, db_index=True)
     soc = models.CharField(max_length=100, help_text="MedDRA primary System Organ Class")
     grade_1 = models.TextField(blank=True)
@@ -89,16 +90,22 @@ class AdverseEvent(ClinicalModel):
         null=True, blank=True, editable=False, help_text="Worst CTCAE grade of its episodes"
     )
     serious = models.BooleanField(default=False)
-    sae_death = models.BooleanField(default=False, help_text="Results in death (AESDTH)")
-    sae_life_threatening = models.BooleanField(default=False, help_text="AESLIFE")
+    sae_death = models.BooleanField(
+        verbose_name="SAE: death", default=False, help_text="Results in death (AESDTH)")
+    sae_life_threatening = models.BooleanField(
+        verbose_name="SAE: life-threatening", default=False, help_text="AESLIFE")
     sae_hospitalization = models.BooleanField(
+        verbose_name="SAE: hospitalization",
         default=False, help_text="Requires or prolongs hospitalization (AESHOSP)"
     )
     sae_disability = models.BooleanField(
+        verbose_name="SAE: disability",
         default=False, help_text="Persistent or significant disability/incapacity (AESDISAB)"
     )
-    sae_congenital_anomaly = models.BooleanField(default=False, help_text="AESCONG")
+    sae_congenital_anomaly = models.BooleanField(
+        verbose_name="SAE: congenital anomaly", default=False, help_text="AESCONG")
     sae_medically_important = models.BooleanField(
+        verbose_name="SAE: medically important",
         default=False, help_text="Other medically important event (AESMIE)"
     )
     expected = models.BooleanField(
@@ -119,6 +126,7 @@ class AdverseEvent(ClinicalModel):
         related_name="+",
     )
     sae_overdue_raised_at = models.DateTimeField(
+        verbose_name="SAE overdue raised at",
         null=True, blank=True, editable=False, help_text="When the SAE clock raised it overdue"
     )
     death_date = models.DateField(null=True, blank=True, help_text="Required for grade 5")

@@ -13,6 +13,7 @@ Besides :class:`ClinicalAdmin` this module holds what the apps' admins share:
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django import forms
@@ -123,18 +124,55 @@ class ScopedRelatedFilter(admin.RelatedOnlyFieldListFilter):
     sites or subjects are named), in one query whatever the number of rows."""
 
 
+def shown_value(value):
+    """An audited value as a person reads it: numbers in plain notation (5000000000, not
+    ``Decimal('5000000000.000000')``), yes/no, ISO dates, times in UTC; None stays None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal | float):
+        return plain(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def user_names(ids) -> dict[int, str]:
+    """``{user id: "Full Name (username)" or "username"}`` in one query."""
+    from django.contrib.auth import get_user_model
+
+    return {user.pk: (f"{user.get_full_name()} ({user.username})" if user.get_full_name()
+                      else user.username)
+            for user in get_user_model().objects.filter(pk__in=[i for i in ids if i])}
+
+
 def audit_rows(obj, hidden=frozenset()) -> list[dict]:
-    """The audit trail of ``obj`` (``edc.audit.history``) without the hidden fields."""
+    """The audit trail of ``obj`` (``edc.audit.history``) without the hidden fields, with
+    user names (not ids) and formatted values."""
     hidden = set(hidden) | AUDIT_NOISE
+    events = history(obj)
+    names = user_names({row["user"] for row in events})
     rows = []
-    for row in history(obj):
+    for row in events:
         rows.append({
             **row,
-            "who": row["username"] or row["user"] or "system",
-            "changes": [(name, old, new) for name, (old, new) in row["changes"].items()
-                        if name not in hidden],
+            "who": names.get(row["user"]) or row["username"] or "system",
+            "changes": [(name, shown_value(old), shown_value(new))
+                        for name, (old, new) in row["changes"].items() if name not in hidden],
         })
     return rows
+
+
+def choice_label(obj) -> str:
+    """How a subject or visit is named in a dropdown: with its trial, since subject numbers
+    repeat across trials (every trial's first subject at site 01 is 01001)."""
+    from subjects.models import Subject
+
+    subject = obj if isinstance(obj, Subject) else obj.subject
+    return f"{subject.trial} · {obj}"
 
 
 class ClinicalAdmin(admin.ModelAdmin):
@@ -191,7 +229,11 @@ class ClinicalAdmin(admin.ModelAdmin):
         scoped = scoped_choices(db_field.related_model, request.user)
         if scoped is not None and "queryset" not in kwargs:
             kwargs["queryset"] = scoped
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if formfield is not None and db_field.related_model._meta.label in (
+                "subjects.Subject", "visits.Visit"):
+            formfield.label_from_instance = choice_label
+        return formfield
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -250,14 +292,16 @@ class ClinicalAdmin(admin.ModelAdmin):
         hidden = getattr(obj, "_audit_hidden_fields", self.history_hidden_fields)
         return format_html_join(
             "",
-            "<div><strong>{}</strong> · {} · user {} · reason: {}<br><code>{}</code></div>",
+            "<div><strong>{}</strong> · {} · {} · reason: {}<br><code>{}</code></div>",
             (
                 (
                     row["at"].strftime("%Y-%m-%d %H:%M:%S UTC"),
                     row["event"],
                     row["who"],
                     row["reason"] or "(initial entry)",
-                    "; ".join(f"{k}: {old!r} → {new!r}" for k, old, new in row["changes"]),
+                    "; ".join(f"{k}: {'—' if old is None else old} → "
+                              f"{'—' if new is None else new}"
+                              for k, old, new in row["changes"]),
                 )
                 for row in audit_rows(obj, hidden)
             ),
@@ -290,13 +334,13 @@ def scoped_choices(model, user):
     from trials.models import Trial
 
     if model is Subject:
-        return roles.scope(Subject.objects.all(), user)
+        return roles.scope(Subject.objects.select_related("trial"), user)
     if model is Site:
         return roles.scope(Site.objects.select_related("trial"), user, site="pk")
     if model is Trial:
         return roles.scope(Trial.objects.all(), user, trial="pk", site=None)
     if model._meta.label == "visits.Visit":
-        return roles.scope(model.objects.select_related("subject"), user,
+        return roles.scope(model.objects.select_related("subject__trial"), user,
                            trial="subject__trial", site="subject__site")
     return None
 

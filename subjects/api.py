@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -115,10 +115,34 @@ class EnrollSerializer(serializers.Serializer):
     arm = serializers.CharField(required=False, help_text="Non-randomized designs only")
 
 
+#: The reason a status takes (``subjects.lifecycle``): a fixed code for off study and follow-up.
+REASON_CODES = {lifecycle.OFF_STUDY: lifecycle.OFF_STUDY_REASONS,
+                lifecycle.FOLLOW_UP: lifecycle.TREATMENT_STOP_REASONS}
+
+
+@extend_schema_field({"oneOf": [
+    {"type": "string", "enum": list(lifecycle.OFF_STUDY_REASONS),
+     "title": "off_study", "description": "status off_study: why the subject left the study"},
+    {"type": "string", "enum": list(lifecycle.TREATMENT_STOP_REASONS),
+     "title": "follow_up", "description": "status follow_up: why treatment stopped"},
+    {"type": "string", "minLength": 1, "title": "free text",
+     "description": "other statuses (e.g. screen_failure): free text"},
+]})
+class StatusReasonField(serializers.CharField):
+    """Free text, except where the target status takes a fixed code (``REASON_CODES``)."""
+
+
 class StatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Subject.Status.choices)
     on = serializers.DateField()
-    reason = serializers.CharField()
+    reason = StatusReasonField()
+
+    def validate(self, attrs):
+        codes = REASON_CODES.get(attrs["status"])
+        if codes and attrs["reason"] not in codes:
+            raise serializers.ValidationError({"reason": (
+                f"{attrs['status']} takes one of {', '.join(codes)}; got {attrs['reason']!r}")})
+        return attrs
 
 
 class UnblindSerializer(serializers.Serializer):

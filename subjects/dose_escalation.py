@@ -204,22 +204,22 @@ def confirm(trial: Trial, *, arm_code: str, cohort: int | None, dose_level_code:
     Trial.objects.select_for_update().get(pk=trial.pk)
     version = trial.current_version()
     design = version.protocol().dose_finding
+    errors = {}
     arm = version.arms.filter(code=arm_code).first()
     if arm is None:
-        raise ValidationError({"arm": f"no arm {arm_code!r} in this protocol version"})
-    if design is None or arm.code not in design.arms:
-        raise ValidationError({"arm": f"arm {arm_code} is not a dose-finding arm"})
+        errors["arm"] = f"no arm {arm_code!r} in this protocol version"
+    elif design is None or arm.code not in design.arms:
+        errors["arm"] = f"arm {arm_code} is not a dose-finding arm"
     if kind not in DoseConfirmation.Kind.values:
-        raise ValidationError({"kind": f"one of {', '.join(DoseConfirmation.Kind.values)}"})
+        errors["kind"] = f"one of {', '.join(DoseConfirmation.Kind.values)}"
     level = version.dose_levels.filter(code=dose_level_code).first()
     if level is None:
-        raise ValidationError({"dose_level": f"no dose level {dose_level_code!r}"})
-    frequencies = [f.code for f in design.frequency_levels]
-    if frequencies and frequency_level not in frequencies:
-        raise ValidationError({"frequency_level": (
-            f"one of {', '.join(frequencies)} is required for this protocol")})
-    if not frequencies and frequency_level:
-        raise ValidationError({"frequency_level": "this protocol has no frequency levels"})
+        errors["dose_level"] = f"no dose level {dose_level_code!r}"
+    problem = dose_finding.frequency_level_problem(design, frequency_level)
+    if problem:
+        errors["frequency_level"] = problem
+    if errors:  # every input checked against the protocol, all problems at once
+        raise ValidationError(errors)
     current = recommendation(trial)
     action = current["action"]
     if action in NOTHING_TO_CONFIRM:

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from edc.audit import change_reason
+from trials import dose_finding
 from trials.models import Arm, DoseLevel, Trial
 
 from . import lifecycle, randomization
@@ -162,7 +163,7 @@ def _dose_for(subject: Subject, arm: Arm, protocol) -> tuple[DoseLevel | None, s
             raise EnrollmentRefused([
                 f"arm {arm.code} takes the dose determined in arm {', '.join(df.arms)}; an "
                 "investigator has not confirmed that result yet"])
-        return result.dose_level, result.frequency_level, None
+        return *_checked(result, df), None
     state = recommendation(subject.trial)
     if state["action"] == "safety_stop":
         raise EnrollmentRefused([state["explanation"]])
@@ -185,7 +186,18 @@ def _dose_for(subject: Subject, arm: Arm, protocol) -> tuple[DoseLevel | None, s
             f"cohort {cohort - 1} is complete ({cohorts[-1]['n_subjects']} subjects); cohort "
             f"{cohort} opens when an investigator confirms its dose "
             f"({state['explanation']})"])
-    return confirmation.dose_level, confirmation.frequency_level, cohort
+    return *_checked(confirmation, df), cohort
+
+
+def _checked(confirmation: DoseConfirmation, design) -> tuple[DoseLevel, str]:
+    """The confirmed dose and frequency level, refused if the subject's protocol version does
+    not define that frequency level (a confirmation recorded under another version)."""
+    problem = dose_finding.frequency_level_problem(design, confirmation.frequency_level)
+    if problem:
+        raise EnrollmentRefused([f"the confirmed dose of cohort {confirmation.cohort} does not "
+                                 f"fit this protocol version's frequency levels: {problem}; an "
+                                 "investigator must confirm the dose again"])
+    return confirmation.dose_level, confirmation.frequency_level
 
 
 def _open_arm(subject: Subject, arm_code: str | None) -> Arm:

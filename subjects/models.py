@@ -107,7 +107,7 @@ class Subject(ClinicalModel):
     status_reason = models.TextField(blank=True)
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, null=True, blank=True)
     dose_level = models.ForeignKey(DoseLevel, on_delete=models.PROTECT, null=True, blank=True)
-    day0 = models.DateField(null=True, blank=True, help_text="Day 0 of the schedule")
+    day0 = models.DateField("day 0", null=True, blank=True, help_text="Day 0 of the schedule")
     enrolled_on = models.DateField(null=True, blank=True)
     cohort = models.PositiveIntegerField(null=True, blank=True,
                                          help_text="Cohort number in sequential designs")

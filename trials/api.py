@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from edc import roles
 from edc.api.mixins import ScopedQuerysetMixin
 
+from . import protocol_read
 from .models import ProtocolVersion, Trial
 
 
@@ -116,6 +117,53 @@ class ProtocolVersionViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet)
     filterset_fields = ["trial"]
     ordering_fields = ["id", "version"]
     scope_site = None
+
+    def _part(self, part: str) -> Response:
+        version = self.get_object()
+        return Response(protocol_read.protocol_part(
+            version, part, roles.blinded_to(self.request.user, version.trial_id)))
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def arms(self, request, pk=None):
+        """The arms (ids, codes, labels, quotes); a blinded user sees ids and neutral labels."""
+        return self._part("arms")
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="dose-levels")
+    def dose_levels(self, request, pk=None):
+        """Dose levels (ids, values, units) and frequency levels of the dose-finding design."""
+        return self._part("dose-levels")
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def interventions(self, request, pk=None):
+        """Interventions and regimens (arm x product, withheld from blinded users)."""
+        return self._part("interventions")
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="eligibility-criteria")
+    def eligibility_criteria(self, request, pk=None):
+        """Inclusion and exclusion criteria with the ids the eligibility answers take."""
+        return self._part("eligibility-criteria")
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="visit-plan")
+    def visit_plan(self, request, pk=None):
+        """The visit plan: visits, windows, follow-up, with their quotes."""
+        return self._part("visit-plan")
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def instruments(self, request, pk=None):
+        """Questionnaires and other instruments with the assessments that schedule them."""
+        return self._part("instruments")
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def rules(self, request, pk=None):
+        """Toxicity (DLT/TI) rules, dose finding, safety, endpoints: with source quotes."""
+        return self._part("rules")
 
 
 def register(router) -> None:

@@ -839,3 +839,17 @@ def safety_stop(courses: Iterable[SubjectCourse], reviewed: Iterable[Any]) -> di
     return {"adverse_events": [d.ae_id for _, d in open_deaths],
             "explanation": f"Safety stop: related death, review required ({listing}). "
                            f"{EDC_DEFAULT_RELATED_DEATH}."}
+def frequency_level_problem(design, code: str) -> str | None:
+    """Why ``code`` is not a frequency level of the dose-finding design, or None if it is.
+
+    A design with frequency levels (seed 003: "frequency 1, frequency 2, frequency 3") needs
+    one of them; a design without them takes none.
+    """
+    codes = [level.code for level in design.frequency_levels] if design else []
+    if codes and code not in codes:
+        return (f"{code!r} is not a frequency level of this protocol (one of "
+                f"{', '.join(codes)})" if code else
+                f"this protocol doses by frequency level: give one of {', '.join(codes)}")
+    if not codes and code:
+        return "this protocol has no frequency levels; leave it blank"
+    return None

@@ -22,7 +22,8 @@ class Trial(ClinicalModel):
         DOUBLE = "double", "double-blind"
 
     registry_id = models.CharField(
-        max_length=40, unique=True, help_text="NCT id, or the sponsor's id where none exists"
+        "registry ID", max_length=40, unique=True,
+        help_text="NCT id, or the sponsor's id where none exists",
     )
     registry = models.CharField(max_length=10, choices=Registry.choices)
     title = models.TextField()
@@ -37,7 +38,7 @@ class Trial(ClinicalModel):
                                   help_text="randomized / non_randomized / na")
     design_model = models.CharField(max_length=20, blank=True,
                                     help_text="parallel / sequential / single_group")
-    ctcae_version = models.CharField(max_length=10, default="5.0")
+    ctcae_version = models.CharField("CTCAE version", max_length=10, default="5.0")
 
     class Meta:
         ordering = ["registry_id"]

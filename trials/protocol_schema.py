@@ -126,11 +126,16 @@ _record = dataclass(frozen=True, kw_only=True)
 
 @_record
 class Site:
+    """A study site; a site the document does not list is ``inferred`` with a ``note``."""
+
     name: str
     city: str | None
     country: str
     region: str | None = None
     quote: tuple[str, ...] = ()
+    not_stated: tuple[str, ...] = ()
+    inferred: tuple[str, ...] = ()
+    note: str | None = None
 
 
 @_record
@@ -769,7 +774,7 @@ class _T:
 def _site(t: _T) -> Site:
     site = Site(name=t.get("name", "str"), city=t.get("city", "str", DECLARE),
                 region=t.get("region", "str", OPTIONAL), country=t.get("country", "str"),
-                quote=t.quote())
+                **t.meta())
     t.finish()
     return site
 

@@ -79,7 +79,7 @@ class Visit(ClinicalModel):
     actual_date = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
     status_reason = models.TextField(blank=True)
-    qlq_c30_due = models.BooleanField(default=False)
+    qlq_c30_due = models.BooleanField("QLQ-C30 due", default=False)
 
     objects = VisitQuerySet.as_manager()
 
@@ -124,9 +124,10 @@ class Exposure(ClinicalModel):
         max_digits=24, decimal_places=6, help_text="Dose as prescribed, in dose_unit"
     )
     dose_unit = models.CharField(max_length=20, help_text="e.g. cells/kg, mg/m2, mg")
-    weight_kg = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    weight_kg = models.DecimalField("weight (kg)", max_digits=6, decimal_places=2, null=True,
+                                    blank=True)
     height_cm = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
-    bsa_m2 = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True,
+    bsa_m2 = models.DecimalField("BSA (m²)", max_digits=6, decimal_places=3, null=True, blank=True,
                                  editable=False, help_text="Mosteller BSA (computed)")
     planned_total = models.DecimalField(max_digits=30, decimal_places=6, null=True,
                                         blank=True, editable=False,
@@ -199,7 +200,7 @@ class TumourAssessment(ClinicalModel):
 def _item_field(number: int) -> models.PositiveSmallIntegerField:
     top = qlq_c30.ITEM_MAX[f"q{number}"]
     return models.PositiveSmallIntegerField(
-        null=True, blank=True,
+        f"Q{number}", null=True, blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(top)],
         help_text=f"1-{top}; blank if not answered",
     )
@@ -229,6 +230,8 @@ class QlqC30Form(ClinicalModel, QlqC30Items):
     mode = models.CharField(max_length=12, choices=Mode.choices)
 
     class Meta:
+        verbose_name = "QLQ-C30 form"
+        verbose_name_plural = "QLQ-C30 forms"
         ordering = ["subject", "completion_date"]
         constraints = [
             models.UniqueConstraint(fields=["subject", "visit"], name="qlq_c30_one_per_visit")
@@ -295,6 +298,8 @@ class QlqC30Deterioration(models.Model):
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "QLQ-C30 deterioration"
+        verbose_name_plural = "QLQ-C30 deteriorations"
         ordering = ["subject", "scale"]
         constraints = [
             models.UniqueConstraint(fields=["subject", "scale"], name="qlq_ttd_one_per_scale")

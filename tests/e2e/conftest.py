@@ -63,10 +63,10 @@ class Screens:
         for old in SCREENSHOTS.glob(f"{self.prefix}-*.png"):
             old.unlink()
 
-    def __call__(self, page, step: str) -> Path:
+    def __call__(self, page, step: str, full_page: bool = True) -> Path:
         self.count += 1
         path = SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{step}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
+from django.db import transaction
 
 from adverse_events.evaluation import evaluate_toxicity
 from subjects.enrollment import enroll
@@ -65,3 +67,116 @@ def test_seed_000_ti_in_cohort_1_recommends_the_next_level_of_the_chain(api):
     fourth = enroll(make_eligible(make_subject(trial, site, consent_date=dt.date(2025, 2, 1))),
                     enrolled_on=dt.date(2025, 2, 3))
     assert (fourth.cohort, fourth.dose_level.code) == (2, "DL-1")
+
+
+
+def _seed_003_first_cohort():
+    """Seed 003 (dose A-E x frequency 1-3): cohort 1 (3 subjects at A x F1) dosed, no DLT."""
+    trial = load_seed_trial("NCT05672420")
+    site = trial.sites.first()
+    subjects = [enroll(make_eligible(make_subject(trial, site, consent_date=dt.date(2025, 1, 2))),
+                       enrolled_on=DAY0) for _ in range(3)]
+    assert {s.frequency_level for s in subjects} == {"F1"}
+    for subject in subjects:
+        make_exposure(subject, "UC-MSC", DAY0)
+    return trial, site
+
+
+def test_confirm_dose_refuses_a_blank_frequency_level_where_the_protocol_has_them(api):
+    trial, site = _seed_003_first_cohort()
+    api.force_authenticate(make_user("f_pi", "investigator", (trial, site)))
+    url = f"/api/v1/trials/{trial.pk}/confirm-dose/"
+    assert api.get(f"/api/v1/trials/{trial.pk}/dose-recommendation/").json()["next_value"] == [
+        "B", "F1"]
+    blank = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
+                           "frequency_level": ""}, format="json")
+    assert blank.status_code == 400, blank.content
+    assert blank.json()["errors"][0]["field"] == "frequency_level"
+    unknown = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
+                             "frequency_level": "F9"}, format="json")
+    assert unknown.status_code == 400
+    assert "F1, F2, F3" in unknown.json()["errors"][0]["message"]
+    other = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
+                           "frequency_level": "F2"}, format="json")
+    assert other.status_code == 400
+    assert other.json()["errors"][0]["field"] == "reason"
+    assert not DoseConfirmation.objects.filter(trial=trial).exists()
+
+    ok = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
+                        "frequency_level": "F1"}, format="json")
+    assert ok.status_code == 201, ok.content
+    fourth = enroll(make_eligible(make_subject(trial, site, consent_date=dt.date(2025, 2, 1))),
+                    enrolled_on=dt.date(2025, 2, 3))
+    assert (fourth.cohort, fourth.dose_level.code, fourth.frequency_level) == (2, "B", "F1")
+
+
+def test_confirm_dose_refuses_a_frequency_level_where_the_protocol_has_none(api):
+    trial = load_seed_trial("NCT05699811")
+    site = trial.sites.first()
+    api.force_authenticate(make_user("nf_pi", "investigator", (trial, site)))
+    response = api.post(f"/api/v1/trials/{trial.pk}/confirm-dose/",
+                        {"arm": "MONO", "cohort": 1, "dose_level": "DL1",
+                         "frequency_level": "F1"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "frequency_level"
+
+
+def test_confirm_dose_answers_every_combination_with_4xx_or_201(api):
+    """Every combination of good and bad inputs: 201 only for a valid one, otherwise a 400 in
+    the JSON error shape; after a valid one the next enrolment succeeds, after none it is
+    refused (409: cohort 2 is not confirmed)."""
+    trial, site = _seed_003_first_cohort()
+    api.force_authenticate(make_user("c_pi", "investigator", (trial, site)))
+    fourth = make_eligible(make_subject(trial, site, consent_date=dt.date(2025, 2, 1)))
+    version = trial.current_version()
+    seen = set()
+    for arm, dose, frequency, cohort, reason in itertools.product(
+            ["UC-MSC", "NOPE", None], ["B", "A", "Z", None], ["F1", "F2", "F9", "", None],
+            [2, 1, 2**63], ["", "deliberate"]):
+        body = {key: value for key, value in (("arm", arm), ("dose_level", dose),
+                                             ("frequency_level", frequency),
+                                             ("cohort", cohort), ("reason", reason))
+                if value is not None}
+        valid = (arm == "UC-MSC" and cohort == 2 and dose in ("A", "B")
+                 and frequency in ("F1", "F2") and ((dose, frequency) == ("B", "F1") or reason))
+        with transaction.atomic():
+            response = api.post(f"/api/v1/trials/{trial.pk}/confirm-dose/", body,
+                                format="json")
+            assert response.status_code == (201 if valid else 400), (body, response.content)
+            if not valid:  # nothing saved: the next enrolment is refused as before (409)
+                assert {"field", "code", "message"} <= set(response.json()["errors"][0])
+                seen.add(response.status_code)
+                transaction.set_rollback(True)
+                continue
+            enrolled = api.post(f"/api/v1/subjects/{fourth.pk}/enroll/",
+                                {"enrolled_on": "2025-02-03"}, format="json")
+            assert enrolled.status_code == 200, (body, enrolled.content)
+            assert (enrolled.json()["dose_level"], enrolled.json()["frequency_level"]) == (
+                version.dose_levels.get(code=dose).pk, frequency)
+            seen.add(response.status_code)
+            transaction.set_rollback(True)
+    assert seen == {201, 400}
+    refused = api.post(f"/api/v1/subjects/{fourth.pk}/enroll/", {"enrolled_on": "2025-02-03"},
+                       format="json")
+    assert refused.status_code == 409, refused.content
+
+
+def test_enrolment_is_refused_not_crashed_by_a_confirmation_the_protocol_does_not_allow(api):
+    """A confirmation stored before validation (or under another protocol version) whose
+    frequency level the subject's protocol does not define refuses enrolment with a 409."""
+    from edc.audit import change_reason
+
+    trial, site = _seed_003_first_cohort()
+    version = trial.current_version()
+    pi = make_user("l_pi", "investigator", (trial, site))
+    with change_reason("legacy row", pi):
+        DoseConfirmation.objects.create(
+            trial=trial, arm=version.arms.get(code="UC-MSC"), cohort=2,
+            dose_level=version.dose_levels.get(code="B"), frequency_level="",
+            recommendation={}, confirmed_by=pi)
+    fourth = make_eligible(make_subject(trial, site, consent_date=dt.date(2025, 2, 1)))
+    api.force_authenticate(pi)
+    response = api.post(f"/api/v1/subjects/{fourth.pk}/enroll/", {"enrolled_on": "2025-02-03"},
+                        format="json")
+    assert response.status_code == 409, response.content
+    assert "frequency level" in response.json()["errors"][0]["message"]

@@ -11,6 +11,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from edc.audit import history
+from subjects.enrollment import enroll
 from subjects.models import RandomizationSlot, Subject, Unblinding
 from tests.factories import load_seed_trial, make_eligible, make_subject, make_user
 
@@ -254,3 +255,26 @@ def test_illegal_status_transitions_are_refused(api, screening):
     assert "final status" in again.json()["errors"][0]["message"]
     subject.refresh_from_db()
     assert (subject.status, subject.status_reason) == ("screen_failure", "ECOG 3 at screening")
+
+
+@pytest.mark.django_db
+def test_status_reason_codes_are_in_the_schema_and_checked_as_the_reason(api, screening):
+    """The off-study and treatment-stop reasons are fixed codes (subjects.lifecycle): the
+    OpenAPI schema lists them, and a free-text reason is refused on the ``reason`` field."""
+    from subjects import lifecycle
+
+    api.force_authenticate(screening["nurse"])
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    reason = schema["components"]["schemas"]["StatusRequest"]["properties"]["reason"]
+    enums = [set(option.get("enum", ())) for option in reason["oneOf"]]
+    assert set(lifecycle.OFF_STUDY_REASONS) in enums
+    assert set(lifecycle.TREATMENT_STOP_REASONS) in enums
+    subject = enroll(make_eligible(make_subject(screening["trial"], screening["site"])),
+                     enrolled_on=dt.date(2025, 1, 6))
+    response = api.post(f"/api/v1/subjects/{subject.pk}/status/",
+                        {"status": "off_study", "on": "2025-02-01", "reason": "moved away"},
+                        format="json")
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["field"] == "reason"
+    assert "lost_to_follow_up" in error["message"]

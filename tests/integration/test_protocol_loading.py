@@ -85,3 +85,21 @@ def test_bad_file_is_refused_whole_with_named_errors(tmp_path):
     assert "bad.toml: safety.ctcae_version:" in message
     assert "bad.toml: regimens[0].interval" in message
     assert Trial.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_every_seed_trial_has_its_sites_from_the_protocol_file():
+    """Seed 004's document lists no site: its file enters the sponsor as one inferred site."""
+    from django.core.management import call_command
+
+    from subjects.models import Site
+    from trials.models import Trial
+
+    call_command("seed_protocols", verbosity=0)
+    for trial in Trial.objects.all():
+        names = [site.name for site in trial.current_version().protocol().trial.sites]
+        assert names, trial.registry_id
+        assert sorted(Site.objects.filter(trial=trial).values_list("name", flat=True)) == \
+            sorted(names)
+    aphp = Trial.objects.get(registry_id="NCT06722105").current_version().protocol()
+    assert aphp.trial.sites[0].inferred == ("name", "city", "country")

@@ -344,7 +344,12 @@ def test_seed004_double_blind_three_arms(protocols):
     e = p.eligibility
     assert (e.min_age_years, e.max_age_years, e.sex) == (18, 70, "all")
     assert not e.age_ok(71)
-    assert p.trial.sites == () and "sites" in p.trial.not_stated
+    # No site in the document: the sponsor is entered as one site, marked inferred.
+    assert "sites" in p.trial.inferred and p.trial.note
+    (site,) = p.trial.sites
+    assert (site.name, site.city, site.country) == (
+        "Assistance Publique - Hôpitaux de Paris", "Paris", "France")
+    assert site.inferred == ("name", "city", "country") and site.note
 
 
 def test_to_dict_is_json_and_canonical(protocols):
