@@ -94,6 +94,14 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Deployment roles (README "Deployment roles"): the application logs in as a least-privilege
+# role (no superuser, owns no table: no TRUNCATE, no ALTER/DISABLE TRIGGER, no
+# session_replication_role); migrations run as the owner role. ``migrate`` run by the owner
+# creates this role if it is missing (LOGIN, with this password when one is given) and grants
+# it data access on every table and sequence (``edc.dbroles``).
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "trialdesk_app")
+DATABASE_APP_PASSWORD = os.environ.get("DATABASE_APP_PASSWORD", "")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -156,6 +164,8 @@ CELERY_BEAT_SCHEDULE = {
     "sae-overdue": {"task": "adverse_events.tasks.raise_overdue_saes", "schedule": 300.0},
     "toxicity-ongoing-daily": {"task": "adverse_events.tasks.reevaluate_ongoing_toxicity",
                                "schedule": 24 * 60 * 60.0},
+    "verify-audit-trail": {"task": "edc.tasks.verify_audit_trail",
+                           "schedule": float(os.environ.get("AUDIT_VERIFY_SECONDS", "3600"))},
 }
 
 # Outbox: pending work older than this is re-queued by the sweep.
@@ -177,6 +187,15 @@ import pghistory  # noqa: E402
 PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=True)
+# Event rows carry the database role that wrote them and a hash chained per table
+# (``edc.audit_integrity``); the context is signed with AUDIT_SIGNING_KEY so that a context a
+# session set by hand (a forged user or reason) is reported by ``verify_audit``.
+PGHISTORY_JSON_ENCODER = "edc.audit_integrity.SigningEncoder"
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
+if not AUDIT_SIGNING_KEY:
+    if not DEBUG:
+        raise RuntimeError("AUDIT_SIGNING_KEY must be set when DEBUG is off")
+    AUDIT_SIGNING_KEY = "dev-only-audit-signing-key"  # noqa: S105
 
 # Secret mixed into allocation-list seeds: lists are reproducible by whoever holds it only.
 RANDOMIZATION_SECRET = os.environ.get("RANDOMIZATION_SECRET", "dev-only-randomization-secret")
