@@ -12,6 +12,7 @@ not switch it off. DELETE is already refused on every clinical table.
 from __future__ import annotations
 
 import pgtrigger
+from django.apps import apps
 
 from edc.triggers import StrictTrigger
 
@@ -76,6 +77,8 @@ class LockGuard(StrictTrigger):
         """
 
     def get_func(self, model):
+        # migrations compile triggers against historical models: read the paths of the real one
+        model = apps.get_model(model._meta.app_label, model._meta.model_name)
         return f"""
             IF TG_OP = 'UPDATE' THEN
                 {self._covering(model, "OLD")}

@@ -56,13 +56,15 @@ class AuditEvent(pghistory.models.Event):
     Both are set by the database (``edc.triggers.HashChain``), whatever the INSERT says.
     """
 
-    pgh_db_user = models.CharField(max_length=63, null=True, editable=False,
+    # NULL, not "": only rows written before the chain existed lack them (DJ001 does not apply)
+    pgh_db_user = models.CharField(max_length=63, null=True, editable=False,  # noqa: DJ001
                                    help_text="Database role of the connection that wrote it")
-    pgh_hash = models.CharField(max_length=64, null=True, editable=False,
+    pgh_hash = models.CharField(max_length=64, null=True, editable=False,  # noqa: DJ001
                                 help_text="SHA-256 chained to the previous row of the table")
 
     class Meta:
         abstract = True
+        verbose_name = "event"  # pghistory names the reverse accessor after it: obj.events
 
 
 def audited(model: type[models.Model]) -> type[models.Model]:

@@ -11,14 +11,13 @@ transactional tests (a TRUNCATE, which the application role may not do).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-
-import contextlib
 
 import psycopg
 import pytest
@@ -89,9 +88,9 @@ def owner_connection():
     db = settings.DATABASES["default"]
     with psycopg.connect(host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432,
                          dbname=db["NAME"], user=_OWNER["USER"],
-                         password=_OWNER["PASSWORD"] or None, autocommit=True) as conn:
-        with conn.cursor() as cursor:
-            yield cursor
+                         password=_OWNER["PASSWORD"] or None, autocommit=True) as conn, \
+            conn.cursor() as cursor:
+        yield cursor
 
 
 @pytest.fixture(autouse=True, scope="session")
