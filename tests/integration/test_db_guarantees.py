@@ -246,11 +246,11 @@ def test_the_beat_task_reports_the_first_broken_link(world):
 
     schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "edc.tasks.verify_audit_trail" in schedule
-    assert verify_audit_trail.apply().get() == []
+    assert verify_audit_trail() == []
     with owner_connection() as cursor:
         cursor.execute("ALTER TABLE subjects_subjectevent DISABLE TRIGGER USER")
         cursor.execute("UPDATE subjects_subjectevent SET age_at_consent = 1")
         cursor.execute("ALTER TABLE subjects_subjectevent ENABLE TRIGGER USER")
-    report = verify_audit_trail.apply().get()
+    report = verify_audit_trail()
     first = _sql("SELECT min(pgh_id) FROM subjects_subjectevent")[0][0]
     assert report == [f"subjects_subjectevent pgh_id={first}: hash mismatch"]
