@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class EdcConfig(AppConfig):
@@ -7,3 +8,8 @@ class EdcConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+        from .dbroles import grant_after_migrate
+
+        # post_migrate is sent per app once every migration has run: edc's signal sees every
+        # table of the project.
+        post_migrate.connect(grant_after_migrate, sender=self, dispatch_uid="edc.grant_app_role")

@@ -4,10 +4,14 @@ Every clinical model is decorated with :func:`audited`:
 
 * django-pghistory triggers write an event row (full snapshot, who, when, reason) on every
   INSERT and UPDATE, including bulk updates and raw SQL;
-* event tables are append-only (pgtrigger ``Protect`` on UPDATE/DELETE);
+* event tables are append-only (UPDATE/DELETE refused by trigger and by privilege) and each
+  event row carries the database role that wrote it and a hash chained to the previous row of
+  its table (:class:`AuditEvent`, ``edc.audit_integrity``);
 * a DELETE on the clinical table itself is refused by the database;
 * an UPDATE is refused by the database unless the current pghistory context carries a
   non-empty ``reason`` (a reason for change is required once a record has been saved).
+
+All of these triggers ignore ``pgtrigger.ignore`` (``edc.triggers``).
 
 Code that changes a saved record runs inside :func:`change_reason`.
 """
@@ -18,9 +22,12 @@ import contextlib
 from collections.abc import Iterator
 
 import pghistory
+import pghistory.models
 import pgtrigger
 from django.db import models, transaction
 from django.utils import timezone
+
+from . import triggers
 
 REASON_REQUIRED_SQL = """
     IF coalesce(
@@ -44,18 +51,39 @@ class ReasonRequired(Exception):
         super().__init__(f"A reason for change is required to change this {label}.")
 
 
+class AuditEvent(pghistory.models.Event):
+    """Base of every audit event model: who connected, and the row's link in the hash chain.
+
+    Both are set by the database (``edc.triggers.HashChain``), whatever the INSERT says.
+    """
+
+    # NULL, not "": only rows written before the chain existed lack them (DJ001 does not apply)
+    pgh_db_user = models.CharField(max_length=63, null=True, editable=False,  # noqa: DJ001
+                                   help_text="Database role of the connection that wrote it")
+    pgh_hash = models.CharField(max_length=64, null=True, editable=False,  # noqa: DJ001
+                                help_text="SHA-256 chained to the previous row of the table")
+
+    class Meta:
+        abstract = True
+        verbose_name = "event"  # pghistory names the reverse accessor after it: obj.events
+
+
 def audited(model: type[models.Model]) -> type[models.Model]:
     """Class decorator: track a clinical model and protect it as described above."""
     model = pgtrigger.register(
-        pgtrigger.Protect(name="no_delete", operation=pgtrigger.Delete),
-        pgtrigger.Trigger(
+        triggers.StrictProtect(name="no_delete", operation=pgtrigger.Delete),
+        triggers.StrictTrigger(
             name="reason_required",
             when=pgtrigger.Before,
             operation=pgtrigger.Update,
             func=REASON_REQUIRED_SQL,
         ),
     )(model)
-    return pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())(model)
+    return pghistory.track(
+        triggers.InsertEvent(), triggers.UpdateEvent(),
+        base_model=AuditEvent, model_name=f"{model.__name__}Event", append_only=False,
+        meta={"triggers": triggers.audit_event_triggers()},
+    )(model)
 
 
 def current_reason() -> str | None:

@@ -1,9 +1,9 @@
-"""Core models: the outbox of work queued for Celery."""
+"""Core models: the base of audit event rows, the outbox of work queued for Celery."""
 
 from django.db import models
 from django.utils import timezone
 
-from .audit import ClinicalModel  # noqa: F401  (re-exported for the apps)
+from .audit import AuditEvent, ClinicalModel  # noqa: F401  (re-exported for the apps)
 
 
 class PendingTask(models.Model):

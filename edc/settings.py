@@ -104,6 +104,14 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Deployment roles (README "Deployment roles"): the application logs in as a least-privilege
+# role (no superuser, owns no table: no TRUNCATE, no ALTER/DISABLE TRIGGER, no
+# session_replication_role); migrations run as the owner role. ``migrate`` run by the owner
+# creates this role if it is missing (LOGIN, with this password when one is given) and grants
+# it data access on every table and sequence (``edc.dbroles``).
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "trialdesk_app")
+DATABASE_APP_PASSWORD = os.environ.get("DATABASE_APP_PASSWORD", "")
+
 # Password policy (21 CFR 11.300(b)): at least 12 characters, not common, not all digits,
 # not close to the user's name or e-mail.
 AUTH_PASSWORD_VALIDATORS = [
@@ -214,6 +222,8 @@ CELERY_BEAT_SCHEDULE = {
                                "schedule": 24 * 60 * 60.0},
     "deliver-notifications": {"task": "notifications.tasks.deliver_due_notifications",
                               "schedule": 60.0},
+    "verify-audit-trail": {"task": "edc.tasks.verify_audit_trail",
+                           "schedule": float(os.environ.get("AUDIT_VERIFY_SECONDS", "3600"))},
 }
 
 # Outbox: pending work older than this is re-queued by the sweep.
@@ -254,6 +264,15 @@ import pghistory  # noqa: E402
 PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=True)
+# Event rows carry the database role that wrote them and a hash chained per table
+# (``edc.audit_integrity``); the context is signed with AUDIT_SIGNING_KEY so that a context a
+# session set by hand (a forged user or reason) is reported by ``verify_audit``.
+PGHISTORY_JSON_ENCODER = "edc.audit_integrity.SigningEncoder"
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
+if not AUDIT_SIGNING_KEY:
+    if not DEBUG:
+        raise RuntimeError("AUDIT_SIGNING_KEY must be set when DEBUG is off")
+    AUDIT_SIGNING_KEY = "dev-only-audit-signing-key"  # noqa: S105
 
 # Secret mixed into allocation-list seeds: lists are reproducible by whoever holds it only.
 RANDOMIZATION_SECRET = os.environ.get("RANDOMIZATION_SECRET", "dev-only-randomization-secret")

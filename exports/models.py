@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import models
 
 from edc.audit import ClinicalModel, audited
+from edc.triggers import StrictProtect
 
 
 class Dataset(models.TextChoices):
@@ -131,7 +132,7 @@ class ExportRecord(ClinicalModel):
 
 
 @pgtrigger.register(
-    pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+    StrictProtect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
 )
 class ExportDownload(models.Model):
     """A download of a background export's file (append-only)."""

@@ -1,4 +1,13 @@
-"""Shared fixtures: real PostgreSQL (pytest-django), real Redis and a real Celery worker."""
+"""Shared fixtures: real PostgreSQL (pytest-django), real Redis and a real Celery worker.
+
+Database roles, as in production (README "Deployment roles"): the test database is created and
+migrated by the owner role of ``DATABASE_URL`` (its migrate also creates and grants
+``DATABASE_APP_ROLE``, see ``edc.dbroles``); then ``django_db_setup`` below switches the
+``default`` connection to log in as the application role, so every test, the live server and
+the Celery worker run the application as that least-privilege role. Only what the owner does
+in production runs as the owner here: dropping the test database and the flush between
+transactional tests (a TRUNCATE, which the application role may not do).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,9 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
+from django.test import TransactionTestCase
 from rest_framework.test import APIClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +39,67 @@ def _free_port() -> int:
 
 #: The port of this session's in-process SMTP server (``smtp_server``); the worker sends there.
 SMTP_PORT = _free_port()
+_OWNER: dict[str, str] = {}
+
+
+def _login(user: str, password: str) -> None:
+    """Make the ``default`` connection (and new ones) log in as ``user``."""
+    from django.db import connections
+
+    conn = connections["default"]
+    conn.close()
+    conn.settings_dict.update({"USER": user, "PASSWORD": password})
+
+
+@contextlib.contextmanager
+def _as_owner():
+    from django.conf import settings
+
+    app = settings.DATABASES["default"]
+    app_login = (app["USER"], app.get("PASSWORD") or "")
+    _login(_OWNER["USER"], _OWNER["PASSWORD"])
+    try:
+        yield
+    finally:
+        _login(*app_login)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database (made by the owner), then the application role logs in."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    _OWNER.update({"USER": db.get("USER") or "postgres", "PASSWORD": db.get("PASSWORD") or ""})
+    with django_db_blocker.unblock():
+        _login(settings.DATABASE_APP_ROLE, settings.DATABASE_APP_PASSWORD)
+    yield
+    with django_db_blocker.unblock():
+        _login(_OWNER["USER"], _OWNER["PASSWORD"])
+
+
+_flush = TransactionTestCase._fixture_teardown
+
+
+def _flush_as_owner(self):
+    with _as_owner():
+        _flush(self)
+
+
+TransactionTestCase._fixture_teardown = _flush_as_owner
+
+
+@contextlib.contextmanager
+def owner_connection():
+    """A separate autocommit connection of the owner role to the test database (a cursor)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432,
+                         dbname=db["NAME"], user=_OWNER["USER"],
+                         password=_OWNER["PASSWORD"] or None, autocommit=True) as conn, \
+            conn.cursor() as cursor:
+        yield cursor
 
 
 @pytest.fixture(autouse=True, scope="session")
