@@ -117,8 +117,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "edc.api.filters.PolicyFilterBackend",
+        "edc.api.filters.PolicyOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "edc.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,

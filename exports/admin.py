@@ -3,11 +3,12 @@
 from django.contrib import admin
 
 from edc import roles
+from edc.admin import AllocationGuard
 
 from .models import ExportDownload, ExportRecord
 
 
-class ReadOnlyForAdmins(admin.ModelAdmin):
+class ReadOnlyForAdmins(AllocationGuard, admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and roles.is_admin(request.user)
 
