@@ -66,7 +66,7 @@ def _move_sequences(base: int) -> None:
     """Every bigint sequence continues from ``base`` (ids of one subject share a range)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval(format('%%I.%%I', schemaname, sequencename)::regclass, "
-                       "greatest(%s, coalesce(last_value, 1))) FROM pg_sequences "
+                       "%s) FROM pg_sequences "
                        "WHERE data_type = 'bigint'::regtype AND schemaname = current_schema()",
                        [base])
 
@@ -185,22 +185,30 @@ def forbidden_texts(trial, role: str) -> list[str]:
 ALLOCATION_MODELS = {"trials.Arm", "trials.Intervention", "subjects.RandomizationSlot"}
 
 
-def _paths(model, depth: int = 2, prefix: str = "", seen=()):
+_PATHS: dict = {}
+
+
+def _paths(model, depth: int = 2, prefix: str = "", seen=()) -> list:
     """``(lookup path, field)`` for every field reachable from ``model`` in ``depth`` steps
-    (forward relations and reverse one-to-one / foreign keys)."""
-    for field in model._meta.get_fields():
-        if field.many_to_many or getattr(field, "related_model", None) is model:
-            continue
-        path = f"{prefix}{field.name}"
-        yield path, field
-        related = getattr(field, "related_model", None)
-        if related is not None and depth > 1 and related not in seen:
-            yield from _paths(related, depth - 1, f"{path}__", (*seen, model))
+    (forward relations and reverse one-to-one / foreign keys, audit event tables included)."""
+    key = (model, depth, prefix, seen)
+    if key not in _PATHS:
+        out = []
+        for field in model._meta.get_fields():
+            if field.many_to_many or getattr(field, "related_model", None) is model:
+                continue
+            path = f"{prefix}{field.name}"
+            out.append((path, field))
+            related = getattr(field, "related_model", None)
+            if related is not None and depth > 1 and related not in seen:
+                out += _paths(related, depth - 1, f"{path}__", (*seen, model))
+        _PATHS[key] = out
+    return _PATHS[key]
 
 
 def _value(obj, path: str, subject) -> list[str]:
     values = type(obj)._default_manager.filter(pk=obj.pk).values_list(path, flat=True)
-    return sorted(normalise(str(v), subject) for v in values)
+    return sorted(normalise(str(v), [subject]) for v in values)
 
 
 def _target(label: str, subjects, placebo_arm, placebo):
@@ -232,21 +240,29 @@ def probes(model, subjects, placebo_arm, placebo) -> list[tuple[str, str]]:
         label = related._meta.label if related is not None else None
         if label in ALLOCATION_MODELS:
             target = _target(label, subjects, placebo_arm, placebo)
-            ends = [path, f"{path}__pk", f"{path}__id__exact", f"{path}__in"]
-            if field.concrete:
-                ends.append(f"{path[: -len(field.name)]}{field.attname}")
+            ends = [path]
+            if "__" not in path:  # every spelling of the model's own relations
+                ends += [f"{path}__pk", f"{path}__id__exact", f"{path}__in"]
+                if field.concrete:
+                    ends.append(field.attname)
             out += [(end, str(target.pk)) for end in ends]
             if hasattr(target, "code"):
                 out.append((f"{path}__code", target.code))
             continue
-        if related is not None or not field.concrete or not all(samples.values()):
-            continue
+        if related is not None or not field.concrete or not all(samples.values()) or (
+                "__" in path and not _forward(model, path)):
+            continue  # values compared: own fields and those of forward relations
         seen = {tuple(_value(objs[0], path, s)) for s, objs in samples.items()}
         placebo_values = _value(samples[subjects[-1]][0], path, subjects[-1])
         if len(seen) > 1 and placebo_values:  # differs by arm: the placebo subject's value
             out.append((path, placebo_values[0]))
     _PROBES[key] = sorted(set(out))
     return _PROBES[key]
+
+
+def _forward(model, path: str) -> bool:
+    first = model._meta.get_field(path.split("__")[0])
+    return first.concrete and first.is_relation
 
 
 def api_probes(model, parameters, subjects, placebo_arm, placebo) -> list[tuple[str, str]]:
@@ -264,18 +280,22 @@ def api_probes(model, parameters, subjects, placebo_arm, placebo) -> list[tuple[
 
 TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}| UTC)?"
-    r"|[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4}, (\d{1,2}(:\d{2})? [ap]\.m\.|noon|midnight)")
+    r"|[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4}, (\d{1,2}(:\d{2})? [ap]\.m\.|noon|midnight)"
+    r"|datetime\.datetime\(\d+(, \d+)*(, tzinfo=[\w.]+(\([^)]*\))?)?\)")
 CSRF = re.compile(r'(csrfmiddlewaretoken" value="|csrfToken\W+)[\w-]+')
 IDENTIFIER = re.compile(r"(?<!\d)([1-9]\d?)\d{12}(?!\d)")
 
 
-def normalise(text: str, subject) -> str:
-    if subject is None:
-        return text
-    for value, name in ((subject.usubjid, "USUBJID"), (subject.subject_number, "SUBJID"),
-                        (subject.screening_number, "SCREENING")):
-        text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", f"<{name}>", text)
+def normalise(text: str, subjects) -> str:
+    """``text`` without identifiers: the compared subjects' numbers (whichever is the page's
+    own: a dropdown of subjects reads the same on each page, its selection set aside), ids
+    (their offset in the subject's range), timestamps and CSRF tokens."""
+    for subject in subjects:
+        for value, name in ((subject.usubjid, "USUBJID"), (subject.subject_number, "SUBJID"),
+                            (subject.screening_number, "SCREENING")):
+            text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", f"<{name}>", text)
     text = IDENTIFIER.sub(lambda m: f"<id+{int(m[0]) % RANGE}>", text)
+    text = text.replace(" selected>", ">")
     return CSRF.sub(r"\1<csrf>", TIMESTAMP.sub("<ts>", text))
 
 
@@ -289,7 +309,7 @@ def _subject_path(model) -> str | None:
         field = model._meta.get_field("subject")
     except FieldDoesNotExist:
         return None
-    return "subject" if field.related_model is Subject else None
+    return "subject" if field.concrete and field.related_model is Subject else None
 
 
 def _objects(model, subject) -> list:
@@ -318,14 +338,14 @@ SITE_URLS_WITHOUT_DATA = {"login", "logout", "password_change", "password_change
 EXTRA_PARAMETERS = {"ae_pk": AdverseEvent}
 
 
-def admin_urls(trial, subjects, placebo_arm, placebo, client):
+def admin_urls(trial, subjects, placebo_arm, placebo, client, probing=True):
     """``(key, {subject pk or None: url})`` for every admin URL; ``None`` = not per subject."""
     site_names = {p.name for p in admin.site.get_urls() if getattr(p, "name", None)}
     model_names = set()
     for model, model_admin in admin.site._registry.items():
         model_names |= {p.name for p in model_admin.get_urls() if p.name}
         yield from _model_admin_urls(model, model_admin, trial, subjects, placebo_arm, placebo,
-                                     client)
+                                     client, probing)
     unknown = site_names - model_names - SITE_URLS_WITHOUT_DATA - {"index", "app_list",
                                                                    "autocomplete"}
     assert unknown == set(), f"admin URLs the walk does not know: {unknown}"
@@ -340,7 +360,8 @@ def admin_urls(trial, subjects, placebo_arm, placebo, client):
                 None: f"{reverse('admin:autocomplete')}?{urlencode(query)}"}
 
 
-def _model_admin_urls(model, model_admin, trial, subjects, placebo_arm, placebo, client):
+def _model_admin_urls(model, model_admin, trial, subjects, placebo_arm, placebo, client,
+                      probing):
     opts = model._meta
     path = _subject_path(model)
     for pattern in model_admin.get_urls():
@@ -354,7 +375,7 @@ def _model_admin_urls(model, model_admin, trial, subjects, placebo_arm, placebo,
             ids = {s.pk: "id__exact" if path == "pk" else "subject__id__exact"
                    for s in subjects}
             yield key, {s.pk: f"{changelist}?{ids[s.pk]}={s.pk}" for s in subjects}
-            for lookup, value in probes(model, subjects, placebo_arm, placebo):
+            for lookup, value in probes(model, subjects, placebo_arm, placebo) if probing else ():
                 yield f"{key} ?{lookup}", {
                     s.pk: f"{changelist}?{urlencode({ids[s.pk]: s.pk, lookup: value})}"
                     for s in subjects}
@@ -402,7 +423,7 @@ def _list_filter_choices(client, changelist: str, subject, ids) -> list[str]:
     return sorted(queries)
 
 
-def api_urls(trial, subjects, placebo_arm, placebo):
+def api_urls(trial, subjects, placebo_arm, placebo, probing=True):
     """``(key, {subject pk or None: url})`` for every GET operation of the OpenAPI document."""
     schema = SchemaGenerator().get_schema(request=None, public=True)
     yield "schema", {None: "/api/schema/"}
@@ -421,10 +442,10 @@ def api_urls(trial, subjects, placebo_arm, placebo):
                 yield route, {s.pk: f"{route}?{urlencode({**query, 'subject': s.pk})}"
                               for s in subjects}
                 for lookup, value in api_probes(model, parameters, subjects, placebo_arm,
-                                                placebo):
+                                                placebo) if probing else ():
                     yield f"{route} ?{lookup}", {s.pk: "{}?{}".format(route, urlencode(
                         {**query, "subject": s.pk, lookup: value})) for s in subjects}
-                if "ordering" in parameters and model is not None:
+                if "ordering" in parameters and model is not None and probing:
                     for lookup in allocation_paths(model):
                         yield f"{route} ordering {lookup}", {None: [
                             "{}?{}".format(route, urlencode({**query, "ordering": sign + lookup}))
@@ -459,6 +480,7 @@ def api_urls(trial, subjects, placebo_arm, placebo):
 
 
 def _get(client, url: str) -> tuple[int, str]:
+    client.cookies.pop("messages", None)  # a message left by the previous page
     response = client.get(url, HTTP_ACCEPT="application/json, text/html;q=0.9")
     body = b"".join(response.streaming_content) if response.streaming else response.content
     location = response.get("Location", "")
@@ -472,10 +494,14 @@ def blinded_walk(client, walk) -> tuple[list[str], int]:
     placebo = Intervention.objects.get(protocol_version=trial.current_version(), code="PBO")
     problems, requests = [], 0
     for role in BLINDED_ROLES:
+        if problems:
+            break  # report the first role's problems without walking the others
         client.force_login(walk["users"][role])
         forbidden = forbidden_texts(trial, role)
-        for key, urls in [*admin_urls(trial, subjects, placebo_arm, placebo, client),
-                          *api_urls(trial, subjects, placebo_arm, placebo)]:
+        # The lookup guards do not depend on the user: filters are probed for the first role.
+        probing = role == BLINDED_ROLES[0]
+        for key, urls in [*admin_urls(trial, subjects, placebo_arm, placebo, client, probing),
+                          *api_urls(trial, subjects, placebo_arm, placebo, probing)]:
             if None in urls and isinstance(urls[None], list):  # orderings: both directions
                 bodies = [_get(client, url) for url in urls[None]]
                 requests += len(bodies)
@@ -492,14 +518,15 @@ def blinded_walk(client, walk) -> tuple[list[str], int]:
                 leaks = [t for t in forbidden if t in text]
                 if leaks:
                     problems.append(f"{role} {key}: {url} shows {leaks}")
-                subject = next((s for s in subjects if s.pk == subject_pk), None)
-                seen[subject_pk] = f"{status}\n{normalise(text, subject)}"
+                    print(problems[-1][:300], flush=True)
+                seen[subject_pk] = f"{status}\n{normalise(text, subjects)}"
             first, *others = seen.values()
             for other in others:
                 if other != first:
                     diff = list(difflib.unified_diff(first.splitlines(), other.splitlines(),
                                                      lineterm="", n=0))[2:8]
                     problems.append(f"{role} {key}: differs by arm: {diff}")
+                    print(problems[-1][:600], flush=True)
                     break
     return problems, requests
 
