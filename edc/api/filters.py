@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import get_model_field
 from rest_framework.filters import OrderingFilter
 
 from edc.admin import reveals_allocation, scoped_choices
@@ -26,11 +27,12 @@ class PolicyFilterBackend(DjangoFilterBackend):
             if reveals_allocation(queryset.model, spec.field_name):
                 del filterset.filters[name]
             elif isinstance(spec, ModelChoiceFilter | ModelMultipleChoiceFilter):
-                model = spec.field.queryset.model if spec.queryset is None else (
-                    spec.queryset.model if hasattr(spec.queryset, "model") else None)
+                field = get_model_field(queryset.model, spec.field_name)
+                model = getattr(field, "related_model", None)
                 scoped = scoped_choices(model, request.user) if model is not None else None
                 if scoped is not None:
                     spec.extra["queryset"] = scoped
+                    spec.__dict__.pop("_field", None)  # built with the unscoped choices
         return filterset
 
 

@@ -281,7 +281,7 @@ def api_probes(model, parameters, subjects, placebo_arm, placebo) -> list[tuple[
 TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}| UTC)?"
     r"|[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4}, (\d{1,2}(:\d{2})? [ap]\.m\.|noon|midnight)"
-    r"|datetime\.datetime\(\d+(, \d+)*(, tzinfo=[\w.]+(\([^)]*\))?)?\)")
+    r"|\b\d{2}:\d{2}:\d{2}\b|datetime\.datetime\(\d+(, \d+)*(, tzinfo=[\w.]+(\([^)]*\))?)?\)")
 CSRF = re.compile(r'(csrfmiddlewaretoken" value="|csrfToken\W+)[\w-]+')
 IDENTIFIER = re.compile(r"(?<!\d)([1-9]\d?)\d{12}(?!\d)")
 
