@@ -14,7 +14,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from edc import roles
-from edc.admin import ClinicalAdmin, ReasonForChangeForm, ScopedRelatedFilter
+from edc.admin import AllocationGuard, ClinicalAdmin, ReasonForChangeForm, ScopedRelatedFilter
 from edc.audit import change_reason
 from subjects.models import Subject
 from trials.blinding import blinded_name
@@ -273,7 +273,7 @@ class ToxicityFlagAdmin(ClinicalAdmin):
 
 
 @admin.register(CtcaeTerm)
-class CtcaeTermAdmin(admin.ModelAdmin):
+class CtcaeTermAdmin(AllocationGuard, admin.ModelAdmin):
     list_display = ["meddra_code", "term", "soc"]
     list_filter = ["soc"]
     search_fields = ["term", "=meddra_code"]

@@ -19,11 +19,12 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 
 from edc import roles
 from edc.api.fields import ProductCodeField
+from edc.api.filters import PolicyFilterBackend, PolicyOrderingFilter
 from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from subjects.models import Subject
 from trials.masking import text_masker
@@ -324,7 +325,7 @@ class CtcaeTermViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = CtcaeTerm.objects.all()
     serializer_class = CtcaeTermSerializer
     permission_classes = [permissions.IsAuthenticated]
-    filter_backends = [filters.DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filter_backends = [PolicyFilterBackend, SearchFilter, PolicyOrderingFilter]
     filterset_fields = ["soc", "meddra_code"]
     search_fields = ["term", "=meddra_code", "soc"]
     ordering_fields = ["id", "term"]

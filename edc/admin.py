@@ -8,7 +8,10 @@ Besides :class:`ClinicalAdmin` this module holds what the apps' admins share:
   record_visit, mark_missed, record_exposure, ...) and shows its ``ValidationError`` on the
   form's fields, so the admin never re-implements a clinical rule;
 * :class:`ScopedRelatedFilter`: a related-field list filter listing only the values the
-  user's (scoped) rows have, so filters never name other trials or sites.
+  user's (scoped) rows have, so filters never name other trials or sites;
+* :class:`AllocationGuard`: no URL lookup and no sortable column goes through the allocation
+  (``trials.masking.reveals_allocation``), whoever asks; every registered admin has it
+  (system check ``edc.E010``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -51,7 +55,8 @@ def blinded_q(user, trial: str = "trial") -> Q:
         return Q(pk__in=[])
     from subjects.models import Membership
 
-    unblinded = Membership.objects.filter(user=user, trial=OuterRef(trial), unblinded=True)
+    unblinded = Membership.objects.filter(user=user, trial=OuterRef(trial), unblinded=True,
+                                          retired_at__isnull=True)
     return Q(~Exists(unblinded), ~Q(**{f"{trial}__masking": "none"}))
 
 
@@ -149,6 +154,38 @@ def user_names(ids) -> dict[int, str]:
             for user in get_user_model().objects.filter(pk__in=[i for i in ids if i])}
 
 
+def reveals_allocation(model, lookup: str) -> bool:
+    from trials.masking import reveals_allocation
+
+    return reveals_allocation(model, lookup)
+
+
+class AllocationSafeChangeList(ChangeList):
+    """Ignores an ``?o=`` column whose ordering goes through the allocation."""
+
+    def get_ordering_field(self, field_name):
+        field = super().get_ordering_field(field_name)
+        path = getattr(field, "name", field) if not isinstance(field, str) else field
+        if isinstance(path, str) and reveals_allocation(self.model, path):
+            return None
+        return field
+
+
+class AllocationGuard:
+    """ModelAdmin mixin: Django allows any lookup on a model's own fields and relations
+    (``?arm_id=7``, ``?intervention__code=PBO``) and any ``?o=`` column; none may go through
+    the allocation (an arm, a product, a randomization slot), in any spelling, whoever asks:
+    the allocation is filtered through the list filters, which apply the blinding policy."""
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        if reveals_allocation(self.model, lookup):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+    def get_changelist(self, request, **kwargs):
+        return AllocationSafeChangeList
+
+
 def audit_rows(obj, hidden=frozenset()) -> list[dict]:
     """The audit trail of ``obj`` (``edc.audit.history``) without the hidden fields, with
     user names (not ids) and formatted values."""
@@ -175,15 +212,16 @@ def choice_label(obj) -> str:
     return f"{subject.trial} · {obj}"
 
 
-class ClinicalAdmin(admin.ModelAdmin):
+class ClinicalAdmin(AllocationGuard, admin.ModelAdmin):
     """ModelAdmin for audited clinical models.
 
     * lists only the records of the user's trials and sites (``scope_trial``/``scope_site``),
       and limits every subject / site / trial / visit dropdown the same way;
     * asks for a reason for change on every edit of a saved record;
     * never deletes; shows the record's audit trail read-only (on the page and as its
-      "History"), without ``history_hidden_fields`` and, for users blinded to the record's
-      trial, without ``blinded_history_fields``;
+      "History"), without ``history_hidden_fields`` and without what the blinding policy
+      hides from the user (``trials.masking.hidden_audit_fields``);
+    * no lookup or ordering through the allocation (:class:`AllocationGuard`);
     * permissions follow the trialdesk roles (edc.roles), not per-model Django permissions.
     """
 
@@ -191,10 +229,6 @@ class ClinicalAdmin(admin.ModelAdmin):
     scope_trial = "trial"
     scope_site: str | None = "site"
     history_hidden_fields: tuple[str, ...] = ()
-    #: Audit fields hidden from users blinded to the record's trial (e.g. ``arm_id``).
-    blinded_history_fields: tuple[str, ...] = ()
-    #: Fields no URL lookup may go through (``?arm__label=...`` would unblind by filtering).
-    blinded_lookups: tuple[str, ...] = ("arm",)
 
     def get_queryset(self, request):
         return roles.scope(
@@ -202,21 +236,14 @@ class ClinicalAdmin(admin.ModelAdmin):
             trial=self.scope_trial, site=self.scope_site,
         )
 
-    def lookup_allowed(self, lookup, value, request=None) -> bool:
-        """Django allows any lookup on a model's own fields (``?arm__label=Placebo``); none
-        may go through a ``blinded_lookups`` field, whoever asks (use the list filters)."""
-        if set(lookup.split("__")) & set(self.blinded_lookups):
-            return False
-        return super().lookup_allowed(lookup, value, request)
-
     def trial_of(self, obj):
         return follow(obj, self.scope_trial)
 
     def get_history_hidden_fields(self, request, obj) -> set[str]:
-        hidden = set(self.history_hidden_fields)
-        if self.blinded_history_fields and blinded_for(request.user, self.trial_of(obj)):
-            hidden |= set(self.blinded_history_fields)
-        return hidden
+        from trials.masking import hidden_audit_fields
+
+        return set(self.history_hidden_fields) | hidden_audit_fields(
+            request.user, self.model, self.trial_of(obj))
 
     def get_object(self, request, object_id, from_field=None):
         obj = super().get_object(request, object_id, from_field)
@@ -413,7 +440,7 @@ def report_problems(request, problems, intro: str) -> None:
 
 
 @admin.register(PendingTask)
-class PendingTaskAdmin(admin.ModelAdmin):
+class PendingTaskAdmin(AllocationGuard, admin.ModelAdmin):
     list_display = ["id", "task_name", "args", "state", "attempts", "created_at", "finished_at"]
     list_filter = ["state", "task_name"]
     search_fields = ["task_name", "last_error"]

@@ -23,6 +23,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from trials.blinding import BLINDED_ARM
+
 from . import roles
 from .admin import blinded_for
 
@@ -35,12 +37,13 @@ ENROLLED = ("enrolled", "on_treatment", "follow_up", "off_study")
 
 
 def enrollment_rows(trial, user) -> tuple[list[dict], dict[str, int]]:
-    """Subjects per allocation (arm or blinded label) x cohort x dose level, by status."""
+    """Subjects per allocation x cohort x dose level, by status; users blinded to the trial
+    see one allocation, ``Blinded``, counted over every arm (``trials.blinding``)."""
     from subjects.models import Subject
 
     subjects = roles.scope(Subject.objects.filter(trial=trial, retired_at__isnull=True), user)
     blinded = blinded_for(user, trial)
-    counts = subjects.values("arm__label", "arm__blinded_label", "arm__sequence", "cohort",
+    counts = subjects.values("arm__label", "arm__sequence", "cohort",
                              "dose_level__code", "dose_level__order", "status").annotate(
         n=Count("pk"))
     cells: dict[tuple, dict] = {}
@@ -49,8 +52,8 @@ def enrollment_rows(trial, user) -> tuple[list[dict], dict[str, int]]:
         if row["arm__label"] is None:
             label = "not allocated"
         else:
-            label = (row["arm__blinded_label"] or "blinded") if blinded else row["arm__label"]
-        key = (row["arm__sequence"] or 0, label, row["cohort"] or 0,
+            label = BLINDED_ARM if blinded else row["arm__label"]
+        key = (0 if blinded else row["arm__sequence"] or 0, label, row["cohort"] or 0,
                row["dose_level__order"] if row["dose_level__order"] is not None else -1,
                row["dose_level__code"] or "")
         cell = cells.setdefault(key, {"allocation": label, "cohort": row["cohort"],

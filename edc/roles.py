@@ -56,6 +56,10 @@ def can_enter_data(user) -> bool:
     return is_admin(user) or has_role(user, *DATA_ENTRY_ROLES)
 
 
+#: Fields no sponsor reads, wherever they appear (records and audit trails).
+DIRECT_IDENTIFIERS = frozenset({"birth_date"})
+
+
 def sees_birth_dates(user) -> bool:
     """Sponsors see no direct identifiers (ICH E6(R3): confidentiality of subjects' records):
     birth dates are withheld from them in the API, admin, audit trails and exports."""

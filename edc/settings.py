@@ -175,8 +175,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "edc.api.filters.PolicyFilterBackend",
+        "edc.api.filters.PolicyOrderingFilter",
     ],
     "DEFAULT_PAGINATION_CLASS": "edc.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,

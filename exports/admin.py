@@ -6,13 +6,14 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from edc import roles
+from edc.admin import AllocationGuard
 from trials.models import Trial
 
 from . import catalogue, services
 from .models import ExportDownload, ExportRecord
 
 
-class ReadOnlyForAdmins(admin.ModelAdmin):
+class ReadOnlyForAdmins(AllocationGuard, admin.ModelAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and roles.is_admin(request.user)
 

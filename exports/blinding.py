@@ -1,13 +1,12 @@
 """What a user may see of treatment allocation in an export (pure Python, no Django).
 
-The rule is the one of ``subjects.api.arm_label_for``: in a blinded trial (``masking`` not
-"none") a user without unblinded access (``Membership.unblinded``; admins have it) sees the
-arm's neutral ``blinded_label``, never its label or code. Exports add what an arm label alone
-does not cover (ICH E9 2.3.1: blinding extends to every record that could reveal the
-allocation):
+The rule is the one of ``trials.masking.arm_label``: in a blinded trial (``masking`` not
+"none") a user without unblinded access (``Membership.unblinded``; admins have it) sees one
+allocation for every subject, ``Blinded`` (``trials.blinding.BLINDED_ARM``), never an arm's
+label, code or a per-arm neutral label. Exports add what an arm label alone does not cover
+(ICH E9 2.3.1: blinding extends to every record that could reveal the allocation):
 
-* ARMCD becomes a code derived from the neutral label (``Treatment group A`` ->
-  ``TREATMENTGROUPA``);
+* ARM is ``Blinded`` and ARMCD ``BLINDED`` for every subject;
 * an intervention and its matching placebo (``Intervention.placebo_for``) are shown alike as
   their masking group (``trials.blinding``), with no dose or unit (a placebo's recorded dose
   could tell them apart); attributions to either are merged into one, the worst level.
@@ -17,11 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trials.blinding import blinded_code, blinded_name, masking_groups
+from trials.blinding import BLINDED_ARM, blinded_code, blinded_name, masking_groups
 
 from .sdtm import ArmView, TreatmentView, code_from_label, dose_form, worst_level
-
-BLINDED_ARM = "Blinded"
 
 
 @dataclass(frozen=True)
@@ -29,7 +26,6 @@ class ArmInfo:
     id: int
     code: str
     label: str
-    blinded_label: str
 
 
 @dataclass(frozen=True)
@@ -43,15 +39,9 @@ class InterventionInfo:
 
 
 def arm_views(arms: list[ArmInfo], visible: bool) -> dict[int, ArmView]:
-    """ARMCD/ARM per arm id: the true ones when ``visible``, else the neutral label."""
-    views = {}
-    for arm in arms:
-        if visible:
-            views[arm.id] = ArmView(arm.code, arm.label)
-        else:
-            label = arm.blinded_label or BLINDED_ARM
-            views[arm.id] = ArmView(code_from_label(label), label)
-    return views
+    """ARMCD/ARM per arm id: the true ones when ``visible``, else ``Blinded`` for every arm."""
+    blinded = ArmView(code_from_label(BLINDED_ARM), BLINDED_ARM)
+    return {arm.id: ArmView(arm.code, arm.label) if visible else blinded for arm in arms}
 
 
 def treatment_views(interventions: list[InterventionInfo], visible: bool

@@ -203,7 +203,7 @@ LAST_CONTACT = (
 
 
 def trial_context(trial: Trial, spec: Spec):
-    arms = [blinding.ArmInfo(a.pk, a.code, a.label, a.blinded_label)
+    arms = [blinding.ArmInfo(a.pk, a.code, a.label)
             for a in Arm.objects.filter(protocol_version__trial=trial)]
     visible = spec.unblinded or not trial.is_blinded
     interventions = [

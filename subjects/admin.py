@@ -1,11 +1,11 @@
 """Admin for sites, memberships and subjects: the subject-centred page of the site staff.
 
 The subject page shows, each one click away: eligibility (answers inline, problems listed),
-the allocation (or its blinded label), the visit calendar with windows, exposures, tumour
-assessments, QLQ-C30 forms with scores and deterioration, and adverse events with grade
-episodes and DLT/TI flags. Screening, enrollment and status changes are buttons that call the
-services (``subjects.enrollment.enroll``, ``screen_fail``, ``subjects.services``); refusals
-come back as messages or form errors, never re-implemented here.
+the allocation (``Blinded`` for users blinded to the trial), the visit calendar with windows,
+exposures, tumour assessments, QLQ-C30 forms with scores and deterioration, and adverse events
+with grade episodes and DLT/TI flags. Screening, enrollment and status changes are buttons
+that call the services (``subjects.enrollment.enroll``, ``screen_fail``, ``subjects.services``);
+refusals come back as messages or form errors, never re-implemented here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Prefetch,
+    Q,
     Subquery,
+    Value,
     When,
 )
 from django.db.models.functions import Coalesce
@@ -47,6 +49,7 @@ from edc.admin import (
     service_form_view,
 )
 from edc.audit import change_reason
+from trials.blinding import BLINDED_ARM
 from trials.masking import text_masker
 
 from . import enrollment, lifecycle, services
@@ -296,7 +299,9 @@ class EligibilityAnswerInline(RoleInline, admin.TabularInline):
 
 
 class AllocationFilter(admin.SimpleListFilter):
-    """Filter by allocation as the user sees it: the arm, or its blinded label."""
+    """Filter by arm, in the trials the user is not blinded to (blinded users see one
+    allocation, ``Blinded``, so there is nothing to choose; a value given by hand selects no
+    subject of a blinded trial, whatever its arm)."""
 
     title = "allocation"
     parameter_name = "allocation"
@@ -306,17 +311,14 @@ class AllocationFilter(admin.SimpleListFilter):
 
         arms = Arm.objects.filter(
             Exists(model_admin.get_queryset(request).filter(arm=OuterRef("pk")))
-        ).select_related("protocol_version__trial").order_by("protocol_version", "sequence")
-        out = []
-        for arm in arms:
-            trial = arm.protocol_version.trial
-            label = arm.blinded_label if blinded_for(request.user, trial) else arm.label
-            out.append((str(arm.pk), f"{trial.registry_id}: {label}"))
-        return out
+        ).exclude(blinded_q(request.user, "protocol_version__trial")).select_related(
+            "protocol_version__trial").order_by("protocol_version", "sequence")
+        return [(str(arm.pk), f"{arm.protocol_version.trial.registry_id}: {arm.label}")
+                for arm in arms]
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(arm_id=self.value())
+            return queryset.filter(arm_id=self.value()).exclude(blinded_q(request.user))
         return queryset
 
 
@@ -388,7 +390,6 @@ class SubjectAdmin(ClinicalAdmin):
     search_fields = ["screening_number", "subject_number"]
     list_select_related = ["trial", "site", "dose_level"]
     date_hierarchy = "consent_date"
-    history_hidden_fields = ("arm_id",)
     exclude = ["arm"]
     inlines = [EligibilityAnswerInline]
 
@@ -446,10 +447,6 @@ class SubjectAdmin(ClinicalAdmin):
     @admin.display(description="USUBJID")
     def usubjid(self, obj):
         return obj.usubjid if obj.subject_number else "-"
-
-    def get_history_hidden_fields(self, request, obj) -> set[str]:
-        hidden = super().get_history_hidden_fields(request, obj)
-        return hidden if roles.sees_birth_dates(request.user) else hidden | {"birth_date"}
 
     # -- form
 
@@ -627,8 +624,9 @@ def subquery_count(queryset):
 
 
 def allocation_label(user):
-    """The arm label, or its blinded label where ``user`` is blinded to the subject's trial."""
-    return Case(When(blinded_q(user), then=F("arm__blinded_label")),
+    """The arm label, or ``Blinded`` where ``user`` is blinded to the subject's trial
+    (``trials.masking.arm_label`` in one query for the page)."""
+    return Case(When(Q(arm__isnull=False) & blinded_q(user), then=Value(BLINDED_ARM)),
                 default=F("arm__label"), output_field=CharField())
 
 

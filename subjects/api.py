@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from edc import roles
 from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from edc.audit import change_reason
+from trials import masking
 from trials.models import EligibilityCriterion
 
 from . import enrollment, lifecycle, services
@@ -33,12 +34,8 @@ class SiteViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
 
 
 def arm_label_for(subject: Subject, user) -> str | None:
-    """The arm, or its neutral blinded label for users without unblinded access."""
-    if subject.arm is None:
-        return None
-    if subject.trial.is_blinded and not roles.can_see_unblinded(user, subject.trial):
-        return subject.arm.blinded_label
-    return subject.arm.label
+    """The arm's label, or ``Blinded`` for users blinded to the trial (``trials.masking``)."""
+    return masking.arm_label(user, subject)
 
 
 class SubjectSerializer(serializers.ModelSerializer):
@@ -162,12 +159,6 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewS
     permission_classes = [DataEntryPermission]
     filterset_fields = ["trial", "site", "status", "cohort", "dose_level"]
     ordering_fields = ["id", "screening_number", "consent_date", "enrolled_on"]
-
-    blinded_history_fields = ("arm_id",)
-
-    def history_hidden_fields(self, obj) -> set[str]:
-        hidden = super().history_hidden_fields(obj)
-        return hidden if roles.sees_birth_dates(self.request.user) else hidden | {"birth_date"}
 
     def _respond(self, subject, code=status.HTTP_200_OK):
         subject = Subject.objects.select_related("trial", "site", "arm").get(pk=subject.pk)

@@ -10,15 +10,25 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from edc import dashboard, roles
-from edc.admin import ClinicalAdmin, ScopedRelatedFilter
+from edc.admin import ClinicalAdmin, ScopedRelatedFilter, blinded_q
 
 from .models import Arm, DoseLevel, ProtocolVersion, Trial
 
 
 class ProtocolAdmin(ClinicalAdmin):
-    """Protocols are read-only in the admin: they change through their files (an amendment)."""
+    """Protocols are read-only in the admin: they change through their files (an amendment).
+
+    A protocol version and its arms and dose levels map each arm to its products (the file
+    itself is in the audit trail): users blinded to a trial do not see them (ICH E9 2.3.1).
+    """
 
     scope_site = None
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if self.scope_trial == "pk":
+            return queryset
+        return queryset.exclude(blinded_q(request.user, self.scope_trial))
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -68,7 +78,8 @@ class ProtocolVersionAdmin(ProtocolAdmin):
 
 
 class ArmVisibility:
-    """Arms reveal the design; blinded users see them only through neutral labels."""
+    """Arms reveal the design: data managers and admins, unblinded to the trial (the
+    queryset, ``ProtocolAdmin``), see them."""
 
     def has_view_permission(self, request, obj=None) -> bool:
         return roles.is_admin(request.user) or roles.has_role(request.user, roles.DATA_MANAGER)
@@ -76,11 +87,12 @@ class ArmVisibility:
 
 @admin.register(Arm)
 class ArmAdmin(ArmVisibility, ProtocolAdmin):
-    list_display = ["code", "label", "arm_type", "blinded_label", "protocol_version"]
+    list_display = ["code", "label", "arm_type", "protocol_version"]
     list_filter = [("protocol_version__trial", ScopedRelatedFilter), "arm_type"]
     search_fields = ["code", "label"]
     list_select_related = ["protocol_version__trial"]
     scope_trial = "protocol_version__trial"
+    exclude = ["blinded_label"]
 
 
 @admin.register(DoseLevel)

@@ -12,7 +12,10 @@ matching placebo (``placebo_for`` in the protocol file) and the product it masks
   comparator); an attribution to any member of a group is therefore recorded against the
   group, i.e. its active product, whatever the subject actually received;
 * a matching placebo is labelled and prescribed like the product it masks, so its dose is
-  entered in the active product's unit (a different unit would tell them apart).
+  entered in the active product's unit (a different unit would tell them apart);
+* every subject carries one allocation label, ``BLINDED_ARM``: a neutral label per arm
+  ("Treatment group A/B/C") is itself arm-distinguishing (one emergency unblinding, or the
+  protocol file, would reveal every subject sharing the label).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 BLINDED_PREFIX = "BLINDED:"
+#: The allocation every subject shows to a user blinded to its trial (API, admin, exports).
+BLINDED_ARM = "Blinded"
 
 
 def masking_groups(interventions: Iterable[tuple[str, str]]) -> dict[str, str]:

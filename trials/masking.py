@@ -1,8 +1,17 @@
-"""Product masking for blinded users on the database (the rules are in ``trials.blinding``).
+"""The blinding policy on the database (the pure rules are in ``trials.blinding``; who is
+blinded to which trial is ``edc.roles.blinded_to``).
 
-Every surface (API, admin, services' error messages) asks here how a product of a subject's
-trial is shown to a user, and which intervention an attribution is recorded against, so that
-a blinded user meets the same masking wherever they look.
+Every surface asks here, so that a blinded user meets the same masking wherever they look
+(ICH E9 2.3.1):
+
+* what reveals the allocation: a lookup path through an arm, a product or a randomization
+  slot, in any spelling (``arm``, ``arm_id``, ``arm__code``, ``subject__arm__label``,
+  ``visit__intervention``; :func:`reveals_allocation`), from which the admin's
+  ``lookup_allowed`` and sortable columns and the API's filters and orderings are built;
+* which audit fields a user may not read (:func:`hidden_audit_fields`: the allocation fields
+  when blinded, birth dates for sponsors);
+* the allocation label of a subject (:func:`arm_label`: ``BLINDED_ARM`` for every subject);
+* how a product is shown, and which intervention an attribution is recorded against.
 """
 
 from __future__ import annotations
@@ -10,10 +19,70 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from django.core.exceptions import FieldDoesNotExist
+
 from edc import roles
 
 from . import blinding
 from .models import Intervention
+
+#: Models whose rows are the allocation: a lookup through one of them selects by arm.
+ALLOCATION_MODELS = frozenset({"trials.Arm", "trials.Intervention",
+                               "subjects.RandomizationSlot"})
+
+
+def allocation_fields(model) -> frozenset[str]:
+    """Names of ``model``'s fields that reveal the allocation: relations to an allocation
+    model and the fields the model declares in ``allocation_fields`` (e.g. a visit's planned
+    product code)."""
+    names = set(getattr(model, "allocation_fields", ()))
+    for field in model._meta.get_fields():
+        related = getattr(field, "related_model", None)
+        if related is not None and related._meta.label in ALLOCATION_MODELS:
+            names.add(field.name)
+    return frozenset(names)
+
+
+def reveals_allocation(model, lookup: str) -> bool:
+    """Whether a lookup or ordering path (``-`` allowed) from ``model`` goes through the
+    allocation, in any spelling: field name or attname, any depth, any transform after it."""
+    for part in lookup.lstrip("-").split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or lookup (exact, in, pk...) on a harmless field
+        if field.name in allocation_fields(model):
+            return True
+        if getattr(field, "related_model", None) is None:
+            return False
+        model = field.related_model
+    return False
+
+
+def hidden_audit_fields(user, model, trial) -> set[str]:
+    """Audit-trail columns (attnames) of ``model`` that ``user`` may not read for a record
+    of ``trial``: the allocation fields when blinded, direct identifiers for sponsors."""
+    hidden = set()
+    if trial is not None and roles.blinded_to(user, trial):
+        for name in allocation_fields(model):
+            field = model._meta.get_field(name)
+            if field.concrete:
+                hidden.add(field.attname)
+    if not roles.sees_birth_dates(user):
+        hidden |= {f.attname for f in model._meta.concrete_fields
+                   if f.name in roles.DIRECT_IDENTIFIERS}
+    return hidden
+
+
+def arm_label(user, subject) -> str | None:
+    """The allocation of ``subject`` as ``user`` may see it: the arm's label, or for a user
+    blinded to the trial ``BLINDED_ARM``, the same for every subject (an emergency unblinding
+    reveals its one subject through ``subjects.api``, never through a label)."""
+    if subject.arm_id is None:
+        return None
+    if roles.blinded_to(user, subject.trial_id):
+        return blinding.BLINDED_ARM
+    return subject.arm.label
 
 
 def masking_groups(protocol_version_id: int, user=None) -> dict[str, str]:

@@ -25,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 
 from edc import roles
 from edc.admin import (
+    AllocationGuard,
     ClinicalAdmin,
     ReasonForChangeForm,
     ScopedRelatedFilter,
@@ -68,7 +69,6 @@ def subject_link(subject):
 
 class SubjectScoped(ClinicalAdmin):
     scope_trial, scope_site = "subject__trial", "subject__site"
-    blinded_lookups = ("arm", "intervention")
 
     @admin.display(description="subject", ordering="subject__subject_number")
     def subject_link(self, obj):
@@ -183,7 +183,6 @@ class VisitAdmin(SubjectScoped):
     list_select_related = ["subject"]
     date_hierarchy = "target_date"
     actions = ["mark_missed"]
-    blinded_history_fields = ("intervention",)
     fields = ["subject_link", "code", "kind", "cycle", "product", "target_date", "window_low",
               "window_high", "actual_date", "status", "status_reason", "qlq_c30_due",
               "is_overdue", "out_of_window"]
@@ -376,7 +375,6 @@ class ExposureAdmin(SubjectScoped):
     search_fields = [*SUBJECT_SEARCH, "visit__code"]
     list_select_related = ["subject", "visit__subject", "intervention"]
     date_hierarchy = "administered_on"
-    blinded_history_fields = ("intervention_id",)
     fields = ["subject_link", "visit", "product", "administered_on", "dose", "weight_kg",
               "height_cm", "bsa_m2", "planned_total", "total_unit", "start_time", "stop_time",
               "given_total", "interrupted", "interruption_reason", "reason_for_change"]
@@ -558,7 +556,7 @@ class QlqC30FormAdmin(SubjectScoped):
 
 
 @admin.register(QlqC30Deterioration)
-class QlqC30DeteriorationAdmin(admin.ModelAdmin):
+class QlqC30DeteriorationAdmin(AllocationGuard, admin.ModelAdmin):
     """Time to deterioration per scale (derived by a task from the scored forms)."""
 
     list_display = ["subject", "scale", "event", "event_date", "confirm_date", "censor_date",

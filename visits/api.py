@@ -192,7 +192,6 @@ class ExposureViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelView
     queryset = Exposure.objects.select_related("subject", "intervention", "visit")
     serializer_class = ExposureSerializer
     permission_classes = [DataEntryPermission]
-    blinded_history_fields = ("intervention_id",)
     filterset_fields = ["subject", "visit", "subject__site"]
     ordering_fields = ["id", "administered_on"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
@@ -240,6 +239,7 @@ class QlqC30ScoreSerializer(serializers.ModelSerializer):
 
 class QlqC30FormSerializer(serializers.ModelSerializer):
     subject = ScopedSubjectField()
+    visit = VisitScopedField()
     score = QlqC30ScoreSerializer(read_only=True)
     unscheduled = serializers.SerializerMethodField(
         help_text="Completed at a visit where the protocol schedules no QLQ-C30: left out of "

@@ -67,6 +67,8 @@ class Visit(ClinicalModel):
     workflow_fields = frozenset({  # visits.services (schedule, record, missed)
         "code", "kind", "cycle", "intervention", "target_date", "window_low", "window_high",
         "actual_date", "status", "status_reason", "qlq_c30_due"})
+    #: The planned product code follows the arm (``trials.masking.allocation_fields``).
+    allocation_fields = frozenset({"intervention"})
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="visits")
     code = models.CharField(max_length=40)

@@ -78,9 +78,6 @@ class AuditedWriteMixin(VersionedMixin):
     """Updates need a reason (400 naming ``reason`` otherwise) and honour ``If-Match``
     (412 on a stale version, ``edc.api.concurrency``); deletes are refused (405)."""
 
-    #: Audit fields hidden from users blinded to the record's trial (e.g. ``arm_id``).
-    blinded_history_fields: tuple[str, ...] = ()
-
     def perform_update(self, serializer):
         reason = request_reason(self.request)
         if reason is None:
@@ -114,13 +111,11 @@ class AuditedWriteMixin(VersionedMixin):
         return Response(rows, status=status.HTTP_200_OK)
 
     def history_hidden_fields(self, obj) -> set[str]:
-        """Fields whose values the requesting user may not see in the audit trail: for users
-        blinded to the record's trial, ``blinded_history_fields`` (as in the admin)."""
-        if not self.blinded_history_fields:
-            return set()
+        """Fields whose values the requesting user may not see in the audit trail: what the
+        blinding policy hides (``trials.masking.hidden_audit_fields``, as in the admin)."""
+        from trials.masking import hidden_audit_fields
+
         trial = obj
         for part in getattr(self, "scope_trial", "trial").split("__"):
             trial = getattr(trial, part)
-        if roles.blinded_to(self.request.user, trial.pk):
-            return set(self.blinded_history_fields)
-        return set()
+        return hidden_audit_fields(self.request.user, type(obj), trial)

@@ -220,7 +220,7 @@ def test_blinded_site_staff_enroll_and_see_no_arm(browser, live_server, screens)
     page.click("input[name=_apply]")
     page.wait_for_load_state()
     text = messages_of(page)
-    assert re.search(r"Enrolled as P1001: Treatment group [ABC]", text), text
+    assert re.search(r"Enrolled as P1001: Blinded;", text), text
     subject = Subject.objects.select_related("arm").get(pk=pk)
     assert subject.arm is not None
     screens(page, "blinded-subject-page")
@@ -278,7 +278,7 @@ def test_blinded_site_staff_enroll_and_see_no_arm(browser, live_server, screens)
         screens(page, f"blinded-{name}")
     page.goto(f"{live_server.url}/admin/subjects/subject/{pk}/change/")
     assert "study product (blinded): possible" in page.inner_text("#adverse-events")
-    assert re.match(r"Treatment group [ABC] \(blinded label\) · day 0 ",
+    assert re.match(r"Blinded \(you are blinded to this trial\) · day 0 ",
                     page.inner_text(".td-allocation").strip())
     # Arms themselves are not open to site staff.
     assert page.goto(f"{live_server.url}/admin/trials/arm/").status == 403

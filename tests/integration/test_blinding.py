@@ -35,13 +35,14 @@ pytestmark = pytest.mark.django_db
 
 FATIGUE = "10016256"
 DAY0 = timezone.localdate() - dt.timedelta(days=150)
-#: Text that names a true arm or product (the neutral "Treatment group X" labels and the
-#: masked "BLINDED:MSC-AT" / "matching placebo" names are allowed).
-TRUE_TEXT = ("2 infusions of MSC", "1 infusion of MSC", "Placebo", "MSC_M0", "PBO")
+#: Text that names a true arm or product, or one arm's own label (the masked
+#: "BLINDED:MSC-AT" / "matching placebo" names are allowed).
+TRUE_TEXT = ("2 infusions of MSC", "1 infusion of MSC", "Placebo", "MSC_M0", "PBO",
+             "Treatment group")
 #: Keys whose values differ between any two subjects, whatever their arm.
 IDENTIFIERS = frozenset({
     "id", "subject", "visit", "adverse_event", "subject_id", "visit_id", "adverse_event_id",
-    "screening_number", "subject_number", "usubjid", "arm_label", "at", "created_at",
+    "screening_number", "subject_number", "usubjid", "at", "created_at",
     "updated_at", "aware_at", "pgh_obj_id",
 })
 
@@ -256,3 +257,19 @@ def test_sponsors_see_no_birth_dates(api, trial004):
     assert history and all("birth_date" not in row["changes"] for row in history)
     api.force_authenticate(trial004["nurse"])
     assert api.get(f"/api/v1/subjects/{subject.pk}/").json()["birth_date"] == "1985-05-17"
+
+
+def test_an_emergency_unblinding_reveals_its_one_subject_only(api, trial004):
+    """Every subject shows one allocation, "Blinded": knowing one subject's arm tells
+    nothing of the others (a label per arm would reveal every subject sharing it)."""
+    investigator = make_user("blind_investigator", "investigator",
+                             (trial004["trial"], trial004["site"]))
+    api.force_authenticate(investigator)
+    placebo = trial004["by_arm"]["PBO_M0_M3"]
+    unblinded = api.post(f"/api/v1/subjects/{placebo.pk}/unblind/",
+                         {"reason": "emergency: anaphylaxis at M3"}, format="json")
+    assert unblinded.status_code == 200, unblinded.json()
+    assert (unblinded.json()["arm_code"], unblinded.json()["arm"]) == ("PBO_M0_M3", "Placebo")
+    listed = api.get("/api/v1/subjects/").json()["results"]
+    assert {row["arm_label"] for row in listed} == {"Blinded"}
+    assert _leaks(str(listed)) == []

@@ -236,8 +236,8 @@ def test_dm_records_and_direct_identifiers():
                                                                   "2025-05-04")
 
 
-ARMS = [blinding.ArmInfo(1, "MSC_M0_M3", "2 infusions of MSC", "Treatment group A"),
-        blinding.ArmInfo(2, "PBO_M0_M3", "Placebo", "Treatment group C")]
+ARMS = [blinding.ArmInfo(1, "MSC_M0_M3", "2 infusions of MSC"),
+        blinding.ArmInfo(2, "PBO_M0_M3", "Placebo")]
 INTERVENTIONS = [blinding.InterventionInfo(10, "MSC-AT", "Adipose MSC", "intravenous", ""),
                  blinding.InterventionInfo(11, "PBO", "Placebo", "", "MSC-AT"),
                  blinding.InterventionInfo(12, "PCM", "Paracetamol", "oral", "")]
@@ -246,7 +246,7 @@ INTERVENTIONS = [blinding.InterventionInfo(10, "MSC-AT", "Adipose MSC", "intrave
 def test_blinded_users_see_neutral_arms_and_confounded_treatments():
     assert blinding.arm_views(ARMS, visible=True)[2] == sdtm.ArmView("PBO_M0_M3", "Placebo")
     hidden = blinding.arm_views(ARMS, visible=False)
-    assert hidden[2] == sdtm.ArmView("TREATMENTGROUPC", "Treatment group C")
+    assert hidden[1] == hidden[2] == sdtm.ArmView("BLINDED", "Blinded")
     views = blinding.treatment_views(INTERVENTIONS, visible=False)
     assert views[10] == views[11]
     assert views[10].mask_dose and views[10].route == "intravenous"

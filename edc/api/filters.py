@@ -1,0 +1,42 @@
+"""The API's filter backends: the blinding policy and site scoping on every list.
+
+* :class:`PolicyFilterBackend` drops any filter whose path goes through the allocation
+  (``trials.masking.reveals_allocation``: an arm, a product, a randomization slot), and limits
+  the choices of every related-record filter (subject, visit, site, trial) to the user's own,
+  so that neither a filter nor the browsable API's filter form names another site's subjects
+  or visits;
+* :class:`PolicyOrderingFilter` ignores any ordering through the allocation.
+"""
+
+from __future__ import annotations
+
+from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import get_model_field
+from rest_framework.filters import OrderingFilter
+
+from edc.admin import reveals_allocation, scoped_choices
+
+
+class PolicyFilterBackend(DjangoFilterBackend):
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is None:
+            return None
+        for name, spec in list(filterset.filters.items()):
+            if reveals_allocation(queryset.model, spec.field_name):
+                del filterset.filters[name]
+            elif isinstance(spec, ModelChoiceFilter | ModelMultipleChoiceFilter):
+                field = get_model_field(queryset.model, spec.field_name)
+                model = getattr(field, "related_model", None)
+                scoped = scoped_choices(model, request.user) if model is not None else None
+                if scoped is not None:
+                    spec.extra["queryset"] = scoped
+                    spec.__dict__.pop("_field", None)  # built with the unscoped choices
+        return filterset
+
+
+class PolicyOrderingFilter(OrderingFilter):
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = super().remove_invalid_fields(queryset, fields, view, request)
+        return [term for term in valid if not reveals_allocation(queryset.model, term)]
