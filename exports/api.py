@@ -3,7 +3,7 @@
 Streamed (one request, constant memory, refused with 409 above ``EXPORT_SYNC_MAX_ROWS``):
 
 * ``GET exports/ae-listing/?trial=&site=&date_from=&date_to=&output=csv|xlsx``: AE listing;
-* ``GET exports/sdtm/{ae|suppae|ex|qs|dm}/?trial=...&output=csv|json``: SDTMIG 3.4 domains
+* ``GET exports/sdtm/{ae|suppae|ex|qs|dm|dv}/?trial=...&output=csv|json``: SDTMIG 3.4 domains
   as CSV or CDISC Dataset-JSON 1.1 (``GET exports/sdtm/`` lists the domains and variables);
 * ``GET exports/summaries/ae-incidence/`` and ``GET exports/summaries/dlt/``
   (``output=json|csv``): AE incidence by arm x SOC x term x worst grade; DLT/TI by dose
@@ -53,7 +53,7 @@ MAX_ID = 2**63 - 1
 CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JSON = "application/json"
 DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
-                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM}
+                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM, "dv": Dataset.SDTM_DV}
 
 
 class ExportPermission(permissions.BasePermission):
@@ -228,7 +228,7 @@ DOMAINS_RESPONSE = inline_serializer("SdtmDomain", many=True, fields={
 
 
 class SdtmViewSet(viewsets.ViewSet):
-    """CDISC SDTMIG 3.4 domains AE, SUPPAE (DLT/TI), EX, QS (QLQ-C30 items) and DM."""
+    """CDISC SDTMIG 3.4 domains AE, SUPPAE (DLT/TI), EX, QS (QLQ-C30 items), DM and DV."""
 
     permission_classes = [ExportPermission]
     lookup_field = "domain"

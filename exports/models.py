@@ -25,6 +25,7 @@ class Dataset(models.TextChoices):
     SDTM_EX = "sdtm_ex", "SDTM EX"
     SDTM_QS = "sdtm_qs", "SDTM QS (QLQ-C30 items)"
     SDTM_DM = "sdtm_dm", "SDTM DM"
+    SDTM_DV = "sdtm_dv", "SDTM DV (protocol deviations)"
     AE_INCIDENCE = "ae_incidence", "AE incidence by arm, SOC, term and worst grade"
     DLT_SUMMARY = "dlt_summary", "DLT/TI by dose level and cohort"
 
@@ -43,6 +44,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.SDTM_EX: (Format.CSV, Format.JSON),
     Dataset.SDTM_QS: (Format.CSV, Format.JSON),
     Dataset.SDTM_DM: (Format.CSV, Format.JSON),
+    Dataset.SDTM_DV: (Format.CSV, Format.JSON),
     Dataset.AE_INCIDENCE: (Format.JSON, Format.CSV),
     Dataset.DLT_SUMMARY: (Format.JSON, Format.CSV),
 }

@@ -1,0 +1,229 @@
+"""Every arm's treatment recordable, dose checks with protocol deviations, corrections (issue 16).
+
+Acceptance 1: seed 002 control arm RP records daily regorafenib periods and PD-1
+administrations; an AE is attributed to regorafenib; both are in SDTM EX and AE.
+Acceptance 2: seed 000 2x10^6 cells/kg for a 6x10^5 subject is saved with a deviation and an
+open query, corrected through the API with a reason, the deviation resolves, the audit shows
+old and new, SDTM EX shows the corrected dose.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
+import pytest
+
+from data_management.models import ProtocolDeviation, Query
+from edc.audit import change_reason
+from subjects.enrollment import enroll
+from subjects.models import DoseConfirmation, Subject
+from tests.factories import (
+    load_ctcae_terms,
+    load_seed_trial,
+    make_eligible,
+    make_subject,
+    make_user,
+)
+from visits.models import Exposure
+
+pytestmark = pytest.mark.django_db
+DAY0 = dt.date(2025, 3, 3)
+NEUTROPENIA = "10029366"
+
+
+def sdtm(api, user, domain: str, trial) -> list[dict]:
+    api.force_authenticate(user)
+    response = api.get(f"/api/v1/exports/sdtm/{domain}/", {"trial": trial.pk})
+    assert response.status_code == 200, response.content
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def rp_subject() -> Subject:
+    """A seed 002 subject randomized to the control arm RP (enroll until one is)."""
+    trial = load_seed_trial("NCT05962450")
+    site = trial.sites.first()
+    for _ in range(12):
+        subject = enroll(make_eligible(make_subject(trial, site, consent_date=DAY0)),
+                         enrolled_on=DAY0)
+        if subject.arm.code == "RP":
+            return subject
+    raise AssertionError("no RP allocation in 12 enrollments")
+
+
+def test_seed002_rp_arm_records_regorafenib_periods_and_pd1_and_attributes_an_ae(api):
+    load_ctcae_terms()
+    subject = rp_subject()
+    trial, site = subject.trial, subject.site
+    nurse = make_user("rp_nurse", "site_staff", (trial, site))
+    pi = make_user("rp_pi", "investigator", (trial, site))
+    api.force_authenticate(nurse)
+    # Regorafenib: two daily periods of a 21/28-day cycle, the first interrupted on day 10.
+    first = api.post("/api/v1/exposures/", {
+        "subject": subject.pk, "intervention_code": "REGO", "administered_on": "2025-03-03",
+        "end_date": "2025-03-12", "dose_value": "160", "dose_unit": "mg",
+        "interrupted": True, "interruption_reason": "hand-foot skin reaction"}, format="json")
+    assert first.status_code == 201, first.content
+    assert (first.json()["frequency"], first.json()["visit"]) == ("QD", None)
+    second = api.post("/api/v1/exposures/", {
+        "subject": subject.pk, "intervention_code": "REGO", "administered_on": "2025-03-17",
+        "end_date": "2025-03-27", "dose_value": "120", "dose_unit": "mg"}, format="json")
+    assert second.status_code == 201, second.content
+    pd1 = api.post("/api/v1/exposures/", {
+        "subject": subject.pk, "intervention_code": "PD1", "administered_on": "2025-03-03",
+        "dose_value": "200", "dose_unit": "mg"}, format="json")
+    assert pd1.status_code == 201, pd1.content
+    # A daily product is never tied to a visit; a period cannot end before it starts.
+    visit = subject.visits.exclude(kind="screening").first()
+    tied = api.post("/api/v1/exposures/", {
+        "visit": visit.pk, "intervention_code": "REGO", "administered_on": "2025-03-03",
+        "dose_value": "160", "dose_unit": "mg"}, format="json")
+    assert tied.status_code == 400 and tied.json()["errors"][0]["field"] == "visit"
+    backwards = api.post("/api/v1/exposures/", {
+        "subject": subject.pk, "intervention_code": "REGO", "administered_on": "2025-03-17",
+        "end_date": "2025-03-10", "dose_value": "160", "dose_unit": "mg"}, format="json")
+    assert backwards.status_code == 400
+    assert backwards.json()["errors"][0]["field"] == "end_date"
+    subject.refresh_from_db()
+    assert subject.status == "on_treatment"
+    assert not ProtocolDeviation.objects.filter(subject=subject).exists()  # per label
+
+    # The AE is attributed to regorafenib (and PD-1, both received before onset).
+    from adverse_events.models import CtcaeTerm
+
+    rego = subject.protocol_version.interventions.get(code="REGO")
+    anti_pd1 = subject.protocol_version.interventions.get(code="PD1")
+    ae = api.post("/api/v1/adverse-events/", {
+        "subject": subject.pk, "term": CtcaeTerm.objects.get(meddra_code=NEUTROPENIA).pk,
+        "onset_date": "2025-03-12", "resolution_date": "2025-03-20",
+        "grade_episodes": [{"grade": 2, "start_date": "2025-03-12", "end_date": "2025-03-20"}],
+        "attributions": [{"intervention": rego.pk, "level": "probable"},
+                         {"intervention": anti_pd1.pk, "level": "unlikely"}],
+        "action_taken": "drug_interrupted", "outcome": "recovered"}, format="json")
+    assert ae.status_code == 201, ae.content
+
+    ex = sdtm(api, pi, "ex", trial)
+    rows = sorted((r["EXTRT"], r["EXDOSE"], r["EXDOSFRQ"], r["EXSTDTC"], r["EXENDTC"],
+                   r["EXROUTE"], r["EXADJ"]) for r in ex)
+    assert rows == [
+        ("PD-1 monoclonal antibody", "200", "ONCE", "2025-03-03", "2025-03-03", "INTRAVENOUS",
+         ""),
+        ("Regorafenib", "120", "QD", "2025-03-17", "2025-03-27", "ORAL", ""),
+        ("Regorafenib", "160", "QD", "2025-03-03", "2025-03-12", "ORAL",
+         "hand-foot skin reaction"),
+    ]
+    (row,) = sdtm(api, pi, "ae", trial)
+    assert (row["AEDECOD"], row["AEREL"]) == (CtcaeTerm.objects.get(
+        meddra_code=NEUTROPENIA).term, "PROBABLY RELATED")
+
+
+def dl1_subject() -> Subject:
+    """A seed 000 MONO subject of cohort 2, assigned 6x10^5 cells/kg (DL-1)."""
+    trial = load_seed_trial("NCT05699811")
+    site = trial.sites.first()
+    for _ in range(3):
+        enroll(make_eligible(make_subject(trial, site, consent_date=DAY0)), enrolled_on=DAY0)
+    version = trial.current_version()
+    pi = make_user("dl_pi", "investigator", (trial, site))
+    with change_reason("TI in cohort 1: 70% reduced dose confirmed"):
+        DoseConfirmation.objects.create(
+            trial=trial, arm=version.arms.get(code="MONO"), cohort=2,
+            dose_level=version.dose_levels.get(code="DL-1"),
+            recommendation={"action": "enroll", "next_dose_level": "DL-1"}, confirmed_by=pi)
+    subject = enroll(make_eligible(make_subject(trial, site, consent_date=DAY0)),
+                     enrolled_on=DAY0)
+    assert subject.dose_level.code == "DL-1"
+    return subject
+
+
+def test_seed000_wrong_dose_gets_a_deviation_and_a_query_then_is_corrected(api):
+    subject = dl1_subject()
+    trial, site = subject.trial, subject.site
+    nurse = make_user("dose_nurse", "site_staff", (trial, site))
+    monitor = make_user("dose_monitor", "monitor", (trial, site))
+    c1 = subject.visits.get(code="C1")
+    api.force_authenticate(nurse)
+    response = api.post("/api/v1/exposures/", {
+        "visit": c1.pk, "intervention_code": "MSC-IFNA", "administered_on": "2025-03-03",
+        "dose_value": "2000000", "dose_unit": "cells/kg", "weight_kg": "60"}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert Decimal(body["planned_dose"]) == Decimal("6E+5")
+    assert Decimal(body["planned_total"]) == Decimal("3.6E+7")  # 6x10^5 x 60 kg
+    exposure = Exposure.objects.get(pk=body["id"])
+    (deviation,) = ProtocolDeviation.objects.filter(object_id=exposure.pk)
+    assert (deviation.category, deviation.state, deviation.check_code) == (
+        "dosing", "open", "dose_tolerance")
+    assert "233%" in deviation.description and "EDC default" in deviation.description
+    assert deviation.query.state == "open" and deviation.query.object_id == exposure.pk
+
+    # The monitor sees the deviation and its query, per subject and per trial.
+    api.force_authenticate(monitor)
+    listed = api.get("/api/v1/deviations/", {"subject": subject.pk}).json()["results"]
+    assert [d["id"] for d in listed] == [deviation.pk]
+    assert listed[0]["query"] == deviation.query_id
+    assert api.get("/api/v1/deviations/", {"trial": trial.pk}).json()["results"]
+    assert Query.objects.filter(pk=deviation.query_id, state="open").exists()
+
+    # Refused corrections: no reason, a negative or zero amount, the product.
+    api.force_authenticate(nurse)
+    url = f"/api/v1/exposures/{exposure.pk}/"
+    assert api.patch(url, {"dose_value": "600000"}, format="json").status_code == 400
+    for field, value in (("dose_value", "-1"), ("given_total", "0"), ("given_total", "-5")):
+        refused = api.patch(url, {field: value, "reason": "typo"}, format="json")
+        assert refused.status_code == 400, refused.content
+        assert refused.json()["errors"][0]["field"] == field
+    exposure.refresh_from_db()
+    assert exposure.dose_value == Decimal("2000000")
+
+    corrected = api.patch(url, {"dose_value": "600000",
+                                "reason": "transcription error: 6x10^5 given per CRF source"},
+                          format="json")
+    assert corrected.status_code == 200, corrected.content
+    deviation.refresh_from_db()
+    assert deviation.state == "resolved" and deviation.resolved_by == nurse
+    assert "transcription error" in deviation.resolution
+    history = api.get(f"{url}history/").json()
+    last = history[-1]
+    assert last["reason"] == "transcription error: 6x10^5 given per CRF source"
+    old, new = last["changes"]["dose_value"]
+    assert (Decimal(str(old)), Decimal(str(new))) == (Decimal("2000000"), Decimal("600000"))
+
+    ex = sdtm(api, monitor, "ex", trial)
+    assert [(r["EXTRT"], r["EXDOSE"], r["EXDOSU"]) for r in ex] == [
+        ("MSC-IFNα", "600000", "cells/kg")]
+    (dv,) = sdtm(api, monitor, "dv", trial)
+    assert (dv["DVCAT"], dv["DVSPID"]) == ("STUDY TREATMENT DOSE", str(deviation.pk))
+
+    # A dose beyond tolerance again re-opens a deviation; retiring the record resolves it.
+    api.patch(url, {"dose_value": "700000", "reason": "re-checked source"}, format="json")
+    reopened = ProtocolDeviation.objects.get(object_id=exposure.pk, state="open")
+    retire = api.post(f"{url}retire/", {"reason": "entered in error"}, format="json")
+    assert retire.status_code == 200, retire.content
+    reopened.refresh_from_db()
+    assert reopened.state == "resolved"
+    assert ProtocolDeviation.objects.filter(object_id=exposure.pk).count() == 2  # none deleted
+    assert api.delete(url).status_code == 405
+
+
+def test_seed002_inkt_outside_the_range_gets_a_deviation(api):
+    trial = load_seed_trial("NCT05962450")
+    site = trial.sites.first()
+    for _ in range(12):
+        subject = enroll(make_eligible(make_subject(trial, site, consent_date=DAY0)),
+                         enrolled_on=DAY0)
+        if subject.arm.code == "RPI":
+            break
+    nurse = make_user("inkt_nurse", "site_staff", (trial, site))
+    api.force_authenticate(nurse)
+    response = api.post("/api/v1/exposures/", {
+        "visit": subject.visits.get(code="C1").pk, "administered_on": "2025-03-03",
+        "dose_value": "5000000000", "dose_unit": "cells/m2", "weight_kg": "70",
+        "height_cm": "170"}, format="json")
+    assert response.status_code == 201, response.content
+    (deviation,) = ProtocolDeviation.objects.filter(object_id=response.json()["id"])
+    assert deviation.check_code == "dose_range" and "outside the protocol's range" in (
+        deviation.description)
