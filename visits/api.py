@@ -107,8 +107,13 @@ class VisitScopedField(serializers.PrimaryKeyRelatedField):
                            trial="subject__trial", site="subject__site")
 
 
-def _masked(user, subject, exc: DjangoValidationError) -> serializers.ValidationError:
-    """A service's refusal as a 400, product names masked for blinded users."""
+def _masked(user, subject, exc: DjangoValidationError) -> Exception:
+    """A service's refusal as a 400, product names masked for blinded users (locked data
+    stays a ``RecordLocked``: 409 Conflict)."""
+    from data_management.exceptions import RecordLocked
+
+    if isinstance(exc, RecordLocked):
+        return exc
     mask = masking.text_masker(user, subject)
     detail = django_validation_detail(exc)
     if isinstance(detail, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -26,6 +27,11 @@ from tests.factories import (
     make_eligible,
     make_subject,
     make_user,
+)
+from tests.integration.test_blinding import (  # noqa: F401 (the seed 004 fixture)
+    _leaks,
+    _without_identifiers,
+    trial004,
 )
 from visits.models import Exposure
 
@@ -199,7 +205,10 @@ def test_seed000_wrong_dose_gets_a_deviation_and_a_query_then_is_corrected(api):
     assert (dv["DVCAT"], dv["DVSPID"]) == ("STUDY TREATMENT DOSE", str(deviation.pk))
 
     # A dose beyond tolerance again re-opens a deviation; retiring the record resolves it.
-    api.patch(url, {"dose_value": "700000", "reason": "re-checked source"}, format="json")
+    api.force_authenticate(nurse)
+    again = api.patch(url, {"dose_value": "700000", "reason": "re-checked source"},
+                      format="json")
+    assert again.status_code == 200, again.content
     reopened = ProtocolDeviation.objects.get(object_id=exposure.pk, state="open")
     retire = api.post(f"{url}retire/", {"reason": "entered in error"}, format="json")
     assert retire.status_code == 200, retire.content
@@ -227,3 +236,73 @@ def test_seed002_inkt_outside_the_range_gets_a_deviation(api):
     (deviation,) = ProtocolDeviation.objects.filter(object_id=response.json()["id"])
     assert deviation.check_code == "dose_range" and "outside the protocol's range" in (
         deviation.description)
+
+
+def test_seed004_deviations_do_not_tell_the_arms_apart(api, trial004):  # noqa: F811
+    """A placebo is prescribed like the MSC it masks (``trials.blinding``): the same wrong dose
+    gives the same deviation in every arm, and a blinded user reads no product in it."""
+    api.force_authenticate(trial004["nurse"])
+    reads = {}
+    for arm, subject in trial004["by_arm"].items():
+        m0 = subject.visits.get(code="M0")
+        response = api.post("/api/v1/exposures/", {
+            "visit": m0.pk, "administered_on": str(m0.target_date), "dose_value": "3000000",
+            "dose_unit": "cells/kg", "weight_kg": "61.5"}, format="json")
+        assert response.status_code == 201, response.content
+        rows = api.get("/api/v1/deviations/", {"subject": subject.pk}).json()["results"]
+        assert len(rows) == 1 and rows[0]["state"] == "open", arm
+        query = api.get(f"/api/v1/queries/{rows[0]['query']}/").json()
+        reads[arm] = {"deviations": rows, "query": query}
+    moments = {"target_label", "object_id", "query", "reported_at", "opened_at", "age_days"}
+
+    def neutral_of(data):  # record ids and timestamps differ whatever the arm
+        data = _without_identifiers(data)
+        if isinstance(data, dict):
+            return {k: neutral_of(v) for k, v in data.items() if k not in moments}
+        if isinstance(data, list):
+            return [neutral_of(v) for v in data]
+        return re.sub(r"#\d+", "#N", data) if isinstance(data, str) else data
+
+    neutral = {arm: neutral_of(read) for arm, read in reads.items()}
+    for arm, read in reads.items():
+        assert _leaks(str(read)) == [] and "MSC-AT" not in str(read), arm
+        assert "study product (blinded)" in read["deviations"][0]["description"]
+        assert neutral[arm] == neutral["MSC_M0_M3"], arm
+    # Unblinded, the truth: the placebo subject's deviation names the placebo.
+    api.force_authenticate(trial004["stat"])
+    placebo = trial004["by_arm"]["PBO_M0_M3"]
+    (row,) = api.get("/api/v1/deviations/", {"subject": placebo.pk}).json()["results"]
+    assert row["description"].startswith("PBO dose 3E+6 cells/kg differs from the planned "
+                                          "2E+6 cells/kg")
+
+
+def test_corrections_keep_signatures_and_locks_meaningful(api):
+    """A correction of signed data invalidates the signature; locked data refuses it (409)."""
+    from data_management import locks, signatures
+    from data_management.models import Signature
+
+    trial = load_seed_trial("NCT05699811")
+    site = trial.sites.first()
+    subject = enroll(make_eligible(make_subject(trial, site, consent_date=DAY0)),
+                     enrolled_on=DAY0)  # cohort 1, 2x10^6 cells/kg
+    nurse = make_user("lock_nurse", "site_staff", (trial, site))
+    pi = make_user("lock_pi", "investigator", (trial, site))
+    dm = make_user("lock_dm", "data_manager", (trial, site))
+    c1 = subject.visits.get(code="C1")
+    api.force_authenticate(nurse)
+    created = api.post("/api/v1/exposures/", {
+        "visit": c1.pk, "administered_on": "2025-03-03", "dose_value": "2000000",
+        "dose_unit": "cells/kg", "weight_kg": "60"}, format="json")
+    assert created.status_code == 201, created.content
+    assert not ProtocolDeviation.objects.exists()
+    url = f"/api/v1/exposures/{created.json()['id']}/"
+    signature = signatures.sign(pi, c1, "pw-for-tests-1")
+    fixed = api.patch(url, {"weight_kg": "62", "reason": "weight re-measured"}, format="json")
+    assert fixed.status_code == 200, fixed.content
+    assert Decimal(fixed.json()["planned_total"]) == Decimal("1.24E+8")
+    signature.refresh_from_db()
+    assert signature.state == Signature.State.INVALIDATED
+    locks.change_lock(dm, "form", Exposure.objects.get(pk=created.json()["id"]), "lock")
+    locked = api.patch(url, {"weight_kg": "63", "reason": "again"}, format="json")
+    assert locked.status_code == 409, locked.content
+    assert Exposure.objects.get(pk=created.json()["id"]).weight_kg == Decimal("62")
