@@ -306,3 +306,52 @@ def test_corrections_keep_signatures_and_locks_meaningful(api):
     locked = api.patch(url, {"weight_kg": "63", "reason": "again"}, format="json")
     assert locked.status_code == 409, locked.content
     assert Exposure.objects.get(pk=created.json()["id"]).weight_kg == Decimal("62")
+
+
+def test_admin_corrects_a_dose_and_records_a_dosing_period(client):
+    from django.urls import reverse
+
+    from visits import services
+
+    trial = load_seed_trial("NCT05699811")
+    site = trial.sites.first()
+    subject = enroll(make_eligible(make_subject(trial, site, consent_date=DAY0)),
+                     enrolled_on=DAY0)  # 2x10^6 cells/kg
+    nurse = make_user("adm_nurse", "site_staff", (trial, site))
+    exposure = services.record_exposure(
+        subject.visits.get(code="C1"), intervention=subject.protocol_version.interventions.get(
+            code="MSC-IFNA"), administered_on=DAY0, dose_value=Decimal("2500000"),
+        dose_unit="cells/kg", weight_kg=Decimal("60"), user=nurse)
+    deviation = ProtocolDeviation.objects.get(object_id=exposure.pk)
+    client.force_login(nurse)
+    url = reverse("admin:visits_exposure_change", args=[exposure.pk])
+    form = {"administered_on": DAY0.isoformat(), "end_date": "", "dose_value": "2000000",
+            "weight_kg": "60", "height_cm": "", "given_total": "", "start_time_0": "",
+            "start_time_1": "", "stop_time_0": "", "stop_time_1": "",
+            "interruption_reason": ""}
+    refused = client.post(url, {**form, "reason_for_change": ""})
+    assert refused.status_code == 200 and "A reason for change is required" in (
+        refused.content.decode())
+    negative = client.post(url, {**form, "dose_value": "-5", "reason_for_change": "typo"})
+    assert negative.status_code == 200 and "greater than zero" in negative.content.decode()
+    done = client.post(url, {**form, "reason_for_change": "2x10^6 per infusion record"})
+    assert done.status_code == 302, done.content.decode()[:2000]
+    exposure.refresh_from_db()
+    deviation.refresh_from_db()
+    assert exposure.dose_value == Decimal("2000000") and deviation.state == "resolved"
+    assert exposure.planned_total == Decimal("120000000")
+
+    rp = rp_subject()
+    rp_nurse = make_user("adm_rp_nurse", "site_staff", (rp.trial, rp.site))
+    client.force_login(rp_nurse)
+    page = client.get(reverse("admin:subjects_subject_change", args=[rp.pk]))
+    record = reverse("admin:visits_exposure_record", args=[rp.pk])
+    assert record in page.content.decode()
+    rego = rp.protocol_version.interventions.get(code="REGO")
+    saved = client.post(record, {"intervention": rego.pk, "administered_on": "2025-03-03",
+                                 "end_date": "2025-03-23", "dose_value": "160",
+                                 "dose_unit": "mg"})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    period = rp.exposures.get()
+    assert (period.frequency, period.end_date, period.visit) == ("QD", dt.date(2025, 3, 23),
+                                                                 None)
