@@ -313,6 +313,8 @@ def record_exposure(visit: Visit | None = None, *, intervention, administered_on
         subject = visit.subject
     if subject is None:
         raise ValidationError({"subject": "name the subject (or the visit)"})
+    if subject.arm_id is None or subject.day0 is None:
+        raise ValidationError({"subject": "study treatment is recorded for enrolled subjects"})
     regimen = _arm_regimen(subject, intervention.code)
     if regimen is not None and regimen.continuous:
         if visit is not None:

@@ -382,7 +382,7 @@ def blinded():
         enroll(s, enrolled_on=dt.date(2025, 1, 6))
         s.refresh_from_db()
         agent = "PBO" if s.arm.code == "PBO_M0_M3" else "MSC-AT"
-        make_exposure(s, agent, dt.date(2025, 1, 6), dose_value=0 if agent == "PBO" else 2e6,
+        make_exposure(s, agent, dt.date(2025, 1, 6), dose_value=5 if agent == "PBO" else 2e6,
                       dose_unit="mL" if agent == "PBO" else "cells/kg")
         record_ae(s, FATIGUE, [(1, dt.date(2025, 1, 8), dt.date(2025, 1, 9))],
                   {agent: "possible"})
