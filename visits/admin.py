@@ -158,18 +158,14 @@ class TumourForm(forms.Form):
 
 
 def planned_dose(visit: Visit) -> tuple[str, str] | None:
-    """The protocol's dose for the visit's product: the regimen's, else the dose level's."""
+    """The protocol's dose for the visit's product (``services.planned_dose_for``)."""
     subject = visit.subject
     if not visit.intervention or subject.arm_id is None:
         return None
-    for regimen in subject.protocol_version.protocol().regimens_for(subject.arm.code):
-        if regimen.intervention != visit.intervention:
-            continue
-        if regimen.dose_value is not None and regimen.dose_unit:
-            return plain(regimen.dose_value), regimen.dose_unit
-    if subject.dose_level_id and subject.dose_level.value is not None:
-        return plain(subject.dose_level.value), subject.dose_level.unit
-    return None
+    intervention = subject.protocol_version.interventions.filter(
+        code=visit.intervention).first()
+    dose = services.planned_dose_for(subject, intervention) if intervention else None
+    return None if dose is None else (plain(dose[0]), dose[1])
 
 
 @admin.register(Visit)

@@ -220,11 +220,21 @@ def planned_dose_of(subject: Subject, intervention, regimen) -> Decimal | None:
     return None
 
 
+def planned_dose_for(subject: Subject, intervention) -> tuple[Decimal, str] | None:
+    """The planned dose of ``intervention`` for ``subject`` and its unit (rule D1), if any."""
+    regimen = _arm_regimen(subject, intervention.code)
+    dose = planned_dose_of(subject, intervention, regimen)
+    return None if dose is None else (dose, _expected_unit(subject, intervention, regimen))
+
+
 def dose_findings(exposure: Exposure, regimen=None) -> list:
-    """The dose-check findings (``dose_checks``) of a saved or prepared exposure."""
+    """The dose-check findings (``dose_checks``) of a saved or prepared exposure; none where
+    the protocol version carries no protocol file (nothing states a regimen to check)."""
     from data_management.deviations import RuleFinding
 
     subject = exposure.subject
+    if not subject.protocol_version.document:
+        return []
     if regimen is None:
         regimen = _arm_regimen(subject, exposure.intervention.code)
     source = _dose_regimen(subject, exposure.intervention, regimen)
