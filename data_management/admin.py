@@ -1,5 +1,6 @@
-"""Admin: read-only lists of queries, verifications, signatures and locks, and the casebook
-status of each subject. Changes go through the API (the services enforce the workflow)."""
+"""Admin: read-only lists of queries, verifications, signatures, locks and protocol deviations,
+and the casebook status of each subject. Changes go through the API (the services enforce the
+workflow)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.utils import timezone
 from edc.admin import ClinicalAdmin, ScopedRelatedFilter
 
 from . import workflow as wf
-from .models import Casebook, Lock, Query, Signature, Verification
+from .models import Casebook, Lock, ProtocolDeviation, Query, Signature, Verification
 from .permissions import scoped
 from .status import form_statuses
 
@@ -92,6 +93,57 @@ class LockAdmin(ReadOnlyAdmin):
     list_filter = ["state", "level", *SCOPE_FILTERS]
     search_fields = ["target_label", "reason"]
     list_select_related = ["changed_by"]
+
+
+@admin.register(ProtocolDeviation)
+class ProtocolDeviationAdmin(ReadOnlyAdmin):
+    """Deviations per trial, site and subject; product names in descriptions are masked for
+    users blinded to the trial (and the description is neither searched nor shown in their
+    audit trail: a search by product name would tell the arms apart)."""
+
+    list_display = ["id", "target_label", "subject", "site", "category", "state",
+                    "occurred_on", "shown_description", "check_code", "query", "reported_at"]
+    list_filter = ["state", "category", "check_code", *SCOPE_FILTERS]
+    search_fields = ["target_label", "subject__subject_number", "subject__screening_number"]
+    list_select_related = ["subject__trial", "site", "query"]
+    scope_trial = "trial"
+    blinded_history_fields = ("description",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [("shown_description" if name == "description" else name)
+                for name in super().get_readonly_fields(request, obj)]
+
+    def get_fields(self, request, obj=None):
+        return [("shown_description" if name == "description" else name)
+                for name in super().get_fields(request, obj)]
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._shown_description = masked_description(request.user)(obj)
+        return obj
+
+    def get_list_display(self, request):
+        shown = masked_description(request.user)
+        return [shown if name == "shown_description" else name
+                for name in super().get_list_display(request)]
+
+    @admin.display(description="description")
+    def shown_description(self, obj):
+        return getattr(obj, "_shown_description", "")
+
+
+def masked_description(user):
+    """The description of a deviation as ``user`` may see it (``trials.masking``)."""
+    from trials.masking import text_masker
+
+    @admin.display(description="description")
+    def shown(obj):
+        if obj.subject is None:
+            return obj.description
+        return text_masker(user, obj.subject)(obj.description)
+
+    return shown
 
 
 @admin.register(Casebook)

@@ -20,17 +20,26 @@ from edc.api.concurrency import VersionedMixin
 from edc.api.mixins import HISTORY_SCHEMA
 from edc.audit import history
 
-from . import edit_checks, locks, queries, sdv, signatures
-from .filters import LockFilter, QueryFilter, SignatureFilter, VerificationFilter
-from .models import Lock, Query, Signature, Verification
+from . import deviations, edit_checks, locks, queries, sdv, signatures
+from .filters import (
+    DeviationFilter,
+    LockFilter,
+    QueryFilter,
+    SignatureFilter,
+    VerificationFilter,
+)
+from .models import Lock, ProtocolDeviation, Query, Signature, Verification
 from .permissions import WorkflowPermission, domain_errors, record_scope, scoped
 from .serializers import (
+    DeviationCreateSerializer,
+    DeviationSerializer,
     LockInput,
     LockSerializer,
     QueryActionSerializer,
     QueryCreateSerializer,
     QuerySerializer,
     ReasonInput,
+    ResolutionInput,
     RunEditChecksSerializer,
     SignatureSerializer,
     SignInput,
@@ -260,8 +269,41 @@ class FormStatusViewSet(viewsets.ViewSet):
                                           "&object_id=<id>."})
 
 
+class DeviationViewSet(DataManagementViewSet):
+    """Protocol deviations per subject, trial or record (never deleted): raised by the dose
+    checks with a query for the monitor, or reported by a user (eligibility waiver, missed
+    assessment, out-of-window visit...); resolved with a reason."""
+
+    queryset = ProtocolDeviation.objects.select_related(
+        "content_type", "reported_by", "resolved_by", "subject__trial")
+    serializer_class = DeviationSerializer
+    filterset_class = DeviationFilter
+    ordering_fields = ["id", "occurred_on"]
+    action_roles = {"create": QUERY_ROLES | ENTRY_ROLES, "resolve": QUERY_ROLES}
+
+    @extend_schema(request=DeviationCreateSerializer, responses={201: DeviationSerializer})
+    def create(self, request):
+        data = _input(DeviationCreateSerializer, request)
+        record = self._resolve(data["form"], data["object_id"])
+        with domain_errors():
+            deviation = deviations.report_deviation(
+                record, data["category"], data["description"], request.user,
+                data.get("occurred_on"))
+        return self._respond(deviation, status.HTTP_201_CREATED)
+
+    @extend_schema(request=ResolutionInput, responses={200: DeviationSerializer},
+                   parameters=[ID])
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        data = _input(ResolutionInput, request)
+        with domain_errors():
+            deviation = deviations.resolve(self.get_object(), data["resolution"], request.user)
+        return self._respond(deviation)
+
+
 def register(router) -> None:
     router.register("queries", QueryViewSet)
+    router.register("deviations", DeviationViewSet)
     router.register("verifications", VerificationViewSet)
     router.register("signatures", SignatureViewSet)
     router.register("locks", LockViewSet)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_filters import rest_framework as filters
 
 from . import workflow as wf
-from .models import Lock, Query, Signature, Verification
+from .models import Lock, ProtocolDeviation, Query, Signature, Verification
 
 
 class FormFilterMixin(filters.FilterSet):
@@ -64,3 +64,10 @@ class LockFilter(FormFilterMixin):
     def filter_active(self, queryset, name, value):
         method = queryset.filter if value else queryset.exclude
         return method(state__in=wf.ACTIVE_LOCK_STATES)
+
+
+class DeviationFilter(FormFilterMixin):
+    class Meta:
+        model = ProtocolDeviation
+        fields = ["state", "category", "check_code", "trial", "site", "subject", "visit",
+                  "object_id"]

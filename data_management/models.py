@@ -227,6 +227,55 @@ class Lock(TargetedRecord):
         return f"{self.level} {self.target_label} [{self.state}]"
 
 
+@audited
+class ProtocolDeviation(TargetedRecord):
+    """A departure from the protocol recorded against a record (ICH E6(R3) glossary "protocol
+    deviation"; exported as SDTM DV, SDTMIG 3.4 section 6.2): a dose outside the protocol's
+    tolerance or range, a product the arm does not receive, an out-of-window visit, a missed
+    assessment, an eligibility waiver. Never deleted; resolving one (the record was corrected)
+    keeps it, with who, when and why. ``check_code`` names the rule that raised it (empty for
+    one reported by a user)."""
+
+    class Category(models.TextChoices):
+        DOSING = "dosing", "study treatment dose"
+        WRONG_TREATMENT = "wrong_treatment", "study treatment not in the arm"
+        VISIT_WINDOW = "visit_window", "visit out of window"
+        MISSED_ASSESSMENT = "missed_assessment", "missed assessment"
+        ELIGIBILITY = "eligibility", "eligibility (waiver)"
+        OTHER = "other", "other"
+
+    class State(models.TextChoices):
+        OPEN = "open", "open"
+        RESOLVED = "resolved", "resolved (record corrected)"
+
+    category = models.CharField(max_length=20, choices=Category.choices)
+    description = models.TextField()
+    occurred_on = models.DateField(help_text="When the deviation happened (DVSTDTC)")
+    check_code = models.CharField(max_length=40, blank=True,
+                                  help_text="The rule that raised it (empty: reported by a user)")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    reported_by = _user(null=True, blank=True, help_text="Empty when raised by a rule")
+    reported_at = models.DateTimeField(default=timezone.now)
+    query = models.ForeignKey(Query, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="deviations",
+                              help_text="The query opened for the monitor")
+    resolved_by = _user(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(
+            fields=["check_code", "content_type", "object_id"],
+            condition=models.Q(state="open") & ~models.Q(check_code=""),
+            name="dm_one_open_deviation_per_check")]
+        indexes = [models.Index(fields=["trial", "state"]),
+                   models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"deviation #{self.pk} on {self.target_label} [{self.state}]"
+
+
 class Casebook(Subject):
     """A subject's casebook seen by data management (admin list of form statuses)."""
 

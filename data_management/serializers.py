@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from .locks import LEVELS
-from .models import Lock, Query, QueryMessage, Signature, Verification
+from .models import Lock, ProtocolDeviation, Query, QueryMessage, Signature, Verification
 from .targets import label_of
 
 TARGET_FIELDS = ["form", "object_id", "target_label", "trial", "site", "subject", "visit"]
@@ -124,3 +124,34 @@ class LockInput(serializers.Serializer):
 
 class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(help_text="Why the data is unlocked (audited)")
+
+
+class DeviationSerializer(TargetedSerializer):
+    """A protocol deviation; product names in the description are masked for users blinded
+    to the trial (``trials.masking.text_masker``)."""
+
+    reported_by = username()
+    resolved_by = username()
+    description = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProtocolDeviation
+        fields = ["id", *TARGET_FIELDS, "category", "description", "occurred_on",
+                  "check_code", "state", "reported_by", "reported_at", "query",
+                  "resolved_by", "resolved_at", "resolution"]
+        read_only_fields = fields
+
+    def get_description(self, obj) -> str:
+        from trials.masking import text_masker
+
+        return text_masker(self.context["request"].user, obj.subject)(obj.description)
+
+
+class DeviationCreateSerializer(TargetInput):
+    category = serializers.ChoiceField(choices=ProtocolDeviation.Category.choices)
+    description = serializers.CharField()
+    occurred_on = serializers.DateField(required=False)
+
+
+class ResolutionInput(serializers.Serializer):
+    resolution = serializers.CharField()

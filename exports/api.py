@@ -3,7 +3,7 @@
 Streamed (one request, constant memory, refused with 409 above ``EXPORT_SYNC_MAX_ROWS``):
 
 * ``GET exports/ae-listing/?trial=&site=&date_from=&date_to=&output=csv|xlsx``: AE listing;
-* ``GET exports/sdtm/{ae|suppae|ex|qs|dm}/?trial=...&output=csv|json``: SDTMIG 3.4 domains
+* ``GET exports/sdtm/{ae|suppae|ex|qs|dm|dv}/?trial=...&output=csv|json``: SDTMIG 3.4 domains
   as CSV or CDISC Dataset-JSON 1.1 (``GET exports/sdtm/`` lists the domains and variables);
 * ``GET exports/summaries/ae-incidence/`` and ``GET exports/summaries/dlt/``
   (``output=json|csv``): AE incidence by arm x SOC x term x worst grade; DLT/TI by dose
@@ -55,7 +55,8 @@ JSON = "application/json"
 DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
                    "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM, "sv": Dataset.SDTM_SV,
                    "ds": Dataset.SDTM_DS, "ie": Dataset.SDTM_IE, "ts": Dataset.SDTM_TS,
-                   "rs": Dataset.SDTM_RS, "adqs": Dataset.ADAM_ADQS, "adtte": Dataset.ADAM_ADTTE}
+                   "rs": Dataset.SDTM_RS, "adqs": Dataset.ADAM_ADQS, "adtte": Dataset.ADAM_ADTTE,
+                   "dv": Dataset.SDTM_DV}
 
 
 class UnmappedTermError(serializers.ValidationError):
@@ -245,7 +246,7 @@ DOMAINS_RESPONSE = inline_serializer("SdtmDomain", many=True, fields={
 
 
 class SdtmViewSet(viewsets.ViewSet):
-    """CDISC SDTMIG 3.4 domains AE, SUPPAE (DLT/TI), EX, QS (QLQ-C30 items) and DM."""
+    """CDISC SDTMIG 3.4 domains AE, SUPPAE (DLT/TI), EX, QS (QLQ-C30 items), DM and DV."""
 
     permission_classes = [ExportPermission]
     lookup_field = "domain"

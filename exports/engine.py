@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ from django.utils import timezone
 from psycopg.rows import namedtuple_row
 
 from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, ToxicityFlag
+from data_management.models import ProtocolDeviation
 from subjects.models import EligibilityAnswer, Site, Subject
+from trials.blinding import BLINDED_PRODUCT
 from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, Trial
 from visits import qlq_c30
 from visits.models import (
@@ -56,6 +59,7 @@ T = {
     "exposure": Exposure._meta.db_table,
     "visit": Visit._meta.db_table,
     "form": QlqC30Form._meta.db_table,
+    "deviation": ProtocolDeviation._meta.db_table,
 }
 
 SDTM_DOMAINS = {
@@ -63,7 +67,7 @@ SDTM_DOMAINS = {
     Dataset.SDTM_QS: "QS", Dataset.SDTM_DM: "DM", Dataset.SDTM_SV: "SV",
     Dataset.SDTM_DS: "DS", Dataset.SDTM_IE: "IE", Dataset.SDTM_TS: "TS",
     Dataset.SDTM_RS: "RS",
-    Dataset.ADAM_ADQS: "ADQS", Dataset.ADAM_ADTTE: "ADTTE",
+    Dataset.ADAM_ADQS: "ADQS", Dataset.ADAM_ADTTE: "ADTTE", Dataset.SDTM_DV: "DV",
 }
 
 
@@ -213,6 +217,20 @@ def trial_context(trial: Trial, spec: Spec):
     return (blinding.arm_views(arms, visible), blinding.treatment_views(interventions, visible))
 
 
+def product_masker(trial: Trial, spec: Spec):
+    """Free text (deviation terms) as the export's reader may see it: in a blinded trial
+    without unblinded access every product code and name reads ``trials.blinding``'s
+    ``BLINDED_PRODUCT``."""
+    if spec.unblinded or not trial.is_blinded:
+        return None
+    names = sorted({n for pair in Intervention.objects.filter(protocol_version__trial=trial)
+                    .values_list("code", "agent") for n in pair if n}, key=len, reverse=True)
+    if not names:
+        return None
+    pattern = re.compile("|".join(re.escape(n) for n in names))
+    return lambda text: pattern.sub(BLINDED_PRODUCT, text or "")
+
+
 def plan(spec: Spec) -> Plan:
     """SQL, count and mapper of one export."""
     trial = Trial.objects.get(pk=spec.trial_id)
@@ -248,17 +266,31 @@ def plan(spec: Spec) -> Plan:
         source = (f" FROM {_numbered(T['exposure'])} ex "
                   f"JOIN {T['subject']} s ON s.id = ex.subject_id "
                   f"JOIN {T['site']} site ON site.id = s.site_id "
-                  f"JOIN {T['visit']} v ON v.id = ex.visit_id "
+                  f"LEFT JOIN {T['visit']} v ON v.id = ex.visit_id "
                   f"{_visitnum_join('ex.visit_id')} "
                   f"WHERE ex.retired_at IS NULL{date_filter(spec, 'ex.administered_on')}")
         result = Plan(
             "EX", "Exposure", (), sdtm.EX_VARIABLES,
             f"SELECT site.code AS site_code, {SUBJID} AS subjid, ex.seq, ex.intervention_id, "
-            "ex.dose_value, ex.dose_unit, ex.administered_on, ex.start_time, ex.stop_time, "
+            "ex.dose_value, ex.dose_unit, ex.frequency, ex.administered_on, ex.end_date, "
+            "ex.start_time, ex.stop_time, "
             "vn.visitnum, v.code AS visit, ex.interrupted, ex.interruption_reason, s.day0, "
             f"s.treatment_stop_date{source}{ORDER}",
             f"SELECT count(*), max(ex.updated_at){source}",
             sdtm.ExMapper(study, treatments))
+    elif kind == Dataset.SDTM_DV:
+        source = (f" FROM {_numbered(T['deviation'])} dv "
+                  f"JOIN {T['subject']} s ON s.id = dv.subject_id "
+                  f"JOIN {T['site']} site ON site.id = s.site_id "
+                  f"WHERE dv.retired_at IS NULL{date_filter(spec, 'dv.occurred_on')}")
+        result = Plan(
+            "DV", "Protocol Deviations", (), sdtm.DV_VARIABLES,
+            f"SELECT site.code AS site_code, {SUBJID} AS subjid, dv.seq, dv.id, "
+            "dv.description, dv.category, dv.occurred_on, s.day0, "
+            f"s.treatment_stop_date{source}{ORDER}",
+            f"SELECT count(*), max(dv.updated_at){source}",
+            sdtm.DvMapper(study, dict(ProtocolDeviation.Category.choices),
+                          product_masker(trial, spec)))
     elif kind == Dataset.SDTM_QS:
         items = ", ".join(f"q.q{n}, lobx.lobx{n}" for n in range(1, sdtm.QS_ITEMS + 1))
         source = (f" FROM {_numbered(T['form'])} q "

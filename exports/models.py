@@ -35,6 +35,7 @@ class Dataset(models.TextChoices):
     ADAM_ADTTE = "adam_adtte", "ADaM ADTTE (QLQ-C30 time to deterioration)"
     DEFINE_XML = "define_xml", "Define-XML 2.1 (metadata of every dataset)"
     ODM = "odm", "CDISC ODM 1.3.2 (whole trial)"
+    SDTM_DV = "sdtm_dv", "SDTM DV (protocol deviations)"
     AE_INCIDENCE = "ae_incidence", "AE incidence by arm, SOC, term and worst grade"
     DLT_SUMMARY = "dlt_summary", "DLT/TI by dose level and cohort"
 
@@ -66,6 +67,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.ADAM_ADTTE: SDTM_FORMATS,
     Dataset.DEFINE_XML: (Format.XML,),
     Dataset.ODM: (Format.XML,),
+    Dataset.SDTM_DV: SDTM_FORMATS,
     Dataset.AE_INCIDENCE: (Format.JSON, Format.CSV),
     Dataset.DLT_SUMMARY: (Format.JSON, Format.CSV),
 }

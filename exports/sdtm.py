@@ -284,6 +284,7 @@ EX_VARIABLES: tuple[Variable, ...] = (
     _v("EXDOSE", "Dose", "decimal", length=30),
     _v("EXDOSU", "Dose Units", length=40),
     _v("EXDOSFRM", "Dose Form", length=40),
+    _v("EXDOSFRQ", "Dosing Frequency per Interval", length=10),
     _v("EXROUTE", "Route of Administration", length=40),
     _v("EXADJ", "Reason for Dose Adjustment", length=200),
     _VISITNUM, _VISIT, _EPOCH,
@@ -307,6 +308,18 @@ QS_VARIABLES: tuple[Variable, ...] = (
     _VISITNUM, _VISIT, _EPOCH,
     _v("QSDTC", "Date/Time of Finding", "date"),
     _v("QSDY", "Study Day of Finding", "integer"),
+)
+
+DV_VARIABLES: tuple[Variable, ...] = (
+    _STUDY, _v("DOMAIN", "Domain Abbreviation", length=2), _USUBJID,
+    _v("DVSEQ", "Sequence Number", "integer", key=3),
+    _v("DVSPID", "Sponsor-Defined Identifier", length=20),
+    _v("DVTERM", "Protocol Deviation Term", length=200),
+    _v("DVDECOD", "Protocol Deviation Coded Term", length=40),
+    _v("DVCAT", "Category for Protocol Deviation", length=40),
+    _EPOCH,
+    _v("DVSTDTC", "Start Date/Time of Deviation", "date"),
+    _v("DVSTDY", "Study Day of Start of Deviation", "integer"),
 )
 
 BIRTH_DATE = _v("BRTHDTC", "Date/Time of Birth", "date")
@@ -340,6 +353,7 @@ DOMAINS = {
     "AE": ("Adverse Events", AE_VARIABLES),
     "SUPPAE": ("Supplemental Qualifiers for AE", SUPPAE_VARIABLES),
     "EX": ("Exposure", EX_VARIABLES),
+    "DV": ("Protocol Deviations", DV_VARIABLES),
     "QS": ("Questionnaires", QS_VARIABLES),
     "DM": ("Demographics", DM_VARIABLES),
 }
@@ -456,10 +470,12 @@ class ExMapper:
     """EX domain record (SDTMIG 3.4 section 6.1, EX) from one engine row.
 
     The row provides ``site_code, subjid, seq, intervention_id, dose_value, dose_unit,
-    administered_on, start_time, stop_time, visitnum, visit, interrupted,
+    frequency, administered_on, end_date, start_time, stop_time, visitnum, visit, interrupted,
     interruption_reason, day0, treatment_stop_date``. EXSTDTC/EXENDTC are the infusion
-    start/stop times when recorded, else the administration date; one record per
-    administration (a continuous dosing period is one record from its start to its stop).
+    start/stop times when recorded, else the administration date; a dosing period (a daily
+    product) runs from its start to its end date with its frequency (EXDOSFRQ, CDISC FREQ;
+    ONCE for a single administration), one record per constant-dosing interval (SDTMIG 3.4
+    section 6.1 EX assumptions). VISIT is empty for periods and unscheduled products.
     ``treatments`` maps intervention ids to how they are shown (see ``exports.blinding``: a
     blinded user sees active and matching placebo alike, with no dose).
     """
@@ -474,12 +490,13 @@ class ExMapper:
         view = self.treatments[r.intervention_id]
         day0, on = r.day0, r.administered_on
         start = iso_datetime(r.start_time) if r.start_time else on.isoformat()
-        end = iso_datetime(r.stop_time) if r.stop_time else on.isoformat()
-        end_day = r.stop_time.date() if r.stop_time else on
+        end_day = r.end_date or (r.stop_time.date() if r.stop_time else on)
+        end = (r.end_date.isoformat() if r.end_date else
+               iso_datetime(r.stop_time) if r.stop_time else on.isoformat())
         return (
             self.study_id, "EX", usubjid(self.study_id, r.site_code, r.subjid), r.seq,
             view.name, None if view.mask_dose else decimal_text(r.dose_value),
-            None if view.mask_dose else (r.dose_unit or None), view.form,
+            None if view.mask_dose else (r.dose_unit or None), view.form, r.frequency or "ONCE",
             view.route.upper() if view.route else None,
             (r.interruption_reason or "INTERRUPTED") if r.interrupted else None,
             visit_number(r.visitnum), r.visit, epoch(on, day0, r.treatment_stop_date),
@@ -491,6 +508,32 @@ def visit_number(value) -> float | None:
     """VISITNUM as a number (planned visits 1, 2, ...; unscheduled ones n.01, n.02 after the
     planned visit n before them; see ``exports.engine.VISITNUM``)."""
     return None if value is None else float(value)
+
+
+class DvMapper:
+    """DV domain record (SDTMIG 3.4 section 6.2, DV) from one engine row.
+
+    The row provides ``site_code, subjid, seq, id, description, category, occurred_on, day0,
+    treatment_stop_date``. DVTERM is the deviation's description (``mask`` hides product names
+    from users blinded to the trial), DVDECOD the trialdesk category code and DVCAT its label
+    (sponsor-defined: CDISC CT has no codelist for either), DVSPID the deviation's id.
+    """
+
+    variables = DV_VARIABLES
+
+    def __init__(self, study: Study, categories: dict[str, str], mask=None):
+        self.study_id = study.study_id
+        self.categories = categories
+        self.mask = mask or (lambda text: text)
+
+    def __call__(self, r) -> tuple:
+        on, day0 = r.occurred_on, r.day0
+        return (
+            self.study_id, "DV", usubjid(self.study_id, r.site_code, r.subjid), r.seq,
+            str(r.id), self.mask(r.description)[:200], r.category.upper(),
+            self.categories.get(r.category, r.category).upper(),
+            epoch(on, day0, r.treatment_stop_date), iso_date(on), study_day(on, day0),
+        )
 
 
 QS_CATEGORY = "EORTC QLQ-C30 V3.0"

@@ -691,6 +691,7 @@ def dose_text(level) -> str:
 def subject_overview(subject: Subject, user) -> dict:
     """Everything the subject page shows besides the form, in a fixed number of queries."""
     from adverse_events.models import Attribution, GradeEpisode
+    from visits.services import unscheduled_products
 
     mask = text_masker(user, subject)
     today, now = timezone.localdate(), timezone.now()
@@ -730,6 +731,7 @@ def subject_overview(subject: Subject, user) -> dict:
         "visits": visits,
         "overdue_count": sum(v.is_overdue for v in visits),
         "exposures": exposures,
+        "unscheduled_products": unscheduled_products(subject),
         "tumour_assessments": list(subject.tumour_assessments.select_related("visit")),
         "qlq_forms": forms_,
         "deterioration": list(subject.qlq_c30_deterioration.order_by("scale")),

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "SCHEMA_VERSION", "CTCAE_VERSIONS", "DOSE_UNITS", "ATTRIBUTION_LEVELS",
+    "SCHEMA_VERSION", "CTCAE_VERSIONS", "DOSE_UNITS", "FREQUENCIES", "ATTRIBUTION_LEVELS",
     "Issue", "ProtocolError", "Site", "Trial", "Randomization", "Design", "Arm",
     "Intervention", "Interval", "Regimen", "DoseLevel", "FrequencyLevel", "Crm", "DoseFinding",
     "Visit", "Assessment", "VisitPlan", "EligibilityCriterion", "Eligibility", "Safety",
@@ -70,6 +70,11 @@ DOSE_BASES = ("per_kg", "per_m2", "flat")
 #: fixed: dose_value; range: dose_min..dose_max; dose_finding: the level assigned by
 #: ``[dose_finding]``; per_label: "according to the drug instructions"; not_stated: no number.
 DOSE_MODES = ("fixed", "range", "dose_finding", "per_label", "not_stated")
+#: Dosing frequencies: CDISC Controlled Terminology codelist FREQ (C71113), submission values.
+FREQUENCIES = ("ONCE", "QD", "BID", "TID", "QID", "QOD", "QW", "Q2W", "Q3W", "Q4W")
+#: Frequencies of continuous (daily) dosing, recorded as dosing periods (SDTMIG 3.4 section
+#: 6.1 EX: one record per constant-dosing interval, EXSTDTC..EXENDTC with EXDOSFRQ).
+CONTINUOUS_FREQUENCIES = ("QD", "BID", "TID", "QID", "QOD")
 #: Ordered; "related" means possible or more (ICH E2A "reasonable possibility").
 ATTRIBUTION_LEVELS = ("unrelated", "unlikely", "possible", "probable", "definite")
 TOX_KINDS = ("TI", "DLT")
@@ -272,6 +277,10 @@ class Regimen:
     relative_to: str | None = None
     at_visits: tuple[str, ...] = ()
     course_days: int | None = None
+    frequency: str | None = None
+    cycle_days: int | None = None
+    days_on: int | None = None
+    dose_tolerance_pct: float | None = None
     quote: tuple[str, ...] = ()
     not_stated: tuple[str, ...] = ()
     inferred: tuple[str, ...] = ()
@@ -282,6 +291,11 @@ class Regimen:
         """True when the protocol gives a number, a range or dose levels (whose own
         ``dose_specified`` may still be False); otherwise the site records the dose given."""
         return self.dose_mode in ("fixed", "range", "dose_finding")
+
+    @property
+    def continuous(self) -> bool:
+        """Daily (oral) dosing: recorded as dosing periods, not visit by visit."""
+        return self.frequency in CONTINUOUS_FREQUENCIES
 
 
 @_record
@@ -944,7 +958,24 @@ def _regimen(t: _T) -> Regimen:
                 relative_day=g("relative_day", "int", OPTIONAL),
                 relative_to=g("relative_to", "str", OPTIONAL),
                 at_visits=g("at_visits", "str_list", OPTIONAL) or (),
-                course_days=g("course_days", "int", OPTIONAL, positive=True), **t.meta())
+                course_days=g("course_days", "int", OPTIONAL, positive=True),
+                frequency=g("frequency", "str", OPTIONAL, choices=FREQUENCIES),
+                cycle_days=g("cycle_days", "int", OPTIONAL, positive=True),
+                days_on=g("days_on", "int", OPTIONAL, positive=True),
+                dose_tolerance_pct=g("dose_tolerance_pct", "num", OPTIONAL, positive=True),
+                **t.meta())
+    if r.dose_tolerance_pct is not None and r.dose_tolerance_pct >= 100:
+        t.err("dose_tolerance_pct", f"must be below 100, got {r.dose_tolerance_pct:g}")
+    if (r.days_on is None) != (r.cycle_days is None):
+        t.err("days_on", "days_on and cycle_days go together")
+    elif r.days_on is not None and r.days_on > r.cycle_days:
+        t.err("days_on", f"days_on ({r.days_on}) is longer than cycle_days ({r.cycle_days})")
+    if r.days_on is not None and not r.continuous:
+        t.err("days_on", "days on/off cycles need a daily frequency "
+                         f"({', '.join(CONTINUOUS_FREQUENCIES)})")
+    if r.continuous and (r.interval is not None or r.at_visits or r.course_days):
+        t.err("frequency", "a daily regimen is recorded as dosing periods: no interval, "
+                           "at_visits or course_days")
     if (r.relative_day is None) != (r.relative_to is None):
         t.err("relative_day", "relative_day and relative_to go together")
     if r.relative_day is not None and r.relative_to is not None and r.interval is None:

@@ -31,6 +31,7 @@ from edc.admin import (
     ScopedRelatedFilter,
     blinded_for,
     blinded_q,
+    errors_onto_form,
     plain,
     service_form_view,
 )
@@ -158,18 +159,14 @@ class TumourForm(forms.Form):
 
 
 def planned_dose(visit: Visit) -> tuple[str, str] | None:
-    """The protocol's dose for the visit's product: the regimen's, else the dose level's."""
+    """The protocol's dose for the visit's product (``services.planned_dose_for``)."""
     subject = visit.subject
     if not visit.intervention or subject.arm_id is None:
         return None
-    for regimen in subject.protocol_version.protocol().regimens_for(subject.arm.code):
-        if regimen.intervention != visit.intervention:
-            continue
-        if regimen.dose_value is not None and regimen.dose_unit:
-            return plain(regimen.dose_value), regimen.dose_unit
-    if subject.dose_level_id and subject.dose_level.value is not None:
-        return plain(subject.dose_level.value), subject.dose_level.unit
-    return None
+    intervention = subject.protocol_version.interventions.filter(
+        code=visit.intervention).first()
+    dose = services.planned_dose_for(subject, intervention) if intervention else None
+    return None if dose is None else (plain(dose[0]), dose[1])
 
 
 @admin.register(Visit)
@@ -366,26 +363,83 @@ class VisitAdmin(SubjectScoped):
 # ---------------------------------------------------------------- exposures
 
 
+class ExposureCorrectionForm(ReasonForChangeForm):
+    """Correct entered values of an exposure (``services.correct_exposure``: planned total,
+    dose checks and deviations recomputed); the product and the visit are not corrected here:
+    an exposure entered against the wrong one is retired and recorded again."""
+
+    class Meta:
+        model = Exposure
+        fields = list(services.CORRECTABLE)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and not self.errors:
+            changes = {name: cleaned.get(name) for name in self.changed_data
+                       if name in services.CORRECTABLE}
+            try:
+                services.check_correction(Exposure.objects.get(pk=self.instance.pk), changes)
+            except ValidationError as exc:
+                errors_onto_form(self, exc)
+        return cleaned
+
+
+class TreatmentForm(forms.Form):
+    """A dosing period of a daily product, or a product the schedule has no visit for."""
+
+    intervention = forms.ModelChoiceField(queryset=None, help_text="The product given.")
+    administered_on = forms.DateField(widget=admin.widgets.AdminDateWidget,
+                                      label="Date given / first day of the period")
+    end_date = forms.DateField(widget=admin.widgets.AdminDateWidget, required=False,
+                               help_text="Last day of a dosing period (daily products).")
+    dose_value = forms.DecimalField(max_digits=24, decimal_places=6,
+                                    help_text="Dose per administration, in the dose unit.")
+    dose_unit = forms.ChoiceField(choices=[(u, u) for u in dosing.UNIT_TOTALS])
+    weight_kg = forms.DecimalField(max_digits=6, decimal_places=2, required=False)
+    height_cm = forms.DecimalField(max_digits=6, decimal_places=2, required=False)
+    given_total = forms.DecimalField(max_digits=30, decimal_places=6, required=False)
+    interrupted = forms.BooleanField(required=False,
+                                     help_text="Dosing was interrupted: this period ends here.")
+    interruption_reason = forms.CharField(required=False)
+
+    def __init__(self, *args, subject, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["intervention"].queryset = subject.protocol_version.interventions.filter(
+            code__in=services.unscheduled_products(subject))
+
+
 @admin.register(Exposure)
 class ExposureAdmin(SubjectScoped):
-    list_display = ["id", "subject_link", "visit", "administered_on", "product", "dose",
-                    "weight_kg", "height_cm", "bsa_m2", "planned_total", "total_unit",
-                    "given_total", "interrupted"]
+    form = ExposureCorrectionForm
+    list_display = ["id", "subject_link", "visit", "administered_on", "end_date", "product",
+                    "dose", "frequency", "weight_kg", "height_cm", "bsa_m2", "planned_total",
+                    "total_unit", "given_total", "interrupted"]
     list_filter = [*SUBJECT_FILTERS, "interrupted", "dose_unit"]
     search_fields = [*SUBJECT_SEARCH, "visit__code"]
     list_select_related = ["subject", "visit__subject", "intervention"]
     date_hierarchy = "administered_on"
-    fields = ["subject_link", "visit", "product", "administered_on", "dose", "weight_kg",
-              "height_cm", "bsa_m2", "planned_total", "total_unit", "start_time", "stop_time",
-              "given_total", "interrupted", "interruption_reason", "reason_for_change"]
-    readonly_fields = ["subject_link", "visit", "product", "administered_on", "dose",
-                       "weight_kg", "height_cm", "bsa_m2", "planned_total", "total_unit"]
+    blinded_history_fields = ("intervention_id",)
+    fields = ["subject_link", "visit", "product", "administered_on", "end_date", "frequency",
+              "dose_value", "dose_unit", "planned_dose", "weight_kg", "height_cm", "bsa_m2",
+              "planned_total", "total_unit", "start_time", "stop_time", "given_total",
+              "interrupted", "interruption_reason", "retired_at", "retired_reason",
+              "reason_for_change"]
+    readonly_fields = ["subject_link", "visit", "product", "frequency", "dose_unit",
+                       "planned_dose", "bsa_m2", "planned_total", "total_unit", "retired_at",
+                       "retired_reason"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_blinded=blinded_annotation(request.user))
 
     def has_add_permission(self, request) -> bool:
-        return False  # recorded from the visit ("record exposure": services.record_exposure)
+        return False  # from the visit or the subject page (services.record_exposure)
+
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data.get(name) for name in form.changed_data
+                   if name in services.CORRECTABLE}
+        if change and changes:
+            services.correct_exposure(obj, changes, form.cleaned_data["reason_for_change"],
+                                      request.user)
 
     @admin.display(description="product")
     def product(self, obj):
@@ -394,6 +448,59 @@ class ExposureAdmin(SubjectScoped):
     @admin.display(description="dose")
     def dose(self, obj):
         return f"{plain(obj.dose_value)} {obj.dose_unit}"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("record/<int:subject_pk>/", view(self.record_view),
+                 name="visits_exposure_record"),
+            path("<int:pk>/retire/", view(self.retire_view), name="visits_exposure_retire"),
+            *super().get_urls(),
+        ]
+
+    def record_view(self, request, subject_pk):
+        from subjects.models import Subject
+
+        subject = roles.scope(Subject.objects.select_related(
+            "trial", "protocol_version", "arm", "dose_level"), request.user).filter(
+            pk=subject_pk).first()
+        if subject is None:
+            raise Http404("No such subject in your trials and sites.")
+        form = TreatmentForm(request.POST or None, subject=subject,
+                             initial={"administered_on": timezone.localdate()})
+
+        def perform(data):
+            data = dict(data)
+            exposure = services.record_exposure(None, subject=subject, user=request.user,
+                                                **data)
+            messages.success(request, f"Treatment recorded from {exposure.administered_on}"
+                                      f"{f' to {exposure.end_date}' if exposure.end_date else ''}.")
+            return HttpResponseRedirect(
+                reverse("admin:subjects_subject_change", args=[subject.pk]) + "#exposures")
+
+        return service_form_view(
+            self, request, subject, form, title="Record treatment (dosing period or "
+            "administration without a visit)", perform=perform, submit="Record treatment",
+            clean_message=text_masker(request.user, subject),
+            intro="Daily products are recorded as dosing periods: first and last day, dose "
+                  "and frequency; an interruption ends a period and the next one starts when "
+                  "dosing resumes (CDISC EX).")
+
+    def retire_view(self, request, pk):
+        exposure = self.get_queryset(request).filter(pk=pk).select_related("subject").first()
+        if exposure is None:
+            raise Http404("No such exposure in your trials and sites.")
+        form = MissedReasonForm(request.POST or None)
+
+        def perform(data):
+            services.retire_exposure(exposure, data["reason"], request.user)
+            messages.success(request, "Exposure retired (kept in the audit trail).")
+            return HttpResponseRedirect(reverse("admin:subjects_subject_change",
+                                                args=[exposure.subject_id]) + "#exposures")
+
+        return service_form_view(self, request, exposure, form, title="Retire exposure "
+                                 "entered in error", perform=perform, submit="Retire",
+                                 clean_message=text_masker(request.user, exposure.subject))
 
 
 # ---------------------------------------------------------------- tumour response

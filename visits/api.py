@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
@@ -129,30 +131,58 @@ class VisitScopedField(serializers.PrimaryKeyRelatedField):
                            trial="subject__trial", site="subject__site")
 
 
+def _masked(user, subject, exc: DjangoValidationError) -> Exception:
+    """A service's refusal as a 400, product names masked for blinded users (locked data
+    stays a ``RecordLocked``: 409 Conflict)."""
+    from data_management.exceptions import RecordLocked
+
+    if isinstance(exc, RecordLocked):
+        return exc
+    mask = masking.text_masker(user, subject)
+    detail = django_validation_detail(exc)
+    if isinstance(detail, dict):
+        detail = {field: [mask(m) for m in problems] for field, problems in detail.items()}
+    else:
+        detail = [mask(m) for m in detail]
+    return serializers.ValidationError(detail)
+
+
 class ExposureSerializer(serializers.ModelSerializer):
-    visit = VisitScopedField()
+    visit = VisitScopedField(required=False, allow_null=True, help_text=(
+        "The treatment visit; empty for dosing periods of a daily product and for products "
+        "the schedule has no visit for"))
+    subject = ScopedSubjectField(required=False, help_text="Needed when no visit is named")
     intervention_code = serializers.CharField(
         write_only=True, required=False,
         help_text="The product given; default (and, for users blinded to the trial, always for "
                   "a product with a matching placebo) the visit's planned product")
     intervention = ProductCodeField("intervention.code", "subject")
+    given_total = serializers.DecimalField(max_digits=30, decimal_places=6, required=False,
+                                           allow_null=True, min_value=Decimal("0.000001"))
+    dose_value = serializers.DecimalField(max_digits=24, decimal_places=6,
+                                          min_value=Decimal("0.000001"))
     reason = serializers.CharField(write_only=True, required=False)
 
     class Meta:
         model = Exposure
         fields = ["id", "subject", "visit", "intervention", "intervention_code",
-                  "administered_on", "start_time", "stop_time", "dose_value", "dose_unit",
-                  "weight_kg", "height_cm", "bsa_m2", "planned_total", "given_total",
-                  "total_unit", "interrupted", "interruption_reason", "reason"]
-        read_only_fields = ["subject", "bsa_m2", "planned_total", "total_unit"]
+                  "administered_on", "end_date", "frequency", "start_time", "stop_time",
+                  "dose_value", "dose_unit", "weight_kg", "height_cm", "bsa_m2",
+                  "planned_dose", "planned_total", "given_total", "total_unit", "interrupted",
+                  "interruption_reason", "retired_at", "retired_reason", "reason"]
+        read_only_fields = ["bsa_m2", "planned_dose", "planned_total", "total_unit",
+                            "retired_at", "retired_reason"]
 
     def create(self, validated_data):
         validated_data.pop("reason", None)
-        visit = validated_data.pop("visit")
+        visit = validated_data.pop("visit", None)
+        subject = visit.subject if visit is not None else validated_data.pop("subject", None)
+        validated_data.pop("subject", None)
+        if subject is None:
+            raise serializers.ValidationError({"subject": "Name the visit or the subject."})
         user = self.context["request"].user
-        subject = visit.subject
         code = masking.given_product(user, subject, validated_data.pop("intervention_code", ""),
-                                     planned=visit.intervention)
+                                     planned=visit.intervention if visit else "")
         if not code:
             raise serializers.ValidationError(
                 {"intervention_code": "This visit has no planned product: name the product."})
@@ -161,40 +191,63 @@ class ExposureSerializer(serializers.ModelSerializer):
         if intervention is None:
             raise serializers.ValidationError(
                 {"intervention_code": f"no intervention {code!r} in the subject's protocol"})
-        mask = masking.text_masker(user, subject)
         try:
-            return services.record_exposure(visit, intervention=intervention, user=user,
-                                            **validated_data)
-        except DjangoValidationError as exc:  # product names masked for blinded users
-            detail = django_validation_detail(exc)
-            if isinstance(detail, dict):
-                detail = {field: [mask(m) for m in problems] for field, problems in detail.items()}
-            else:
-                detail = [mask(m) for m in detail]
-            raise serializers.ValidationError(detail) from None
+            return services.record_exposure(visit, subject=subject, intervention=intervention,
+                                            user=user, **validated_data)
+        except DjangoValidationError as exc:
+            raise _masked(user, subject, exc) from None
 
     def validate(self, attrs):
         services.check_exposure_values(attrs)  # plausibility at the door, fields named
         return attrs
 
     def update(self, instance, validated_data):
-        allowed = {"given_total", "interrupted", "interruption_reason", "start_time",
-                   "stop_time"}
-        refused = set(validated_data) - allowed - {"reason"}
-        if refused:
-            raise serializers.ValidationError(
-                dict.fromkeys(sorted(refused), "record a new exposure to change this"))
+        """A correction of entered values, with the reason (``services.correct_exposure``)."""
+        from edc.api.mixins import request_reason
+
         validated_data.pop("reason", None)
-        return super().update(instance, validated_data)
+        fixed = {"subject", "visit", "intervention_code", "dose_unit", "frequency"}
+        refused = sorted(set(validated_data) & fixed)
+        if refused:
+            raise serializers.ValidationError(dict.fromkeys(refused, (
+                "not correctable: retire this exposure (entered in error) and record it "
+                "again")))
+        request = self.context["request"]
+        try:
+            return services.correct_exposure(instance, validated_data, request_reason(request),
+                                             request.user)
+        except DjangoValidationError as exc:
+            raise _masked(request.user, instance.subject, exc) from None
+
+
+class RetireSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the record is retired (entered in error)")
 
 
 class ExposureViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
+    """Administrations and dosing periods; PATCH corrects entered values with a reason, and a
+    record entered in error is retired (``retire``), never deleted."""
+
     queryset = Exposure.objects.select_related("subject", "intervention", "visit")
     serializer_class = ExposureSerializer
     permission_classes = [DataEntryPermission]
     filterset_fields = ["subject", "visit", "subject__site"]
     ordering_fields = ["id", "administered_on"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    @extend_schema(request=RetireSerializer, responses={200: ExposureSerializer})
+    @action(detail=True, methods=["post"])
+    def retire(self, request, pk=None):
+        """Retire an exposure entered in error, with the reason."""
+        exposure = self.get_object()
+        data = RetireSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            exposure = services.retire_exposure(exposure, data.validated_data["reason"],
+                                                request.user)
+        except DjangoValidationError as exc:
+            raise _masked(request.user, exposure.subject, exc) from None
+        return Response(self.get_serializer(exposure).data)
 
 
 class TumourAssessmentSerializer(serializers.ModelSerializer):

@@ -103,27 +103,47 @@ class Visit(ClinicalModel):
         return not (self.window_low <= self.actual_date <= self.window_high)
 
 
+def _positive(value) -> None:
+    if value is not None and value <= 0:
+        raise ValidationError("must be greater than zero", code="not_positive")
+
+
 @audited
 class Exposure(ClinicalModel):
-    """One administration of a study intervention at an infusion/administration visit.
+    """One administration of a study product, or one dosing period of a daily product.
 
-    Planned dose = the regimen's (or the cohort's dose level) dose x weight (per kg) or x
-    Mosteller BSA (per m2); the computed values are stored read-only with their inputs.
+    CDISC SDTMIG 3.4 section 6.1 (EX): one record per constant-dosing interval. A visit-bound
+    product (infusion, injection) is recorded at its visit; a daily (oral) regimen
+    (``Regimen.continuous``) as dosing periods ``administered_on``..``end_date`` with its
+    frequency (EXDOSFRQ); an interruption ends a period (``interrupted`` with the reason,
+    EXADJ) and the next period starts when dosing resumes. Products the arm's schedule has no
+    visit for (given "per label") are dated administrations without a visit.
+
+    Planned dose = the regimen's fixed dose or the subject's dose level (``dose_checks`` D1);
+    planned total = planned dose (else the prescribed dose) x weight (per kg) or x Mosteller
+    BSA (per m2). Computed values are stored read-only with their inputs.
     """
 
     #: Checked against the visit and the protocol by ``services.record_exposure``.
-    workflow_fields = frozenset({"administered_on", "dose_unit"})
+    workflow_fields = frozenset({"administered_on", "dose_unit", "end_date", "frequency"})
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="exposures")
-    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="exposures")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="exposures",
+                              null=True, blank=True,
+                              help_text="Empty for dosing periods and unscheduled products")
     intervention = models.ForeignKey(
         "trials.Intervention", on_delete=models.PROTECT, related_name="exposures"
     )
-    administered_on = models.DateField()
+    administered_on = models.DateField(help_text="Date given; start of a dosing period")
+    end_date = models.DateField(null=True, blank=True,
+                                help_text="Last day of a dosing period (EXENDTC)")
+    frequency = models.CharField(max_length=10, blank=True,
+                                 help_text="CDISC FREQ: QD, BID, ... (ONCE when empty)")
     start_time = models.DateTimeField(null=True, blank=True)
     stop_time = models.DateTimeField(null=True, blank=True)
     dose_value = models.DecimalField(
-        max_digits=24, decimal_places=6, help_text="Dose as prescribed, in dose_unit"
+        max_digits=24, decimal_places=6, validators=[_positive],
+        help_text="Dose as prescribed, in dose_unit"
     )
     dose_unit = models.CharField(max_length=20, help_text="e.g. cells/kg, mg/m2, mg")
     weight_kg = models.DecimalField("weight (kg)", max_digits=6, decimal_places=2, null=True,
@@ -131,10 +151,14 @@ class Exposure(ClinicalModel):
     height_cm = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
     bsa_m2 = models.DecimalField("BSA (m²)", max_digits=6, decimal_places=3, null=True, blank=True,
                                  editable=False, help_text="Mosteller BSA (computed)")
+    planned_dose = models.DecimalField(max_digits=24, decimal_places=6, null=True,
+                                       blank=True, editable=False,
+                                       help_text="Protocol dose in dose_unit (computed)")
     planned_total = models.DecimalField(max_digits=30, decimal_places=6, null=True,
                                         blank=True, editable=False,
                                         help_text="Planned total amount (computed)")
     given_total = models.DecimalField(max_digits=30, decimal_places=6, null=True, blank=True,
+                                      validators=[_positive],
                                       help_text="Total amount actually given")
     total_unit = models.CharField(max_length=20, blank=True, editable=False,
                                   help_text="cells or mg (computed)")
@@ -145,7 +169,17 @@ class Exposure(ClinicalModel):
         ordering = ["subject", "administered_on"]
         constraints = [
             models.UniqueConstraint(fields=["visit", "intervention"],
+                                    condition=models.Q(retired_at__isnull=True),
                                     name="exposure_one_per_visit_agent"),
+            models.CheckConstraint(condition=models.Q(dose_value__gt=0),
+                                   name="exposure_dose_positive"),
+            models.CheckConstraint(
+                condition=models.Q(given_total__isnull=True) | models.Q(given_total__gt=0),
+                name="exposure_given_total_positive"),
+            models.CheckConstraint(
+                condition=models.Q(end_date__isnull=True)
+                | models.Q(end_date__gte=models.F("administered_on")),
+                name="exposure_period_ordered"),
         ]
 
     def __str__(self) -> str:
@@ -154,14 +188,23 @@ class Exposure(ClinicalModel):
         return f"exposure {self.subject} {self.administered_on}"
 
     def derive(self) -> None:
-        """The planned total from the dose, weight and height (``scheduling.planned_dose``;
-        Mosteller BSA for doses per m2); ``ValueError`` names an implausible input."""
+        """The planned total from the planned (else prescribed) dose, weight and height
+        (``scheduling.planned_dose``; Mosteller BSA for doses per m2); ``ValueError`` names an
+        implausible input."""
         total_unit, basis = dosing.UNIT_TOTALS[self.dose_unit]
-        self.planned_total = scheduling.planned_dose(self.dose_value, basis, self.weight_kg,
+        dose = self.planned_dose if self.planned_dose is not None else self.dose_value
+        self.planned_total = scheduling.planned_dose(dose, basis, self.weight_kg,
                                                      self.height_cm)
         self.bsa_m2 = (scheduling.mosteller_bsa(self.height_cm, self.weight_kg)
                        if basis == "per_m2" else None)
         self.total_unit = total_unit
+
+    def on_corrected(self) -> None:
+        """A corrected dose or body size: re-check against the protocol (deviations open or
+        resolve) and re-evaluate the subject's DLT/TI flags."""
+        from .services import after_exposure_change
+
+        after_exposure_change(self, None)
 
 
 @audited

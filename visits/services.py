@@ -17,8 +17,9 @@ from edc.audit import change_reason
 from edc.outbox import enqueue
 from subjects import plausibility
 from subjects.models import Subject
+from trials.protocol_schema import FREQUENCIES
 
-from . import dosing, qlq_c30, scheduling
+from . import dose_checks, dosing, qlq_c30, scheduling
 from .models import (
     ComputationState,
     Exposure,
@@ -159,47 +160,169 @@ def check_exposure_values(values: dict) -> None:
                      and (problem := plausibility.future_problem(values[field], today))})
     if problems:
         raise ValidationError(problems)
+TREATMENT_VISIT_KINDS = (Visit.Kind.INFUSION, Visit.Kind.ADMINISTRATION, Visit.Kind.MONTH)
+#: Fields of a recorded exposure that a correction may change (with a reason); the product and
+#: the visit are not among them: an exposure recorded against the wrong one is retired.
+CORRECTABLE = ("administered_on", "end_date", "dose_value", "weight_kg", "height_cm",
+               "given_total", "start_time", "stop_time", "interrupted", "interruption_reason")
 
 
-def _regimen_for(subject: Subject, intervention_code: str):
+def _arm_regimen(subject: Subject, code: str):
+    """The regimen of ``code`` in the subject's arm (None: the arm does not receive it)."""
     protocol = subject.protocol_version.protocol()
-    for regimen in protocol.regimens_for(subject.arm.code if subject.arm else ""):
-        if regimen.intervention == intervention_code:
-            return regimen
-    raise ValidationError({"intervention": (
-        f"{intervention_code} is not given in the subject's arm by the protocol.")})
+    return next((r for r in protocol.regimens_for(subject.arm.code if subject.arm else "")
+                 if r.intervention == code), None)
+
+
+def _visit_bound(regimen) -> bool:
+    """Products the schedule gives visits for are recorded at those visits."""
+    return regimen is not None and not regimen.continuous and bool(
+        regimen.interval or regimen.course_days or regimen.at_visits)
+
+
+def _dose_regimen(subject: Subject, intervention, regimen):
+    """The regimen whose dose applies: the arm's, or for a matching placebo whose regimen
+    states none, the masked product's (``trials.blinding``: prescribed like its active)."""
+    if regimen is None or regimen.dose_specified or not intervention.placebo_for:
+        return regimen
+    protocol = subject.protocol_version.protocol()
+    return next((r for r in protocol.regimens if r.intervention == intervention.placebo_for
+                 and r.dose_specified), regimen)
 
 
 def _expected_unit(subject: Subject, intervention, regimen) -> str:
-    """The regimen's dose unit; for a matching placebo whose regimen states none, the unit of
-    the product it masks (``trials.blinding``: a placebo is prescribed like its active, so
-    the unit cannot tell them apart); else the subject's dose level's unit."""
+    """The regimen's dose unit (for a matching placebo, its active's: the unit cannot tell
+    them apart), else the subject's dose level's unit; empty when the protocol gives none."""
+    regimen = _dose_regimen(subject, intervention, regimen)
+    if regimen is None:
+        return ""
     if regimen.dose_unit:
         return regimen.dose_unit
-    if intervention.placebo_for:
-        protocol = subject.protocol_version.protocol()
-        unit = next((r.dose_unit for r in protocol.regimens
-                     if r.intervention == intervention.placebo_for and r.dose_unit), None)
-        if unit:
-            return unit
-    return subject.dose_level.unit if subject.dose_level else ""
+    if regimen.dose_mode == "dose_finding" and subject.dose_level:
+        return subject.dose_level.unit
+    return ""
+
+
+def planned_dose_of(subject: Subject, intervention, regimen) -> Decimal | None:
+    """Rule D1 of ``dose_checks``: the regimen's fixed dose or the subject's dose level."""
+    regimen = _dose_regimen(subject, intervention, regimen)
+    if regimen is None:
+        return None
+    if regimen.dose_mode == "fixed" and regimen.dose_value is not None:
+        return Decimal(str(regimen.dose_value))
+    if regimen.dose_mode == "dose_finding" and subject.dose_level_id:
+        return subject.dose_level.value
+    return None
+
+
+def planned_dose_for(subject: Subject, intervention) -> tuple[Decimal, str] | None:
+    """The planned dose of ``intervention`` for ``subject`` and its unit (rule D1), if any."""
+    regimen = _arm_regimen(subject, intervention.code)
+    dose = planned_dose_of(subject, intervention, regimen)
+    return None if dose is None else (dose, _expected_unit(subject, intervention, regimen))
+
+
+def dose_findings(exposure: Exposure, regimen=None) -> list:
+    """The dose-check findings (``dose_checks``) of a saved or prepared exposure; none where
+    the protocol version carries no protocol file (nothing states a regimen to check)."""
+    from data_management.deviations import RuleFinding
+
+    subject = exposure.subject
+    if not subject.protocol_version.document:
+        return []
+    if regimen is None:
+        regimen = _arm_regimen(subject, exposure.intervention.code)
+    source = _dose_regimen(subject, exposure.intervention, regimen)
+    ranged = source is not None and source.dose_mode == "range" and (
+        source.dose_unit == exposure.dose_unit)
+    findings = dose_checks.check_dose(
+        product=exposure.intervention.code, unit=exposure.dose_unit,
+        prescribed=exposure.dose_value, planned=exposure.planned_dose,
+        planned_total=exposure.planned_total if exposure.planned_dose is not None else None,
+        given_total=exposure.given_total, total_unit=exposure.total_unit,
+        dose_min=Decimal(str(source.dose_min)) if ranged else None,
+        dose_max=Decimal(str(source.dose_max)) if ranged else None,
+        tolerance_pct=source.dose_tolerance_pct if source is not None else None,
+        in_arm=regimen is not None)
+    category = {dose_checks.PRODUCT: "wrong_treatment"}
+    return [RuleFinding(f.code, category.get(f.code, "dosing"), f.text) for f in findings]
+
+
+def after_exposure_change(exposure: Exposure, user=None, resolution: str = "") -> None:
+    """Re-check the dose (deviations and their queries open or resolve, in this transaction)
+    and queue the subject's DLT/TI re-evaluation. Retired exposures resolve their deviations.
+
+    ``data_management`` sits above this app: it is imported here, late, as the adverse-event
+    services are, because an exposure out of protocol may not be saved without its deviation.
+    """
+    from data_management.deviations import sync_rule_deviations
+
+    findings = [] if exposure.retired_at else dose_findings(exposure)
+    sync_rule_deviations(exposure, dose_checks.CODES, findings, exposure.administered_on,
+                         user, resolution)
+    queue_toxicity_evaluation(exposure.subject)
+
+
+def _check_dates(subject: Subject, visit: Visit | None, on: dt.date,
+                 end: dt.date | None) -> None:
+    if visit is not None:
+        _check_actual_date(visit, on)
+    elif on > timezone.localdate():
+        raise ValidationError({"administered_on": f"{on.isoformat()} is in the future."})
+    elif subject.day0 and on < subject.day0:
+        raise ValidationError({"administered_on": (
+            f"{on.isoformat()} is before day 0 ({subject.day0.isoformat()})")})
+    if end is not None:
+        if end < on:
+            raise ValidationError({"end_date": "the period ends before it starts"})
+        if end > timezone.localdate():
+            raise ValidationError({"end_date": f"{end.isoformat()} is in the future."})
+
+
+def _derive(exposure: Exposure) -> None:
+    try:
+        exposure.derive()
+    except ValueError as exc:
+        field = "height_cm" if "height" in str(exc) else "weight_kg"
+        raise ValidationError({field: str(exc)}) from None
 
 
 @transaction.atomic
-def record_exposure(visit: Visit, *, intervention, administered_on: dt.date,
-                    dose_value: Decimal, dose_unit: str, weight_kg: Decimal | None = None,
-                    height_cm: Decimal | None = None, user=None, **extra) -> Exposure:
-    """Record one administration; planned total = dose x weight (per kg) or x BSA (per m2).
+def record_exposure(visit: Visit | None = None, *, intervention, administered_on: dt.date,
+                    dose_value: Decimal, dose_unit: str, subject: Subject | None = None,
+                    weight_kg: Decimal | None = None, height_cm: Decimal | None = None,
+                    end_date: dt.date | None = None, frequency: str = "", user=None,
+                    **extra) -> Exposure:
+    """Record one administration, or one dosing period of a daily regimen.
 
-    The unit must be the protocol regimen's unit (or the subject's dose level unit); the
-    body-surface area is Mosteller's (``scheduling.mosteller_bsa``).
+    Visit-bound products (the schedule has visits for them) need their treatment visit; daily
+    regimens are periods (``administered_on``..``end_date``, the regimen's frequency); products
+    given per label without visits take an optional visit. The unit must be the protocol's.
+    A dose outside the protocol (``dose_checks``) or a product the arm does not receive is
+    saved with a protocol deviation and a query (``after_exposure_change``).
     """
-    subject = visit.subject
-    if visit.subject_id != subject.pk or visit.kind not in (
-        Visit.Kind.INFUSION, Visit.Kind.ADMINISTRATION, Visit.Kind.MONTH
-    ):
+    if visit is not None:
+        if subject is not None and visit.subject_id != subject.pk:
+            raise ValidationError({"visit": "This visit belongs to another subject."})
+        subject = visit.subject
+    if subject is None:
+        raise ValidationError({"subject": "name the subject (or the visit)"})
+    if subject.arm_id is None or subject.day0 is None:
+        raise ValidationError({"subject": "study treatment is recorded for enrolled subjects"})
+    regimen = _arm_regimen(subject, intervention.code)
+    if regimen is not None and regimen.continuous:
+        if visit is not None:
+            raise ValidationError({"visit": (
+                f"{intervention.code} is taken daily: record dosing periods (start and end "
+                "dates), not a visit.")})
+        frequency = frequency or regimen.frequency
+    elif _visit_bound(regimen) and (visit is None or visit.kind not in TREATMENT_VISIT_KINDS):
         raise ValidationError({"visit": "exposures are recorded at treatment visits only"})
-    expected_unit = _expected_unit(subject, intervention, _regimen_for(subject, intervention.code))
+    if frequency and frequency not in FREQUENCIES:
+        raise ValidationError({"frequency": f"use a CDISC frequency: {', '.join(FREQUENCIES)}"})
+    if end_date is not None and not frequency:
+        raise ValidationError({"end_date": "only a dosing period (with a frequency) has an end"})
+    expected_unit = _expected_unit(subject, intervention, regimen)
     if expected_unit and dose_unit != expected_unit:
         raise ValidationError({"dose_unit": (
             f"{dose_unit!r} does not match the protocol's unit {expected_unit!r} for "
@@ -212,19 +335,93 @@ def record_exposure(visit: Visit, *, intervention, administered_on: dt.date,
                            "weight_kg": weight_kg, "height_cm": height_cm, **extra})
     exposure = Exposure(
         subject=subject, visit=visit, intervention=intervention,
-        administered_on=administered_on, dose_value=dose_value, dose_unit=dose_unit,
-        weight_kg=weight_kg, height_cm=height_cm, **extra,
+        administered_on=administered_on, end_date=end_date, frequency=frequency,
+        dose_value=dose_value, dose_unit=dose_unit, weight_kg=weight_kg, height_cm=height_cm,
+        planned_dose=planned_dose_of(subject, intervention, regimen), **extra,
     )
-    try:
-        exposure.derive()
-    except ValueError as exc:
-        field = "height_cm" if "height" in str(exc) else "weight_kg"
-        raise ValidationError({field: str(exc)}) from None
-    _check_actual_date(visit, administered_on)
+    _derive(exposure)
+    _check_dates(subject, visit, administered_on, end_date)
     exposure.save()
-    if visit.status == Visit.Status.PLANNED:
+    if visit is not None and visit.status == Visit.Status.PLANNED:
         record_visit(visit, administered_on, user)
-    queue_toxicity_evaluation(subject)
+    elif visit is None and subject.status == "enrolled":
+        from subjects.services import change_status
+
+        change_status(subject, "on_treatment", administered_on, "first study treatment given",
+                      user)
+    after_exposure_change(exposure, user)
+    return exposure
+
+
+def unscheduled_products(subject: Subject) -> list[str]:
+    """Product codes of the subject's arm recorded without a visit (daily periods, products
+    given per label without visits); none in a blinded trial's masking groups."""
+    if subject.arm_id is None:
+        return []
+    protocol = subject.protocol_version.protocol()
+    masked = {i.placebo_for for i in protocol.interventions if i.placebo_for}
+    masked |= {i.code for i in protocol.interventions if i.placebo_for}
+    return [r.intervention for r in protocol.regimens_for(subject.arm.code)
+            if not _visit_bound(r) and r.intervention not in masked]
+
+
+def check_correction(exposure: Exposure, changes: dict) -> None:
+    """The checks of :func:`correct_exposure` without saving (``ValidationError`` per field)."""
+    refused = sorted(set(changes) - set(CORRECTABLE))
+    if refused:
+        raise ValidationError(dict.fromkeys(refused, (
+            "not correctable: retire this exposure (entered in error) and record it again")))
+    if exposure.retired_at:
+        raise ValidationError({"retired_at": "a retired exposure cannot be corrected"})
+    merged = {name: changes.get(name, getattr(exposure, name)) for name in CORRECTABLE}
+    if merged["dose_value"] is None:
+        raise ValidationError({"dose_value": "the dose must be positive"})
+    check_exposure_values({name: value for name, value in merged.items() if value is not None})
+    _check_dates(exposure.subject, exposure.visit, merged["administered_on"],
+                 merged["end_date"])
+    if merged["end_date"] is not None and not exposure.frequency:
+        raise ValidationError({"end_date": "only a dosing period (with a frequency) has an end"})
+    probe = Exposure(**{f.attname: getattr(exposure, f.attname)
+                        for f in Exposure._meta.concrete_fields})
+    for name, value in changes.items():
+        setattr(probe, name, value)
+    _derive(probe)
+
+
+@transaction.atomic
+def correct_exposure(exposure: Exposure, changes: dict, reason: str, user=None) -> Exposure:
+    """Correct entered values of an exposure with a reason (audited old -> new): the planned
+    total is recomputed, the dose re-checked (a deviation resolves when the corrected dose is
+    within the protocol) and the DLT/TI flags re-evaluated. Locked data is refused and a
+    signature on it invalidated by ``data_management.guards`` when saved."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "A reason for change is required to correct a "
+                                         "saved record."})
+    exposure = Exposure.objects.select_for_update(of=("self",)).select_related(
+        "subject__protocol_version", "subject__arm", "subject__dose_level", "intervention",
+        "visit").get(pk=exposure.pk)
+    check_correction(exposure, changes)
+    for name, value in changes.items():
+        setattr(exposure, name, value)
+    _derive(exposure)
+    with change_reason(reason, user):
+        exposure.save()
+        after_exposure_change(exposure, user, f"corrected: {reason.strip()}")
+    return exposure
+
+
+@transaction.atomic
+def retire_exposure(exposure: Exposure, reason: str, user=None) -> Exposure:
+    """An exposure entered in error: retired with the reason (kept, audited); its deviations
+    resolve and the DLT/TI flags are re-evaluated without it."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the exposure is retired."})
+    exposure = Exposure.objects.select_for_update().get(pk=exposure.pk)
+    if exposure.retired_at:
+        raise ValidationError({"retired_at": "this exposure is already retired"})
+    exposure.retire(reason, user)
+    with change_reason(f"exposure retired: {reason.strip()}", user):
+        after_exposure_change(exposure, user, f"exposure retired: {reason.strip()}")
     return exposure
 
 

@@ -77,7 +77,7 @@ def world():
 
 
 def _subject_rows(w, subject, i):
-    from data_management.models import Lock, Query, Signature, Verification
+    from data_management.models import Lock, ProtocolDeviation, Query, Signature, Verification
 
     visit = make_dm_visit(subject, code=f"V{i}", intervention="DRUG")
     make_dm_exposure(visit)
@@ -108,6 +108,9 @@ def _subject_rows(w, subject, i):
                              data_digest="0" * 64)
     Lock.objects.create(**common, **target, level="form", state="unlocked",
                         changed_by=w["root"])
+    ProtocolDeviation.objects.create(**common, **target, category="dosing",
+                                     description="Test drug dose differs from the planned",
+                                     occurred_on=dt.date(2025, 2, 1))
 
 
 def _export_rows(w, user):
@@ -420,8 +423,9 @@ def test_visit_services_from_the_admin(client, seed000):
     # Computed values are read-only on the exposure page; edits need a reason.
     change = client.get(reverse("admin:visits_exposure_change", args=[exposure.pk]))
     assert set(change.context["adminform"].form.fields) == {
-        "start_time", "stop_time", "given_total", "interrupted", "interruption_reason",
-        "reason_for_change", "loaded_version"}
+        "administered_on", "end_date", "dose_value", "weight_kg", "height_cm", "start_time",
+        "stop_time", "given_total", "interrupted", "interruption_reason", "reason_for_change",
+        "loaded_version"}
 
 
 def test_history_page_is_the_audit_trail(client, seed000):

@@ -23,6 +23,7 @@ from django.db import DatabaseError, connection, transaction
 from openpyxl import load_workbook
 
 from adverse_events import services as ae_services
+from data_management.deviations import report_deviation
 from edc.audit import history
 from exports.models import ExportRecord
 from subjects.enrollment import enroll
@@ -76,6 +77,9 @@ def world():
         return s
 
     a1, a2, b1 = subject(site_a, "A001"), subject(site_a, "A002"), subject(site_b, "B001")
+    for s in (a1, b1):  # SDTM DV rows at both sites
+        report_deviation(s.exposures.get(), "eligibility", "Inclusion 7 waived by sponsor",
+                         None, INFUSION)
     ti = record_ae(a1, NEUTROPENIA, [(3, days(1), days(8))], {"MSC-IFNA": "possible"})
     record_ae(a1, ANEMIA, [(2, days(-3), days(2))], {"MSC-IFNA": "unrelated"})
     record_ae(a2, FATIGUE, [(1, days(10), None)], {"MSC-IFNA": "unlikely"})
@@ -102,7 +106,7 @@ def world():
 
 ROW_ENDPOINTS = [("/api/v1/exports/ae-listing/", fmt) for fmt in ("csv", "xlsx")] + [
     (f"/api/v1/exports/sdtm/{domain}/", fmt)
-    for domain in ("ae", "suppae", "ex", "qs", "dm") for fmt in ("csv", "json")]
+    for domain in ("ae", "suppae", "ex", "qs", "dm", "dv") for fmt in ("csv", "json")]
 SUMMARY_ENDPOINTS = [(f"/api/v1/exports/summaries/{name}/", fmt)
                      for name in ("ae-incidence", "dlt") for fmt in ("json", "csv")]
 ENDPOINTS = ROW_ENDPOINTS + SUMMARY_ENDPOINTS
@@ -379,7 +383,7 @@ def blinded():
         enroll(s, enrolled_on=dt.date(2025, 1, 6))
         s.refresh_from_db()
         agent = "PBO" if s.arm.code == "PBO_M0_M3" else "MSC-AT"
-        make_exposure(s, agent, dt.date(2025, 1, 6), dose_value=0 if agent == "PBO" else 2e6,
+        make_exposure(s, agent, dt.date(2025, 1, 6), dose_value=5 if agent == "PBO" else 2e6,
                       dose_unit="mL" if agent == "PBO" else "cells/kg")
         record_ae(s, FATIGUE, [(1, dt.date(2025, 1, 8), dt.date(2025, 1, 9))],
                   {agent: "possible"})
@@ -473,7 +477,7 @@ def test_domain_catalogue_and_unknown_domain(api, world):
     api.force_authenticate(world["users"]["sponsor"])
     catalogue = api.get("/api/v1/exports/sdtm/").json()
     assert [d["domain"] for d in catalogue] == ["AE", "SUPPAE", "EX", "QS", "DM", "SV", "DS",
-                                                "IE", "TS", "RS"]
+                                                "IE", "TS", "RS", "DV"]
     assert api.get("/api/v1/exports/sdtm/lb/", {"trial": world["trial"].pk}).status_code == 404
     missing = api.get("/api/v1/exports/sdtm/ae/")
     assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "trial"

@@ -185,7 +185,7 @@ def test_ex_record_and_masked_dose():
     start = dt.datetime(2025, 2, 3, 9, 0, tzinfo=dt.UTC)
     row = SimpleNamespace(site_code="A1", subjid="001", seq=1, intervention_id=5,
                           dose_value=Decimal("2000000.000000"), dose_unit="cells/kg",
-                          administered_on=DAY0, start_time=start,
+                          frequency="", administered_on=DAY0, end_date=None, start_time=start,
                           stop_time=start + dt.timedelta(hours=1), visitnum=2, visit="C1",
                           interrupted=False, interruption_reason="", day0=DAY0,
                           treatment_stop_date=None)
@@ -195,9 +195,35 @@ def test_ex_record_and_masked_dose():
         "MSC cells", "2000000", "cells/kg", "INTRAVENOUS")
     assert (record["EXSTDTC"], record["EXENDTC"], record["EXSTDY"]) == (
         "2025-02-03T09:00:00", "2025-02-03T10:00:00", 1)
+    assert record["EXDOSFRQ"] == "ONCE"
     masked = {5: sdtm.TreatmentView("BLINDED:X", "Blinded", "intravenous", mask_dose=True)}
     record = as_dict(sdtm.EX_VARIABLES, sdtm.ExMapper(STUDY, masked)(row))
     assert (record["EXTRT"], record["EXDOSE"], record["EXDOSU"]) == ("Blinded", None, None)
+
+
+def test_ex_dosing_period_and_dv_record():
+    period = SimpleNamespace(site_code="A1", subjid="001", seq=2, intervention_id=7,
+                             dose_value=Decimal("160.000000"), dose_unit="mg", frequency="QD",
+                             administered_on=DAY0, end_date=DAY0 + dt.timedelta(days=20),
+                             start_time=None, stop_time=None, visit=None, interrupted=False,
+                             interruption_reason="", day0=DAY0, treatment_stop_date=None)
+    views = {7: sdtm.TreatmentView("REGO", "Regorafenib", "oral")}
+    record = as_dict(sdtm.EX_VARIABLES, sdtm.ExMapper(STUDY, views)(period))
+    assert (record["EXDOSE"], record["EXDOSFRQ"], record["EXROUTE"], record["VISIT"]) == (
+        "160", "QD", "ORAL", None)
+    # SDTMIG 3.4 EX: one record per constant-dosing interval; day 21 of dosing is EXENDY 21.
+    assert (record["EXSTDTC"], record["EXENDTC"], record["EXSTDY"], record["EXENDY"]) == (
+        DAY0.isoformat(), (DAY0 + dt.timedelta(days=20)).isoformat(), 1, 21)
+    row = SimpleNamespace(site_code="A1", subjid="001", seq=1, id=42,
+                          description="MSC dose 2E+6 cells/kg differs", category="dosing",
+                          occurred_on=DAY0 + dt.timedelta(days=1), day0=DAY0,
+                          treatment_stop_date=None)
+    dv = as_dict(sdtm.DV_VARIABLES, sdtm.DvMapper(
+        STUDY, {"dosing": "study treatment dose"}, lambda t: t.replace("MSC", "X"))(row))
+    assert (dv["DOMAIN"], dv["DVSEQ"], dv["DVSPID"], dv["DVDECOD"], dv["DVCAT"]) == (
+        "DV", 1, "42", "DOSING", "STUDY TREATMENT DOSE")
+    assert (dv["DVTERM"], dv["DVSTDY"], dv["EPOCH"]) == (
+        "X dose 2E+6 cells/kg differs", 2, "TREATMENT")
 
 
 DM_ROW = {
