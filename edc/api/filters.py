@@ -30,8 +30,8 @@ class PolicyFilterBackend(DjangoFilterBackend):
                 field = get_model_field(queryset.model, spec.field_name)
                 model = getattr(field, "related_model", None)
                 scoped = scoped_choices(model, request.user) if model is not None else None
-                if scoped is not None:
-                    spec.extra["queryset"] = scoped
+                if scoped is not None:  # django-filter rebuilds extra["queryset"] from it
+                    spec.queryset = spec.extra["queryset"] = scoped
                     spec.__dict__.pop("_field", None)  # built with the unscoped choices
         return filterset
 

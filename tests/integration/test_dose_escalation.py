@@ -86,25 +86,28 @@ def test_confirm_dose_refuses_a_blank_frequency_level_where_the_protocol_has_the
     trial, site = _seed_003_first_cohort()
     api.force_authenticate(make_user("f_pi", "investigator", (trial, site)))
     url = f"/api/v1/trials/{trial.pk}/confirm-dose/"
-    assert api.get(f"/api/v1/trials/{trial.pk}/dose-recommendation/").json()["next_value"] == [
-        "B", "F1"]
+    # Seed 003 states no escalation rule: no recommended step, every decision needs a reason.
+    assert api.get(f"/api/v1/trials/{trial.pk}/dose-recommendation/").json()["action"] == \
+        "not_computable"
     blank = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
-                           "frequency_level": ""}, format="json")
+                           "frequency_level": "", "reason": "x"}, format="json")
     assert blank.status_code == 400, blank.content
     assert blank.json()["errors"][0]["field"] == "frequency_level"
     unknown = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
-                             "frequency_level": "F9"}, format="json")
+                             "frequency_level": "F9", "reason": "x"}, format="json")
     assert unknown.status_code == 400
     assert "F1, F2, F3" in unknown.json()["errors"][0]["message"]
-    other = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
-                           "frequency_level": "F2"}, format="json")
-    assert other.status_code == 400
-    assert other.json()["errors"][0]["field"] == "reason"
+    no_reason = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
+                               "frequency_level": "F1"}, format="json")
+    assert no_reason.status_code == 400
+    assert no_reason.json()["errors"][0]["field"] == "reason"
     assert not DoseConfirmation.objects.filter(trial=trial).exists()
 
     ok = api.post(url, {"arm": "UC-MSC", "cohort": 2, "dose_level": "B",
-                        "frequency_level": "F1"}, format="json")
+                        "frequency_level": "F1", "reason": "no DLT seen; investigators agree"},
+                  format="json")
     assert ok.status_code == 201, ok.content
+    assert ok.json()["outside_rule"] is True
     fourth = enroll(make_eligible(make_subject(trial, site, consent_date=dt.date(2025, 2, 1))),
                     enrolled_on=dt.date(2025, 2, 3))
     assert (fourth.cohort, fourth.dose_level.code, fourth.frequency_level) == (2, "B", "F1")
