@@ -40,6 +40,7 @@ CLASSES = {
     "SUPPAE": ("RELATIONSHIP", "One record per supplemental qualifier per AE"),
     "TS": ("TRIAL DESIGN", "One record per trial summary parameter value"),
     "RS": ("FINDINGS", "One record per response assessment per visit per subject"),
+    "DV": ("EVENTS", "One record per protocol deviation per subject"),
     "ADQS": ("BASIC DATA STRUCTURE", "One record per subject per parameter per analysis date"),
     "ADTTE": ("BASIC DATA STRUCTURE", "One record per subject per parameter"),
 }

@@ -204,7 +204,8 @@ def test_every_changelist_renders_with_a_constant_number_of_queries(client, worl
             if who == "site staff" and (status50 == 403) != (label in STAFF_FORBIDDEN):
                 problems.append(f"site staff {label}: status {status50}")
             if status50 == 200 and rows50 is not None and rows50 < 50 and label not in {
-                    "subjects.Site", "trials.ProtocolVersion", "trials.Trial"}:
+                    "subjects.Site", "trials.ProtocolVersion", "trials.Trial",
+                    "trials.DoseLevel"}:  # protocol pages: unblinded users only (issue 15)
                 problems.append(f"{who} {label}: only {rows50} rows listed")
     assert problems == [], "\n".join(problems)
 
@@ -234,7 +235,10 @@ def test_lists_and_filters_never_name_the_arm_of_a_blinded_trial(client, world):
         for name in ("subject", "visit"):
             url = reverse(f"admin:{'subjects' if name == 'subject' else 'visits'}_{name}"
                           "_changelist")
-            assert client.get(url, lookup).status_code == 400, (url, lookup)
+            response = client.get(url, lookup)
+            # Refused (400), or not a lookup of that model at all (Django's "?e=1" redirect).
+            assert response.status_code == 400 or (
+                response.status_code == 302 and response.url.endswith("?e=1")), (url, lookup)
     visits = reverse("admin:visits_visit_changelist")
     assert client.get(visits, {"intervention": "DRUG"}).status_code == 400
     assert client.get(reverse("admin:visits_exposure_changelist"),

@@ -435,7 +435,7 @@ def test_a_form_added_to_a_signed_visit_invalidates_its_signature(world):
     signature.refresh_from_db()
     assert signature.state == "invalidated"
     assert signature.invalidated_reason == (
-        f"Signed data changed after signing: qlq c30 form #{form.pk} added")
+        f"Signed data changed after signing: QLQ-C30 form #{form.pk} added")
     assert history(signature)[-1]["reason"].startswith("signature invalidated:")
     assert history(signature)[-1]["user"] == world["staff"].pk
     assert history(form)[0]["reason"] is None  # the insert's own context got no reason

@@ -117,7 +117,7 @@ def test_locked_form_refuses_the_crf_endpoint(api, world):
                          {"q1": 3, "reason": "patient re-read the item"}, format="json")
     assert response.status_code in LOCKED_STATUS
     assert _message(response).startswith(
-        f"Qlq c30 form #{form.pk} is read-only: the form was locked by dm on ")
+        f"QLQ-C30 form #{form.pk} is read-only: the form was locked by dm on ")
     assert QlqC30Form.objects.get(pk=form.pk).q1 == 2
     # a form lock covers that form only
     with change_reason("weight per source"):

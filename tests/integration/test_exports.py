@@ -476,8 +476,8 @@ def test_a_client_that_goes_away_leaves_an_aborted_record(api, world, monkeypatc
 def test_domain_catalogue_and_unknown_domain(api, world):
     api.force_authenticate(world["users"]["sponsor"])
     catalogue = api.get("/api/v1/exports/sdtm/").json()
-    assert [d["domain"] for d in catalogue] == ["AE", "SUPPAE", "EX", "QS", "DM", "SV", "DS",
-                                                "IE", "TS", "RS", "DV"]
+    assert [d["domain"] for d in catalogue] == ["AE", "SUPPAE", "EX", "DV", "QS", "DM", "SV",
+                                                "DS", "IE", "TS", "RS"]
     assert api.get("/api/v1/exports/sdtm/lb/", {"trial": world["trial"].pk}).status_code == 404
     missing = api.get("/api/v1/exports/sdtm/ae/")
     assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "trial"

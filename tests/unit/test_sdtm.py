@@ -205,8 +205,9 @@ def test_ex_dosing_period_and_dv_record():
     period = SimpleNamespace(site_code="A1", subjid="001", seq=2, intervention_id=7,
                              dose_value=Decimal("160.000000"), dose_unit="mg", frequency="QD",
                              administered_on=DAY0, end_date=DAY0 + dt.timedelta(days=20),
-                             start_time=None, stop_time=None, visit=None, interrupted=False,
-                             interruption_reason="", day0=DAY0, treatment_stop_date=None)
+                             start_time=None, stop_time=None, visitnum=None, visit=None,
+                             interrupted=False, interruption_reason="", day0=DAY0,
+                             treatment_stop_date=None)
     views = {7: sdtm.TreatmentView("REGO", "Regorafenib", "oral")}
     record = as_dict(sdtm.EX_VARIABLES, sdtm.ExMapper(STUDY, views)(period))
     assert (record["EXDOSE"], record["EXDOSFRQ"], record["EXROUTE"], record["VISIT"]) == (

@@ -117,7 +117,8 @@ def test_ex_dose_form_and_visit_number():
                      blinding.InterventionInfo(6, "PTX", "Paclitaxel", "intravenous", "")]
     views = blinding.treatment_views(interventions, visible=True)
     row = SimpleNamespace(site_code="A1", subjid="001", seq=1, intervention_id=5,
-                          dose_value=Decimal("2"), dose_unit="cells/kg", administered_on=DAY0,
+                          dose_value=Decimal("2"), dose_unit="cells/kg", frequency="",
+                          administered_on=DAY0, end_date=None,
                           start_time=None, stop_time=None, visitnum=Decimal("2.01"),
                           visit="X1", interrupted=False, interruption_reason="", day0=DAY0,
                           treatment_stop_date=None)
@@ -140,7 +141,8 @@ def test_unmapped_terms_stop_the_export_naming_variable_and_value():
     with pytest.raises(terminology.UnmappedTerm, match="AESOC"):
         sdtm.AeMapper(STUDY)(ae_row(soc="Not a SOC"))
     row = SimpleNamespace(site_code="A1", subjid="001", seq=1, intervention_id=5,
-                          dose_value=Decimal("2"), dose_unit="cells/kg", administered_on=DAY0,
+                          dose_value=Decimal("2"), dose_unit="cells/kg", frequency="",
+                          administered_on=DAY0, end_date=None,
                           start_time=None, stop_time=None, visitnum=1, visit="C1",
                           interrupted=False, interruption_reason="", day0=DAY0,
                           treatment_stop_date=None)
