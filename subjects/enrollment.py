@@ -107,7 +107,7 @@ def ensure_allocation_list(trial: Trial, stratum: str = "") -> int:
     Where the protocol states no block size, blocks of 2x and 4x the ratio sum are drawn at
     random (varied blocks keep the next allocation unpredictable: ICH E9 2.3.2).
     """
-    Trial.objects.select_for_update().get(pk=trial.pk)
+    Trial.objects.select_for_update(no_key=True).get(pk=trial.pk)
     if RandomizationSlot.objects.filter(trial=trial, stratum=stratum).exists():
         return 0
     version, ratio, block_sizes = _design(trial)
@@ -216,7 +216,11 @@ def _open_arm(subject: Subject, arm_code: str | None) -> Arm:
 def enroll(subject: Subject, *, enrolled_on: dt.date, user=None, day0: dt.date | None = None,
            arm_code: str | None = None) -> Subject:
     """Enroll an eligible subject: arm (randomized or open cohort), dose level, day 0, id."""
-    subject = Subject.objects.select_for_update().select_related(
+    # Lock only the subject row: a bare FOR UPDATE over the select_related join would also
+    # lock the trial, site and protocol version rows FOR UPDATE, and the shared trial row then
+    # conflicts with every FK check (FOR KEY SHARE) of a concurrent insert referencing the
+    # trial -> lock cycles. NO KEY UPDATE: rows referencing the subject may still be inserted.
+    subject = Subject.objects.select_for_update(no_key=True, of=("self",)).select_related(
         "trial", "site", "protocol_version").get(pk=subject.pk)
     if subject.status != lifecycle.SCREENING:
         raise EnrollmentRefused([f"the subject is {subject.status}, not in screening"])
@@ -234,7 +238,9 @@ def enroll(subject: Subject, *, enrolled_on: dt.date, user=None, day0: dt.date |
     if problems:
         raise EnrollmentRefused(problems)
     trial = subject.trial
-    site = Site.objects.select_for_update().get(pk=subject.site_id)  # serialises numbering
+    # serialises numbering; NO KEY UPDATE still conflicts with itself but not with the FK
+    # checks (FOR KEY SHARE) of inserts referencing the site
+    site = Site.objects.select_for_update(no_key=True).get(pk=subject.site_id)
     protocol = subject.protocol_version.protocol()
     if trial.is_randomized:
         if arm_code:
