@@ -32,7 +32,6 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection
 from django.urls import resolve, reverse
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
@@ -41,6 +40,7 @@ from adverse_events.models import AdverseEvent, CtcaeTerm
 from exports.sdtm import code_from_label
 from subjects.enrollment import enroll
 from subjects.models import Subject
+from tests.conftest import owner_connection
 from tests.factories import (
     load_ctcae_terms,
     load_seed_trial,
@@ -64,25 +64,22 @@ BLINDED_ROLES = ("site_staff", "investigator", "monitor", "data_manager", "spons
 
 def _move_sequences(base: int) -> None:
     """Every bigint sequence continues from ``base`` (ids of one subject share a range)."""
-    with connection.cursor() as cursor:
+    with owner_connection() as cursor:  # setval needs the owner (not transactional)
         cursor.execute("SELECT setval(format('%%I.%%I', schemaname, sequencename)::regclass, "
                        "%s) FROM pg_sequences "
-                       "WHERE data_type = 'bigint'::regtype AND schemaname = current_schema() "
-                       "AND has_sequence_privilege(format('%%I.%%I', schemaname, sequencename), "
-                       "'UPDATE')", [base])
+                       "WHERE data_type = 'bigint'::regtype AND schemaname = current_schema()",
+                       [base])
 
 
 @pytest.fixture
 def _restore_sequences():
-    with connection.cursor() as cursor:
+    with owner_connection() as cursor:
         cursor.execute("SELECT schemaname, sequencename, coalesce(last_value, 1), "
                        "last_value IS NOT NULL FROM pg_sequences "
-                       "WHERE data_type = 'bigint'::regtype AND schemaname = current_schema() "
-                       "AND has_sequence_privilege(format('%I.%I', schemaname, sequencename), "
-                       "'UPDATE')")
+                       "WHERE data_type = 'bigint'::regtype AND schemaname = current_schema()")
         saved = cursor.fetchall()
     yield
-    with connection.cursor() as cursor:
+    with owner_connection() as cursor:
         for schema, name, value, called in saved:
             cursor.execute("SELECT setval(format('%%I.%%I', %s, %s)::regclass, %s, %s)",
                            [schema, name, value, called])
