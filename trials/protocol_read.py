@@ -64,9 +64,8 @@ def _with_ids(records: list[dict], ids: dict[str, int]) -> list[dict]:
 def arms(version: ProtocolVersion, blinded: bool) -> dict:
     rows = list(version.arms.order_by("sequence", "code"))
     if blinded:
-        return {"blinded": True, "arms": [
-            {"id": arm.pk, "label": arm.blinded_label or f"Arm {i}"}
-            for i, arm in enumerate(rows, start=1)]}
+        # One label for every arm (issue 15): a per-arm neutral label is an arm code too.
+        return {"blinded": True, "arms": [{"id": arm.pk, "label": BLINDED_ARM} for arm in rows]}
     ids = {arm.code: arm.pk for arm in rows}
     return {"blinded": False, "arms": _with_ids(version.document.get("arms") or [], ids)}
 

@@ -81,7 +81,8 @@ def _restore_sequences():
     yield
     with owner_connection() as cursor:
         for schema, name, value, called in saved:
-            cursor.execute("SELECT setval(format('%%I.%%I', %s, %s)::regclass, %s, %s)",
+            cursor.execute("SELECT setval(format('%%I.%%I', %s::text, %s::text)::regclass, "
+                           "%s::bigint, %s::boolean)",
                            [schema, name, value, called])
 
 
@@ -287,6 +288,9 @@ CSRF = re.compile(r'(csrfmiddlewaretoken" value="|csrfToken\W+)[\w-]+')
 IDENTIFIER = re.compile(r"(?<!\d)([1-9]\d?)\d{12}(?!\d)")
 
 
+LOADED_VERSION = re.compile(r"(<id\+\d+>-)\d{10,}")
+
+
 def normalise(text: str, subjects) -> str:
     """``text`` without identifiers: the compared subjects' numbers (whichever is the page's
     own: a dropdown of subjects reads the same on each page, its selection set aside), ids
@@ -297,6 +301,7 @@ def normalise(text: str, subjects) -> str:
             text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", f"<{name}>", text)
     text = IDENTIFIER.sub(lambda m: f"<id+{int(m[0]) % RANGE}>", text)
     text = text.replace(" selected>", ">")
+    text = LOADED_VERSION.sub(r"\1<version>", text)  # optimistic-concurrency token (a time)
     return CSRF.sub(r"\1<csrf>", TIMESTAMP.sub("<ts>", text))
 
 
