@@ -13,9 +13,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from edc import roles
-from edc.admin import AllocationGuard, ClinicalAdmin, ReasonForChangeForm, ScopedRelatedFilter
-from edc.audit import change_reason
+from edc.core import roles
+from edc.core.admin import AllocationGuard, ClinicalAdmin, ReasonForChangeForm, ScopedRelatedFilter
+from edc.core.audit import change_reason
 from subjects.models import Subject
 from trials.blinding import blinded_name
 from trials.models import Intervention

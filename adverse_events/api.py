@@ -22,11 +22,11 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 
-from edc import roles
-from edc.api.fields import ProductCodeField
-from edc.api.filters import PolicyFilterBackend, PolicyOrderingFilter
-from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core import roles
+from edc.core.api.filters import PolicyFilterBackend, PolicyOrderingFilter
+from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from subjects.models import Subject
+from trials.api_fields import ProductCodeField
 from trials.masking import text_masker
 from trials.models import Intervention
 

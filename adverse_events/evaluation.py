@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from edc.audit import change_reason
+from edc.core.audit import change_reason
 from notifications import services as alerts
 from subjects.dose_escalation import recommendation
 from subjects.models import Subject

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from edc.audit import ClinicalModel, audited
+from edc.core.audit import ClinicalModel, audited
 from subjects.models import Subject
 
 from . import toxicity

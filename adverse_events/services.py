@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.audit import ReasonRequired, change_reason, current_reason
-from edc.outbox import enqueue
+from edc.core.audit import ReasonRequired, change_reason, current_reason
+from edc.core.outbox import enqueue
 from notifications import services as alerts
 from subjects.models import Subject
 from trials.masking import attribution_targets

@@ -10,7 +10,7 @@
 from celery import shared_task
 from django.db import transaction
 
-from edc.outbox import OutboxTask
+from edc.core.outbox import OutboxTask
 
 from . import services
 from .models import GradeEpisode

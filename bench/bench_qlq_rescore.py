@@ -39,7 +39,7 @@ def ensure_database() -> None:
 
 
 def generate(n_forms: int) -> None:
-    from edc.audit import change_reason
+    from edc.core.audit import change_reason
     from subjects.models import Site, Subject
     from trials.models import ProtocolVersion, Trial
     from visits import qlq_c30

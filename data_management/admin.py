@@ -9,7 +9,7 @@ import datetime as dt
 from django.contrib import admin
 from django.utils import timezone
 
-from edc.admin import ClinicalAdmin, ScopedRelatedFilter
+from edc.core.admin import ClinicalAdmin, ScopedRelatedFilter
 
 from . import workflow as wf
 from .models import Casebook, Lock, ProtocolDeviation, Query, Signature, Verification

@@ -1,8 +1,8 @@
 """REST API for queries, source data verification, signatures, locks and form status.
 
-Every list is scoped by ``edc.roles.scope`` through the stored trial and site, filtered with
+Every list is scoped by ``edc.core.roles.scope`` through the stored trial and site, filtered with
 django-filter and cursor-paginated; workflow refusals are 409 (state of the data) or 403
-(the user), in the project's error shape (``edc.api.errors``).
+(the user), in the project's error shape (``edc.core.api.errors``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from edc import roles
-from edc.api.concurrency import VersionedMixin
-from edc.api.mixins import HISTORY_SCHEMA
-from edc.audit import history
+from edc.core import roles
+from edc.core.api.concurrency import VersionedMixin
+from edc.core.api.mixins import HISTORY_SCHEMA
+from edc.core.audit import history
 
 from . import deviations, edit_checks, locks, queries, sdv, signatures
 from .filters import (

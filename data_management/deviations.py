@@ -5,7 +5,7 @@ A rule (e.g. the dose checks of ``visits.dose_checks``) reports what it finds on
 (in the caller's transaction, so the record is never saved without them); a finding that is
 gone after a correction resolves its deviation, with the reason, and the query stays for the
 monitor to close (ICH E6(R3) 3.16.1: the monitor reviews the correction). Deviations are never
-deleted (``edc.audit``).
+deleted (``edc.core.audit``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.audit import change_reason
+from edc.core.audit import change_reason
 
 from . import workflow as wf
 from .models import ProtocolDeviation, Query

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from edc.core.exceptions import ConflictValidationError
 
 
-class RecordLocked(ValidationError):
+class RecordLocked(ConflictValidationError):
     """A change to frozen or locked data (refused by ``ClinicalModel`` on every write path).
 
     A ``ValidationError`` (code ``locked``) so that model forms (the admin) show it as a form
-    error and the API maps it to a 400 today; ``edc.api.errors`` should map it to 409 Conflict
-    (test ``isinstance(exc, RecordLocked)`` before the generic ``ValidationError`` branch).
+    error; the API answers it 409 Conflict (``edc.core.api.errors``).
     """
 
-    def __init__(self, message: str):
-        super().__init__(message, code="locked")
-
-    def __str__(self) -> str:
-        return self.messages[0]
+    code_name = "locked"
 
 
 class SignatureRejected(Exception):

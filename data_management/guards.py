@@ -1,4 +1,4 @@
-"""Hooks that ``edc.audit.ClinicalModel`` runs on every write of a CRF record.
+"""Hooks that ``edc.core.audit.ClinicalModel`` runs on every write of a CRF record.
 
 * **Locks** (ICH E6(R3) 3.16.1, 21 CFR 11.10(d)): a record under an active freeze or lock, of
   itself, its visit, its subject or its trial, cannot be created, changed or retired, through
@@ -23,7 +23,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from edc.audit import change_reason, current_reason
+from edc.core.audit import change_reason, current_reason
 
 from . import triggers
 from . import workflow as wf

@@ -5,7 +5,7 @@
 every ORM path of the default manager; this trigger holds the same rule below the ORM, for
 ``_base_manager``, raw SQL and any other client: an INSERT or UPDATE of a row covered by an
 active freeze or lock (of the row itself, its visit, its subject or its trial, before or after
-the change) is refused. It is a strict trigger (``edc.triggers``): ``pgtrigger.ignore`` does
+the change) is refused. It is a strict trigger (``edc.core.triggers``): ``pgtrigger.ignore`` does
 not switch it off. DELETE is already refused on every clinical table.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import pgtrigger
 from django.apps import apps
 
-from edc.triggers import StrictTrigger
+from edc.core.triggers import StrictTrigger
 
 from . import workflow as wf
 from .targets import Paths, crf_models, paths

@@ -3,7 +3,7 @@
 ICH E6(R3) 3.16.1 (data are locked before analysis, changes after lock are controlled and
 documented) and 21 CFR 11.10(d) (limiting system access): frozen and locked data are
 read-only on every write path (``data_management.guards``). Unlocking needs a reason; every
-transition is an audited write with its reason and user (``edc.audit.history(lock)``).
+transition is an audited write with its reason and user (``edc.core.audit.history(lock)``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
-from edc import roles
-from edc.audit import change_reason
+from edc.core import roles
+from edc.core.audit import change_reason
 
 from . import guards
 from . import workflow as wf

@@ -2,11 +2,11 @@
 
 Every row names its target generically (``content_type`` + ``object_id`` and, for queries and
 verifications, an optional ``field_name``) and stores the trial, site, subject and visit the
-target belongs to, so that scoping (``edc.roles.scope``) and counting never join through the
+target belongs to, so that scoping (``edc.core.roles.scope``) and counting never join through the
 CRF tables. When a subject moves to another site, its rows follow it (a database trigger,
 migration ``0002_records_follow_subject_site``). All are audited clinical records
 (21 CFR 11.10(e), ICH E6(R3) 2.12): every state change is an UPDATE with its reason and user
-in the audit trail (``edc.audit.history``).
+in the audit trail (``edc.core.audit.history``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
-from edc.audit import ClinicalModel, audited
+from edc.core.audit import ClinicalModel, audited
 from subjects.models import Subject
 
 from . import workflow as wf

@@ -1,8 +1,8 @@
 """Permissions and scoping of the data-management endpoints.
 
-These endpoints do not use ``edc.api.mixins.DataEntryPermission``: monitors are read-only on
+These endpoints do not use ``edc.core.api.mixins.DataEntryPermission``: monitors are read-only on
 CRFs but open queries and verify here. Each write action names its roles in
-``view.action_roles``; scoping follows ``edc.roles.scope`` through the stored trial and site.
+``view.action_roles``; scoping follows ``edc.core.roles.scope`` through the stored trial and site.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import contextlib
 
 from rest_framework import exceptions, permissions
 
-from edc import roles
-from edc.api.errors import Conflict
+from edc.core import roles
+from edc.core.api.errors import Conflict
 
 from .exceptions import NotPermitted, RecordLocked, SignatureRejected
 from .workflow import IllegalTransition

@@ -3,7 +3,7 @@ close, re-open. The states follow ``data_management.workflow``.
 
 ICH E6(R3) 3.16.1 and 2.12: data corrections are attributable, dated, explained and do not
 obscure the original entry. A correction made while answering is saved with the answer as its
-reason for change, so the audit trail of the record (``edc.audit.history``) shows the old and
+reason for change, so the audit trail of the record (``edc.core.audit.history``) shows the old and
 new value, who changed it, when and why.
 """
 
@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from edc import roles
-from edc.audit import change_reason
+from edc.core import roles
+from edc.core.audit import change_reason
 
 from . import workflow as wf
 from .exceptions import NotPermitted

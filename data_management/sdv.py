@@ -10,8 +10,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from edc import roles
-from edc.audit import change_reason
+from edc.core import roles
+from edc.core.audit import change_reason
 
 from . import workflow as wf
 from .exceptions import NotPermitted

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.passwords import AccountLocked, reauthenticate
-from edc import roles
+from edc.core import roles
 
 from . import workflow as wf
 from .exceptions import NotPermitted, SignatureRejected

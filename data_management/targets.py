@@ -1,6 +1,6 @@
 """Generic targets of data management: any CRF record, addressed by content type + object id.
 
-A *CRF model* is any :class:`edc.audit.ClinicalModel` that belongs to a subject: ``Subject``
+A *CRF model* is any :class:`edc.core.audit.ClinicalModel` that belongs to a subject: ``Subject``
 itself, a model with a ``subject`` foreign key (Visit, Exposure, TumourAssessment,
 QlqC30Form, AdverseEvent, ...) or a child of one of those through a foreign key (an AE's
 grade episodes), unless it sets ``data_managed = False`` (the records of this app do).
@@ -62,7 +62,7 @@ def _direct_paths(model) -> Paths | None:
 
 def _child_paths(model) -> Paths | None:
     """Paths through the first foreign key to a CRF model with a direct subject path."""
-    from edc.audit import ClinicalModel
+    from edc.core.audit import ClinicalModel
 
     for field in model._meta.concrete_fields:
         parent = field.related_model if field.many_to_one or field.one_to_one else None
@@ -84,7 +84,7 @@ def _child_paths(model) -> Paths | None:
 @functools.cache
 def paths(model: type[models.Model]) -> Paths | None:
     """The lookups of a CRF model, or None when the model is not a CRF."""
-    from edc.audit import ClinicalModel
+    from edc.core.audit import ClinicalModel
 
     model = model._meta.concrete_model
     if not issubclass(model, ClinicalModel) or not getattr(model, "data_managed", True):

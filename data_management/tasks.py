@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from edc.outbox import OutboxTask, enqueue
+from edc.core.outbox import OutboxTask, enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ def written(model, subject_ids: Iterable[int | None]) -> None:
     """Records of ``model`` belonging to ``subject_ids`` were written: queue their checks."""
     if not watched(model):
         return
-    from edc.outbox import enqueue
+    from edc.core.outbox import enqueue
 
     from .tasks import run_edit_checks
 

@@ -1,15 +1,19 @@
+"""The project wiring: settings, URLs, the admin site with the trial dashboards, demo users.
+
+The only package allowed to import every app (import-linter contracts in ``.importlinter``).
+"""
+
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.contrib.admin import apps as admin_apps
 
 
-class EdcConfig(AppConfig):
+class ProjectConfig(AppConfig):
     name = "edc"
-    verbose_name = "trialdesk core"
+    label = "project"
+    verbose_name = "trialdesk"
 
-    def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers system checks)
-        from .dbroles import grant_after_migrate
 
-        # post_migrate is sent per app once every migration has run: edc's signal sees every
-        # table of the project.
-        post_migrate.connect(grant_after_migrate, sender=self, dispatch_uid="edc.grant_app_role")
+class AdminConfig(admin_apps.AdminConfig):
+    """``django.contrib.admin`` with the trialdesk admin site (:mod:`edc.admin_site`)."""
+
+    default_site = "edc.admin_site.AdminSite"

@@ -6,7 +6,7 @@ of dashboards at ``/admin/trials/trial/dashboards/``), so it sits behind the adm
 uses the admin's templates; no line in ``edc/urls.py`` is needed.
 
 Scoping and blinding follow the API: enrollment, visits and SAEs are counted over the user's
-own sites (``edc.roles.scope``) and show the blinded arm label to blinded users. Dose-finding
+own sites (``edc.core.roles.scope``) and show the blinded arm label to blinded users. Dose-finding
 outcomes are trial-wide by nature (the next cohort's dose depends on every site's subjects);
 they are aggregate counts per dose level and name no subject.
 """
@@ -25,8 +25,8 @@ from django.utils.module_loading import import_string
 
 from trials.blinding import BLINDED_ARM
 
-from . import roles
-from .admin import blinded_for
+from .core import roles
+from .core.admin import blinded_for
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 
 INSTALLED_APPS = [
-    "accounts.apps.TrialdeskAdminConfig",
+    "edc.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -51,7 +51,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "pghistory",
     "pghistory.admin",
-    "edc",
+    "edc.core",
     "accounts",
     "trials",
     "subjects",
@@ -60,7 +60,15 @@ INSTALLED_APPS = [
     "data_management",
     "exports",
     "notifications",
+    "edc.apps.ProjectConfig",
 ]
+
+# What the core (edc.core) needs from the domain apps, by name (edc.core.hooks, checked at
+# start-up): the core imports no domain app.
+EDC_TRIAL_MODEL = "trials.Trial"
+EDC_MEMBERSHIP_MODEL = "subjects.Membership"
+EDC_BLINDING_POLICY = "trials.masking"
+EDC_WRITE_GUARD = "data_management.guards"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -72,8 +80,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "pghistory.middleware.HistoryMiddleware",
-    "edc.api.limits.RequestLimitsMiddleware",
-    "edc.api.idempotency.IdempotencyMiddleware",
+    "edc.core.api.limits.RequestLimitsMiddleware",
+    "edc.core.api.idempotency.IdempotencyMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -95,7 +103,7 @@ TEMPLATES = [
     },
 ]
 
-# PostgreSQL is the only supported engine (see edc.checks).
+# PostgreSQL is the only supported engine (see edc.core.checks).
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/trialdesk",
@@ -108,7 +116,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # role (no superuser, owns no table: no TRUNCATE, no ALTER/DISABLE TRIGGER, no
 # session_replication_role); migrations run as the owner role. ``migrate`` run by the owner
 # creates this role if it is missing (LOGIN, with this password when one is given) and grants
-# it data access on every table and sequence (``edc.dbroles``).
+# it data access on every table and sequence (``edc.core.dbroles``).
 DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "trialdesk_app")
 DATABASE_APP_PASSWORD = os.environ.get("DATABASE_APP_PASSWORD", "")
 
@@ -145,7 +153,7 @@ REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=int(os.environ.get("API_TOKEN_TTL_HOURS", "10"))),
     "AUTO_REFRESH": False,
 }
-# Request limits for the JSON API (answered in the JSON error shape, edc.api.limits).
+# Request limits for the JSON API (answered in the JSON error shape, edc.core.api.limits).
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("API_MAX_BODY_BYTES", str(2_621_440)))
 API_JSON_MAX_DEPTH = int(os.environ.get("API_JSON_MAX_DEPTH", "32"))
 # An Idempotency-Key claim whose request never finished is taken over after this.
@@ -170,18 +178,18 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "edc.api.limits.JSONParser",
+        "edc.core.api.limits.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": [
-        "edc.api.filters.PolicyFilterBackend",
-        "edc.api.filters.PolicyOrderingFilter",
+        "edc.core.api.filters.PolicyFilterBackend",
+        "edc.core.api.filters.PolicyOrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "edc.api.pagination.CursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "edc.core.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "edc.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "edc.core.api.errors.exception_handler",
     "DEFAULT_VERSIONING_CLASS": None,
 }
 
@@ -198,7 +206,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "edc.api.schema.add_error_responses",
+        "edc.core.api.schema.add_error_responses",
     ],
 }
 
@@ -213,7 +221,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
-    "requeue-pending-work": {"task": "edc.tasks.requeue_pending",
+    "requeue-pending-work": {"task": "edc.core.tasks.requeue_pending",
                              "schedule": float(os.environ.get("OUTBOX_SWEEP_SECONDS", "15"))},
     "overdue-visit-queries": {"task": "data_management.tasks.raise_overdue_visit_queries",
                               "schedule": 24 * 60 * 60.0},
@@ -222,7 +230,7 @@ CELERY_BEAT_SCHEDULE = {
                                "schedule": 24 * 60 * 60.0},
     "deliver-notifications": {"task": "notifications.tasks.deliver_due_notifications",
                               "schedule": 60.0},
-    "verify-audit-trail": {"task": "edc.tasks.verify_audit_trail",
+    "verify-audit-trail": {"task": "edc.core.tasks.verify_audit_trail",
                            "schedule": float(os.environ.get("AUDIT_VERIFY_SECONDS", "3600"))},
 }
 
@@ -265,9 +273,9 @@ PGHISTORY_CONTEXT_FIELD = pghistory.ContextJSONField()
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_OBJ_FIELD = pghistory.ObjForeignKey(db_index=True)
 # Event rows carry the database role that wrote them and a hash chained per table
-# (``edc.audit_integrity``); the context is signed with AUDIT_SIGNING_KEY so that a context a
+# (``edc.core.audit_integrity``); the context is signed with AUDIT_SIGNING_KEY so that a context a
 # session set by hand (a forged user or reason) is reported by ``verify_audit``.
-PGHISTORY_JSON_ENCODER = "edc.audit_integrity.SigningEncoder"
+PGHISTORY_JSON_ENCODER = "edc.core.audit_integrity.SigningEncoder"
 AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "")
 if not AUDIT_SIGNING_KEY:
     if not DEBUG:

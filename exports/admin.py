@@ -5,8 +5,8 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from edc import roles
-from edc.admin import AllocationGuard
+from edc.core import roles
+from edc.core.admin import AllocationGuard
 from trials.models import Trial
 
 from . import catalogue, services

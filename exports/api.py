@@ -42,9 +42,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
-from edc import roles
-from edc.api.errors import Conflict
-from edc.outbox import enqueue
+from edc.core import roles
+from edc.core.api.errors import Conflict
+from edc.core.outbox import enqueue
 
 from . import catalogue, documents, engine, sdtm_domains, services, terminology
 from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format

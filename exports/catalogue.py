@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from edc import roles
+from edc.core import roles
 
 from .models import FORMATS, Dataset, Format
 

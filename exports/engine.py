@@ -12,7 +12,7 @@ One code path serves the streamed responses and the Celery files:
    stays flat in the number of rows.
 
 The SQL reads the tables directly (as ``visits.rescoring`` does) for speed; the scope is
-decided beforehand by ``edc.roles.scope`` (the site ids in :class:`Spec`).
+decided beforehand by ``edc.core.roles.scope`` (the site ids in :class:`Spec`).
 """
 
 from __future__ import annotations

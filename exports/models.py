@@ -15,8 +15,8 @@ import pgtrigger
 from django.conf import settings
 from django.db import models
 
-from edc.audit import ClinicalModel, audited
-from edc.triggers import StrictProtect
+from edc.core.audit import ClinicalModel, audited
+from edc.core.triggers import StrictProtect
 
 
 class Dataset(models.TextChoices):

@@ -4,7 +4,7 @@ Access (decided here, enforced by the API):
 
 * roles that may export: sponsor, data_manager, monitor, investigator and admin; site staff may
   not (exports are an oversight function; site staff see their data in the EDC itself);
-* rows are limited to the sites of the user's memberships (``edc.roles.scope``): a user with a
+* rows are limited to the sites of the user's memberships (``edc.core.roles.scope``): a user with a
   site-level membership (an investigator, a site monitor) gets only that site's rows; asking
   for a trial or a site outside the scope is a 404, as everywhere in the API;
 * blinding follows ``subjects.api.arm_label_for`` (see ``exports.blinding``);
@@ -30,8 +30,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from edc import roles
-from edc.audit import change_reason
+from edc.core import roles
+from edc.core.audit import change_reason
 from subjects.models import Site
 from trials.models import Trial
 

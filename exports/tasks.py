@@ -1,16 +1,16 @@
 """Celery tasks of the exports app.
 
-``run_export`` is queued through the outbox (``edc.outbox.enqueue``) when a background export
+``run_export`` is queued through the outbox (``edc.core.outbox.enqueue``) when a background export
 is requested. It is idempotent without holding a transaction for its whole run (progress must
 be visible while it runs): the export record is claimed under a row lock, a done export is
 left alone, and a delivery that finds the export running elsewhere (and not stale) does
-nothing. The outbox row is marked done at the end, as ``edc.outbox.OutboxTask`` would.
+nothing. The outbox row is marked done at the end, as ``edc.core.outbox.OutboxTask`` would.
 """
 
 from celery import shared_task
 from django.utils import timezone
 
-from edc.models import PendingTask
+from edc.core.models import PendingTask
 
 from . import services
 

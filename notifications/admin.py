@@ -3,8 +3,8 @@ notifications sent (read-only, scoped like every clinical record)."""
 
 from django.contrib import admin
 
-from edc import roles
-from edc.admin import ClinicalAdmin, ScopedRelatedFilter
+from edc.core import roles
+from edc.core.admin import ClinicalAdmin, ScopedRelatedFilter
 
 from .models import Notification, SafetyContact
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rest_framework import serializers, viewsets
 
-from edc.api.mixins import ScopedQuerysetMixin
+from edc.core.api.mixins import ScopedQuerysetMixin
 
 from .models import Notification
 

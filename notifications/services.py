@@ -10,7 +10,7 @@ Hooks, called by the domain services inside the transaction of the event they re
 
 Each writes one :class:`~notifications.models.Notification` per recipient (the site's
 investigators and the trial's sponsor safety contacts), at most once per event and recipient,
-and queues its delivery through the transactional outbox (``edc.outbox``): nothing is sent
+and queues its delivery through the transactional outbox (``edc.core.outbox``): nothing is sent
 unless the event is committed, and nothing is lost when the broker is down.
 
 Delivery (:func:`deliver`) locks the notification row, sends the email and marks it sent in
@@ -43,9 +43,9 @@ from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from edc import roles
-from edc.audit import change_reason
-from edc.outbox import enqueue
+from edc.core import roles
+from edc.core.audit import change_reason
+from edc.core.outbox import enqueue
 from trials.masking import product_masker
 
 from . import messages

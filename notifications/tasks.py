@@ -8,7 +8,7 @@
 
 from celery import shared_task
 
-from edc.outbox import OutboxTask
+from edc.core.outbox import OutboxTask
 
 from . import services
 

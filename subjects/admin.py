@@ -37,8 +37,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from edc import roles
-from edc.admin import (
+from edc.core import roles
+from edc.core.admin import (
     ClinicalAdmin,
     ReasonForChangeForm,
     ScopedRelatedFilter,
@@ -48,7 +48,7 @@ from edc.admin import (
     report_problems,
     service_form_view,
 )
-from edc.audit import change_reason
+from edc.core.audit import change_reason
 from trials.blinding import BLINDED_ARM
 from trials.masking import text_masker
 

@@ -9,9 +9,9 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from edc import roles
-from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
-from edc.audit import change_reason
+from edc.core import roles
+from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core.audit import change_reason
 from trials import masking
 from trials.models import EligibilityCriterion
 

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from adverse_events.cohorts import dose_finding_courses
-from edc.audit import change_reason
+from edc.core.audit import change_reason
 from trials import dose_finding
 from trials.models import Trial
 

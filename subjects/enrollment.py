@@ -18,7 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.audit import change_reason
+from edc.core.audit import change_reason
+from edc.core.exceptions import Conflict
 from trials import dose_finding
 from trials.models import Arm, DoseLevel, Trial
 
@@ -28,12 +29,10 @@ from .dose_escalation import confirmed_result, recommendation
 from .models import DoseConfirmation, RandomizationSlot, Site, Subject
 
 
-class EnrollmentRefused(Exception):
+class EnrollmentRefused(Conflict):
     """Enrollment is impossible in the current state (API: 409), with each reason."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems))
+    code = "enrollment_refused"
 
 
 def age_at(subject: Subject, on: dt.date) -> int | None:

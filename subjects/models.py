@@ -3,12 +3,15 @@
 from django.conf import settings
 from django.db import models
 
-from edc.audit import ClinicalModel, audited
+from edc.core.audit import ClinicalModel, audited
 from trials.models import Arm, DoseLevel, ProtocolVersion, Trial
 
 
 @audited
 class Site(ClinicalModel):
+    #: admin dropdowns list the user's own (``edc.core.admin.scoped_choices``)
+    choice_scope = {"trial": "trial", "site": "pk"}
+    choice_related = ("trial",)
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites")
     code = models.CharField(max_length=20)
     name = models.CharField(max_length=200)
@@ -57,6 +60,10 @@ class Membership(ClinicalModel):
 
 @audited
 class Subject(ClinicalModel):
+    #: admin dropdowns list the user's own (``edc.core.admin.scoped_choices``)
+    choice_scope = {"trial": "trial", "site": "site"}
+    choice_related = ("trial",)
+    choice_labelled = True
     class Sex(models.TextChoices):
         FEMALE = "F", "female"
         MALE = "M", "male"

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.audit import change_reason
+from edc.core.audit import change_reason
 
 from . import lifecycle, plausibility
 from .models import Subject

@@ -2,7 +2,7 @@
 
 Database roles, as in production (README "Deployment roles"): the test database is created and
 migrated by the owner role of ``DATABASE_URL`` (its migrate also creates and grants
-``DATABASE_APP_ROLE``, see ``edc.dbroles``); then ``django_db_setup`` below switches the
+``DATABASE_APP_ROLE``, see ``edc.core.dbroles``); then ``django_db_setup`` below switches the
 ``default`` connection to log in as the application role, so every test, the live server and
 the Celery worker run the application as that least-privilege role. Only what the owner does
 in production runs as the owner here: dropping the test database and the flush between
@@ -248,7 +248,7 @@ def pytest_runtest_teardown(item, nextitem):
     to it (edit checks are queued by every save): a task still running would hold locks the
     flush needs.  Work never sent (a broker outage test) is not waited for."""
     if "celery_worker" in getattr(item, "fixturenames", ()):
-        from edc.models import PendingTask
+        from edc.core.models import PendingTask
 
         with contextlib.suppress(AssertionError):
             wait_for(lambda: not PendingTask.objects.filter(state="queued").exists())

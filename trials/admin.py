@@ -1,16 +1,15 @@
-"""Admin for protocols (read-only: they change through their files) and the trial dashboard.
+"""Admin for protocols (read-only: they change through their files).
 
-The per-trial dashboard (``edc.dashboard``) is served here, behind the admin login:
-``/admin/trials/trial/<id>/dashboard/``, listed at ``/admin/trials/trial/dashboards/`` and
-linked from the admin index, the trial list and each trial's page.
+Each trial links to its dashboard (``edc.dashboard``, wired into the admin site by
+``edc.admin_site`` at ``/admin/trials/trial/<id>/dashboard/``).
 """
 
 from django.contrib import admin
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
-from edc import dashboard, roles
-from edc.admin import ClinicalAdmin, ScopedRelatedFilter, blinded_q
+from edc.core import roles
+from edc.core.admin import ClinicalAdmin, ScopedRelatedFilter, blinded_q
 
 from .models import Arm, DoseLevel, ProtocolVersion, Trial
 
@@ -51,21 +50,6 @@ class TrialAdmin(ProtocolAdmin):
     def dashboard_link(self, obj):
         return format_html('<a href="{}">dashboard</a>',
                            reverse("admin:trials_trial_dashboard", args=[obj.pk]))
-
-    def get_urls(self):
-        view = self.admin_site.admin_view
-        return [
-            path("dashboards/", view(self.dashboards_view), name="trials_trial_dashboards"),
-            path("<int:pk>/dashboard/", view(self.dashboard_view),
-                 name="trials_trial_dashboard"),
-            *super().get_urls(),
-        ]
-
-    def dashboard_view(self, request, pk):
-        return dashboard.trial_dashboard_view(self, request, pk)
-
-    def dashboards_view(self, request):
-        return dashboard.dashboards_view(self, request)
 
 
 @admin.register(ProtocolVersion)

@@ -7,8 +7,8 @@ from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from edc import roles
-from edc.api.mixins import ScopedQuerysetMixin
+from edc.core import roles
+from edc.core.api.mixins import ScopedQuerysetMixin
 
 from . import protocol_read
 from .models import ProtocolVersion, Trial

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.db import transaction
 from django.db.models import Max
 
-from edc.audit import change_reason
+from edc.core.audit import change_reason
 
 from . import protocol_schema as schema
 from .models import Arm, DoseLevel, EligibilityCriterion, Intervention, ProtocolVersion, Trial

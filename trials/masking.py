@@ -1,5 +1,5 @@
 """The blinding policy on the database (the pure rules are in ``trials.blinding``; who is
-blinded to which trial is ``edc.roles.blinded_to``).
+blinded to which trial is ``edc.core.roles.blinded_to``).
 
 Every surface asks here, so that a blinded user meets the same masking wherever they look
 (ICH E9 2.3.1):
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import FieldDoesNotExist
 
-from edc import roles
+from edc.core import roles
 
 from . import blinding
 from .models import Intervention

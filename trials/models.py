@@ -8,11 +8,13 @@ records point to (arms, dose levels, interventions, eligibility criteria) are ro
 
 from django.db import models
 
-from edc.audit import ClinicalModel, audited
+from edc.core.audit import ClinicalModel, audited
 
 
 @audited
 class Trial(ClinicalModel):
+    #: admin dropdowns list the user's own (``edc.core.admin.scoped_choices``)
+    choice_scope = {"trial": "pk", "site": None}
     class Registry(models.TextChoices):
         CLINICALTRIALS_GOV = "ctgov", "ClinicalTrials.gov"
         SPONSOR = "sponsor", "Sponsor identifier (no registry id)"

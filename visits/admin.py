@@ -23,8 +23,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from edc import roles
-from edc.admin import (
+from edc.core import roles
+from edc.core.admin import (
     AllocationGuard,
     ClinicalAdmin,
     ReasonForChangeForm,

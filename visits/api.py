@@ -11,11 +11,11 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from edc.api.errors import django_validation_detail
-from edc.api.fields import ProductCodeField
-from edc.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core.api.errors import django_validation_detail
+from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from subjects.models import Subject
 from trials import masking
+from trials.api_fields import ProductCodeField
 from trials.models import Intervention
 
 from . import qlq_c30, services
@@ -36,7 +36,7 @@ class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
     """A subject reference limited to the requesting user's trials and sites."""
 
     def get_queryset(self):
-        from edc import roles
+        from edc.core import roles
 
         return roles.scope(Subject.objects.all(), self.context["request"].user)
 
@@ -125,7 +125,7 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
 
 class VisitScopedField(serializers.PrimaryKeyRelatedField):
     def get_queryset(self):
-        from edc import roles
+        from edc.core import roles
 
         return roles.scope(Visit.objects.select_related("subject"), self.context["request"].user,
                            trial="subject__trial", site="subject__site")
@@ -203,7 +203,7 @@ class ExposureSerializer(serializers.ModelSerializer):
 
     def update(self, instance, validated_data):
         """A correction of entered values, with the reason (``services.correct_exposure``)."""
-        from edc.api.mixins import request_reason
+        from edc.core.api.mixins import request_reason
 
         validated_data.pop("reason", None)
         fixed = {"subject", "visit", "intervention_code", "dose_unit", "frequency"}

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from edc.audit import ClinicalModel, ClinicalQuerySet, audited
+from edc.core.audit import ClinicalModel, ClinicalQuerySet, audited
 from subjects.models import Subject
 
 from . import dosing, qlq_c30, scheduling
@@ -44,6 +44,10 @@ class Visit(ClinicalModel):
     ``code`` is the scheduling key (e.g. ``C2``, ``A3``, ``FU1``); one visit per subject and
     code, enforced by the database.
     """
+    #: admin dropdowns list the user's own (``edc.core.admin.scoped_choices``)
+    choice_scope = {"trial": "subject__trial", "site": "subject__site"}
+    choice_related = ("subject__trial",)
+    choice_labelled = True
 
     class Kind(models.TextChoices):
         SCREENING = "screening", "screening"

@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.audit import change_reason
-from edc.outbox import enqueue
+from edc.core.audit import change_reason
+from edc.core.outbox import enqueue
 from subjects import plausibility
 from subjects.models import Subject
 from trials.protocol_schema import FREQUENCIES

@@ -20,7 +20,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from accounts.models import ApiToken, RoleGrant
-from edc.audit import history
+from edc.core.audit import history
 from subjects.models import Membership, Site
 from tests.factories import make_site, make_trial, make_user
 

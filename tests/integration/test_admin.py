@@ -23,8 +23,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from adverse_events.models import AdverseEvent, CtcaeTerm, GradeEpisode, ToxicityFlag
-from edc.audit import history
-from edc.models import PendingTask
+from edc.core.audit import history
+from edc.core.models import PendingTask
 from notifications.models import SafetyContact
 from notifications.services import notify_new_sae
 from subjects.models import (

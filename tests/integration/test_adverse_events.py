@@ -22,8 +22,8 @@ from django.test.utils import CaptureQueriesContext
 from adverse_events import services
 from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, GradeEpisode
 from adverse_events.validation import AttributionDraft, EpisodeDraft, validate
-from edc.audit import change_reason, history
-from edc.models import PendingTask
+from edc.core.audit import change_reason, history
+from edc.core.models import PendingTask
 from subjects.models import Subject
 from tests.factories import (
     load_ctcae_terms,

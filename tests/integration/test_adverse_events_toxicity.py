@@ -145,7 +145,7 @@ def test_ti_rule_applies_to_arm_mono_only(seed000):
 
 
 def test_evaluation_is_idempotent_and_audited(seed000):
-    from edc.audit import history
+    from edc.core.audit import history
 
     subject = subject_on(seed000, "MONO")
     make_exposure(subject, MSC_IFNA, INFUSION)
@@ -211,7 +211,7 @@ def test_retired_ae_clears_its_flag(seed001):
 
 
 def test_override_is_audited_and_drives_cohort_outcomes(seed001):
-    from edc.audit import history
+    from edc.core.audit import history
     from subjects.dose_escalation import recommendation
 
     version = seed001.current_version()

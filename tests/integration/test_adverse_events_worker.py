@@ -12,7 +12,7 @@ import datetime as dt
 import pytest
 
 from adverse_events.models import AdverseEvent, ToxicityFlag
-from edc.audit import history
+from edc.core.audit import history
 from tests.conftest import wait_for
 from tests.factories import (
     load_ctcae_terms,

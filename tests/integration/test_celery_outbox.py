@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from edc.models import PendingTask
-from edc.outbox import dispatch, requeue_pending
+from edc.core.models import PendingTask
+from edc.core.outbox import dispatch, requeue_pending
 from tests.conftest import TEST_QUEUE, Worker, wait_for
 from tests.factories import load_seed_trial, make_subject, make_user
 from visits import qlq_c30
@@ -26,7 +26,10 @@ def switch_broker(url: str | None) -> None:
     from edc.celery import app
 
     app.conf.broker_write_url = url
-    app.close()
+    # not app.close(): it deregisters the app, and tasks imported afterwards (a later test's
+    # ``from edc.core.tasks import ...``) would then never be registered with it
+    if app._pool is not None:
+        app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
 

@@ -16,7 +16,7 @@ from adverse_events.models import AdverseEvent, CtcaeTerm, GradeEpisode
 from data_management import edit_checks, queries, sdv, signatures
 from data_management.models import Query, Signature, Verification
 from data_management.status import form_status, trial_data_status
-from edc.audit import change_reason, history
+from edc.core.audit import change_reason, history
 from tests.factories import (
     make_dm_exposure,
     make_dm_qlq_form,
@@ -146,7 +146,7 @@ def test_workflow_fields_are_not_corrected_through_a_query(world, form, field, v
 
 
 def test_a_corrected_qlq_item_is_rescored(world):
-    from edc.models import PendingTask
+    from edc.core.models import PendingTask
     from visits.models import QlqC30Score
 
     form = make_dm_qlq_form(world["visit"], q1=1, q2=1)

@@ -12,7 +12,7 @@ from data_management import locks, queries, sdv, signatures
 from data_management.exceptions import RecordLocked
 from data_management.models import Lock
 from data_management.status import form_status, trial_data_status
-from edc.audit import change_reason, history
+from edc.core.audit import change_reason, history
 from subjects.models import Subject
 from tests.factories import (
     make_dm_exposure,
@@ -26,7 +26,7 @@ from tests.factories import (
 from visits.models import Exposure, QlqC30Form, Visit
 
 pytestmark = pytest.mark.django_db
-LOCKED_STATUS = {400, 409}  # 400 until edc.api.errors maps RecordLocked to 409 (see report)
+LOCKED_STATUS = {400, 409}  # 400 until edc.core.api.errors maps RecordLocked to 409 (see report)
 
 
 @pytest.fixture

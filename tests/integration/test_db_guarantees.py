@@ -19,8 +19,8 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from data_management import locks
-from edc import audit_integrity
-from edc.audit import change_reason, history
+from edc.core import audit_integrity
+from edc.core.audit import change_reason, history
 from subjects.models import Subject
 from tests.conftest import owner_connection
 from tests.factories import (
@@ -242,10 +242,10 @@ def test_an_audit_row_rewritten_by_the_owner_is_caught_by_verify_audit(world, ca
 
 @committed
 def test_the_beat_task_reports_the_first_broken_link(world):
-    from edc.tasks import verify_audit_trail
+    from edc.core.tasks import verify_audit_trail
 
     schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "edc.tasks.verify_audit_trail" in schedule
+    assert "edc.core.tasks.verify_audit_trail" in schedule
     assert verify_audit_trail() == []
     with owner_connection() as cursor:
         cursor.execute("ALTER TABLE subjects_subjectevent DISABLE TRIGGER USER")

@@ -167,7 +167,7 @@ def test_confirm_dose_answers_every_combination_with_4xx_or_201(api):
 def test_enrolment_is_refused_not_crashed_by_a_confirmation_the_protocol_does_not_allow(api):
     """A confirmation stored before validation (or under another protocol version) whose
     frequency level the subject's protocol does not define refuses enrolment with a 409."""
-    from edc.audit import change_reason
+    from edc.core.audit import change_reason
 
     trial, site = _seed_003_first_cohort()
     version = trial.current_version()

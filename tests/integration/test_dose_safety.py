@@ -109,7 +109,7 @@ def test_seed_003_without_a_rule_is_not_computable_and_needs_a_recorded_decision
     assert decided.json()["outside_rule"] is True
     record = DoseConfirmation.objects.get(trial=trial, cohort=2)
     assert record.recommendation["action"] == "not_computable"
-    from edc.audit import history
+    from edc.core.audit import history
 
     assert "decision outside a protocol rule" in history(record)[-1]["reason"]
 

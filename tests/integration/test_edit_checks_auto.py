@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from data_management.models import Query
-from edc.audit import change_reason
-from edc.models import PendingTask
+from edc.core.audit import change_reason
+from edc.core.models import PendingTask
 from tests.conftest import wait_for
 from tests.factories import make_user
 from tests.integration.test_visits import enrolled_subject

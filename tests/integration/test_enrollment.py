@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from edc.audit import history
+from edc.core.audit import history
 from subjects.enrollment import enroll
 from subjects.models import RandomizationSlot, Subject, Unblinding
 from tests.factories import load_seed_trial, make_eligible, make_subject, make_user
@@ -168,7 +168,7 @@ def test_ineligible_subject_is_refused_naming_the_criteria(api, screening):
                                          age_at_consent=80))
     exclusion = subject.protocol_version.criteria.filter(kind="exclusion").first()
     answer = subject.eligibility_answers.get(criterion=exclusion)
-    from edc.audit import change_reason
+    from edc.core.audit import change_reason
 
     with change_reason("brain metastases found on MRI"):
         answer.met = True

@@ -24,7 +24,7 @@ from openpyxl import load_workbook
 
 from adverse_events import services as ae_services
 from data_management.deviations import report_deviation
-from edc.audit import history
+from edc.core.audit import history
 from exports.models import ExportRecord
 from subjects.enrollment import enroll
 from tests.factories import (

@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 import pyreadstat
 import pytest
 
-from edc.audit import change_reason
+from edc.core.audit import change_reason
 from exports.models import FORMATS, ExportRecord
 from subjects.models import EligibilityAnswer
 from tests.factories import make_dm_qlq_form, make_dm_visit, make_subject

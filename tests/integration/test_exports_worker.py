@@ -11,7 +11,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group, User
 
-from edc.models import PendingTask
+from edc.core.models import PendingTask
 from exports import services
 from exports.models import ExportDownload, ExportRecord
 from tests.conftest import wait_for

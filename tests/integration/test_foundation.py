@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, InternalError, connection, transaction
 from django.db.utils import DatabaseError
 
-from edc.audit import ReasonRequired, change_reason, history
+from edc.core.audit import ReasonRequired, change_reason, history
 from subjects.models import Subject
 from tests.factories import make_site, make_subject, make_trial, make_user
 

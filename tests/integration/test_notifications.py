@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 
 from adverse_events import services as ae_services
 from adverse_events.models import ToxicityFlag
-from edc.audit import change_reason, history
-from edc.models import PendingTask
+from edc.core.audit import change_reason, history
+from edc.core.models import PendingTask
 from notifications import services
 from notifications.models import Notification, SafetyContact
 from subjects.models import Membership

@@ -63,7 +63,7 @@ def arrived(smtp_server, kind: str, email: str = DESK):
 
 def idle() -> bool:
     """The worker has finished all queued work (so the test database can be flushed)."""
-    from edc.models import PendingTask
+    from edc.core.models import PendingTask
 
     return not PendingTask.objects.exclude(state="done").exists()
 

@@ -69,8 +69,8 @@ def test_daily_task_only_raises_queries_which_close_when_the_visit_is_recorded(c
 
     from data_management.models import Query
     from data_management.tasks import raise_overdue_visit_queries
-    from edc.models import PendingTask
-    from edc.outbox import enqueue
+    from edc.core.models import PendingTask
+    from edc.core.outbox import enqueue
     from tests.conftest import wait_for
     from visits import services
 

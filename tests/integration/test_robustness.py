@@ -17,8 +17,8 @@ from django.urls import reverse
 from knox.models import AuthToken
 
 from data_management.models import Query
-from edc.audit import change_reason
-from edc.models import IdempotencyRecord
+from edc.core.audit import change_reason
+from edc.core.models import IdempotencyRecord
 from subjects.models import Site, Subject
 from tests.factories import make_dm_exposure, make_dm_visit, make_site, make_subject, make_trial
 from tests.factories import make_user as _make_user
@@ -268,7 +268,7 @@ def test_history_endpoints_are_documented_as_the_arrays_they_return(api, world):
 
 
 def test_412_and_413_are_documented():
-    from edc.api.schema import ERRORS
+    from edc.core.api.schema import ERRORS
 
     assert {"412", "413", "429"} <= set(ERRORS)
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < 10_000_000

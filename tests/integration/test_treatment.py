@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 
 from data_management.models import ProtocolDeviation, Query
-from edc.audit import change_reason
+from edc.core.audit import change_reason
 from subjects.enrollment import enroll
 from subjects.models import DoseConfirmation, Subject
 from tests.factories import (

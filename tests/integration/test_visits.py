@@ -25,7 +25,7 @@ def enrolled_subject(registry: str, arm: str | None = None, **kwargs) -> Subject
 
         level = trial.current_version().dose_levels.order_by("order").first()
         admin = make_user(f"pi-{subject.pk}", "investigator", (trial, site))
-        from edc.audit import change_reason
+        from edc.core.audit import change_reason
 
         with change_reason("tolerable dose confirmed"):
             DoseConfirmation.objects.create(

@@ -6,8 +6,8 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from edc import roles
-from edc.audit import change_reason
+from edc.core import roles
+from edc.core.audit import change_reason
 from subjects.models import Membership
 from trials.models import Trial
 

@@ -6,12 +6,12 @@ Every clinical model is decorated with :func:`audited`:
   INSERT and UPDATE, including bulk updates and raw SQL;
 * event tables are append-only (UPDATE/DELETE refused by trigger and by privilege) and each
   event row carries the database role that wrote it and a hash chained to the previous row of
-  its table (:class:`AuditEvent`, ``edc.audit_integrity``);
+  its table (:class:`AuditEvent`, ``edc.core.audit_integrity``);
 * a DELETE on the clinical table itself is refused by the database;
 * an UPDATE is refused by the database unless the current pghistory context carries a
   non-empty ``reason`` (a reason for change is required once a record has been saved).
 
-All of these triggers ignore ``pgtrigger.ignore`` (``edc.triggers``).
+All of these triggers ignore ``pgtrigger.ignore`` (``edc.core.triggers``).
 
 Code that changes a saved record runs inside :func:`change_reason`.
 """
@@ -27,7 +27,7 @@ import pgtrigger
 from django.db import models, transaction
 from django.utils import timezone
 
-from . import triggers
+from . import hooks, triggers
 
 REASON_REQUIRED_SQL = """
     IF coalesce(
@@ -54,7 +54,7 @@ class ReasonRequired(Exception):
 class AuditEvent(pghistory.models.Event):
     """Base of every audit event model: who connected, and the row's link in the hash chain.
 
-    Both are set by the database (``edc.triggers.HashChain``), whatever the INSERT says.
+    Both are set by the database (``edc.core.triggers.HashChain``), whatever the INSERT says.
     """
 
     # NULL, not "": only rows written before the chain existed lack them (DJ001 does not apply)
@@ -167,7 +167,7 @@ class ClinicalQuerySet(models.QuerySet):
     """
 
     def update(self, **kwargs):
-        kwargs.setdefault("updated_at", timezone.now())  # a new version (edc.api.concurrency)
+        kwargs.setdefault("updated_at", timezone.now())  # a new version (edc.core.api.concurrency)
         hooks = self.model.data_management_hooks()
         if hooks is None:
             return super().update(**kwargs)
@@ -273,12 +273,12 @@ class ClinicalModel(models.Model):
 
     @classmethod
     def data_management_hooks(cls):
-        """``data_management.guards`` for CRF models, None for every other model."""
+        """The write guard (``settings.EDC_WRITE_GUARD``) for CRF models, None for every
+        other model."""
         if not cls.data_managed:
             return None
-        from data_management import guards
-
-        return guards if guards.applies(cls) else None
+        guard = hooks.write_guard()
+        return guard if guard is not None and guard.applies(cls) else None
 
     def retire(self, reason: str, user=None) -> None:
         """Soft-retire the record with a reason; it stays in the database and its history."""

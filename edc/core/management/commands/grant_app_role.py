@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from edc.dbroles import grant_app_role
+from edc.core.dbroles import grant_app_role
 
 
 class Command(BaseCommand):

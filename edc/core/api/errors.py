@@ -10,8 +10,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from data_management.exceptions import RecordLocked
-from edc.audit import ReasonRequired
+from edc.core.audit import ReasonRequired
+from edc.core.exceptions import Conflict as DomainConflict
+from edc.core.exceptions import ConflictValidationError
 
 
 class Conflict(exceptions.APIException):
@@ -48,20 +49,18 @@ def django_validation_detail(exc: DjangoValidationError):
 
 
 def exception_handler(exc, context):
-    """DRF handler extended with model validation, missing reasons and integrity errors."""
-    from subjects.enrollment import EnrollmentRefused
-
-    if isinstance(exc, EnrollmentRefused):
-        response = Response(
-            {"errors": [{"field": None, "code": "enrollment_refused", "message": problem}
+    """DRF handler extended with domain conflicts (``edc.core.exceptions``), model
+    validation, missing reasons and integrity errors."""
+    if isinstance(exc, DomainConflict):
+        return Response(
+            {"errors": [{"field": None, "code": exc.code, "message": problem}
                         for problem in exc.problems]},
             status=status.HTTP_409_CONFLICT,
         )
-        return response
     if isinstance(exc, ReasonRequired):
         exc = exceptions.ValidationError({"reason": [str(exc)]}, code="reason_required")
-    elif isinstance(exc, RecordLocked):
-        exc = Conflict(str(exc), code="locked")
+    elif isinstance(exc, ConflictValidationError):
+        exc = Conflict(str(exc), code=exc.code_name)
     elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(django_validation_detail(exc))
     elif isinstance(exc, IntegrityError):

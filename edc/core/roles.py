@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from . import hooks
+
 SITE_STAFF = "site_staff"
 INVESTIGATOR = "investigator"
 MONITOR = "monitor"
@@ -76,9 +78,7 @@ def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = 
         return queryset
     if not user or not user.is_authenticated:
         return queryset.none()
-    from subjects.models import Membership
-
-    memberships = Membership.objects.filter(user=user, trial=OuterRef(trial),
+    memberships = hooks.membership_model().objects.filter(user=user, trial=OuterRef(trial),
                                             retired_at__isnull=True)
     if site is not None:
         memberships = memberships.filter(Q(site__isnull=True) | Q(site=OuterRef(site)))
@@ -94,9 +94,7 @@ def can_see_unblinded(user, trial) -> bool:
         return True
     cache = user.__dict__.setdefault("_trialdesk_unblinded", {})
     if trial.pk not in cache:
-        from subjects.models import Membership
-
-        cache[trial.pk] = Membership.objects.filter(
+        cache[trial.pk] = hooks.membership_model().objects.filter(
             user=user, trial=trial, unblinded=True, retired_at__isnull=True).exists()
     return cache[trial.pk]
 
@@ -108,8 +106,6 @@ def blinded_to(user, trial) -> bool:
     cache = user.__dict__.setdefault("_trialdesk_blinded", {})
     if trial_id not in cache:
         if not hasattr(trial, "masking"):
-            from trials.models import Trial
-
-            trial = Trial.objects.only("pk", "masking").get(pk=trial_id)
+            trial = hooks.trial_model().objects.only("pk", "masking").get(pk=trial_id)
         cache[trial_id] = trial.is_blinded and not can_see_unblinded(user, trial)
     return cache[trial_id]

@@ -9,14 +9,14 @@ from .outbox import requeue_pending as _requeue_pending
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="edc.tasks.requeue_pending")
+@shared_task(name="edc.core.tasks.requeue_pending")
 def requeue_pending() -> int:
     """Celery beat (every ``OUTBOX_SWEEP_SECONDS``): send again work the broker never
     accepted, or whose worker died mid-task."""
     return _requeue_pending()
 
 
-@shared_task(name="edc.tasks.verify_audit_trail")
+@shared_task(name="edc.core.tasks.verify_audit_trail")
 def verify_audit_trail() -> list[str]:
     """Celery beat (hourly, ``AUDIT_VERIFY_SECONDS``): recompute the audit hash chains and
     check the signed contexts; log each problem (table, row id, kind: no clinical data)."""

@@ -1,4 +1,4 @@
-"""Create the role groups (see edc.roles)."""
+"""Create the role groups (see edc.core.roles)."""
 
 from django.db import migrations
 

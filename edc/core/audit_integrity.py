@@ -1,11 +1,11 @@
 """Tamper evidence of the audit trail (21 CFR 11.10(e); ICH E6(R3) 4.2: attributable records).
 
 * **Hash chain**: every audit (event) row carries ``pgh_hash``, computed by the database when
-  the row is inserted (``edc.triggers.HashChain``) from the previous row's hash and the row
+  the row is inserted (``edc.core.triggers.HashChain``) from the previous row's hash and the row
   itself. Rewriting, deleting or inserting a row anywhere but at the end breaks the chain at
   that row (or, if the rewritten row was re-hashed, at the next one). :func:`verify` recomputes
   each table's chain and reports its first broken link; ``manage.py verify_audit`` and the
-  beat task ``edc.tasks.verify_audit_trail`` run it and print each table's head hash, which an
+  beat task ``edc.core.tasks.verify_audit_trail`` run it and print each table's head hash, which an
   operator can keep outside the database to anchor the chain's end.
 * **Who**: ``pgh_db_user`` is the role of the connection, set by the database; the
   application's user and reason come from the pghistory context, which the application signs

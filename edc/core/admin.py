@@ -30,14 +30,10 @@ from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html_join
 
-from . import roles
+from . import hooks, roles
 from .api.concurrency import current_etag, etag_for
 from .audit import change_reason, history
 from .models import PendingTask
-
-admin.site.site_header = "trialdesk EDC"
-admin.site.site_title = "trialdesk"
-admin.site.index_title = "Trials, subjects, visits and safety"
 
 #: Bookkeeping columns never listed in an audit trail.
 AUDIT_NOISE = frozenset({"updated_at", "created_at"})
@@ -53,10 +49,8 @@ def blinded_q(user, trial: str = "trial") -> Q:
     that show a blinded label instead of the arm in one query."""
     if roles.is_admin(user):
         return Q(pk__in=[])
-    from subjects.models import Membership
-
-    unblinded = Membership.objects.filter(user=user, trial=OuterRef(trial), unblinded=True,
-                                          retired_at__isnull=True)
+    unblinded = hooks.membership_model().objects.filter(
+        user=user, trial=OuterRef(trial), unblinded=True, retired_at__isnull=True)
     return Q(~Exists(unblinded), ~Q(**{f"{trial}__masking": "none"}))
 
 
@@ -155,9 +149,7 @@ def user_names(ids) -> dict[int, str]:
 
 
 def reveals_allocation(model, lookup: str) -> bool:
-    from trials.masking import reveals_allocation
-
-    return reveals_allocation(model, lookup)
+    return hooks.blinding_policy().reveals_allocation(model, lookup)
 
 
 class AllocationSafeChangeList(ChangeList):
@@ -187,7 +179,7 @@ class AllocationGuard:
 
 
 def audit_rows(obj, hidden=frozenset()) -> list[dict]:
-    """The audit trail of ``obj`` (``edc.audit.history``) without the hidden fields, with
+    """The audit trail of ``obj`` (``edc.core.audit.history``) without the hidden fields, with
     user names (not ids) and formatted values."""
     hidden = set(hidden) | AUDIT_NOISE
     events = history(obj)
@@ -206,9 +198,7 @@ def audit_rows(obj, hidden=frozenset()) -> list[dict]:
 def choice_label(obj) -> str:
     """How a subject or visit is named in a dropdown: with its trial, since subject numbers
     repeat across trials (every trial's first subject at site 01 is 01001)."""
-    from subjects.models import Subject
-
-    subject = obj if isinstance(obj, Subject) else obj.subject
+    subject = getattr(obj, "subject", obj)
     return f"{subject.trial} · {obj}"
 
 
@@ -222,7 +212,7 @@ class ClinicalAdmin(AllocationGuard, admin.ModelAdmin):
       "History"), without ``history_hidden_fields`` and without what the blinding policy
       hides from the user (``trials.masking.hidden_audit_fields``);
     * no lookup or ordering through the allocation (:class:`AllocationGuard`);
-    * permissions follow the trialdesk roles (edc.roles), not per-model Django permissions.
+    * permissions follow the trialdesk roles (edc.core.roles), not per-model Django permissions.
     """
 
     form = ReasonForChangeForm
@@ -240,9 +230,7 @@ class ClinicalAdmin(AllocationGuard, admin.ModelAdmin):
         return follow(obj, self.scope_trial)
 
     def get_history_hidden_fields(self, request, obj) -> set[str]:
-        from trials.masking import hidden_audit_fields
-
-        return set(self.history_hidden_fields) | hidden_audit_fields(
+        return set(self.history_hidden_fields) | hooks.blinding_policy().hidden_audit_fields(
             request.user, self.model, self.trial_of(obj))
 
     def get_object(self, request, object_id, from_field=None):
@@ -257,8 +245,7 @@ class ClinicalAdmin(AllocationGuard, admin.ModelAdmin):
         if scoped is not None and "queryset" not in kwargs:
             kwargs["queryset"] = scoped
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        if formfield is not None and db_field.related_model._meta.label in (
-                "subjects.Subject", "visits.Visit"):
+        if formfield is not None and getattr(db_field.related_model, "choice_labelled", False):
             formfield.label_from_instance = choice_label
         return formfield
 
@@ -356,20 +343,15 @@ class ClinicalAdmin(AllocationGuard, admin.ModelAdmin):
 
 
 def scoped_choices(model, user):
-    """The rows of ``model`` a user may pick in a dropdown, or None for unscoped models."""
-    from subjects.models import Site, Subject
-    from trials.models import Trial
+    """The rows of ``model`` a user may pick in a dropdown, or None for unscoped models.
 
-    if model is Subject:
-        return roles.scope(Subject.objects.select_related("trial"), user)
-    if model is Site:
-        return roles.scope(Site.objects.select_related("trial"), user, site="pk")
-    if model is Trial:
-        return roles.scope(Trial.objects.all(), user, trial="pk", site=None)
-    if model._meta.label == "visits.Visit":
-        return roles.scope(model.objects.select_related("subject__trial"), user,
-                           trial="subject__trial", site="subject__site")
-    return None
+    A model is scoped by declaring ``choice_scope`` (the ``trial`` and ``site`` lookups of
+    :func:`edc.core.roles.scope`) and, for its label, ``choice_related``."""
+    lookups = getattr(model, "choice_scope", None)
+    if lookups is None:
+        return None
+    queryset = model.objects.select_related(*getattr(model, "choice_related", ()))
+    return roles.scope(queryset, user, **lookups)
 
 
 # ---------------------------------------------------------------- service forms

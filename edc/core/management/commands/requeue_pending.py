@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from edc.outbox import requeue_pending
+from edc.core.outbox import requeue_pending
 
 
 class Command(BaseCommand):

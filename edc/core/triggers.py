@@ -5,10 +5,10 @@ django-pgtrigger lets any session skip a trigger with ``set_config('pgtrigger.ig
 '{pgtrigger_name}', ...)``: its installation template starts every trigger function with
 ``IF _pgtrigger_should_ignore(TG_NAME) THEN RETURN ...``. The triggers below are installed
 from :class:`StrictTriggerSql`, the same template without that escape, so the setting has no
-effect on them. Together with the application's role (``edc.dbroles``: no superuser, no
+effect on them. Together with the application's role (``edc.core.dbroles``: no superuser, no
 owner, hence no ``session_replication_role``, ``ALTER TABLE ... DISABLE TRIGGER`` or
 TRUNCATE) nothing short of the owner role gets past them, and what the owner does to the
-audit trail is caught by its hash chain (``edc.audit_integrity``).
+audit trail is caught by its hash chain (``edc.core.audit_integrity``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class HashChain(StrictTrigger):
     gets its id only once it holds the lock, so id order is chain order; its hash is
     ``sha256(previous row's hash || row as JSONB without nulls and without the hash)``, with
     timestamps rendered in UTC whatever the session's time zone (see
-    ``edc.audit_integrity.expected_hash_sql``, which must stay the same expression).
+    ``edc.core.audit_integrity.expected_hash_sql``, which must stay the same expression).
     """
 
     name = "hash_chain"

@@ -10,8 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.response import Response
 
-from edc import roles
-from edc.audit import change_reason, history
+from edc.core import hooks, roles
+from edc.core.audit import change_reason, history
 
 from .concurrency import VersionedMixin, check_if_match
 
@@ -53,7 +53,7 @@ class ScopedQuerysetMixin:
 
 
 class HistoryEntrySerializer(serializers.Serializer):
-    """One audit row of ``/history/`` (``edc.audit.history``): the endpoint answers a list."""
+    """One audit row of ``/history/`` (``edc.core.audit.history``): the endpoint answers a list."""
 
     at = serializers.DateTimeField()
     event = serializers.CharField()
@@ -76,7 +76,7 @@ HISTORY_SCHEMA = {
 
 class AuditedWriteMixin(VersionedMixin):
     """Updates need a reason (400 naming ``reason`` otherwise) and honour ``If-Match``
-    (412 on a stale version, ``edc.api.concurrency``); deletes are refused (405)."""
+    (412 on a stale version, ``edc.core.api.concurrency``); deletes are refused (405)."""
 
     def perform_update(self, serializer):
         reason = request_reason(self.request)
@@ -112,10 +112,8 @@ class AuditedWriteMixin(VersionedMixin):
 
     def history_hidden_fields(self, obj) -> set[str]:
         """Fields whose values the requesting user may not see in the audit trail: what the
-        blinding policy hides (``trials.masking.hidden_audit_fields``, as in the admin)."""
-        from trials.masking import hidden_audit_fields
-
+        blinding policy hides (``settings.EDC_BLINDING_POLICY``, as in the admin)."""
         trial = obj
         for part in getattr(self, "scope_trial", "trial").split("__"):
             trial = getattr(trial, part)
-        return hidden_audit_fields(self.request.user, type(obj), trial)
+        return hooks.blinding_policy().hidden_audit_fields(self.request.user, type(obj), trial)

@@ -31,7 +31,7 @@ class PendingTask(models.Model):
     started_at = models.DateTimeField(
         null=True, blank=True,
         help_text="A worker took it (cleared when it fails or is re-sent); with the row "
-                  "unlocked long after, its worker died (edc.outbox.requeue_pending)")
+                  "unlocked long after, its worker died (edc.core.outbox.requeue_pending)")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -44,7 +44,7 @@ class PendingTask(models.Model):
 
 class IdempotencyRecord(models.Model):
     """A POST sent with an ``Idempotency-Key``: claimed (no status yet) before the work
-    starts, then the response, replayed on a retry (``edc.api.idempotency``)."""
+    starts, then the response, replayed on a retry (``edc.core.api.idempotency``)."""
 
     user = models.ForeignKey("auth.User", on_delete=models.PROTECT)
     key = models.CharField(max_length=200)

@@ -22,6 +22,6 @@ class ProductCodeField(serializers.Field):
         super().__init__(source="*", read_only=True, **kwargs)
 
     def to_representation(self, obj):
-        from trials.masking import shown_product
+        from .masking import shown_product
 
         return shown_product(self.context["request"].user, self._subject(obj), self._code(obj))

@@ -1,6 +1,6 @@
 """Queue Celery work so that it is never lost (transactional outbox).
 
-``enqueue(task, *args)`` records a :class:`~edc.models.PendingTask` in the caller's
+``enqueue(task, *args)`` records a :class:`~edc.core.models.PendingTask` in the caller's
 transaction and sends it to the broker on commit. If the broker is unreachable the data is
 still saved and the work stays pending; :func:`requeue_pending` (a Celery beat task and a
 management command) sends it again once the broker is back. Tasks declared with
@@ -39,7 +39,7 @@ def enqueue(task: Task, *args) -> PendingTask:
 
 def dispatch(pending_id: int) -> bool:
     """Send one pending task to the broker; False (and left pending) if that fails."""
-    from .celery import app
+    from celery import current_app as app
 
     pending = PendingTask.objects.filter(pk=pending_id).first()
     if pending is None or pending.state == PendingTask.State.DONE:

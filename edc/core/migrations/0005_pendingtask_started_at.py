@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='pendingtask',
             name='started_at',
-            field=models.DateTimeField(blank=True, help_text='A worker took it (cleared when it fails or is re-sent); with the row unlocked long after, its worker died (edc.outbox.requeue_pending)', null=True),
+            field=models.DateTimeField(blank=True, help_text='A worker took it (cleared when it fails or is re-sent); with the row unlocked long after, its worker died (edc.core.outbox.requeue_pending)', null=True),
         ),
     ]

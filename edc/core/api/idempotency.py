@@ -99,7 +99,7 @@ class IdempotencyMiddleware:
 
     def _claim(self, user, key: str, fingerprint: str):
         """The new claim row, or the response for a key already taken (replay or refusal)."""
-        from edc.models import IdempotencyRecord
+        from edc.core.models import IdempotencyRecord
 
         try:
             with transaction.atomic():

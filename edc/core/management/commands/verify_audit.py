@@ -1,8 +1,9 @@
-"""Recompute the audit trail's hash chains and check its signed contexts (edc.audit_integrity)."""
+"""Recompute the audit trail's hash chains and check its signed contexts
+(``edc.core.audit_integrity``)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from edc import audit_integrity
+from edc.core import audit_integrity
 
 
 class Command(BaseCommand):

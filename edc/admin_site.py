@@ -1,0 +1,34 @@
+"""The admin site: the accounts log-in (password plus TOTP) and the trial dashboards.
+
+The dashboards read every domain app, so they are wired here, at the top, and not in
+``trials.admin``; their URL names stay ``admin:trials_trial_dashboard(s)``.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from accounts.admin_site import TrialdeskAdminSite
+
+
+class AdminSite(TrialdeskAdminSite):
+    site_header = "trialdesk EDC"
+    site_title = "trialdesk"
+    index_title = "Trials, subjects, visits and safety"
+
+    def get_urls(self):
+        from trials.models import Trial
+
+        from . import dashboard
+
+        def trial_admin_view(view):
+            return self.admin_view(lambda request, **kwargs: view(self._registry[Trial], request,
+                                                                  **kwargs))
+
+        return [
+            path("trials/trial/dashboards/", trial_admin_view(dashboard.dashboards_view),
+                 name="trials_trial_dashboards"),
+            path("trials/trial/<int:pk>/dashboard/",
+                 trial_admin_view(dashboard.trial_dashboard_view), name="trials_trial_dashboard"),
+            *super().get_urls(),
+        ]
