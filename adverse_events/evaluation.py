@@ -28,11 +28,11 @@ from django.utils import timezone
 
 from edc.core.audit import change_reason
 from notifications import services as alerts
-from subjects.dose_escalation import recommendation
 from subjects.models import Subject
 from trials.masking import attribution_targets
 
 from . import toxicity
+from .dose_escalation import recommendation
 from .models import AdverseEvent, Attribution, GradeEpisode, ToxicityFlag
 
 REASON = "toxicity rules re-evaluated"

@@ -40,9 +40,8 @@ def queue_toxicity_evaluation(subject: Subject | int) -> None:
     Call it whenever an AE, a grade episode, an attribution or an exposure of the subject
     changes; the task is idempotent, so queuing it twice is harmless.
     """
-    from .tasks import evaluate_toxicity as task
-
-    enqueue(task, subject if isinstance(subject, int) else subject.pk)
+    enqueue("adverse_events.tasks.evaluate_toxicity",
+            subject if isinstance(subject, int) else subject.pk)
 
 
 def active_episodes(ae: AdverseEvent) -> list[EpisodeDraft]:

@@ -9,3 +9,10 @@ class DataManagementConfig(AppConfig):
         from .lock_trigger import register_lock_triggers
 
         register_lock_triggers()
+
+        from visits.signals import exposure_changed
+
+        from .receivers import exposure_deviations
+
+        exposure_changed.connect(exposure_deviations,
+                                 dispatch_uid="data_management.exposure_deviations")

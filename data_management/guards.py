@@ -13,10 +13,8 @@
 from __future__ import annotations
 
 import contextlib
-import operator
 import uuid
 from dataclasses import dataclass
-from functools import reduce
 
 import pghistory.runtime
 from django.contrib.contenttypes.models import ContentType
@@ -27,6 +25,13 @@ from edc.core.audit import change_reason, current_reason
 
 from . import triggers
 from . import workflow as wf
+from .coverage import (
+    _lock_q,
+    _outer_lock_q,
+    _record_lock_q,
+    _trial_of_subject,
+    active_locks,
+)
 from .exceptions import RecordLocked
 from .targets import paths, subject_id_of, visit_id_of
 
@@ -39,59 +44,6 @@ def applies(model) -> bool:
 
 
 # ---------------------------------------------------------------- locks
-
-def active_locks():
-    from .models import Lock
-
-    return Lock.objects.filter(state__in=wf.ACTIVE_LOCK_STATES).select_related("changed_by")
-
-
-def _lock_q(ct_id=None, pk=None, visit=None, subject=None, trial=None) -> Q:
-    parts = [Q(level="form", content_type_id=ct_id, object_id=pk)] if pk is not None else []
-    if visit is not None:
-        parts.append(Q(level="visit", visit_id=visit))
-    if subject is not None:
-        parts.append(Q(level="subject", subject_id=subject))
-    if trial is not None:
-        parts.append(Q(level="trial", trial_id=trial))
-    return reduce(operator.or_, parts) if parts else Q(pk__in=[])
-
-
-def _outer_lock_q(model) -> Q:
-    """Locks covering the row ``OuterRef`` of a queryset of ``model``."""
-    p = paths(model)
-    ct_id = ContentType.objects.get_for_model(model).pk
-    return _lock_q(ct_id, OuterRef("pk"), OuterRef(p.visit) if p.visit else None,
-                   OuterRef(p.subject), OuterRef(p.trial))
-
-
-def _trial_of_subject(subject_id):
-    from subjects.models import Subject
-
-    return Subquery(Subject.objects.filter(pk=subject_id).values("trial_id")[:1])
-
-
-def _record_lock_q(record) -> Q:
-    """Locks covering the record as it is in memory and, if saved, as it is in the database."""
-    model = type(record)
-    p = paths(model)
-    subject, visit = subject_id_of(record), visit_id_of(record)
-    if p.subject == "pk":
-        trial = record.trial_id
-    else:
-        trial = _trial_of_subject(subject) if subject is not None else None
-    ct_id = ContentType.objects.get_for_model(model).pk
-    q = _lock_q(ct_id, record.pk, visit, subject, trial)
-    if record.pk is not None and not record._state.adding:
-        saved = model._base_manager.filter(pk=record.pk)
-
-        def db(path):
-            return Subquery(saved.values(path)[:1])
-
-        q |= _lock_q(visit=db(p.visit) if p.visit not in (None, "pk") else None,
-                     subject=db(p.subject) if p.subject != "pk" else None, trial=db(p.trial))
-    return q
-
 
 def refusal(record_label: str, lock) -> RecordLocked:
     who = lock.changed_by.get_username() if lock.changed_by_id else "a data manager"
@@ -333,8 +285,3 @@ def record_changed(model, pk, subjects, visits, changes: dict, created: bool) ->
 def exclude_locked(queryset):
     """``queryset`` without the rows covered by an active freeze or lock."""
     return queryset.filter(~Exists(active_locks().filter(_outer_lock_q(queryset.model))))
-
-
-def covering_locks(record):
-    """The active freezes and locks covering a saved record (form, visit, subject, trial)."""
-    return active_locks().filter(_record_lock_q(record))

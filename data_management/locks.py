@@ -15,8 +15,8 @@ from django.utils import timezone
 from edc.core import roles
 from edc.core.audit import change_reason
 
-from . import guards
 from . import workflow as wf
+from .coverage import covering_locks
 from .exceptions import NotPermitted
 from .models import Lock, Query
 from .targets import target_of
@@ -26,7 +26,7 @@ LEVELS = ("form", "visit", "subject", "trial")
 
 def lock_state_of(record) -> str:
     """The strongest active lock state covering a saved CRF record (``unlocked`` if none)."""
-    states = set(guards.covering_locks(record).values_list("state", flat=True))
+    states = set(covering_locks(record).values_list("state", flat=True))
     return wf.LOCKED if wf.LOCKED in states else wf.FROZEN if wf.FROZEN in states else wf.UNLOCKED
 
 

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from edc.core.outbox import OutboxTask, enqueue
+from edc.core.outbox import OutboxTask
 
 logger = logging.getLogger(__name__)
 
@@ -20,11 +20,6 @@ def run_edit_checks(subject_id: int) -> int:
 
     ContentType.objects.clear_cache()  # a long-lived worker must not keep stale type ids
     return len(edit_checks.run_edit_checks(Subject.objects.get(pk=subject_id)))
-
-
-def queue_edit_checks(subject) -> None:
-    """Queue the edit checks of ``subject`` after the current transaction commits."""
-    enqueue(run_edit_checks, subject.pk)
 
 
 @shared_task(base=OutboxTask, name="data_management.tasks.raise_overdue_visit_queries")

@@ -35,12 +35,10 @@ def written(model, subject_ids: Iterable[int | None]) -> None:
         return
     from edc.core.outbox import enqueue
 
-    from .tasks import run_edit_checks
-
     seen = _queued_in_this_transaction()
     for subject_id in {s for s in subject_ids if s is not None}:
         if seen is not None:
             if subject_id in seen:
                 continue
             seen.add(subject_id)
-        enqueue(run_edit_checks, subject_id)
+        enqueue("data_management.tasks.run_edit_checks", subject_id)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import Http404
@@ -104,8 +105,9 @@ def open_saes(trial, user) -> tuple[list, int]:
 
 def dose_finding(trial) -> dict:
     """The dose-finding recommendation with the state behind it (cohorts, evaluable subjects,
-    flags, deaths, rule and source), as ``subjects.dose_escalation.recommendation`` gives it."""
-    recommend = import_string("subjects.dose_escalation.recommendation")
+    flags, deaths, rule and source), as ``settings.SUBJECTS_DOSE_ADVISOR`` gives it (the rule
+    enrollment follows)."""
+    recommend = import_string(settings.SUBJECTS_DOSE_ADVISOR)
     try:
         data = recommend(trial)
     except Exception as exc:  # a protocol or data problem must not take the dashboard down

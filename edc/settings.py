@@ -69,6 +69,8 @@ EDC_TRIAL_MODEL = "trials.Trial"
 EDC_MEMBERSHIP_MODEL = "subjects.Membership"
 EDC_BLINDING_POLICY = "trials.masking"
 EDC_WRITE_GUARD = "data_management.guards"
+# The dose-finding recommendation enrollment follows (it reads adverse events, above subjects).
+SUBJECTS_DOSE_ADVISOR = "adverse_events.dose_escalation.recommendation"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

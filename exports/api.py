@@ -52,11 +52,6 @@ from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format
 MAX_ID = 2**63 - 1
 CSV, XLSX = "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JSON = "application/json"
-DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
-                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM, "sv": Dataset.SDTM_SV,
-                   "ds": Dataset.SDTM_DS, "ie": Dataset.SDTM_IE, "ts": Dataset.SDTM_TS,
-                   "rs": Dataset.SDTM_RS, "adqs": Dataset.ADAM_ADQS, "adtte": Dataset.ADAM_ADTTE,
-                   "dv": Dataset.SDTM_DV}
 
 
 class UnmappedTermError(serializers.ValidationError):
@@ -236,7 +231,7 @@ class AeListingViewSet(viewsets.ViewSet):
 
 
 DOMAIN_PARAMETER = OpenApiParameter("domain", OpenApiTypes.STR, OpenApiParameter.PATH,
-                                    enum=list(DOMAIN_DATASETS))
+                                    enum=list(catalogue.DOMAIN_DATASETS))
 DOMAINS_RESPONSE = inline_serializer("SdtmDomain", many=True, fields={
     "domain": serializers.CharField(), "label": serializers.CharField(),
     "variables": inline_serializer("SdtmVariable", fields={
@@ -269,9 +264,10 @@ class SdtmViewSet(viewsets.ViewSet):
                     "Dataset-JSON 1.1, streamed. DM has no BRTHDTC for sponsors.",
     )
     def retrieve(self, request, domain=None):
-        dataset = DOMAIN_DATASETS.get((domain or "").lower())
+        dataset = catalogue.DOMAIN_DATASETS.get((domain or "").lower())
         if dataset is None:
-            raise NotFound(f"No SDTM domain {domain!r}; offered: {', '.join(DOMAIN_DATASETS)}.")
+            offered = ", ".join(catalogue.DOMAIN_DATASETS)
+            raise NotFound(f"No SDTM domain {domain!r}; offered: {offered}.")
         return _stream(request, dataset, SdtmQuerySerializer)
 
 
@@ -432,12 +428,10 @@ class ExportRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         trial, site_ids, site = _scope(request, j)
         spec = services.make_spec(request.user, trial, site_ids, j["dataset"], j["format"],
                                   j.get("date_from"), j.get("date_to"))
-        from .tasks import run_export
-
         with transaction.atomic():
             record = services.create_record(request.user, spec, ExportRecord.Mode.BACKGROUND,
                                             site)
-            enqueue(run_export, record.pk)
+            enqueue("exports.tasks.run_export", record.pk)
         record = self.get_queryset().get(pk=record.pk)
         body = ExportRecordSerializer(record, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_202_ACCEPTED,

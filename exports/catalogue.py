@@ -23,12 +23,16 @@ ROUTES = {
     Dataset.DEFINE_XML: ("export-document-define-xml", {}),
     Dataset.ODM: ("export-document-odm", {}),
 }
+#: SDTM domain (URL part) -> dataset, for ``/exports/sdtm/<domain>/``.
+DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": Dataset.SDTM_EX,
+                   "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM, "sv": Dataset.SDTM_SV,
+                   "ds": Dataset.SDTM_DS, "ie": Dataset.SDTM_IE, "ts": Dataset.SDTM_TS,
+                   "rs": Dataset.SDTM_RS, "adqs": Dataset.ADAM_ADQS, "adtte": Dataset.ADAM_ADTTE,
+                   "dv": Dataset.SDTM_DV}
 SDTM_ROUTE = "export-sdtm-detail"
 
 
 def _url(dataset: str, fmt: str, trial_id: int) -> str:
-    from .api import DOMAIN_DATASETS  # the API's own table of domains
-
     if dataset in ROUTES:
         name, kwargs = ROUTES[dataset]
         url = reverse(name, kwargs=kwargs)

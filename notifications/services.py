@@ -113,8 +113,6 @@ def _ae_alert(ae, kind: Kind, link: str | None = None, **extra) -> Alert:
 def _record(alert: Alert, event_key: str, *, trial, site=None, subject=None,
             adverse_event=None, arm=None) -> list[Notification]:
     """One notification per recipient (none twice for the same event), delivery queued."""
-    from .tasks import deliver_notification
-
     title, body = messages.render(alert)
     people = recipients(trial, site) or [Recipient(Notification.RecipientKind.NONE, "")]
     now = timezone.now()
@@ -137,7 +135,7 @@ def _record(alert: Alert, event_key: str, *, trial, site=None, subject=None,
             logger.error("safety alert %s of trial %s has no recipient", event_key,
                          trial.registry_id)
         elif created:
-            enqueue(deliver_notification, row.pk)
+            enqueue("notifications.tasks.deliver_notification", row.pk)
         rows.append(row)
     return rows
 

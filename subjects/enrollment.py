@@ -5,7 +5,9 @@
   enrollments never share one, and the ``OneToOne`` subject column makes a double
   allocation impossible in the database.
 * Sequential designs enroll into cohorts of the protocol's size; a cohort after the first
-  needs an investigator's confirmation of the dose-finding recommendation.
+  needs an investigator's confirmation of the dose-finding recommendation, which comes from
+  ``settings.SUBJECTS_DOSE_ADVISOR`` (``adverse_events.dose_escalation.recommendation``: it
+  reads adverse events, an app above this one).
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from edc.core.audit import change_reason
 from edc.core.exceptions import Conflict
 from trials import dose_finding
 from trials.models import Arm, DoseLevel, Trial
 
-from . import lifecycle, randomization
+from . import lifecycle, randomization, signals
 from .age import completed_years
-from .dose_escalation import confirmed_result, recommendation
 from .models import DoseConfirmation, RandomizationSlot, Site, Subject
 
 
@@ -163,7 +165,7 @@ def _dose_for(subject: Subject, arm: Arm, protocol) -> tuple[DoseLevel | None, s
                 f"arm {arm.code} takes the dose determined in arm {', '.join(df.arms)}; an "
                 "investigator has not confirmed that result yet"])
         return *_checked(result, df), None
-    state = recommendation(subject.trial)
+    state = import_string(settings.SUBJECTS_DOSE_ADVISOR)(subject.trial)
     if state["action"] == "safety_stop":
         raise EnrollmentRefused([state["explanation"]])
     cohorts = state["cohorts"]
@@ -186,6 +188,13 @@ def _dose_for(subject: Subject, arm: Arm, protocol) -> tuple[DoseLevel | None, s
             f"{cohort} opens when an investigator confirms its dose "
             f"({state['explanation']})"])
     return *_checked(confirmation, df), cohort
+
+
+def confirmed_result(trial: Trial, arm_codes) -> DoseConfirmation | None:
+    """The latest confirmed result of the dose finding of ``arm_codes``, or None."""
+    return (DoseConfirmation.objects.filter(
+        trial=trial, arm__code__in=list(arm_codes), kind=DoseConfirmation.Kind.RESULT,
+        retired_at__isnull=True).select_related("dose_level").order_by("-created_at").first())
 
 
 def _checked(confirmation: DoseConfirmation, design) -> tuple[DoseLevel, str]:
@@ -263,9 +272,7 @@ def enroll(subject: Subject, *, enrolled_on: dt.date, user=None, day0: dt.date |
         subject.status_date = enrolled_on
         subject.status_reason = "enrolled"
         subject.save()
-    from visits.services import regenerate_visits
-
-    regenerate_visits(subject, "enrollment")
+    signals.schedule_changed.send(sender=Subject, subject=subject, reason="enrollment")
     return subject
 
 

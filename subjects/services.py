@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from edc.core.audit import change_reason
 
-from . import lifecycle, plausibility
+from . import lifecycle, plausibility, signals
 from .models import Subject
 
 
@@ -92,8 +92,7 @@ def record_death(subject: Subject, on: dt.date, user=None, source: str = "") -> 
 
 
 def _after_schedule_change(subject: Subject) -> None:
-    """Rebuild the subject's future visits once the status change commits."""
-    from visits.services import regenerate_visits
-
+    """Rebuild the subject's future visits (``signals.schedule_changed``)."""
     if subject.day0 is not None:
-        regenerate_visits(subject)
+        signals.schedule_changed.send(sender=Subject, subject=subject,
+                                      reason="schedule regenerated")

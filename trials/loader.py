@@ -7,7 +7,6 @@ under until migrated explicitly.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,6 +18,7 @@ from django.db.models import Max
 from edc.core.audit import change_reason
 
 from . import protocol_schema as schema
+from . import signals
 from .models import Arm, DoseLevel, EligibilityCriterion, Intervention, ProtocolVersion, Trial
 
 
@@ -46,19 +46,7 @@ def load_files(paths: Iterable[str | Path]) -> list[LoadResult]:
     if issues:
         raise schema.ProtocolError(issues)
     with transaction.atomic():
-        results = [load(protocol) for protocol in protocols]
-        for result in results:
-            _prepare_allocation_lists(Trial.objects.get(registry_id=result.registry_id))
-        return results
-
-
-def _prepare_allocation_lists(trial: Trial) -> None:
-    """Randomized trials get their concealed lists before the first enrollment."""
-    from subjects.enrollment import ensure_allocation_list, strata_of
-
-    if trial.is_randomized:
-        for stratum in strata_of(trial):
-            ensure_allocation_list(trial, stratum)
+        return [load(protocol) for protocol in protocols]
 
 
 def load(protocol: schema.Protocol) -> LoadResult:
@@ -82,7 +70,7 @@ def load(protocol: schema.Protocol) -> LoadResult:
             sex=protocol.eligibility.sex or "all",
         )
         _save_parts(version, protocol)
-        _save_sites(trial, protocol)
+        signals.protocol_loaded.send(sender=Trial, trial=trial, protocol=protocol)
     return LoadResult(protocol.file, identifier, number, True)
 
 
@@ -143,31 +131,3 @@ def _save_parts(version: ProtocolVersion, protocol: schema.Protocol) -> None:
                 text=criterion.text,
             ))
     EligibilityCriterion.objects.bulk_create(criteria)
-
-
-def _save_sites(trial: Trial, protocol: schema.Protocol) -> None:
-    from subjects.models import Site
-
-    known = {site.name for site in trial.sites.all()}
-    next_number = trial.sites.count() + 1
-    for site in protocol.trial.sites:
-        if site.name in known:
-            continue
-        Site.objects.create(trial=trial, code=f"{next_number:02d}", name=site.name,
-                            city=site.city or "", country=site.country)
-        next_number += 1
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_version(digest: str, file: str, file_text: str, source_text: str) -> schema.Protocol:
-    return schema.load_protocol_text(file_text, file, source_text=source_text)
-
-
-def protocol_of(version: ProtocolVersion) -> schema.Protocol:
-    """The parsed protocol of a stored version, rebuilt from the file text it was loaded from.
-
-    Each version keeps its own file and source-document text, so an amendment never changes
-    what an older version says.
-    """
-    return _parse_version(version.digest, version.source_file, version.file_text,
-                          version.source_text)

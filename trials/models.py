@@ -87,7 +87,7 @@ class ProtocolVersion(ClinicalModel):
 
     def protocol(self):
         """The parsed protocol (``trials.protocol_schema.Protocol``) of this version."""
-        from .loader import protocol_of
+        from .protocol_schema import protocol_of
 
         return protocol_of(self)
 

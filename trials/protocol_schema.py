@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -1469,3 +1470,18 @@ def load_all(directory: str | os.PathLike[str]) -> list[Protocol]:
 def canonical_json(protocol: Protocol) -> str:
     """Stable JSON of the parsed protocol (sorted keys), e.g. for storage or diffing."""
     return json.dumps(protocol.to_dict(), sort_keys=True, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_version(digest: str, file: str, file_text: str, source_text: str) -> Protocol:
+    return load_protocol_text(file_text, file, source_text=source_text)
+
+
+def protocol_of(version) -> Protocol:
+    """The parsed protocol of a stored version, rebuilt from the file text it was loaded from.
+
+    Each version keeps its own file and source-document text, so an amendment never changes
+    what an older version says.
+    """
+    return _parse_version(version.digest, version.source_file, version.file_text,
+                          version.source_text)

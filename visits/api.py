@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from edc.core.api.errors import django_validation_detail
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core.exceptions import ConflictValidationError
 from subjects.models import Subject
 from trials import masking
 from trials.api_fields import ProductCodeField
@@ -133,10 +134,8 @@ class VisitScopedField(serializers.PrimaryKeyRelatedField):
 
 def _masked(user, subject, exc: DjangoValidationError) -> Exception:
     """A service's refusal as a 400, product names masked for blinded users (locked data
-    stays a ``RecordLocked``: 409 Conflict)."""
-    from data_management.exceptions import RecordLocked
-
-    if isinstance(exc, RecordLocked):
+    stays a conflict: 409)."""
+    if isinstance(exc, ConflictValidationError):
         return exc
     mask = masking.text_masker(user, subject)
     detail = django_validation_detail(exc)

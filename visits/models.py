@@ -11,9 +11,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from edc.core.audit import ClinicalModel, ClinicalQuerySet, audited
+from edc.core.outbox import enqueue
 from subjects.models import Subject
 
-from . import dosing, qlq_c30, scheduling
+from . import dosing, qlq_c30, scheduling, signals
 
 
 def overdue_q(today: dt.date | None = None, prefix: str = "") -> Q:
@@ -205,10 +206,8 @@ class Exposure(ClinicalModel):
 
     def on_corrected(self) -> None:
         """A corrected dose or body size: re-check against the protocol (deviations open or
-        resolve) and re-evaluate the subject's DLT/TI flags."""
-        from .services import after_exposure_change
-
-        after_exposure_change(self, None)
+        resolve) and re-evaluate the subject's DLT/TI flags (``signals.exposure_changed``)."""
+        signals.exposure_changed.send(sender=Exposure, exposure=self, user=None, resolution="")
 
 
 @audited
@@ -291,9 +290,14 @@ class QlqC30Form(ClinicalModel, QlqC30Items):
 
     def on_corrected(self) -> None:
         """A corrected item changes the scores: rescore (and re-derive deterioration)."""
-        from .services import queue_qlq_scoring
+        self.queue_scoring()
 
-        queue_qlq_scoring(self)
+    def queue_scoring(self) -> None:
+        """Mark the scores pending and queue scoring and deterioration (through the outbox,
+        by task name) once the transaction commits."""
+        QlqC30Score.objects.update_or_create(
+            form=self, defaults={"state": ComputationState.PENDING, "error": ""})
+        enqueue("visits.tasks.score_qlq_c30_form", self.pk)
 
     def responses(self) -> dict[str, int | None]:
         return {key: getattr(self, key) for key in qlq_c30.ITEM_KEYS}

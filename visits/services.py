@@ -14,12 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from edc.core.audit import change_reason
-from edc.core.outbox import enqueue
 from subjects import plausibility
 from subjects.models import Subject
 from trials.protocol_schema import FREQUENCIES
 
-from . import dose_checks, dosing, qlq_c30, scheduling
+from . import dose_checks, dosing, qlq_c30, scheduling, signals
 from .models import (
     ComputationState,
     Exposure,
@@ -222,11 +221,9 @@ def planned_dose_for(subject: Subject, intervention) -> tuple[Decimal, str] | No
     return None if dose is None else (dose, _expected_unit(subject, intervention, regimen))
 
 
-def dose_findings(exposure: Exposure, regimen=None) -> list:
+def dose_findings(exposure: Exposure, regimen=None) -> list[dose_checks.DoseFinding]:
     """The dose-check findings (``dose_checks``) of a saved or prepared exposure; none where
     the protocol version carries no protocol file (nothing states a regimen to check)."""
-    from data_management.deviations import RuleFinding
-
     subject = exposure.subject
     if not subject.protocol_version.document:
         return []
@@ -244,23 +241,15 @@ def dose_findings(exposure: Exposure, regimen=None) -> list:
         dose_max=Decimal(str(source.dose_max)) if ranged else None,
         tolerance_pct=source.dose_tolerance_pct if source is not None else None,
         in_arm=regimen is not None)
-    category = {dose_checks.PRODUCT: "wrong_treatment"}
-    return [RuleFinding(f.code, category.get(f.code, "dosing"), f.text) for f in findings]
+    return findings
 
 
 def after_exposure_change(exposure: Exposure, user=None, resolution: str = "") -> None:
-    """Re-check the dose (deviations and their queries open or resolve, in this transaction)
-    and queue the subject's DLT/TI re-evaluation. Retired exposures resolve their deviations.
-
-    ``data_management`` sits above this app: it is imported here, late, as the adverse-event
-    services are, because an exposure out of protocol may not be saved without its deviation.
-    """
-    from data_management.deviations import sync_rule_deviations
-
-    findings = [] if exposure.retired_at else dose_findings(exposure)
-    sync_rule_deviations(exposure, dose_checks.CODES, findings, exposure.administered_on,
-                         user, resolution)
-    queue_toxicity_evaluation(exposure.subject)
+    """Tell the apps above (``signals.exposure_changed``, in this transaction): data management
+    re-checks the dose (deviations and their queries open or resolve; an exposure out of
+    protocol is not saved without its deviation), adverse events re-evaluate DLT/TI."""
+    signals.exposure_changed.send(sender=Exposure, exposure=exposure, user=user,
+                                  resolution=resolution)
 
 
 def _check_dates(subject: Subject, visit: Visit | None, on: dt.date,
@@ -425,15 +414,6 @@ def retire_exposure(exposure: Exposure, reason: str, user=None) -> Exposure:
     return exposure
 
 
-def queue_toxicity_evaluation(subject: Subject) -> None:
-    """Exposures open toxicity windows: re-evaluate the subject's DLT/TI flags."""
-    from adverse_events import services as ae_services
-
-    evaluate = getattr(ae_services, "queue_toxicity_evaluation", None)
-    if evaluate is not None:
-        evaluate(subject)
-
-
 # ---------------------------------------------------------------- tumour response
 
 
@@ -476,12 +456,7 @@ def record_tumour_assessment(visit: Visit, *, assessment_date: dt.date, method: 
 
 def queue_qlq_scoring(form: QlqC30Form) -> None:
     """Mark the form's scores pending and queue scoring + deterioration on commit."""
-    from .tasks import score_qlq_c30_form
-
-    QlqC30Score.objects.update_or_create(
-        form=form, defaults={"state": ComputationState.PENDING, "error": ""}
-    )
-    enqueue(score_qlq_c30_form, form.pk)
+    form.queue_scoring()
 
 
 def score_form(form_id: int) -> QlqC30Score:

@@ -34,6 +34,7 @@ from . import hooks, roles
 from .api.concurrency import current_etag, etag_for
 from .audit import change_reason, history
 from .models import PendingTask
+from .roles import reveals_allocation, scoped_choices
 
 #: Bookkeeping columns never listed in an audit trail.
 AUDIT_NOISE = frozenset({"updated_at", "created_at"})
@@ -146,10 +147,6 @@ def user_names(ids) -> dict[int, str]:
     return {user.pk: (f"{user.get_full_name()} ({user.username})" if user.get_full_name()
                       else user.username)
             for user in get_user_model().objects.filter(pk__in=[i for i in ids if i])}
-
-
-def reveals_allocation(model, lookup: str) -> bool:
-    return hooks.blinding_policy().reveals_allocation(model, lookup)
 
 
 class AllocationSafeChangeList(ChangeList):
@@ -340,18 +337,6 @@ class ClinicalAdmin(AllocationGuard, admin.ModelAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/edc/audit_history.html", context)
-
-
-def scoped_choices(model, user):
-    """The rows of ``model`` a user may pick in a dropdown, or None for unscoped models.
-
-    A model is scoped by declaring ``choice_scope`` (the ``trial`` and ``site`` lookups of
-    :func:`edc.core.roles.scope`) and, for its label, ``choice_related``."""
-    lookups = getattr(model, "choice_scope", None)
-    if lookups is None:
-        return None
-    queryset = model.objects.select_related(*getattr(model, "choice_related", ()))
-    return roles.scope(queryset, user, **lookups)
 
 
 # ---------------------------------------------------------------- service forms

@@ -1,6 +1,6 @@
 """Queue Celery work so that it is never lost (transactional outbox).
 
-``enqueue(task, *args)`` records a :class:`~edc.core.models.PendingTask` in the caller's
+``enqueue(task_name, *args)`` records a :class:`~edc.core.models.PendingTask` in the caller's
 transaction and sends it to the broker on commit. If the broker is unreachable the data is
 still saved and the work stays pending; :func:`requeue_pending` (a Celery beat task and a
 management command) sends it again once the broker is back. Tasks declared with
@@ -30,9 +30,10 @@ from .models import PendingTask
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task: Task, *args) -> PendingTask:
-    """Record work for ``task`` and dispatch it after the current transaction commits."""
-    pending = PendingTask.objects.create(task_name=task.name, args=list(args))
+def enqueue(task_name: str, *args) -> PendingTask:
+    """Record work for the task registered as ``task_name`` and dispatch it after the current
+    transaction commits. By name: a service never imports its tasks (tasks import services)."""
+    pending = PendingTask.objects.create(task_name=task_name, args=list(args))
     transaction.on_commit(lambda: dispatch(pending.pk))
     return pending
 
@@ -45,6 +46,7 @@ def dispatch(pending_id: int) -> bool:
     if pending is None or pending.state == PendingTask.State.DONE:
         return False
     if app.conf.task_always_eager:
+        app.loader.import_default_modules()  # the apps' ``tasks`` modules (autodiscovery)
         app.tasks[pending.task_name].apply(args=pending.args, kwargs={"pending_id": pending.pk})
         return True
     try:

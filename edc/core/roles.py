@@ -109,3 +109,19 @@ def blinded_to(user, trial) -> bool:
             trial = hooks.trial_model().objects.only("pk", "masking").get(pk=trial_id)
         cache[trial_id] = trial.is_blinded and not can_see_unblinded(user, trial)
     return cache[trial_id]
+
+
+def reveals_allocation(model, lookup: str) -> bool:
+    return hooks.blinding_policy().reveals_allocation(model, lookup)
+
+
+def scoped_choices(model, user):
+    """The rows of ``model`` a user may pick in a dropdown, or None for unscoped models.
+
+    A model is scoped by declaring ``choice_scope`` (the ``trial`` and ``site`` lookups of
+    :func:`scope`) and, for its label, ``choice_related``."""
+    lookups = getattr(model, "choice_scope", None)
+    if lookups is None:
+        return None
+    queryset = model.objects.select_related(*getattr(model, "choice_related", ()))
+    return scope(queryset, user, **lookups)

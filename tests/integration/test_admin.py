@@ -590,7 +590,7 @@ def test_sae_reported_from_the_subject_page_and_the_dashboard(client, seed000, m
     def broken(trial):
         raise ValueError("protocol file unreadable")
 
-    monkeypatch.setattr("subjects.dose_escalation.recommendation", broken)
+    monkeypatch.setattr("adverse_events.dose_escalation.recommendation", broken)
     page = client.get(reverse("admin:trials_trial_dashboard", args=[seed000["trial"].pk]))
     assert page.context["dose_finding"]["recommendation"] is None
     assert "could not be computed: protocol file unreadable" in page.content.decode()

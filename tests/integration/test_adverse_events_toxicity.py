@@ -211,8 +211,8 @@ def test_retired_ae_clears_its_flag(seed001):
 
 
 def test_override_is_audited_and_drives_cohort_outcomes(seed001):
+    from adverse_events.dose_escalation import recommendation
     from edc.core.audit import history
-    from subjects.dose_escalation import recommendation
 
     version = seed001.current_version()
     dl1, dl2 = version.dose_levels.get(code="DL1"), version.dose_levels.get(code="DL2")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from adverse_events.dose_escalation import recommendation
 from adverse_events.evaluation import evaluate_toxicity
-from subjects.dose_escalation import recommendation
 from subjects.models import DoseConfirmation, SafetyReview, Subject
 from subjects.services import change_status
 from tests.factories import (

@@ -79,7 +79,7 @@ def test_daily_task_only_raises_queries_which_close_when_the_visit_is_recorded(c
     expected = set(Visit.objects.filter(subject=subject).overdue().values_list("pk", flat=True))
     for _ in range(2):
         with transaction.atomic():
-            enqueue(raise_overdue_visit_queries)
+            enqueue(raise_overdue_visit_queries.name)
         wait_for(lambda: not PendingTask.objects.exclude(state="done").exists())
         queries = Query.objects.filter(subject=subject, check_code="visit_overdue")
         assert set(queries.values_list("object_id", flat=True)) == expected

@@ -15,7 +15,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from django_filters.utils import get_model_field
 from rest_framework.filters import OrderingFilter
 
-from edc.core.admin import reveals_allocation, scoped_choices
+from edc.core.roles import reveals_allocation, scoped_choices
 
 
 class PolicyFilterBackend(DjangoFilterBackend):

@@ -20,12 +20,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from adverse_events.cohorts import dose_finding_courses
 from edc.core.audit import change_reason
+from subjects.models import DoseConfirmation, SafetyReview
 from trials import dose_finding
 from trials.models import Trial
 
-from .models import DoseConfirmation, SafetyReview
+from .cohorts import dose_finding_courses
 
 #: EDC default where the protocol gives no cohort size (seed 003): cohorts of 3, the size of
 #: every rule-based phase I design; with no rule, each cohort is opened by a human decision.
@@ -279,10 +279,3 @@ def review_safety_stop(trial: Trial, *, arm_code: str, decision: str, user) -> S
         return SafetyReview.objects.create(
             trial=trial, arm=arm, adverse_events=stop["adverse_events"],
             decision=decision.strip(), recommendation=current, reviewed_by=user)
-
-
-def confirmed_result(trial: Trial, arm_codes) -> DoseConfirmation | None:
-    """The latest confirmed result of the dose finding of ``arm_codes``, or None."""
-    return (DoseConfirmation.objects.filter(
-        trial=trial, arm__code__in=list(arm_codes), kind=DoseConfirmation.Kind.RESULT,
-        retired_at__isnull=True).select_related("dose_level").order_by("-created_at").first())
