@@ -11,7 +11,6 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.utils import timezone
 
 from edc.core import roles
 from edc.core.admin import AllocationGuard, ClinicalAdmin, ReasonForChangeForm, ScopedRelatedFilter
@@ -21,7 +20,6 @@ from trials.blinding import blinded_name
 from trials.models import Intervention
 
 from . import services
-from .api import sae_status_q
 from .models import EFFECTIVE_FLAG, AdverseEvent, Attribution, CtcaeTerm, GradeEpisode, ToxicityFlag
 from .validation import AttributionDraft, EpisodeDraft, validate, validate_attributions
 
@@ -196,7 +194,7 @@ class SaeStatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(sae_status_q(self.value(), timezone.now()))
+            return queryset.sae_status(self.value())
         return queryset
 
 

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Exists, F, OuterRef, Prefetch, Q
+from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -32,7 +32,6 @@ from trials.models import Intervention
 
 from . import services
 from .models import EFFECTIVE_FLAG, AdverseEvent, Attribution, CtcaeTerm, GradeEpisode, ToxicityFlag
-from .toxicity import SAE_REPORT_WINDOW
 from .validation import AttributionDraft, EpisodeDraft, validate
 
 SUBJECT_SCOPE = {"scope_trial": "subject__trial", "scope_site": "subject__site"}
@@ -191,21 +190,6 @@ def adverse_event_queryset():
     )
 
 
-def sae_status_q(status: str, now) -> Q:
-    """Database filter equivalent to ``toxicity.sae_status`` (report due 24 h after aware)."""
-    limit = now - SAE_REPORT_WINDOW
-    on_time = Q(reported_at__lte=F("aware_at") + SAE_REPORT_WINDOW)
-    unreported = Q(serious=True, reported_at__isnull=True)
-    return {
-        "not_serious": Q(serious=False),
-        "due": unreported & Q(aware_at__gte=limit),
-        "overdue": unreported & Q(aware_at__lt=limit),
-        "open": unreported,
-        "reported": Q(serious=True, reported_at__isnull=False) & on_time,
-        "reported_late": Q(serious=True, reported_at__isnull=False) & ~on_time,
-    }[status]
-
-
 class AdverseEventFilter(filters.FilterSet):
     site = filters.NumberFilter(field_name="subject__site")
     trial = filters.NumberFilter(field_name="subject__trial")
@@ -221,14 +205,14 @@ class AdverseEventFilter(filters.FilterSet):
         fields = ["subject", "serious", "grade", "term"]
 
     def filter_sae_status(self, queryset, name, value):
-        now, q = timezone.now(), Q()
-        for status in filter(None, (v.strip() for v in value.split(","))):
-            try:
-                q |= sae_status_q(status, now)
-            except KeyError:
-                raise serializers.ValidationError(
-                    {"sae_status": f"Unknown SAE status {status!r}."}) from None
-        return queryset.filter(q) if q else queryset
+        statuses = [v.strip() for v in value.split(",") if v.strip()]
+        if not statuses:
+            return queryset
+        try:
+            return queryset.sae_status(*statuses)
+        except KeyError as exc:
+            raise serializers.ValidationError(
+                {"sae_status": f"Unknown SAE status {exc.args[0]!r}."}) from None
 
     def filter_kind(self, queryset, name, value):
         return queryset.filter(Exists(ToxicityFlag.objects.filter(

@@ -13,9 +13,10 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 
-from edc.core.audit import ClinicalModel, audited
+from edc.core.audit import ClinicalModel, ClinicalQuerySet, audited
 from subjects.models import Subject
 
 from . import toxicity
@@ -58,9 +59,37 @@ class CtcaeTerm(models.Model):
         return self.term.endswith("Other, specify")
 
 
+class AdverseEventQuerySet(ClinicalQuerySet):
+    def sae_status(self, *statuses: str, now: dt.datetime | None = None):
+        """AEs whose 24-hour initial SAE report (ICH E2A; ``toxicity.sae_status``) is in one
+        of ``statuses``: ``due``, ``overdue``, ``open`` (due or overdue), ``reported``,
+        ``reported_late``, ``not_serious``. Retired AEs are never due. ``KeyError`` names an
+        unknown status. The one home of the SAE clock in queries: API filter, admin filter,
+        dashboard, overdue task and alerts call it."""
+        now = now or timezone.now()
+        limit = now - toxicity.SAE_REPORT_WINDOW
+        on_time = Q(reported_at__lte=F("aware_at") + toxicity.SAE_REPORT_WINDOW)
+        unreported = Q(serious=True, reported_at__isnull=True, retired_at__isnull=True)
+        reported = Q(serious=True, reported_at__isnull=False)
+        table = {
+            "not_serious": Q(serious=False),
+            "due": unreported & Q(aware_at__gte=limit),
+            "overdue": unreported & Q(aware_at__lt=limit),
+            "open": unreported,
+            "reported": reported & on_time,
+            "reported_late": reported & ~on_time,
+        }
+        q = Q(pk__in=[])
+        for status in statuses:
+            q |= table[status]
+        return self.filter(q)
+
+
 @audited
 class AdverseEvent(ClinicalModel):
     """An adverse event of a subject, graded on CTCAE v5.0 through its grade episodes."""
+
+    objects = AdverseEventQuerySet.as_manager()
 
     class ActionTaken(models.TextChoices):  # SDTM AEACN
         DOSE_NOT_CHANGED = "dose_not_changed", "dose not changed"

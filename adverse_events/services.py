@@ -175,11 +175,7 @@ def report_sae(ae: AdverseEvent, user=None, reported_at: dt.datetime | None = No
 
 def overdue_saes(now: dt.datetime | None = None):
     """Serious AEs not reported to the sponsor more than 24 h after awareness (ICH E2A)."""
-    now = now or timezone.now()
-    return AdverseEvent.objects.filter(
-        serious=True, reported_at__isnull=True, aware_at__lt=now - SAE_REPORT_WINDOW,
-        retired_at__isnull=True,
-    )
+    return AdverseEvent.objects.sae_status("overdue", now=now)
 
 
 @transaction.atomic
@@ -203,7 +199,7 @@ def raise_overdue_saes(now: dt.datetime | None = None) -> int:
                 ae.subject.trial.registry_id, ae.subject.site.code,
                 (ae.aware_at + SAE_REPORT_WINDOW).isoformat(),
             )
-            alerts.notify_sae_overdue(ae)
+            alerts.notify_sae_overdue(ae, ae.aware_at + SAE_REPORT_WINDOW)
     return len(rows)
 
 

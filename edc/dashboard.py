@@ -86,20 +86,17 @@ def overdue_visits(trial, user, limit: int = 50) -> tuple[list, int]:
 def open_saes(trial, user) -> tuple[list, int]:
     """Serious AEs not reported 24 h after awareness (overdue) and the count still due."""
     from adverse_events.models import AdverseEvent
-    from adverse_events.services import overdue_saes
     from adverse_events.toxicity import SAE_REPORT_WINDOW
 
     now = timezone.now()
-    overdue = roles.scope(overdue_saes(now).filter(subject__trial=trial), user,
-                          trial="subject__trial", site="subject__site")
+    overdue = roles.scope(AdverseEvent.objects.sae_status("overdue", now=now).filter(
+        subject__trial=trial), user, trial="subject__trial", site="subject__site")
     rows = list(overdue.select_related("subject__site", "term").order_by("aware_at"))
     for ae in rows:
         ae.due_at = ae.aware_at + SAE_REPORT_WINDOW
         ae.hours_late = int((now - ae.due_at).total_seconds() // 3600)
-    due = roles.scope(AdverseEvent.objects.filter(
-        subject__trial=trial, serious=True, reported_at__isnull=True, retired_at__isnull=True,
-        aware_at__gte=now - SAE_REPORT_WINDOW), user,
-        trial="subject__trial", site="subject__site").count()
+    due = roles.scope(AdverseEvent.objects.sae_status("due", now=now).filter(
+        subject__trial=trial), user, trial="subject__trial", site="subject__site").count()
     return rows, due
 
 

@@ -234,7 +234,12 @@ CELERY_BEAT_SCHEDULE = {
                               "schedule": 60.0},
     "verify-audit-trail": {"task": "edc.core.tasks.verify_audit_trail",
                            "schedule": float(os.environ.get("AUDIT_VERIFY_SECONDS", "3600"))},
+    "prune-bookkeeping": {"task": "edc.core.tasks.prune_bookkeeping", "schedule": 3600.0},
 }
+# Bookkeeping rows (never clinical data) kept this long, then pruned hourly: finished outbox
+# rows (done/failed) and idempotency records (a client retries within minutes, not days).
+OUTBOX_KEEP_DAYS = int(os.environ.get("OUTBOX_KEEP_DAYS", "30"))
+IDEMPOTENCY_KEEP_HOURS = int(os.environ.get("IDEMPOTENCY_KEEP_HOURS", "48"))
 
 # Outbox: pending work older than this is re-queued by the sweep.
 OUTBOX_REQUEUE_AFTER_SECONDS = int(os.environ.get("OUTBOX_REQUEUE_AFTER_SECONDS", "30"))

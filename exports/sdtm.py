@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from subjects import lifecycle
 from subjects.age import completed_years
 
 from . import terminology
@@ -628,13 +629,13 @@ class DmMapper:
         arm = self.arms.get(r.arm_id) if r.arm_id is not None else None
         treated = r.first_dose is not None
         if arm is None:
-            reason = "SCREEN FAILURE" if r.status == "screen_failure" else "NOT ASSIGNED"
+            reason = "SCREEN FAILURE" if r.status == lifecycle.SCREEN_FAILURE else "NOT ASSIGNED"
         else:
             reason = None if treated else "ASSIGNED, NOT TREATED"
         years = age(r.birth_date, r.consent_date, r.age_at_consent)
         record = [
             self.study_id, "DM", usubjid(self.study_id, r.site_code, r.subjid), r.subjid,
-            iso_date(r.day0), iso_date(r.status_date) if r.status == "off_study" else None,
+            iso_date(r.day0), iso_date(r.status_date) if r.status == lifecycle.OFF_STUDY else None,
             iso_date(r.first_dose), iso_date(r.last_dose), iso_date(r.consent_date),
             iso_date(r.last_contact), iso_date(r.death_date), "Y" if r.death_date else None,
             r.site_code,

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from subjects import lifecycle
+
 from . import sdtm, terminology
 from .sdtm import Study, Variable, _v, epoch, iso_date, mapped, study_day, usubjid, visit_number
 
@@ -101,14 +103,14 @@ class DsMapper:
                    r.consent_date)]
         if self.randomized and r.enrolled_on:
             events.append(("RANDOMIZED", "RANDOMIZED", MILESTONE, None, r.enrolled_on))
-        if r.status == "screen_failure":
+        if r.status == lifecycle.SCREEN_FAILURE:
             events.append((r.status_reason or "SCREEN FAILURE", "SCREEN FAILURE", DISPOSITION,
                            "STUDY PARTICIPATION", r.status_date))
         if r.treatment_stop_date:
             events.append((r.treatment_stop_reason,
                            mapped("DSDECOD", NCOMPLT, r.treatment_stop_reason), DISPOSITION,
                            "STUDY TREATMENT", r.treatment_stop_date))
-        if r.status == "off_study":
+        if r.status == lifecycle.OFF_STUDY:
             events.append((r.status_reason, mapped("DSDECOD", NCOMPLT, r.status_reason),
                            DISPOSITION, "STUDY PARTICIPATION", r.status_date))
         for seq, (term, decod, cat, scat, on) in enumerate(events, 1):

@@ -56,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 NO_RECIPIENT = ("no recipient: the trial has no sponsor safety contact and the site no "
                 "investigator with an email address")
-#: Reported in an overdue alert (ICH E2A: serious AEs reported to the sponsor within 24 h).
-SAE_REPORT_WINDOW = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -146,10 +144,10 @@ def notify_new_sae(ae) -> list[Notification]:
                    site=ae.subject.site, subject=ae.subject, adverse_event=ae)
 
 
-def notify_sae_overdue(ae) -> list[Notification]:
-    """The SAE was not reported to the sponsor within 24 h of awareness (ICH E2A)."""
-    due = ae.aware_at + SAE_REPORT_WINDOW if ae.aware_at else None
-    return _record(_ae_alert(ae, Kind.SAE_OVERDUE, due_at=due), f"sae_overdue:ae:{ae.pk}",
+def notify_sae_overdue(ae, due_at) -> list[Notification]:
+    """The SAE was not reported to the sponsor by ``due_at`` (24 h after awareness, ICH E2A;
+    the clock is the adverse-event app's)."""
+    return _record(_ae_alert(ae, Kind.SAE_OVERDUE, due_at=due_at), f"sae_overdue:ae:{ae.pk}",
                    trial=ae.subject.trial, site=ae.subject.site, subject=ae.subject,
                    adverse_event=ae)
 

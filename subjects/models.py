@@ -6,6 +6,8 @@ from django.db import models
 from edc.core.audit import ClinicalModel, audited
 from trials.models import Arm, DoseLevel, ProtocolVersion, Trial
 
+from . import lifecycle
+
 
 @audited
 class Site(ClinicalModel):
@@ -82,12 +84,14 @@ class Subject(ClinicalModel):
         UNKNOWN = "UNKNOWN", "Unknown"
 
     class Status(models.TextChoices):
-        SCREENING = "screening", "screening"
-        SCREEN_FAILURE = "screen_failure", "screen failure"
-        ENROLLED = "enrolled", "enrolled"
-        ON_TREATMENT = "on_treatment", "on treatment"
-        FOLLOW_UP = "follow_up", "follow-up"
-        OFF_STUDY = "off_study", "off study"
+        """The states of the lifecycle graph (``subjects.lifecycle``, the one home)."""
+
+        SCREENING = lifecycle.SCREENING, "screening"
+        SCREEN_FAILURE = lifecycle.SCREEN_FAILURE, "screen failure"
+        ENROLLED = lifecycle.ENROLLED, "enrolled"
+        ON_TREATMENT = lifecycle.ON_TREATMENT, "on treatment"
+        FOLLOW_UP = lifecycle.FOLLOW_UP, "follow-up"
+        OFF_STUDY = lifecycle.OFF_STUDY, "off study"
 
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="subjects")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .vocabulary import RESPONSE_CODES, UNIT_TOTALS
+
 __all__ = [
     "SCHEMA_VERSION", "CTCAE_VERSIONS", "DOSE_UNITS", "FREQUENCIES", "ATTRIBUTION_LEVELS",
     "Issue", "ProtocolError", "Site", "Trial", "Randomization", "Design", "Arm",
@@ -61,12 +63,8 @@ ARM_TYPES = ("experimental", "placebo", "active_comparator")
 INTERVENTION_TYPES = ("biological", "drug", "placebo", "procedure", "device", "other")
 ROUTES = ("intravenous", "oral", "subcutaneous", "intramuscular", "intratumoral",
           "intrathecal")
-#: Closed set of dose units and the dose basis each implies.
-DOSE_UNITS = {
-    "cells/kg": "per_kg", "cells/m2": "per_m2", "cells": "flat",
-    "mg/kg": "per_kg", "mg/m2": "per_m2", "mg": "flat",
-    "ug/kg": "per_kg", "ug": "flat", "mL": "flat",
-}
+#: Closed set of dose units and the dose basis each implies (``trials.vocabulary``).
+DOSE_UNITS = {unit: basis for unit, (_, basis) in UNIT_TOTALS.items()}
 DOSE_BASES = ("per_kg", "per_m2", "flat")
 #: fixed: dose_value; range: dose_min..dose_max; dose_finding: the level assigned by
 #: ``[dose_finding]``; per_label: "according to the drug instructions"; not_stated: no number.
@@ -90,7 +88,8 @@ VISIT_KINDS = ("screening", "baseline", "cycle", "month", "end_of_treatment", "f
 ASSESSMENT_KINDS = ("efficacy", "safety", "imaging", "qol", "pk", "laboratory")
 PERIODS = ("screening", "treatment", "follow_up", "any")
 ANCHORS = ("enrollment", "randomization", "first_dose", "each_administration")
-RESPONSE_CRITERIA = ("RECIST 1.1", "mRECIST", "iRECIST", "irRC", "Lugano 2014")
+#: The criteria a tumour assessment can be recorded in (``trials.vocabulary``).
+RESPONSE_CRITERIA = tuple(RESPONSE_CODES)
 SEXES = ("all", "female", "male")
 NUMBERINGS = ("source", "assigned")
 ENDPOINT_KINDS = ("primary", "secondary", "exploratory", "unclassified")

@@ -35,6 +35,7 @@ from edc.core.admin import (
     plain,
     service_form_view,
 )
+from subjects import lifecycle
 from subjects.admin import dose_text
 from trials.blinding import BLINDED_PRODUCT
 from trials.masking import text_masker
@@ -541,7 +542,7 @@ class TumourAssessmentAdmin(SubjectScoped):
         obj.confirmed_progression = (
             obj.overall_response == dosing.CONFIRMED_PROGRESSION[obj.criteria])
         super().save_model(request, obj, form, change)
-        if obj.confirmed_progression and obj.subject.status == "on_treatment":
+        if obj.confirmed_progression and obj.subject.status == lifecycle.ON_TREATMENT:
             messages.warning(request, "This response confirms progression: stop treatment "
                                       "from the subject page (Change status) if it applies.")
 

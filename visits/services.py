@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from edc.core.audit import change_reason
-from subjects import plausibility
+from subjects import lifecycle, plausibility
 from subjects.models import Subject
 from trials.protocol_schema import FREQUENCIES
 
@@ -39,7 +39,8 @@ def _subject_state(subject: Subject, visits: dict[str, Visit]) -> scheduling.Sub
     stop = None
     if subject.treatment_stop_date:
         stop = (subject.treatment_stop_date, subject.treatment_stop_reason)
-    off = (subject.status_date, subject.status_reason) if subject.status == "off_study" else None
+    off_study = subject.status == lifecycle.OFF_STUDY
+    off = (subject.status_date, subject.status_reason) if off_study else None
     return scheduling.SubjectState(day0=subject.day0, done=done, treatment_stop=stop,
                                    off_study=off)
 
@@ -116,7 +117,8 @@ def record_visit(visit: Visit, on: dt.date, user=None, reason: str = "") -> Visi
         visit.status = Visit.Status.DONE
         visit.save()
     subject = visit.subject
-    if visit.kind in (Visit.Kind.INFUSION, Visit.Kind.MONTH) and subject.status == "enrolled":
+    first_treatment = visit.kind in (Visit.Kind.INFUSION, Visit.Kind.MONTH)
+    if first_treatment and subject.status == lifecycle.ENROLLED:
         from subjects.services import change_status
 
         change_status(subject, "on_treatment", on, "first study treatment given", user)
@@ -333,7 +335,7 @@ def record_exposure(visit: Visit | None = None, *, intervention, administered_on
     exposure.save()
     if visit is not None and visit.status == Visit.Status.PLANNED:
         record_visit(visit, administered_on, user)
-    elif visit is None and subject.status == "enrolled":
+    elif visit is None and subject.status == lifecycle.ENROLLED:
         from subjects.services import change_status
 
         change_status(subject, "on_treatment", administered_on, "first study treatment given",
@@ -444,7 +446,7 @@ def record_tumour_assessment(visit: Visit, *, assessment_date: dt.date, method: 
     )
     if visit.status == Visit.Status.PLANNED:
         record_visit(visit, assessment_date, user)
-    if confirmed and subject.status == "on_treatment":
+    if confirmed and subject.status == lifecycle.ON_TREATMENT:
         from subjects.services import stop_treatment
 
         stop_treatment(subject, assessment_date, "progression", user)

@@ -68,6 +68,22 @@ def dispatch(pending_id: int) -> bool:
     return True
 
 
+def prune_bookkeeping(now=None) -> dict[str, int]:
+    """Delete finished outbox rows older than ``OUTBOX_KEEP_DAYS`` and idempotency records
+    older than ``IDEMPOTENCY_KEEP_HOURS``: operational bookkeeping, not clinical data (which
+    is never deleted), that would otherwise grow without bound. Pending and queued work stays.
+    """
+    from .models import IdempotencyRecord
+
+    now = now or timezone.now()
+    finished = PendingTask.objects.filter(
+        state__in=[PendingTask.State.DONE, PendingTask.State.FAILED],
+        created_at__lt=now - timedelta(days=settings.OUTBOX_KEEP_DAYS))
+    stale = IdempotencyRecord.objects.filter(
+        created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_KEEP_HOURS))
+    return {"outbox": finished.delete()[0], "idempotency": stale.delete()[0]}
+
+
 def requeue_pending(older_than_seconds: int | None = None) -> int:
     """Send again every task still pending (or queued and lost) for longer than the delay."""
     if older_than_seconds is None:

@@ -4,6 +4,7 @@ import logging
 
 from celery import shared_task
 
+from .outbox import prune_bookkeeping as _prune_bookkeeping
 from .outbox import requeue_pending as _requeue_pending
 
 logger = logging.getLogger(__name__)
@@ -14,6 +15,12 @@ def requeue_pending() -> int:
     """Celery beat (every ``OUTBOX_SWEEP_SECONDS``): send again work the broker never
     accepted, or whose worker died mid-task."""
     return _requeue_pending()
+
+
+@shared_task(name="edc.core.tasks.prune_bookkeeping")
+def prune_bookkeeping() -> dict[str, int]:
+    """Celery beat (hourly): drop old finished outbox rows and idempotency records."""
+    return _prune_bookkeeping()
 
 
 @shared_task(name="edc.core.tasks.verify_audit_trail")

@@ -28,8 +28,6 @@ def switch_broker(url: str | None) -> None:
     app.conf.broker_write_url = url
     # not app.close(): it deregisters the app, and tasks imported afterwards (a later test's
     # ``from edc.core.tasks import ...``) would then never be registered with it
-    if app._pool is not None:
-        app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
 
@@ -236,3 +234,33 @@ def test_a_task_whose_worker_is_killed_mid_task_runs_again_within_a_minute(api, 
     assert pending.attempts == 1
     assert QlqC30Score.objects.filter(form_id=form_id).count() == 1
     assert QlqC30Score.objects.get(form_id=form_id).state == ComputationState.DONE
+
+
+@pytest.mark.django_db
+def test_pruning_drops_old_bookkeeping_and_keeps_work_not_done(setting):
+    from django.conf import settings
+    from django.utils import timezone
+
+    from edc.core.models import IdempotencyRecord
+    from edc.core.tasks import prune_bookkeeping
+
+    now = timezone.now()
+    old = now - dt.timedelta(days=settings.OUTBOX_KEEP_DAYS + 1)
+    rows = {state: PendingTask.objects.create(task_name="visits.tasks.score_qlq_c30_form",
+                                              args=[0], state=state)
+            for state in ("done", "failed", "pending", "queued")}
+    recent = PendingTask.objects.create(task_name="visits.tasks.score_qlq_c30_form", args=[1],
+                                        state="done")
+    PendingTask.objects.filter(pk__in=[r.pk for r in rows.values()]).update(created_at=old)
+    nurse = setting["nurse"]
+    IdempotencyRecord.objects.create(user=nurse, key="old", fingerprint="x",
+                                     created_at=now - dt.timedelta(
+                                         hours=settings.IDEMPOTENCY_KEEP_HOURS + 1))
+    IdempotencyRecord.objects.create(user=nurse, key="new", fingerprint="x")
+
+    assert prune_bookkeeping() == {"outbox": 2, "idempotency": 1}
+    left = set(PendingTask.objects.values_list("pk", flat=True))
+    assert {rows["pending"].pk, rows["queued"].pk, recent.pk} <= left
+    assert not left & {rows["done"].pk, rows["failed"].pk}
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+    assert prune_bookkeeping() == {"outbox": 0, "idempotency": 0}
