@@ -74,6 +74,8 @@ SUBJECTS_DOSE_ADVISOR = "adverse_events.dose_escalation.recommendation"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # static files (admin CSS, API docs) from gunicorn itself, compressed and cached
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

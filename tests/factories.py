@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
 from django.contrib.auth.models import Group, User
 from model_bakery import baker
@@ -57,10 +58,13 @@ def make_subject(trial: Trial, site: Site, **kwargs) -> Subject:
 
 
 def load_seed_trial(registry_id: str) -> Trial:
-    """Load the seed protocols (idempotent) and return one trial."""
-    from django.core.management import call_command
+    """Load one seed protocol (``seeds/<registry id>.toml``, idempotent) and return its trial;
+    the other seeds are not loaded (a test that needs two trials loads both)."""
+    from django.conf import settings
 
-    call_command("seed_protocols", verbosity=0)
+    from trials.loader import load_files
+
+    load_files([Path(settings.BASE_DIR) / "seeds" / f"{registry_id}.toml"])
     return Trial.objects.get(registry_id=registry_id)
 
 

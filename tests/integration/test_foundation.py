@@ -228,3 +228,19 @@ def test_a_retired_membership_no_longer_gives_access(api, world):
     assert api.get(f"/api/v1/subjects/{subject_a.pk}/").status_code == 200
     world["staff_a"].memberships.get().retire("Left the site team")
     assert api.get(f"/api/v1/subjects/{subject_a.pk}/").status_code == 404
+
+
+def test_static_files_are_served_by_the_application_itself(settings, tmp_path):
+    """gunicorn serves no static files: without WhiteNoise the admin and the API docs had no
+    CSS or JavaScript in production (DEBUG off)."""
+    from django.core.management import call_command
+    from django.test import Client
+
+    settings.DEBUG = False
+    settings.STATIC_ROOT = tmp_path
+    call_command("collectstatic", interactive=False, verbosity=0)
+    response = Client().get("/static/admin/css/base.css")
+    assert response.status_code == 200
+    assert b"body" in b"".join(response.streaming_content)
+    assert Client().get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css"
+                        ).status_code == 200
