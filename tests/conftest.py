@@ -181,6 +181,10 @@ class Worker:
                 self.process.kill()
 
 
+#: The session's worker once started: from then on it consumes the work every test queues.
+_session_worker: list = []
+
+
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker):
     """One real worker for the session, on the test database and the real Redis broker."""
@@ -188,7 +192,9 @@ def celery_worker(django_db_setup, django_db_blocker):
 
     worker = Worker(connection.settings_dict["NAME"])
     worker.start()
+    _session_worker.append(worker)
     yield worker
+    _session_worker.clear()
     worker.stop()
 
 
@@ -244,10 +250,13 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
-    """Before a worker test's database is flushed, let the worker finish the work already sent
-    to it (edit checks are queued by every save): a task still running would hold locks the
-    flush needs.  Work never sent (a broker outage test) is not waited for."""
-    if "celery_worker" in getattr(item, "fixturenames", ()):
+    """Before a test's database is flushed, let the session worker (once started, it consumes
+    the work of every later test: edit checks are queued by every save) finish the work already
+    sent to it: a task still running holds locks the flush needs (a deadlock with TRUNCATE).
+    Work never sent (a broker outage test) is not waited for."""
+    marker = item.get_closest_marker("django_db")
+    commits = marker is not None and marker.kwargs.get("transaction", False)
+    if "celery_worker" in getattr(item, "fixturenames", ()) or (_session_worker and commits):
         from edc.core.models import PendingTask
 
         with contextlib.suppress(AssertionError):

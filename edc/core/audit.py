@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from contextvars import ContextVar
 
 import pghistory
 import pghistory.models
@@ -86,12 +87,15 @@ def audited(model: type[models.Model]) -> type[models.Model]:
     )(model)
 
 
+#: The metadata of the enclosing :func:`change_reason` blocks, merged as pghistory merges its
+#: context (an inner block's reason stays until the outermost block ends).
+_active_context: ContextVar[dict | None] = ContextVar("edc_change_reason", default=None)
+
+
 def current_reason() -> str | None:
     """The reason for change of the enclosing :func:`change_reason` block, if any."""
-    ctx = getattr(pghistory.runtime._tracker, "value", None)
-    if ctx is None:
-        return None
-    reason = ctx.metadata.get("reason")
+    metadata = _active_context.get()
+    reason = (metadata or {}).get("reason")
     return reason.strip() if isinstance(reason, str) and reason.strip() else None
 
 
@@ -104,10 +108,17 @@ def change_reason(reason: str, user=None) -> Iterator[None]:
     if user is not None:
         metadata["user"] = getattr(user, "pk", user)
         metadata["username"] = getattr(user, "get_username", lambda: str(user))()
-    outermost = getattr(pghistory.runtime._tracker, "value", None) is None
-    with pghistory.context(**metadata):
-        yield
-    if outermost:
+    outer = _active_context.get()
+    token = _active_context.set(dict(metadata)) if outer is None else None
+    if outer is not None:
+        outer.update(metadata)
+    try:
+        with pghistory.context(**metadata):
+            yield
+    finally:
+        if token is not None:
+            _active_context.reset(token)
+    if token is not None:
         _clear_database_context()
 
 
