@@ -114,6 +114,16 @@ DATABASES = {
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
     )
 }
+# A streaming replica (hot standby) for exports, listings and reports (edc.core.replica): only
+# reads that ask for it go there; the ORM, every write and every read of one's own writes stay
+# on the primary. Tests mirror it to the primary's test database.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = {
+        **dj_database_url.parse(os.environ["DATABASE_REPLICA_URL"],
+                                conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0"))),
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["edc.core.replica.PrimaryRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Deployment roles (README "Deployment roles"): the application logs in as a least-privilege

@@ -25,12 +25,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from psycopg.rows import namedtuple_row
 
 from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, ToxicityFlag
 from data_management.models import ProtocolDeviation
+from edc.core.replica import reporting_connection
 from subjects.models import EligibilityAnswer, Site, Subject
 from trials.blinding import BLINDED_PRODUCT
 from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, Trial
@@ -466,11 +467,12 @@ class Source:
         A ``WITH HOLD`` cursor is materialised by PostgreSQL when the transaction commits, so
         the count and the rows come from the same snapshot and the rows are then fetched
         outside any transaction (no transaction stays open during a slow download)."""
+        connection = reporting_connection()  # the replica when one is configured
         connection.ensure_connection()
         raw = connection.connection
         outer = connection.in_atomic_block
         params = self.spec.params
-        with transaction.atomic():
+        with transaction.atomic(using=connection.alias):
             if not outer:  # raw: bypass execute wrappers (pghistory would prepend a query)
                 raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             self.total, self.last_modified = raw.execute(self.plan.count_sql, params).fetchone()
