@@ -13,15 +13,13 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 from dataclasses import dataclass
 
-import pghistory.runtime
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from edc.core.audit import change_reason, current_reason
+from edc.core.audit import current_actor, current_reason, separate_reason
 
 from . import triggers
 from . import workflow as wf
@@ -224,12 +222,6 @@ def after_bulk_create(objs) -> None:
                 record_changed(type(obj), obj.pk, watch.subjects, watch.visits, {}, True)
 
 
-def _actor_id() -> int | None:
-    ctx = getattr(pghistory.runtime._tracker, "value", None)
-    user = ctx.metadata.get("user") if ctx else None
-    return user if isinstance(user, int) else None
-
-
 @contextlib.contextmanager
 def consequence_context(reason: str):
     """Audit context of a consequence: the change's own reason and user when there is one;
@@ -238,18 +230,8 @@ def consequence_context(reason: str):
     if current_reason() is not None:
         yield
         return
-    tracker = pghistory.runtime._tracker
-    outer = getattr(tracker, "value", None)
-    if outer is None:
-        with change_reason(reason):
-            yield
-        return
-    tracker.value = pghistory.runtime.Context(
-        id=uuid.uuid4(), metadata={**outer.metadata, "reason": reason})
-    try:
+    with separate_reason(reason):
         yield
-    finally:
-        tracker.value = outer
 
 
 def _describe(changes: dict) -> str:
@@ -262,7 +244,7 @@ def record_changed(model, pk, subjects, visits, changes: dict, created: bool) ->
     reason = current_reason()
     because = f" (reason for change: {reason})" if reason else ""
     what = f"{label} added" if created else f"{label} changed: {_describe(changes)}"
-    actor, now = _actor_id(), timezone.now()
+    actor, now = current_actor(), timezone.now()
     if not created:
         ct = ContentType.objects.get_for_model(model)
         for ver in _verifications(ct, pk).filter(

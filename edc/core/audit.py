@@ -19,11 +19,13 @@ Code that changes a saved record runs inside :func:`change_reason`.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 
 import pghistory
 import pghistory.models
+import pghistory.runtime
 import pgtrigger
 from django.db import models, transaction
 from django.utils import timezone
@@ -120,6 +122,43 @@ def change_reason(reason: str, user=None) -> Iterator[None]:
             _active_context.reset(token)
     if token is not None:
         _clear_database_context()
+
+
+def pghistory_context():
+    """pghistory's current audit context (its id and metadata), or None: pghistory has no
+    public API to read it, so this module is the one place that reads ``pghistory.runtime``."""
+    return getattr(pghistory.runtime._tracker, "value", None)
+
+
+def current_actor() -> int | None:
+    """The id of the user the enclosing audit context names (a request's, a service's)."""
+    context = pghistory_context()
+    user = context.metadata.get("user") if context else None
+    return user if isinstance(user, int) else None
+
+
+@contextlib.contextmanager
+def separate_reason(reason: str, user=None) -> Iterator[None]:
+    """A reason for the writes inside the block only, in an audit context of its own: the
+    enclosing context (e.g. a request's, which was given no reason) is left as it was.
+
+    pghistory merges a nested context into the enclosing one (the reason would stay on it),
+    so the enclosing context is set aside for the block: the one place that touches
+    pghistory's context state (``pghistory.runtime``), which has no public API for it."""
+    tracker = pghistory.runtime._tracker
+    outer = pghistory_context()
+    if outer is None:
+        with change_reason(reason, user):
+            yield
+        return
+    metadata = {**outer.metadata, "reason": reason.strip()}
+    tracker.value = pghistory.runtime.Context(id=uuid.uuid4(), metadata=metadata)
+    token = _active_context.set(metadata)
+    try:
+        yield
+    finally:
+        _active_context.reset(token)
+        tracker.value = outer
 
 
 def _clear_database_context() -> None:

@@ -21,11 +21,12 @@ import hmac
 import json
 from dataclasses import dataclass
 
-import pghistory.runtime
 from django.apps import apps
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+
+from .audit import pghistory_context
 
 SIGNATURE_KEY = "sig"
 
@@ -48,7 +49,7 @@ class SigningEncoder(DjangoJSONEncoder):
 
     def encode(self, o):
         if isinstance(o, dict):
-            ctx = getattr(pghistory.runtime._tracker, "value", None)
+            ctx = pghistory_context()
             o = {**o, SIGNATURE_KEY: sign(str(ctx.id) if ctx else "", o)}
         return super().encode(o)
 
