@@ -50,6 +50,10 @@ def _converter(field) -> Callable | None:
         return bool
     if _stock(field, fields.ChoiceField):
         return field.to_representation
+    big = getattr(fields, "BigIntegerField", None)  # DRF >= 3.15
+    if big is not None and _stock(field, big) and not getattr(
+            field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING):
+        return int
     if _stock(field, fields.IntegerField):
         return int
     if _stock(field, fields.FloatField):
