@@ -74,7 +74,8 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
         merged = {name: getattr(instance, name) for name in (*AE_FIELDS, "reported_at")}
     else:
         merged = {}
-    subject = Subject.objects.select_for_update().get(pk=subject.pk)
+    subject = Subject.objects.select_for_update(of=("self",)).select_related("trial").get(
+        pk=subject.pk)
     merged.update(values)
     episodes = active_episodes(instance) if episodes is None else episodes
     attributions = active_attributions(instance) if attributions is None else attributions
@@ -82,7 +83,7 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     attributions = [AttributionDraft(targets.get(a.intervention.pk, a.intervention), a.level)
                     for a in attributions]
     _check_episode_ids(instance, episodes)
-    validate(subject, merged, episodes, attributions)
+    validate(subject, merged, episodes, attributions, targets=targets)
 
     ae = instance or AdverseEvent(subject=subject)
     was_serious, was_grade = ae.serious and instance is not None, ae.grade

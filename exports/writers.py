@@ -5,8 +5,8 @@
 * Dataset-JSON 1.1: ``exports.sdtm.dataset_json_chunks`` (JSON) and
   ``exports.sdtm.dataset_ndjson_chunks`` (NDJSON).
 * SAS XPORT v5 (SAS TS-140): :func:`write_xpt` (pyreadstat).
-* XLSX (Office Open XML, ECMA-376): openpyxl's write-only workbook, which streams rows to a
-  temporary file instead of building the sheet in memory.
+* XLSX (Office Open XML, ECMA-376): XlsxWriter in constant-memory mode (:func:`write_xlsx`),
+  which streams rows to a temporary file instead of building the sheet in memory.
 
 Every writer takes an iterable of row *chunks* (lists of tuples) so the database cursor, the
 mapping and the encoding all work in batches and memory stays flat in the number of rows.
@@ -91,17 +91,27 @@ def text_chunks(fmt: str, *, header: Sequence[str], row_chunks: Iterable[Sequenc
 
 def write_xlsx(target: BinaryIO | str, *, title: str, header: Sequence[str],
                row_chunks: Iterable[Sequence[Sequence]]) -> None:
-    """An XLSX workbook of one sheet (frozen header row), written row by row."""
-    from openpyxl import Workbook
+    """An XLSX workbook of one sheet (frozen header row), written row by row.
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
-    sheet.freeze_panes = "A2"
-    sheet.append(list(header))
+    XlsxWriter in constant-memory mode flushes each row to a temporary file once the next one
+    starts (strings inline, no shared-string table), so memory stays flat in the rows. Text is
+    always written as text: never turned into a formula, a link or a number, so a value such
+    as ``=1+1`` reads back as the site entered it.
+    """
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(target, {
+        "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+        "strings_to_numbers": False})
+    sheet = workbook.add_worksheet(title[:31])
+    sheet.freeze_panes(1, 0)
+    sheet.write_row(0, 0, header)
+    write_row, row = sheet.write_row, 1
     for chunk in row_chunks:
-        for row in chunk:
-            sheet.append(row)
-    workbook.save(target)
+        for values in chunk:
+            write_row(row, 0, values)
+            row += 1
+    workbook.close()
 
 
 #: SAS XPORT v5 limits (SAS TS-140): 8-character names, 40-character labels, 200-byte

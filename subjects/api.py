@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from edc.core import roles
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core.api.representation import PlainFieldsMixin, own_and
 from edc.core.audit import change_reason
 from trials import masking
 from trials.models import EligibilityCriterion
@@ -38,7 +39,7 @@ def arm_label_for(subject: Subject, user) -> str | None:
     return masking.arm_label(user, subject)
 
 
-class SubjectSerializer(serializers.ModelSerializer):
+class SubjectSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     usubjid = serializers.SerializerMethodField()
     arm_label = serializers.SerializerMethodField()
     reason = serializers.CharField(
@@ -154,7 +155,8 @@ class InvestigatorOnly(permissions.BasePermission):
 
 
 class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
-    queryset = Subject.objects.select_related("trial", "site", "arm")
+    queryset = Subject.objects.select_related("trial", "site", "arm").only(
+        *own_and(Subject, "trial__registry_id", "site__code", "arm__label"))
     serializer_class = SubjectSerializer
     permission_classes = [DataEntryPermission]
     filterset_fields = ["trial", "site", "status", "cohort", "dose_level"]

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from edc.core.api.errors import django_validation_detail
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core.api.representation import PlainFieldsMixin, own_and
 from edc.core.exceptions import ConflictValidationError
 from subjects.models import Subject
 from trials import masking
@@ -42,7 +43,7 @@ class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
         return roles.scope(Subject.objects.all(), self.context["request"].user)
 
 
-class VisitSerializer(serializers.ModelSerializer):
+class VisitSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     out_of_window = serializers.BooleanField(read_only=True)
     overdue = serializers.BooleanField(
         source="is_overdue", read_only=True,
@@ -86,7 +87,8 @@ class VisitFilter(django_filters.FilterSet):
 class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     """The visit calendar; visits are generated from the protocol, never created by hand."""
 
-    queryset = Visit.objects.select_related("subject")
+    queryset = Visit.objects.select_related("subject").only(
+        *own_and(Visit, "subject__trial_id", "subject__protocol_version_id"))
     serializer_class = VisitSerializer
     permission_classes = [DataEntryPermission]
     filterset_class = VisitFilter
@@ -282,14 +284,14 @@ class TumourAssessmentViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         return Response(serializer.data, status=status.HTTP_201_CREATED)
 
 
-class QlqC30ScoreSerializer(serializers.ModelSerializer):
+class QlqC30ScoreSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = QlqC30Score
         fields = ["state", "error", "computed_at", *qlq_c30.SCALES]
         read_only_fields = fields
 
 
-class QlqC30FormSerializer(serializers.ModelSerializer):
+class QlqC30FormSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     subject = ScopedSubjectField()
     visit = VisitScopedField()
     score = QlqC30ScoreSerializer(read_only=True)
@@ -331,7 +333,9 @@ class QlqC30FormSerializer(serializers.ModelSerializer):
 class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
     """QLQ-C30 forms; saving one queues its scoring and the subject's deterioration."""
 
-    queryset = QlqC30Form.objects.select_related("subject", "visit", "score")
+    queryset = QlqC30Form.objects.select_related("visit", "score").only(
+        *own_and(QlqC30Form, "visit__qlq_c30_due"),
+        *(f"score__{f.name}" for f in QlqC30Score._meta.concrete_fields))
     serializer_class = QlqC30FormSerializer
     permission_classes = [DataEntryPermission]
     filterset_fields = ["subject", "visit", "subject__site"]
