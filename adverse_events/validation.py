@@ -107,7 +107,7 @@ def validate(subject, values: dict, episodes: list[EpisodeDraft],
 def validate_attributions(subject, onset: dt.date, attributions: list[AttributionDraft]) -> None:
     """The attribution checks of :func:`validate` alone."""
     errors = Errors()
-    _check_attributions(errors, subject, onset, attributions, None)
+    _check_attributions(errors, subject, onset, attributions, None, None)
     errors.raise_if_any()
 
 
