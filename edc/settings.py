@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "trials",
     "subjects",
     "visits",
+    "epro",
     "adverse_events",
     "data_management",
     "exports",
@@ -77,6 +78,9 @@ MIDDLEWARE = [
     # static files (admin CSS, API docs) from gunicorn itself, compressed and cached
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # the language of pages and API messages: the admin's language switch (cookie), else the
+    # browser's Accept-Language, else LANGUAGE_CODE
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -167,6 +171,11 @@ IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = int(os.environ.get("IDEMPOTENCY_CLAIM_TIMEOU
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The sites' languages (seed sites in China and France). Messages are extracted with
+# ``manage.py makemessages`` into locale/ and compiled at install (README, scripts/install-browser
+# installs gettext's msgfmt): locale/<lang>/LC_MESSAGES/django.po -> .mo.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -290,6 +299,12 @@ if not AUDIT_SIGNING_KEY:
     if not DEBUG:
         raise RuntimeError("AUDIT_SIGNING_KEY must be set when DEBUG is off")
     AUDIT_SIGNING_KEY = "dev-only-audit-signing-key"  # noqa: S105
+
+# ePRO links (epro): a link expires this many hours after it is issued, or at the end of its
+# visit's window, whichever comes first; the patient pages and link issue are rate-limited.
+EPRO_LINK_TTL_HOURS = int(os.environ.get("EPRO_LINK_TTL_HOURS", "72"))
+EPRO_PAGE_RATE = os.environ.get("EPRO_PAGE_RATE", "120/min")  # patient pages, per address
+EPRO_ISSUE_RATE = os.environ.get("EPRO_ISSUE_RATE", "60/hour")  # link issue, per user
 
 # Secret mixed into allocation-list seeds: lists are reproducible by whoever holds it only.
 RANDOMIZATION_SECRET = os.environ.get("RANDOMIZATION_SECRET", "dev-only-randomization-secret")
