@@ -302,6 +302,11 @@ if not AUDIT_SIGNING_KEY:
 
 # ePRO links (epro): a link expires this many hours after it is issued, or at the end of its
 # visit's window, whichever comes first; the patient pages and link issue are rate-limited.
+# Rate-limit counters (and any other cache use) live in the default cache: per process unless
+# CACHE_URL names a Redis shared by every web process.
+CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                       "LOCATION": os.environ["CACHE_URL"]} if os.environ.get("CACHE_URL")
+                      else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
 EPRO_LINK_TTL_HOURS = int(os.environ.get("EPRO_LINK_TTL_HOURS", "72"))
 EPRO_PAGE_RATE = os.environ.get("EPRO_PAGE_RATE", "120/min")  # patient pages, per address
 EPRO_ISSUE_RATE = os.environ.get("EPRO_ISSUE_RATE", "60/hour")  # link issue, per user

@@ -168,3 +168,33 @@ def test_site_staff_issue_and_revoke_a_link_in_the_admin(client):
     assert revoke.status_code == 302
     link.refresh_from_db()
     assert link.state() == "revoked"
+
+
+def test_wording_is_loaded_per_trial_and_language_and_replaced_not_deleted(tmp_path):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from epro.models import EproWording
+    from tests.epro_factories import wording_file
+    from tests.factories import load_seed_trial
+
+    trial = load_seed_trial("NCT05962450")
+    out = StringIO()
+    call_command("load_epro_wording", trial.registry_id, str(wording_file("fr")), "--default",
+                 stdout=out)
+    call_command("load_epro_wording", trial.registry_id, str(wording_file("zh-hans")),
+                 stdout=out)
+    assert services.default_language(trial) == "fr"
+    changed = tmp_path / "fr.toml"
+    changed.write_text(wording_file("fr").read_text(encoding="utf-8").replace(
+        "Question 3", "Question trois"), encoding="utf-8")
+    call_command("load_epro_wording", trial.registry_id, str(changed), stdout=out)
+    rows = EproWording.objects.filter(trial=trial, language="fr").order_by("pk")
+    assert [r.retired_at is None for r in rows] == [False, True]
+    assert rows[1].wording().items[3] == "[Texte provisoire] Question trois"
+    assert services.default_language(trial) == "fr"  # the replacement keeps the default
+    broken = tmp_path / "broken.toml"
+    broken.write_text('instrument = "EORTC QLQ-C30"\nlanguage = "fr"\n', encoding="utf-8")
+    with pytest.raises(CommandError, match="no text for item"):
+        call_command("load_epro_wording", trial.registry_id, str(broken))
