@@ -176,6 +176,8 @@ USE_I18N = True
 # installs gettext's msgfmt): locale/<lang>/LC_MESSAGES/django.po -> .mo.
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Notifications are written in the language of the site's country (else LANGUAGE_CODE).
+NOTIFICATION_LANGUAGES = {"China": "zh-hans", "France": "fr"}
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -246,6 +248,7 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-trail": {"task": "edc.core.tasks.verify_audit_trail",
                            "schedule": float(os.environ.get("AUDIT_VERIFY_SECONDS", "3600"))},
     "prune-bookkeeping": {"task": "edc.core.tasks.prune_bookkeeping", "schedule": 3600.0},
+    "epro-reminders": {"task": "epro.tasks.remind_due_forms", "schedule": 3600.0},
 }
 # Bookkeeping rows (never clinical data) kept this long, then pruned hourly: finished outbox
 # rows (done/failed) and idempotency records (a client retries within minutes, not days).

@@ -352,3 +352,60 @@ def clarify(form: QlqC30Form, *, item: str, new_value: int | None, reason: str,
         form.save()
     form.queue_scoring()
     return clarification
+
+
+# ---------------------------------------------------------------- reminders and completion
+
+
+def midpoint(low: dt.date, high: dt.date) -> dt.date:
+    """The middle day of a visit window (rounded down): the reminder date."""
+    return low + (high - low) // 2
+
+
+def forms_due_for_reminder(today: dt.date | None = None) -> list[tuple[Visit, dt.date]]:
+    """Scheduled QLQ-C30s of trials that use ePRO (licensed wording loaded) with no form yet,
+    whose window is open and past its middle day: ``(visit, middle day)``."""
+    from django.db.models import Exists, OuterRef
+
+    today = today or timezone.localdate()
+    epro_trials = EproWording.objects.filter(retired_at__isnull=True).values("trial")
+    forms = QlqC30Form.objects.filter(visit=OuterRef("pk"), retired_at__isnull=True)
+    visits = (Visit.objects.filter(
+        ~Exists(forms), qlq_c30_due=True, retired_at__isnull=True,
+        subject__trial__in=epro_trials, status__in=[Visit.Status.PLANNED, Visit.Status.DONE],
+        window_low__lte=today, window_high__gte=today)
+        .select_related("subject__trial", "subject__site").order_by("pk"))
+    return [(v, middle) for v in visits
+            if (middle := midpoint(v.window_low, v.window_high)) <= today]
+
+
+def remind_due_forms(today: dt.date | None = None) -> int:
+    """Tell each site of its patients' ePRO forms not completed by the window's middle day
+    (``notifications.services.notify_epro_due``, once per visit); returns how many visits."""
+    from notifications.services import notify_epro_due
+
+    due = forms_due_for_reminder(today)
+    for visit, middle in due:
+        notify_epro_due(visit, middle)
+    return len(due)
+
+
+def completion_by_visit(visits) -> list[dict]:
+    """ePRO completion per visit code of ``visits`` (the scheduled QLQ-C30s the reader may
+    see): scheduled, completed by the patient, entered by staff, open links, missing."""
+    from django.db.models import Count, Exists, OuterRef, Q
+
+    forms = QlqC30Form.objects.filter(visit=OuterRef("pk"), retired_at__isnull=True)
+    open_links = EproLink.objects.active().filter(visit=OuterRef("pk"))
+    rows = (visits.filter(qlq_c30_due=True, retired_at__isnull=True)
+            .exclude(status__in=[Visit.Status.CANCELLED])
+            .annotate(has_form=Exists(forms), by_patient=Exists(forms.filter(mode="epro")),
+                      link_open=Exists(open_links))
+            .values("code")
+            .annotate(scheduled=Count("pk"),
+                      patient=Count("pk", filter=Q(by_patient=True)),
+                      staff=Count("pk", filter=Q(has_form=True, by_patient=False)),
+                      links=Count("pk", filter=Q(link_open=True, has_form=False)),
+                      missing=Count("pk", filter=Q(has_form=False)))
+            .order_by("code"))
+    return list(rows)
