@@ -2,9 +2,11 @@
 
 Plain Django views and templates, mobile first; JavaScript only stamps the device's clock on
 submission. The token is the only thing in the address; pages are served with
-``Referrer-Policy: no-referrer`` and ``Cache-Control: no-store`` so it leaks nowhere, in the
-link's language (Django i18n for the page, the trial's licensed wording for the items). Every
-request counts against the client's address (``PatientPageThrottle``).
+``Referrer-Policy: same-origin`` (no address sent to another site; ``no-referrer`` would make
+browsers post ``Origin: null``, refused by the CSRF check) and ``Cache-Control: no-store`` so
+it leaks nowhere, in the link's language (Django i18n for the page, the trial's licensed
+wording for the items). Every request counts against the client's address
+(``PatientPageThrottle``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ ITEMS = list(wording.ITEM_SCALE)
 
 
 def _finish(request, response):
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     add_never_cache_headers(response)
     return response

@@ -198,3 +198,25 @@ def test_wording_is_loaded_per_trial_and_language_and_replaced_not_deleted(tmp_p
     broken.write_text('instrument = "EORTC QLQ-C30"\nlanguage = "fr"\n', encoding="utf-8")
     with pytest.raises(CommandError, match="no text for item"):
         call_command("load_epro_wording", trial.registry_id, str(broken))
+
+
+def test_a_blinded_trials_epro_pages_reveal_no_arm_or_product(client, api):
+    """Seed 002 made double-blind: the patient's pages name no arm and no product."""
+    from trials.models import Arm, Intervention, Trial
+
+    subject, visit, nurse = epro_subject()
+    with change_reason("blinded for the test"):
+        Trial.objects.filter(pk=subject.trial_id).update(masking="double")
+    token = token_of(issue(api, nurse, visit))
+    forbidden = set()
+    for arm in Arm.objects.filter(protocol_version__trial=subject.trial):
+        forbidden |= {arm.label, arm.code} - {""}
+    for product in Intervention.objects.filter(protocol_version__trial=subject.trial):
+        forbidden |= {product.code, product.agent} - {""}
+    pages = [client.get(f"/epro/{token}/"), client.get(f"/epro/{token}/item/1/"),
+             client.get(f"/epro/{token}/review/")]
+    services.submit(services.find_link(token), client.cookies["epro_device"].value)
+    pages += [client.get(f"/epro/{token}/"), client.get("/epro/done/?lang=zh-hans")]
+    for page in pages:
+        html = page.content.decode()
+        assert not [text for text in forbidden if text in html], page.request["PATH_INFO"]

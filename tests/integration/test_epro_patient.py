@@ -39,7 +39,7 @@ def _open(client, api, nurse, visit) -> str:
 def _complete(client, token: str, device_time: str = "2025-06-01T08:30:00+02:00"):
     start = client.get(f"/epro/{token}/")
     assert start.status_code == 200
-    assert start["Referrer-Policy"] == "no-referrer" and "no-store" in start["Cache-Control"]
+    assert start["Referrer-Policy"] == "same-origin" and "no-store" in start["Cache-Control"]
     assert "【占位】生活质量问卷" in start.content.decode()
     for n in range(1, 31):
         page = client.get(f"/epro/{token}/item/{n}/")
