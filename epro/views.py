@@ -73,9 +73,9 @@ def patient_page(view):
             return _refused(request, refusal, language)
         with translation.override(link.language):
             response = view(request, token, link, *args, **kwargs)
-        if new_device:
+        if new_device:  # Lax: sent when the patient opens the link again from a message
             response.set_cookie(DEVICE_COOKIE, new_device, path=f"/epro/{token}/",
-                                httponly=True, samesite="Strict", secure=request.is_secure(),
+                                httponly=True, samesite="Lax", secure=request.is_secure(),
                                 max_age=60 * 60 * 24 * 30)
         return _finish(request, response)
 
