@@ -32,6 +32,14 @@ SKIPPED = (4, 17)
 PHONE = {"width": 390, "height": 844}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """The live server shares this process's cache: counts of earlier tests start afresh."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def staff_page(browser, live_server, user):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(20_000)
