@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -312,6 +313,14 @@ class QlqC30FormSerializer(PlainFieldsMixin, serializers.ModelSerializer):
 
     def validate(self, attrs):
         attrs.pop("reason", None)
+        if self.instance is not None and self.instance.mode == QlqC30Form.Mode.EPRO:
+            raise serializers.ValidationError(_(
+                "The patient completed this form (ePRO): its answers are corrected only by a "
+                "data clarification with the patient's confirmation and a reason "
+                "(/api/v1/epro-clarifications/)."), code="patient_reported")
+        if attrs.get("mode") == QlqC30Form.Mode.EPRO:
+            raise serializers.ValidationError({"mode": [_(
+                "A patient-completed form is recorded by the patient, through an ePRO link.")]})
         subject = attrs.get("subject") or getattr(self.instance, "subject", None)
         visit = attrs.get("visit") or getattr(self.instance, "visit", None)
         if visit is not None and subject is not None and visit.subject_id != subject.pk:

@@ -271,6 +271,9 @@ class QlqC30Form(ClinicalModel, QlqC30Items):
         PAPER = "paper", "paper"
         INTERVIEW = "interview", "interview"
         ELECTRONIC = "electronic", "electronic"
+        #: Completed by the patient through a one-time ePRO link (``epro``): only that path
+        #: writes it, and only a data clarification changes its answers.
+        EPRO = "epro", "patient-completed (ePRO)"
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="qlq_c30_forms")
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="qlq_c30_forms")
