@@ -13,8 +13,7 @@ written with COPY (the audit triggers fire as for any insert). Then, in the same
 (a) SDTM AE CSV export (``exports.engine`` + ``exports.writers``, as the API streams it): wall
     time (best of 3) against ``COPY (<the same SELECT>) TO STDOUT (FORMAT csv)`` (the floor),
     and peak Python memory (tracemalloc) for 10,000 vs 100,000 rows, for each format (CSV,
-    Dataset-JSON, NDJSON, SAS XPORT v5; XPORT is written from one frame, so its memory grows
-    with the rows);
+    Dataset-JSON, NDJSON, SAS XPORT v5);
 (b) ``GET /api/v1/adverse-events/?page_size=100`` over loopback: gunicorn (2 sync workers) on
     127.0.0.1:<free port>, a bounded thread-pool client (400 requests, 4 threads, 120 s cap):
     requests/s, p50/p99 latency;
@@ -290,10 +289,10 @@ def run_copy_floor(spec) -> tuple[float, int]:
     from exports import engine
 
     started = time.perf_counter()
-    query = engine.plan(spec).sql
+    plan = engine.plan(spec)
     connection.ensure_connection()
     raw = connection.connection
-    literal = psycopg.ClientCursor(raw).mogrify(query, spec.params)
+    literal = psycopg.ClientCursor(raw).mogrify(plan.sql, {**spec.params, **plan.params})
     size = 0
     with raw.cursor() as cursor, cursor.copy(
             f"COPY ({literal}) TO STDOUT (FORMAT csv, HEADER)") as copy:
