@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from adverse_events.models import AdverseEvent, CtcaeTerm
 from subjects.models import Site, Subject
-from trials.blinding import BLINDED_ARM
-from trials.models import Arm, Trial
+from trials.blinding import BLINDED_ARM, BLINDED_PRODUCT
+from trials.models import Arm, Intervention, Trial
 from visits.models import Exposure, QlqC30Form, Visit
 
 from . import define_xml, engine, odm
@@ -37,21 +37,20 @@ def define_chunks(spec: engine.Spec, trial: Trial) -> Iterator[str]:
 
 
 def reason_masker(trial: Trial, spec: engine.Spec) -> Callable[[str | None], str | None]:
-    """Reasons for change as the user may read them (module doc)."""
+    """Reasons for change as the user may read them (module doc): every arm code and label
+    reads ``Blinded``, every product code and name ``BLINDED_PRODUCT``, longest name first
+    (an arm code may contain a product code)."""
     if spec.unblinded or not trial.is_blinded:
         return lambda text: text
-    products = engine.product_masker(trial, spec) or (lambda text: text)
-    names = sorted({name for arm in Arm.objects.filter(protocol_version__trial=trial)
-                    for name in (arm.code, arm.label, arm.blinded_label) if name},
-                   key=len, reverse=True)
-    pattern = re.compile("|".join(re.escape(name) for name in names)) if names else None
-
-    def mask(text: str | None) -> str | None:
-        if not text:
-            return text
-        text = products(text)
-        return pattern.sub(BLINDED_ARM, text) if pattern else text
-    return mask
+    shown = {name: BLINDED_PRODUCT for pair in Intervention.objects.filter(
+        protocol_version__trial=trial).values_list("code", "agent") for name in pair if name}
+    shown.update({name: BLINDED_ARM for arm in Arm.objects.filter(protocol_version__trial=trial)
+                  for name in (arm.code, arm.label, arm.blinded_label) if name})
+    if not shown:
+        return lambda text: text
+    pattern = re.compile("|".join(re.escape(name) for name in sorted(shown, key=len,
+                                                                       reverse=True)))
+    return lambda text: pattern.sub(lambda m: shown[m.group(0)], text) if text else text
 
 
 class _Context:

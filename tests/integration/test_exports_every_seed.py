@@ -39,6 +39,7 @@ from tests.factories import (
     make_user,
     record_ae,
 )
+from tests.integration import test_exports
 from tests.integration.test_exports import content
 from tests.integration.test_exports_sdtm_ig34 import _same
 from tests.unit.test_define_xml import official_xsd
@@ -224,3 +225,26 @@ def test_the_odm_export_carries_the_audit_trail(api):
     assert ae[-1].get("TransactionType") == "Remove"
     assert ae[-1].findtext("odm:AuditRecord/odm:ReasonForChange", namespaces=ODM_NS) == (
         "entered twice")
+
+
+blinded = test_exports.blinded  # the double-blind world of the export tests (a fixture)
+
+
+def test_a_blinded_sponsor_reads_no_product_or_arm_in_the_reasons_for_change(api, blinded):
+    """The ODM audit trail of seed 004: a reason naming the product and the arm reads
+    masked for a blinded sponsor, as written for an unblinded one."""
+    subject = next(s for s in blinded["subjects"] if s.arm.code == "PBO_M0_M3")
+    visit_services.retire_exposure(subject.exposures.get(), "PBO given instead of MSC-AT "
+                                                            "(PBO_M0_M3 is Placebo)")
+    url, query = "/api/v1/exports/documents/odm/", {"trial": blinded["trial"].pk}
+    api.force_authenticate(blinded["blind"])
+    masked = content(api.get(url, query))
+    official_xsd("odm").validate(io.BytesIO(masked))
+    reasons = [r.text for r in ElementTree.fromstring(masked).iter(
+        f"{{{ODM_NS['odm']}}}ReasonForChange")]
+    retired = [r for r in reasons if "given instead of" in r]
+    assert retired == ["study product (blinded) given instead of study product (blinded) "
+                       "(Blinded is Blinded)"]
+    assert [x for x in test_exports.TRUE_LABELS if x in masked.decode()] == []
+    api.force_authenticate(blinded["open"])
+    assert b"PBO given instead of MSC-AT (PBO_M0_M3 is Placebo)" in content(api.get(url, query))
