@@ -61,9 +61,10 @@ def run_copy_floor(spec) -> int:
 
     from exports import engine
 
+    plan = engine.plan(spec)
     connection.ensure_connection()
     raw = connection.connection
-    literal = psycopg.ClientCursor(raw).mogrify(engine.plan(spec).sql, spec.params)
+    literal = psycopg.ClientCursor(raw).mogrify(plan.sql, {**spec.params, **plan.params})
     size = 0
     with raw.cursor() as cursor, cursor.copy(
             f"COPY ({literal}) TO STDOUT (FORMAT csv, HEADER)") as copy:

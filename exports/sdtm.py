@@ -133,6 +133,13 @@ def decimal_text(value: Decimal | int | float | None) -> str | None:
     return format(Decimal(value).normalize(), "f")
 
 
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` bytes of UTF-8 at a character boundary: a SAS XPORT v5
+    character value holds at most 200 bytes, 200 characters of ASCII text only."""
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
 def code_from_label(label: str, max_length: int = 20) -> str:
     """An ARMCD-style code from a label: upper-case letters and digits, at most 20 characters
     (SDTMIG 3.4 DM: ARMCD is limited to 20 characters)."""
@@ -531,7 +538,7 @@ class DvMapper:
         on, day0 = r.occurred_on, r.day0
         return (
             self.study_id, "DV", usubjid(self.study_id, r.site_code, r.subjid), r.seq,
-            str(r.id), self.mask(r.description)[:200], r.category.upper(),
+            str(r.id), clip(self.mask(r.description)), r.category.upper(),
             self.categories.get(r.category, r.category).upper(),
             epoch(on, day0, r.treatment_stop_date), iso_date(on), study_day(on, day0),
         )

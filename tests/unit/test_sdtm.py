@@ -225,6 +225,11 @@ def test_ex_dosing_period_and_dv_record():
         "DV", 1, "42", "DOSING", "STUDY TREATMENT DOSE")
     assert (dv["DVTERM"], dv["DVSTDY"], dv["EPOCH"]) == (
         "X dose 2E+6 cells/kg differs", 2, "TREATMENT")
+    # DVTERM fits the 200 bytes of an XPT value, also with non-ASCII text (μ: 2 bytes)
+    long = sdtm.DvMapper(STUDY, {}, None)(SimpleNamespace(**{
+        **vars(row), "description": "Dose 10 μg/kg given " * 12}))
+    term = as_dict(sdtm.DV_VARIABLES, long)["DVTERM"]
+    assert len(term.encode("utf-8")) <= 200 < len(term) * 1.1 and "\ufffd" not in term
 
 
 DM_ROW = {
