@@ -17,6 +17,7 @@ class AdminSite(TrialdeskAdminSite):
     index_title = "Trials, subjects, visits and safety"
 
     def get_urls(self):
+        from data_management import trial_pages
         from trials.models import Trial
 
         from . import dashboard
@@ -30,5 +31,8 @@ class AdminSite(TrialdeskAdminSite):
                  name="trials_trial_dashboards"),
             path("trials/trial/<int:pk>/dashboard/",
                  trial_admin_view(dashboard.trial_dashboard_view), name="trials_trial_dashboard"),
+            path("trials/trial/<int:pk>/status-matrix/",
+                 trial_admin_view(trial_pages.status_matrix_view),
+                 name="trials_trial_status_matrix"),
             *super().get_urls(),
         ]
