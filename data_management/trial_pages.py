@@ -2,6 +2,8 @@
 the admin site by ``edc.admin_site`` (as the dashboard is), behind the admin log-in:
 
 * ``/admin/trials/trial/<id>/status-matrix/?site=&page=``: the subject x visit matrix;
+* ``/admin/trials/trial/<id>/audit-trail/?filters`` (``data_management.audit_trail``) and
+  ``audit-trail/export/`` with the same filters as CSV;
 
 Each view takes the trial's ModelAdmin and reads what the API reads, scoped the same way.
 """
@@ -9,13 +11,15 @@ Each view takes the trial's ModelAdmin and reads what the API reads, scoped the 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 
 from edc.core import roles
-from subjects.models import Site
+from edc.core.admin import user_names
+from subjects.models import Site, Subject
 
-from . import matrix
+from . import audit_trail, matrix
+from .csv_stream import csv_response
 
 
 def scoped_trial(model_admin, request, pk):
@@ -48,7 +52,7 @@ def status_matrix_view(model_admin, request, pk):
         site = matrix.site_of(trial, request.user, request.GET.get("site"))
         data = matrix.status_matrix(trial, request.user, site=site, page=_page(request))
     except ValidationError as exc:
-        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        error = _error_text(exc)
     if data is not None:
         for row in data["subjects"]:
             row["cells"] = [row["visits"].get(code) for code in data["columns"]]
@@ -56,3 +60,44 @@ def status_matrix_view(model_admin, request, pk):
         "title": f"Status matrix: {trial.registry_id}", "subtitle": trial.title,
         "trial": trial, "matrix": data, "error": error, "sites": sites.order_by("code"),
         "site": site})
+
+
+def _error_text(exc: ValidationError) -> str:
+    return "; ".join(f"{k.replace('_', ' ')}: {' '.join(v)}" for k, v in exc.message_dict.items())
+
+
+def audit_trail_view(model_admin, request, pk):
+    trial = scoped_trial(model_admin, request, pk)
+    error, data = None, None
+    try:
+        filters = audit_trail.parse_filters(request.GET, request.user, trial)
+        data = audit_trail.page(trial, request.user, filters, _page(request))
+    except ValidationError as exc:
+        error = _error_text(exc)
+    if data is not None:
+        names = user_names({row["user"] for row in data["results"]})
+        for row in data["results"]:
+            row["who"] = names.get(row["user"]) or row["username"] or "system"
+            row["change_list"] = [(k, old, new) for k, (old, new) in row["changes"].items()]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(model_admin, request, "admin/data_management/audit_trail.html", {
+        "title": f"Audit trail: {trial.registry_id}", "subtitle": trial.title,
+        "trial": trial, "data": data, "error": error, "values": request.GET,
+        "query": query.urlencode(),
+        "subjects": roles.scope(Subject.objects.filter(trial=trial, retired_at__isnull=True),
+                                request.user).order_by("subject_number", "screening_number"),
+        "sites": roles.scope(Site.objects.filter(trial=trial), request.user,
+                             site="pk").order_by("code"),
+        "record_types": [(s.label, s.name) for s in audit_trail.visible_sources(
+            request.user, trial)]})
+
+
+def audit_trail_export_view(model_admin, request, pk):
+    trial = scoped_trial(model_admin, request, pk)
+    try:
+        filters = audit_trail.parse_filters(request.GET, request.user, trial)
+    except ValidationError as exc:
+        return HttpResponseBadRequest(_error_text(exc), content_type="text/plain")
+    return csv_response(audit_trail.csv_lines(trial, request.user, filters),
+                        f"audit-trail-{trial.registry_id}.csv")

@@ -34,5 +34,10 @@ class AdminSite(TrialdeskAdminSite):
             path("trials/trial/<int:pk>/status-matrix/",
                  trial_admin_view(trial_pages.status_matrix_view),
                  name="trials_trial_status_matrix"),
+            path("trials/trial/<int:pk>/audit-trail/",
+                 trial_admin_view(trial_pages.audit_trail_view), name="trials_trial_audit_trail"),
+            path("trials/trial/<int:pk>/audit-trail/export/",
+                 trial_admin_view(trial_pages.audit_trail_export_view),
+                 name="trials_trial_audit_trail_export"),
             *super().get_urls(),
         ]
