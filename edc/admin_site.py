@@ -18,6 +18,7 @@ class AdminSite(TrialdeskAdminSite):
 
     def get_urls(self):
         from data_management import trial_pages
+        from subjects import randomization_pages
         from trials.models import Trial
 
         from . import dashboard
@@ -39,5 +40,14 @@ class AdminSite(TrialdeskAdminSite):
             path("trials/trial/<int:pk>/audit-trail/export/",
                  trial_admin_view(trial_pages.audit_trail_export_view),
                  name="trials_trial_audit_trail_export"),
+            path("trials/trial/<int:pk>/randomization/",
+                 trial_admin_view(randomization_pages.randomization_view),
+                 name="trials_trial_randomization"),
+            path("trials/trial/<int:pk>/randomization/extend/",
+                 trial_admin_view(randomization_pages.extend_view),
+                 name="trials_trial_randomization_extend"),
+            path("trials/trial/<int:pk>/randomization/allocation-error/",
+                 trial_admin_view(randomization_pages.allocation_error_view),
+                 name="trials_trial_randomization_error"),
             *super().get_urls(),
         ]

@@ -13,13 +13,15 @@ def register_all() -> DefaultRouter:
     from exports.api import register as register_exports
     from notifications.api import register as register_notifications
     from subjects.api import register as register_subjects
+    from subjects.randomization_api import register as register_randomization
     from trials.api import register as register_trials
     from visits.api import register as register_visits
 
     # trial actions first: their routes share the ``trials`` prefix, whose API-root entry must
     # stay the trial list's
-    for register in (register_dose_finding, register_trial_data, register_trials,
-                     register_subjects, register_visits, register_adverse_events,
-                     register_data_management, register_exports, register_notifications):
+    for register in (register_dose_finding, register_trial_data, register_randomization,
+                     register_trials, register_subjects, register_visits,
+                     register_adverse_events, register_data_management, register_exports,
+                     register_notifications):
         register(router)
     return router

@@ -29,7 +29,7 @@ from .models import Intervention, Trial
 
 #: Models whose rows are the allocation: a lookup through one of them selects by arm.
 ALLOCATION_MODELS = frozenset({"trials.Arm", "trials.Intervention",
-                               "subjects.RandomizationSlot"})
+                               "subjects.RandomizationSlot", "subjects.AllocationError"})
 
 
 def allocation_fields(model) -> frozenset[str]:
