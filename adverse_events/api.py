@@ -127,6 +127,10 @@ class ReportSaeSerializer(serializers.Serializer):
                                             help_text="When it was reported (default: now)")
 
 
+class RetireSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the record is retired (entered in error)")
+
+
 class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     subject = ScopedSubjectField()
     term_name = serializers.CharField(read_only=True)
@@ -276,6 +280,18 @@ class AdverseEventViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.Model
         body.is_valid(raise_exception=True)
         services.report_sae(ae, user=request.user,
                             reported_at=body.validated_data.get("reported_at"))
+        ae = self.get_queryset().get(pk=ae.pk)
+        return Response(AdverseEventSerializer(ae, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=RetireSerializer, responses={200: AdverseEventSerializer})
+    @action(detail=True, methods=["post"], serializer_class=RetireSerializer)
+    def retire(self, request, pk=None):
+        """Retire an AE entered in error, with the reason (kept, never deleted; it leaves the
+        SAE clock, the DLT/TI evaluation and the exports; a grade 5 AE is refused)."""
+        ae = self.get_object()
+        body = RetireSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.retire_adverse_event(ae, body.validated_data["reason"], request.user)
         ae = self.get_queryset().get(pk=ae.pk)
         return Response(AdverseEventSerializer(ae, context=self.get_serializer_context()).data)
 

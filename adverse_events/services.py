@@ -174,6 +174,27 @@ def report_sae(ae: AdverseEvent, user=None, reported_at: dt.datetime | None = No
     return ae
 
 
+@transaction.atomic
+def retire_adverse_event(ae: AdverseEvent, reason: str, user=None) -> AdverseEvent:
+    """An AE entered in error (the wrong subject, a duplicate): retired with the reason, kept
+    with its grade episodes, attributions and audit trail, never deleted. It leaves the SAE
+    clock, the DLT/TI evaluation (re-run on commit) and the exports. A grade 5 AE is not
+    retired: it recorded the subject's death, which a retirement would not undo."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the adverse event is retired (entered in "
+                                         "error)."})
+    ae = AdverseEvent.objects.select_for_update().get(pk=ae.pk)
+    if ae.retired_at is not None:
+        raise ValidationError({"retired_at": "this adverse event is already retired"})
+    if ae.grade == 5:
+        raise ValidationError({"grade": (
+            "a grade 5 adverse event recorded the subject's death, which retiring it would "
+            "not undo: it is not retired")})
+    ae.retire(f"entered in error: {reason.strip()}", user)
+    queue_toxicity_evaluation(ae.subject_id)
+    return ae
+
+
 def overdue_saes(now: dt.datetime | None = None):
     """Serious AEs not reported to the sponsor more than 24 h after awareness (ICH E2A)."""
     return AdverseEvent.objects.sae_status("overdue", now=now)

@@ -178,6 +178,8 @@ def dashboard_context(trial, user) -> dict:
             ("Locks", {k: v for k, v in status["locks"].items()
                        if not isinstance(v, dict | bool)}),
         ],
+        "administers_randomization": trial.is_randomized and roles.administers_randomization(
+            user, trial),
         "as_of": timezone.now(),
         "scope_note": ("all sites" if roles.is_admin(user) else "the sites you have access to"),
     }

@@ -33,7 +33,7 @@ from psycopg.rows import namedtuple_row
 from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, ToxicityFlag
 from data_management.models import ProtocolDeviation
 from edc.core.replica import reporting_connection
-from subjects.models import EligibilityAnswer, Site, Subject
+from subjects.models import AllocationError, EligibilityAnswer, Site, Subject
 from trials import protocol_schema as schema
 from trials.blinding import BLINDED_PRODUCT
 from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, ProtocolVersion, Trial
@@ -64,6 +64,7 @@ T = {
     "visit": Visit._meta.db_table,
     "form": QlqC30Form._meta.db_table,
     "deviation": ProtocolDeviation._meta.db_table,
+    "allocation_error": AllocationError._meta.db_table,
 }
 
 SDTM_DOMAINS = {
@@ -356,6 +357,9 @@ def plan(spec: Spec) -> Plan:
             f"SELECT site.code AS site_code, site.country, {SUBJID} AS subjid, s.id AS seq, "
             "s.consent_date, s.day0, s.status, s.status_date, "
             "s.birth_date, s.age_at_consent, s.sex, s.race, s.arm_id, s.death_date, "
+            f"(SELECT xe.actual_arm_id FROM {T['allocation_error']} xe WHERE xe.subject_id = "
+            "s.id AND xe.retired_at IS NULL AND xe.actual_arm_id IS NOT NULL ORDER BY xe.id "
+            "DESC LIMIT 1) AS actual_arm_id, "
             f"ex.first_dose, ex.last_dose, {LAST_CONTACT} AS last_contact FROM "
             f"{T['subject']} s JOIN {T['site']} site ON site.id = s.site_id "
             "LEFT JOIN LATERAL (SELECT min(e.administered_on) AS first_dose, "

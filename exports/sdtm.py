@@ -616,11 +616,13 @@ class DmMapper:
 
     The row provides ``site_code, country, subjid, consent_date, day0, status, status_date,
     birth_date, age_at_consent, sex, race, arm_id, death_date, first_dose, last_dose,
-    last_contact``. RFSTDTC = day 0 of the schedule; RFENDTC = the off-study date;
+    last_contact, actual_arm_id``. RFSTDTC = day 0 of the schedule; RFENDTC = the off-study date;
     RFXSTDTC/RFXENDTC = first and last exposure; RFICDTC = consent; RFPENDTC = the last date
     the subject is known in the trial (off-study or death date, else the latest visit,
     exposure, AE or questionnaire date); AGE/AGEU at consent (:func:`age`). ACTARM = ARM once
-    treated (trialdesk records no arm switches, so ACTARMUD is null); ARMNRS explains a null
+    treated, or the arm actually received where the statistician recorded an allocation error
+    (``actual_arm_id``; the subject stays in ARM, as randomized); the actual arm is always one
+    of the trial's arms, so ACTARMUD is null; ARMNRS explains a null
     ARM/ACTARM (CT ARMNULRS). ARM/ARMCD/ACTARM/ACTARMCD are what ``arms`` shows the user
     (``exports.blinding``). No direct identifiers: BRTHDTC only when ``birth_date`` is allowed
     for the user (the birth date is still used for AGE).
@@ -634,6 +636,7 @@ class DmMapper:
 
     def __call__(self, r) -> tuple:
         arm = self.arms.get(r.arm_id) if r.arm_id is not None else None
+        actual = self.arms.get(r.actual_arm_id, arm) if r.actual_arm_id is not None else arm
         treated = r.first_dose is not None
         if arm is None:
             reason = "SCREEN FAILURE" if r.status == lifecycle.SCREEN_FAILURE else "NOT ASSIGNED"
@@ -652,7 +655,8 @@ class DmMapper:
         record += [
             years, "YEARS" if years is not None else None, r.sex, r.race or None,
             arm.code if arm else None, arm.label if arm else None,
-            arm.code if arm and treated else None, arm.label if arm and treated else None,
+            actual.code if actual and treated else None,
+            actual.label if actual and treated else None,
             reason, None, terminology.country_code(r.country),
         ]
         return tuple(record)

@@ -53,12 +53,13 @@ class SubjectSerializer(PlainFieldsMixin, serializers.ModelSerializer):
             "usubjid", "sex", "race", "birth_date", "age_at_consent", "consent_date", "status",
             "status_date", "status_reason", "arm_label", "dose_level", "cohort",
             "frequency_level", "day0", "enrolled_on", "treatment_stop_date",
-            "treatment_stop_reason", "death_date", "reason",
+            "treatment_stop_reason", "death_date", "retired_at", "retired_reason", "reason",
         ]
         read_only_fields = [
             "protocol_version", "subject_number", "status", "status_date", "status_reason",
             "dose_level", "cohort", "frequency_level", "day0", "enrolled_on",
-            "treatment_stop_date", "treatment_stop_reason", "death_date",
+            "treatment_stop_date", "treatment_stop_reason", "death_date", "retired_at",
+            "retired_reason",
         ]
 
     def get_fields(self):
@@ -147,6 +148,10 @@ class UnblindSerializer(serializers.Serializer):
     reason = serializers.CharField(min_length=10)
 
 
+class RetireSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the record is retired (entered in error)")
+
+
 class InvestigatorOnly(permissions.BasePermission):
     message = "Only an investigator may do this."
 
@@ -225,6 +230,17 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewS
         else:
             subject = services.change_status(subject, v["status"], v["on"], v["reason"],
                                              request.user)
+        return self._respond(subject)
+
+    @extend_schema(request=RetireSerializer, responses={200: SubjectSerializer})
+    @action(detail=True, methods=["post"])
+    def retire(self, request, pk=None):
+        """Retire a subject entered in error, with the reason (kept, never deleted; a
+        randomized subject is refused: intention to treat)."""
+        subject = self.get_object()
+        data = RetireSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subject = services.retire_subject(subject, data.validated_data["reason"], request.user)
         return self._respond(subject)
 
     @extend_schema(request=UnblindSerializer, responses={200: dict})

@@ -7,7 +7,10 @@ Roles (created by migration ``edc.0002_roles``):
 * ``monitor``: read and raise queries, all sites of a trial;
 * ``data_manager``: queries, locks, all sites of a trial;
 * ``sponsor``: read-only, exports, no direct identifiers, blinded unless granted;
-* ``admin``: everything (also Django superusers).
+* ``statistician`` (``edc.0006_statistician_role``): the unblinded statistician, the only
+  role that administers randomization lists (view, extend, allocation errors; ICH E9 2.3:
+  the list is kept away from everyone else); read-only otherwise;
+* ``admin``: everything (also Django superusers), except randomization administration.
 
 Scope comes from :class:`subjects.models.Membership`: a user sees a trial's records at one
 site (``site`` set) or at all its sites (``site`` empty).
@@ -28,13 +31,14 @@ INVESTIGATOR = "investigator"
 MONITOR = "monitor"
 DATA_MANAGER = "data_manager"
 SPONSOR = "sponsor"
+STATISTICIAN = "statistician"
 ADMIN = "admin"
-ROLES = (SITE_STAFF, INVESTIGATOR, MONITOR, DATA_MANAGER, SPONSOR, ADMIN)
+ROLES = (SITE_STAFF, INVESTIGATOR, MONITOR, DATA_MANAGER, SPONSOR, STATISTICIAN, ADMIN)
 
 #: Roles that may create or change clinical data at their sites.
 DATA_ENTRY_ROLES = frozenset({SITE_STAFF, INVESTIGATOR})
 #: Roles that only read (plus their own workflow actions: queries, exports).
-READ_ONLY_ROLES = frozenset({MONITOR, SPONSOR})
+READ_ONLY_ROLES = frozenset({MONITOR, SPONSOR, STATISTICIAN})
 
 
 def roles_of(user) -> frozenset[str]:
@@ -138,6 +142,13 @@ def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = 
     if not parts:
         return queryset.none()
     return queryset.filter(functools.reduce(operator.or_, parts))
+
+
+def administers_randomization(user, trial) -> bool:
+    """The unblinded statistician of ``trial``: the role, and unblinded access to the trial
+    on a membership. Nobody else (admins included) views or changes its allocation lists."""
+    return has_role(user, STATISTICIAN) and hooks.membership_model().objects.filter(
+        user=user, trial=trial, unblinded=True, retired_at__isnull=True).exists()
 
 
 def can_see_unblinded(user, trial) -> bool:
