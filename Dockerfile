@@ -3,15 +3,23 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY edc edc
+COPY accounts accounts
 COPY trials trials
 COPY subjects subjects
 COPY visits visits
+COPY epro epro
+COPY notifications notifications
 COPY adverse_events adverse_events
 COPY data_management data_management
 COPY exports exports
 COPY seeds seeds
+COPY locale locale
 COPY manage.py ./
-RUN pip install --no-cache-dir . && python manage.py collectstatic --no-input -v0 \
+# gettext's msgfmt compiles the translations (locale/*.po -> .mo), then leaves the image
+RUN apt-get update && apt-get install -y --no-install-recommends gettext \
+    && pip install --no-cache-dir . && python manage.py collectstatic --no-input -v0 \
+    && python manage.py compilemessages -v0 \
+    && apt-get purge -y gettext && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 1000 trialdesk && mkdir -p /app/var && chown trialdesk /app/var
 USER trialdesk
 EXPOSE 8000

@@ -11,9 +11,18 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 
 from edc.core import roles
-from edc.core.admin import AllocationGuard, ClinicalAdmin, ReasonForChangeForm, ScopedRelatedFilter
+from edc.core.admin import (
+    AllocationGuard,
+    ClinicalAdmin,
+    ReasonForChangeForm,
+    RetireForm,
+    ScopedRelatedFilter,
+    service_form_view,
+)
 from edc.core.audit import change_reason
 from subjects.models import Subject
 from trials.blinding import blinded_name
@@ -212,7 +221,9 @@ class AdverseEventAdmin(ClinicalAdmin):
     list_select_related = ["subject", "term"]
     date_hierarchy = "onset_date"
     autocomplete_fields = ["term"]
-    readonly_fields = ["grade", "reported_at", "reported_by", "sae_overdue_raised_at"]
+    readonly_fields = ["grade", "reported_at", "reported_by", "sae_overdue_raised_at",
+                       "retired_at", "retired_reason"]
+    change_form_template = "admin/adverse_events/adverseevent/change_form.html"
     actions = ["record_sae_reported"]
 
     @admin.action(description="Record selected SAEs as reported to the sponsor now",
@@ -229,6 +240,31 @@ class AdverseEventAdmin(ClinicalAdmin):
                 messages.error(request, f"{ae}: not recorded: {'; '.join(exc.messages)}")
         if done:
             messages.success(request, f"{done} SAE(s) recorded as reported to the sponsor.")
+
+    def get_urls(self):
+        return [path("<int:pk>/retire/", self.admin_site.admin_view(self.retire_view),
+                     name="adverse_events_adverseevent_retire"), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {**(extra_context or {}), "can_enter_data": roles.can_enter_data(request.user)}
+        return super().change_view(request, object_id, form_url, context)
+
+    def retire_view(self, request, pk):
+        ae = self.get_queryset(request).filter(pk=pk).select_related("subject", "term").first()
+        if ae is None:
+            raise Http404("No such adverse event in your trials and sites.")
+        form = RetireForm(request.POST or None)
+
+        def perform(data):
+            services.retire_adverse_event(ae, data["reason"], request.user)
+            messages.success(request, "Adverse event retired as entered in error (kept with "
+                                      "its audit trail).")
+            return HttpResponseRedirect(reverse("admin:subjects_subject_change",
+                                                args=[ae.subject_id]) + "#adverse-events")
+
+        return service_form_view(self, request, ae, form, title="Retire adverse event "
+                                 "entered in error", perform=perform, submit="Retire",
+                                 rename={"grade": "reason", "retired_at": "reason"})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "subject":

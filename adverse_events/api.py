@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, F, OuterRef
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -25,14 +27,15 @@ from rest_framework.response import Response
 from edc.core import roles
 from edc.core.api.filters import PolicyFilterBackend, PolicyOrderingFilter
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core.api.representation import PlainFieldsMixin
 from subjects.models import Subject
 from trials.api_fields import ProductCodeField
-from trials.masking import text_masker
+from trials.masking import shown_product, text_masker
 from trials.models import Intervention
 
 from . import services
 from .models import EFFECTIVE_FLAG, AdverseEvent, Attribution, CtcaeTerm, GradeEpisode, ToxicityFlag
-from .validation import AttributionDraft, EpisodeDraft, validate
+from .validation import AttributionDraft, EpisodeDraft
 
 SUBJECT_SCOPE = {"scope_trial": "subject__trial", "scope_site": "subject__site"}
 
@@ -42,10 +45,28 @@ def _drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
     return serializers.ValidationError(detail)
 
 
+class AnnotatedRows(list):
+    """The active rows of a relation as the queryset annotated them (JSON objects, see
+    :func:`adverse_event_queryset`), with the AE they belong to."""
+
+    def __init__(self, rows, owner):
+        super().__init__(rows)
+        self.owner = owner
+
+
 class ActiveListSerializer(serializers.ListSerializer):
-    """Shows only rows that are not retired."""
+    """Shows only rows that are not retired: read from the queryset's ``<field>_rows``
+    annotation when there (no model instance per row), else from the relation."""
+
+    def get_attribute(self, instance):
+        rows = getattr(instance, f"{self.field_name}_rows", None)
+        if rows is not None:
+            return AnnotatedRows(rows, instance)
+        return super().get_attribute(instance)
 
     def to_representation(self, data):
+        if isinstance(data, AnnotatedRows):
+            return [self.child.annotated_representation(row, data.owner) for row in data]
         rows = data.all() if hasattr(data, "all") else data
         return super().to_representation([r for r in rows if r.retired_at is None])
 
@@ -68,6 +89,9 @@ class GradeEpisodeSerializer(serializers.ModelSerializer):
         fields = ["id", "grade", "start_date", "end_date"]
         list_serializer_class = ActiveListSerializer
 
+    def annotated_representation(self, row: dict, ae) -> dict:
+        return row  # already these fields, dates in ISO 8601 (EPISODE_ROWS)
+
 
 class AttributionSerializer(serializers.ModelSerializer):
     intervention = serializers.PrimaryKeyRelatedField(queryset=Intervention.objects.all())
@@ -77,6 +101,11 @@ class AttributionSerializer(serializers.ModelSerializer):
         model = Attribution
         fields = ["intervention", "intervention_code", "level"]
         list_serializer_class = ActiveListSerializer
+
+    def annotated_representation(self, row: dict, ae) -> dict:
+        """The row of ATTRIBUTION_ROWS, its product code as the user may see it."""
+        return {**row, "intervention_code": shown_product(
+            self.context["request"].user, ae.subject, row["intervention_code"])}
 
 
 class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
@@ -98,10 +127,14 @@ class ReportSaeSerializer(serializers.Serializer):
                                             help_text="When it was reported (default: now)")
 
 
-class AdverseEventSerializer(serializers.ModelSerializer):
+class RetireSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the record is retired (entered in error)")
+
+
+class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     subject = ScopedSubjectField()
-    term_name = serializers.CharField(source="term.term", read_only=True)
-    meddra_code = serializers.CharField(source="term.meddra_code", read_only=True)
+    term_name = serializers.CharField(read_only=True)
+    meddra_code = serializers.CharField(read_only=True)
     grade_episodes = GradeEpisodeSerializer(many=True)
     attributions = AttributionSerializer(many=True, required=False)
     ongoing = serializers.BooleanField(read_only=True)
@@ -132,23 +165,14 @@ class AdverseEventSerializer(serializers.ModelSerializer):
                 "expedited_days": deadlines.expedited_days, "basis": deadlines.basis}
 
     def validate(self, attrs):
+        """Shape only: the clinical rules (``validation.validate``) run once, in
+        ``services.save_adverse_event`` under the subject's row lock, where a refusal is a 400
+        and nothing is saved."""
         attrs.pop("reason", None)
         ae = self.instance
         if ae is not None and "subject" in attrs and attrs["subject"].pk != ae.subject_id:
             raise serializers.ValidationError({"subject": "The subject of an AE cannot change."})
-        subject = attrs.get("subject") or ae.subject
-        values = {name: getattr(ae, name) for name in (*services.AE_FIELDS, "reported_at")
-                  } if ae else {}
-        values.update({k: v for k, v in attrs.items()
-                       if k not in ("subject", "grade_episodes", "attributions")})
-        episodes, attributions = self._drafts(attrs)
-        attrs["_episodes"], attrs["_attributions"] = episodes, attributions
-        try:
-            validate(subject, values,
-                     services.active_episodes(ae) if episodes is None else episodes,
-                     services.active_attributions(ae) if attributions is None else attributions)
-        except DjangoValidationError as exc:
-            raise _drf_error(exc) from None
+        attrs["_episodes"], attrs["_attributions"] = self._drafts(attrs)
         return attrs
 
     def _drafts(self, attrs):
@@ -182,12 +206,29 @@ class AdverseEventSerializer(serializers.ModelSerializer):
         return self._save(validated_data, instance)
 
 
+#: The active grade episodes of an AE as JSON objects, in the API's shape.
+EPISODE_ROWS = ArraySubquery(
+    GradeEpisode.objects.filter(adverse_event=OuterRef("pk"), retired_at__isnull=True)
+    .order_by("start_date", "id")
+    .values(row=JSONObject(id="id", grade="grade", start_date="start_date",
+                           end_date="end_date")))
+#: The active attributions of an AE as JSON objects (the product code still unmasked).
+ATTRIBUTION_ROWS = ArraySubquery(
+    Attribution.objects.filter(adverse_event=OuterRef("pk"), retired_at__isnull=True)
+    .order_by("intervention__protocol_version", "intervention__code")
+    .values(row=JSONObject(intervention="intervention_id",
+                           intervention_code="intervention__code", level="level")))
+
+
 def adverse_event_queryset():
-    return AdverseEvent.objects.select_related("term", "subject").prefetch_related(
-        Prefetch("grade_episodes", GradeEpisode.objects.filter(retired_at__isnull=True)),
-        Prefetch("attributions", Attribution.objects.filter(retired_at__isnull=True)
-                 .select_related("intervention")),
-    )
+    """AEs as the API reads them, a page in one query: the term's name and code and the
+    active grade episodes and attributions are annotated (``<relation>_rows``), so a page
+    builds one AE and one subject (trial and protocol version only) per row."""
+    return AdverseEvent.objects.select_related("subject").only(
+        *(f.name for f in AdverseEvent._meta.concrete_fields),
+        "subject__trial_id", "subject__protocol_version_id",
+    ).annotate(term_name=F("term__term"), meddra_code=F("term__meddra_code"),
+               grade_episodes_rows=EPISODE_ROWS, attributions_rows=ATTRIBUTION_ROWS)
 
 
 class AdverseEventFilter(filters.FilterSet):
@@ -239,6 +280,18 @@ class AdverseEventViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.Model
         body.is_valid(raise_exception=True)
         services.report_sae(ae, user=request.user,
                             reported_at=body.validated_data.get("reported_at"))
+        ae = self.get_queryset().get(pk=ae.pk)
+        return Response(AdverseEventSerializer(ae, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=RetireSerializer, responses={200: AdverseEventSerializer})
+    @action(detail=True, methods=["post"], serializer_class=RetireSerializer)
+    def retire(self, request, pk=None):
+        """Retire an AE entered in error, with the reason (kept, never deleted; it leaves the
+        SAE clock, the DLT/TI evaluation and the exports; a grade 5 AE is refused)."""
+        ae = self.get_object()
+        body = RetireSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.retire_adverse_event(ae, body.validated_data["reason"], request.user)
         ae = self.get_queryset().get(pk=ae.pk)
         return Response(AdverseEventSerializer(ae, context=self.get_serializer_context()).data)
 

@@ -189,12 +189,13 @@ class AdverseEvent(ClinicalModel):
         return [name for name in self.CRITERIA if getattr(self, name)]
 
     def related(self) -> bool:
-        """Related to at least one intervention at "possible" or more (ICH E2A)."""
+        """Related to at least one intervention at "possible" or more (ICH E2A). Reads the
+        active attributions a queryset annotated (``attributions_rows``) when there."""
         threshold = toxicity.attribution_rank("possible")
-        return any(
-            toxicity.attribution_rank(a.level) >= threshold
-            for a in self.attributions.all() if a.retired_at is None
-        )
+        rows = getattr(self, "attributions_rows", None)
+        levels = ([row["level"] for row in rows] if rows is not None else
+                  [a.level for a in self.attributions.all() if a.retired_at is None])
+        return any(toxicity.attribution_rank(level) >= threshold for level in levels)
 
     def sae_deadlines(self) -> toxicity.SaeDeadlines | None:
         if not self.serious or self.aware_at is None:

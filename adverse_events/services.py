@@ -74,7 +74,8 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
         merged = {name: getattr(instance, name) for name in (*AE_FIELDS, "reported_at")}
     else:
         merged = {}
-    subject = Subject.objects.select_for_update().get(pk=subject.pk)
+    subject = Subject.objects.select_for_update(of=("self",)).select_related("trial").get(
+        pk=subject.pk)
     merged.update(values)
     episodes = active_episodes(instance) if episodes is None else episodes
     attributions = active_attributions(instance) if attributions is None else attributions
@@ -82,7 +83,7 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     attributions = [AttributionDraft(targets.get(a.intervention.pk, a.intervention), a.level)
                     for a in attributions]
     _check_episode_ids(instance, episodes)
-    validate(subject, merged, episodes, attributions)
+    validate(subject, merged, episodes, attributions, targets=targets)
 
     ae = instance or AdverseEvent(subject=subject)
     was_serious, was_grade = ae.serious and instance is not None, ae.grade
@@ -170,6 +171,27 @@ def report_sae(ae: AdverseEvent, user=None, reported_at: dt.datetime | None = No
     with change_reason("SAE reported to the sponsor", user):
         ae.reported_at, ae.reported_by = reported_at, user
         ae.save(update_fields=["reported_at", "reported_by", "updated_at"])
+    return ae
+
+
+@transaction.atomic
+def retire_adverse_event(ae: AdverseEvent, reason: str, user=None) -> AdverseEvent:
+    """An AE entered in error (the wrong subject, a duplicate): retired with the reason, kept
+    with its grade episodes, attributions and audit trail, never deleted. It leaves the SAE
+    clock, the DLT/TI evaluation (re-run on commit) and the exports. A grade 5 AE is not
+    retired: it recorded the subject's death, which a retirement would not undo."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the adverse event is retired (entered in "
+                                         "error)."})
+    ae = AdverseEvent.objects.select_for_update().get(pk=ae.pk)
+    if ae.retired_at is not None:
+        raise ValidationError({"retired_at": "this adverse event is already retired"})
+    if ae.grade == 5:
+        raise ValidationError({"grade": (
+            "a grade 5 adverse event recorded the subject's death, which retiring it would "
+            "not undo: it is not retired")})
+    ae.retire(f"entered in error: {reason.strip()}", user)
+    queue_toxicity_evaluation(ae.subject_id)
     return ae
 
 

@@ -75,12 +75,13 @@ def check_grade(term: CtcaeTerm, grade: int) -> str | None:
 
 
 def validate(subject, values: dict, episodes: list[EpisodeDraft],
-             attributions: list[AttributionDraft] | None, *, exposures=None) -> None:
+             attributions: list[AttributionDraft] | None, *, exposures=None,
+             targets=None) -> None:
     """Refuse (``ValidationError``) an adverse event draft; ``values`` are AE field values.
 
     ``attributions=None`` skips the attribution checks (the admin checks them separately);
-    ``exposures``: the subject's ``(intervention_id, administered_on)`` pairs (queried when
-    not given).
+    ``exposures``: the subject's ``(intervention_id, administered_on)`` pairs, ``targets``:
+    ``trials.masking.attribution_targets(subject)`` (each queried when not given).
     """
     errors = Errors()
     today = timezone.localdate()
@@ -99,14 +100,14 @@ def validate(subject, values: dict, episodes: list[EpisodeDraft],
     _check_death(errors, subject, values, episodes, worst, death_date)
     _check_seriousness(errors, values, today)
     if attributions is not None:
-        _check_attributions(errors, subject, onset, attributions, exposures)
+        _check_attributions(errors, subject, onset, attributions, exposures, targets)
     errors.raise_if_any()
 
 
 def validate_attributions(subject, onset: dt.date, attributions: list[AttributionDraft]) -> None:
     """The attribution checks of :func:`validate` alone."""
     errors = Errors()
-    _check_attributions(errors, subject, onset, attributions, None)
+    _check_attributions(errors, subject, onset, attributions, None, None)
     errors.raise_if_any()
 
 
@@ -197,7 +198,7 @@ def _check_seriousness(errors, values, today) -> None:
         errors.add("reported_at", "The report time is in the future.")
 
 
-def _check_attributions(errors, subject, onset, attributions, exposures) -> None:
+def _check_attributions(errors, subject, onset, attributions, exposures, targets) -> None:
     """Attributions are checked against their targets (``trials.masking``): in a blinded trial
     a product and its matching placebo are one study treatment, so the checks (and their
     messages) never tell which of the two the subject received."""
@@ -207,7 +208,8 @@ def _check_attributions(errors, subject, onset, attributions, exposures) -> None
     if exposures is None:
         exposures = list(Exposure.objects.filter(subject=subject, retired_at__isnull=True)
                          .values_list("intervention_id", "administered_on"))
-    targets = attribution_targets(subject)
+    if targets is None:
+        targets = attribution_targets(subject)
 
     def target(pk):
         return targets[pk].pk if pk in targets else pk

@@ -211,14 +211,14 @@ def casebook_statuses(subjects) -> dict[int, list[dict]]:
     plus the data-management index, however many subjects (see ``status.form_statuses``)."""
     from django.contrib.contenttypes.models import ContentType
 
-    from .status import _index, _status
+    from .status import record_status, status_index
     from .targets import crf_models, paths
 
     if not subjects:
         return {}
     ids = [s.pk for s in subjects]
     trial_of = {s.pk: s.trial_id for s in subjects}
-    ix = _index(ids, set(trial_of.values()))
+    ix = status_index(ids, set(trial_of.values()))
     out: dict[int, list[dict]] = {pk: [] for pk in ids}
     for model in crf_models():
         ct = ContentType.objects.get_for_model(model)
@@ -228,6 +228,6 @@ def casebook_statuses(subjects) -> dict[int, list[dict]]:
             "pk", subject_path, p.visit or "pk")
         for pk, subject_id, visit_id in rows:
             visit_id = visit_id if p.visit else None
-            out[subject_id].append({"status": _status(ix, ct.pk, pk, subject_id, visit_id,
-                                                      trial_of[subject_id])})
+            out[subject_id].append({"status": record_status(
+                ix, ct.pk, pk, subject_id, visit_id, trial_of[subject_id])})
     return out

@@ -23,7 +23,7 @@ AGE_BUCKETS = ((0, 7, "0-7"), (8, 30, "8-30"), (31, None, ">30"))
 
 
 @dataclass
-class _Index:
+class StatusIndex:
     queried: set = field(default_factory=set)
     verified: set = field(default_factory=set)
     cleared: set = field(default_factory=set)
@@ -33,8 +33,9 @@ class _Index:
     locks: dict = field(default_factory=dict)
 
 
-def _index(subject_ids: list[int], trial_ids: set[int]) -> _Index:
-    ix = _Index()
+def status_index(subject_ids: list[int], trial_ids: set[int]) -> StatusIndex:
+    """The queries, verifications, signatures and locks of many subjects, in four queries."""
+    ix = StatusIndex()
     for ct, oid in Query.objects.filter(subject_id__in=subject_ids,
                                         state__in=wf.UNRESOLVED_QUERY_STATES
                                         ).values_list("content_type_id", "object_id"):
@@ -63,7 +64,8 @@ def _index(subject_ids: list[int], trial_ids: set[int]) -> _Index:
     return ix
 
 
-def _status(ix: _Index, ct_id, pk, subject_id, visit_id, trial_id) -> list[str]:
+def record_status(ix: StatusIndex, ct_id, pk, subject_id, visit_id, trial_id) -> list[str]:
+    """The status of one saved record (module docstring) from the index of its subject."""
     key = (ct_id, pk)
     out = ["entered"]
     if key in ix.queried:
@@ -93,14 +95,14 @@ def _trial_id(record) -> int:
 def form_status(record) -> list[str]:
     """The status of one saved CRF record, e.g. ``["entered", "queried", "locked"]``."""
     subject_id, trial_id = subject_id_of(record), _trial_id(record)
-    ix = _index([subject_id], {trial_id})
+    ix = status_index([subject_id], {trial_id})
     ct = ContentType.objects.get_for_model(record)
-    return _status(ix, ct.pk, record.pk, subject_id, visit_id_of(record), trial_id)
+    return record_status(ix, ct.pk, record.pk, subject_id, visit_id_of(record), trial_id)
 
 
 def form_statuses(subject) -> list[dict]:
     """Every CRF record of a subject with its status (the casebook at a glance)."""
-    ix = _index([subject.pk], {subject.trial_id})
+    ix = status_index([subject.pk], {subject.trial_id})
     rows = []
     for model in crf_models():
         ct = ContentType.objects.get_for_model(model)
@@ -109,7 +111,8 @@ def form_statuses(subject) -> list[dict]:
             rows.append({
                 "form": label_of(ct), "object_id": record.pk, "label": str(record),
                 "visit": visit_id, "retired": record.retired_at is not None,
-                "status": _status(ix, ct.pk, record.pk, subject.pk, visit_id, subject.trial_id),
+                "status": record_status(ix, ct.pk, record.pk, subject.pk, visit_id,
+                                        subject.trial_id),
                 "verified_fields": sorted(ix.verified_fields.get((ct.pk, record.pk), [])),
             })
     return rows

@@ -17,6 +17,8 @@ class AdminSite(TrialdeskAdminSite):
     index_title = "Trials, subjects, visits and safety"
 
     def get_urls(self):
+        from data_management import trial_pages
+        from subjects import randomization_pages
         from trials.models import Trial
 
         from . import dashboard
@@ -30,5 +32,22 @@ class AdminSite(TrialdeskAdminSite):
                  name="trials_trial_dashboards"),
             path("trials/trial/<int:pk>/dashboard/",
                  trial_admin_view(dashboard.trial_dashboard_view), name="trials_trial_dashboard"),
+            path("trials/trial/<int:pk>/status-matrix/",
+                 trial_admin_view(trial_pages.status_matrix_view),
+                 name="trials_trial_status_matrix"),
+            path("trials/trial/<int:pk>/audit-trail/",
+                 trial_admin_view(trial_pages.audit_trail_view), name="trials_trial_audit_trail"),
+            path("trials/trial/<int:pk>/audit-trail/export/",
+                 trial_admin_view(trial_pages.audit_trail_export_view),
+                 name="trials_trial_audit_trail_export"),
+            path("trials/trial/<int:pk>/randomization/",
+                 trial_admin_view(randomization_pages.randomization_view),
+                 name="trials_trial_randomization"),
+            path("trials/trial/<int:pk>/randomization/extend/",
+                 trial_admin_view(randomization_pages.extend_view),
+                 name="trials_trial_randomization_extend"),
+            path("trials/trial/<int:pk>/randomization/allocation-error/",
+                 trial_admin_view(randomization_pages.allocation_error_view),
+                 name="trials_trial_randomization_error"),
             *super().get_urls(),
         ]

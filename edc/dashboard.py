@@ -135,6 +135,21 @@ def data_status(trial, user) -> dict:
     return status
 
 
+def epro_completion(trial, user) -> list[dict]:
+    """ePRO completion of the scheduled QLQ-C30s per visit, over the user's sites
+    (``epro.services.completion_by_visit``); empty for trials that schedule none."""
+    from epro.services import completion_by_visit
+    from visits.models import Visit
+
+    visits = roles.scope(Visit.objects.filter(subject__trial=trial), user,
+                         trial="subject__trial", site="subject__site")
+    rows = completion_by_visit(visits)
+    for row in rows:
+        done = row["patient"] + row["staff"]
+        row["percent"] = round(100 * done / row["scheduled"]) if row["scheduled"] else None
+    return rows
+
+
 def dashboard_context(trial, user) -> dict:
     enrollment, totals = enrollment_rows(trial, user)
     visits, visits_total = overdue_visits(trial, user)
@@ -152,6 +167,7 @@ def dashboard_context(trial, user) -> dict:
         "overdue_saes": saes,
         "saes_due": saes_due,
         "dose_finding": dose_finding(trial),
+        "epro": epro_completion(trial, user),
         "dm": status,
         "dm_sections": [
             ("Queries", {k: v for k, v in status["queries"].items() if not isinstance(v, dict)}),
@@ -162,6 +178,8 @@ def dashboard_context(trial, user) -> dict:
             ("Locks", {k: v for k, v in status["locks"].items()
                        if not isinstance(v, dict | bool)}),
         ],
+        "administers_randomization": trial.is_randomized and roles.administers_randomization(
+            user, trial),
         "as_of": timezone.now(),
         "scope_note": ("all sites" if roles.is_admin(user) else "the sites you have access to"),
     }

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "trials",
     "subjects",
     "visits",
+    "epro",
     "adverse_events",
     "data_management",
     "exports",
@@ -77,6 +78,9 @@ MIDDLEWARE = [
     # static files (admin CSS, API docs) from gunicorn itself, compressed and cached
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # the language of pages and API messages: the admin's language switch (cookie), else the
+    # browser's Accept-Language, else LANGUAGE_CODE
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -177,6 +181,13 @@ IDEMPOTENCY_CLAIM_TIMEOUT_SECONDS = int(os.environ.get("IDEMPOTENCY_CLAIM_TIMEOU
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The sites' languages (seed sites in China and France). Messages are extracted with
+# ``manage.py makemessages`` into locale/ and compiled at install (README, scripts/install-browser
+# installs gettext's msgfmt): locale/<lang>/LC_MESSAGES/django.po -> .mo.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Notifications are written in the language of the site's country (else LANGUAGE_CODE).
+NOTIFICATION_LANGUAGES = {"China": "zh-hans", "France": "fr"}
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -247,6 +258,7 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-trail": {"task": "edc.core.tasks.verify_audit_trail",
                            "schedule": float(os.environ.get("AUDIT_VERIFY_SECONDS", "3600"))},
     "prune-bookkeeping": {"task": "edc.core.tasks.prune_bookkeeping", "schedule": 3600.0},
+    "epro-reminders": {"task": "epro.tasks.remind_due_forms", "schedule": 3600.0},
 }
 # Bookkeeping rows (never clinical data) kept this long, then pruned hourly: finished outbox
 # rows (done/failed) and idempotency records (a client retries within minutes, not days).
@@ -300,6 +312,18 @@ if not AUDIT_SIGNING_KEY:
     if not DEBUG:
         raise RuntimeError("AUDIT_SIGNING_KEY must be set when DEBUG is off")
     AUDIT_SIGNING_KEY = "dev-only-audit-signing-key"  # noqa: S105
+
+# ePRO links (epro): a link expires this many hours after it is issued, or at the end of its
+# visit's window, whichever comes first; the patient pages and link issue are rate-limited.
+# Rate-limit counters (and any other cache use) live in the default cache: per process unless
+# CACHE_URL names a Redis shared by every web process.
+CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                       "LOCATION": os.environ["CACHE_URL"]} if os.environ.get("CACHE_URL")
+                      else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
+EPRO_LINK_TTL_HOURS = int(os.environ.get("EPRO_LINK_TTL_HOURS", "72"))
+EPRO_PAGE_RATE = os.environ.get("EPRO_PAGE_RATE", "300/min")  # patient pages, per address
+# (one patient makes about 65 requests for a form; tablets of a site share one address)
+EPRO_ISSUE_RATE = os.environ.get("EPRO_ISSUE_RATE", "60/hour")  # link issue, per user
 
 # Secret mixed into allocation-list seeds: lists are reproducible by whoever holds it only.
 RANDOMIZATION_SECRET = os.environ.get("RANDOMIZATION_SECRET", "dev-only-randomization-secret")

@@ -25,4 +25,7 @@ urlpatterns = [
                                                      template_name="edc/redoc.html"),
          name="api-redoc"),
     path("api-auth/", include("rest_framework.urls")),
+    # the patient's ePRO pages (no account: a one-time link) and the admin's language switch
+    path("epro/", include("epro.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -3,8 +3,12 @@
 Streamed (one request, constant memory, refused with 409 above ``EXPORT_SYNC_MAX_ROWS``):
 
 * ``GET exports/ae-listing/?trial=&site=&date_from=&date_to=&output=csv|xlsx``: AE listing;
-* ``GET exports/sdtm/{ae|suppae|ex|qs|dm|dv}/?trial=...&output=csv|json``: SDTMIG 3.4 domains
-  as CSV or CDISC Dataset-JSON 1.1 (``GET exports/sdtm/`` lists the domains and variables);
+* ``GET exports/sdtm/{domain}/?trial=...&output=csv|json|ndjson|xpt``: SDTMIG 3.4 domains
+  (DM, AE, SUPPAE, EX, QS, SV, DS, IE, DV, TU, TR, RS, TS, TE, TA, TV, TI) and ADaM ADQS /
+  ADTTE as CSV, CDISC Dataset-JSON 1.1 or SAS XPORT v5 (``GET exports/sdtm/`` lists the
+  domains and variables);
+* ``GET exports/documents/define-xml/`` and ``.../odm/``: Define-XML 2.1 of every dataset;
+  ODM 1.3.2 of the whole trial with its audit trail (a transactional file);
 * ``GET exports/summaries/ae-incidence/`` and ``GET exports/summaries/dlt/``
   (``output=json|csv``): AE incidence by arm x SOC x term x worst grade; DLT/TI by dose
   level and cohort.
@@ -46,7 +50,7 @@ from edc.core import roles
 from edc.core.api.errors import Conflict
 from edc.core.outbox import enqueue
 
-from . import catalogue, documents, engine, sdtm_domains, services, terminology
+from . import catalogue, documents, domains, engine, services, terminology
 from .models import FORMATS, Dataset, ExportDownload, ExportRecord, Format
 
 MAX_ID = 2**63 - 1
@@ -241,7 +245,8 @@ DOMAINS_RESPONSE = inline_serializer("SdtmDomain", many=True, fields={
 
 
 class SdtmViewSet(viewsets.ViewSet):
-    """CDISC SDTMIG 3.4 domains AE, SUPPAE (DLT/TI), EX, QS (QLQ-C30 items), DM and DV."""
+    """CDISC SDTMIG 3.4 domains (special purpose, interventions, events, findings, oncology
+    and trial design) and the ADaM datasets, one URL each (``catalogue.DOMAIN_DATASETS``)."""
 
     permission_classes = [ExportPermission]
     lookup_field = "domain"
@@ -253,7 +258,7 @@ class SdtmViewSet(viewsets.ViewSet):
             {"domain": domain, "label": label, "variables": [
                 {"name": v.name, "label": v.label, "dataType": v.data_type}
                 for v in variables]}
-            for domain, (label, variables) in sdtm_domains.ALL_DOMAINS.items()])
+            for domain, (label, variables) in domains.ALL_DOMAINS.items()])
 
     @extend_schema(
         parameters=[DOMAIN_PARAMETER, SdtmQuerySerializer],
@@ -331,8 +336,10 @@ class DocumentViewSet(viewsets.ViewSet):
 
     @extend_schema(parameters=[DocumentQuerySerializer],
                    responses={(200, "application/xml"): OpenApiTypes.BINARY},
-                   description="CDISC ODM 1.3.2 of the whole trial (metadata and clinical "
-                               "data per subject, visit and form), streamed.")
+                   description="CDISC ODM 1.3.2 of the whole trial (metadata, and clinical "
+                               "data per subject, visit and form as a transactional file: "
+                               "every version from the audit trail with its AuditRecord), "
+                               "streamed.")
     @action(detail=False, methods=["get"], url_path="odm")
     def odm(self, request):
         return self._document(request, Dataset.ODM)

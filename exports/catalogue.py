@@ -28,7 +28,9 @@ DOMAIN_DATASETS = {"ae": Dataset.SDTM_AE, "suppae": Dataset.SDTM_SUPPAE, "ex": D
                    "qs": Dataset.SDTM_QS, "dm": Dataset.SDTM_DM, "sv": Dataset.SDTM_SV,
                    "ds": Dataset.SDTM_DS, "ie": Dataset.SDTM_IE, "ts": Dataset.SDTM_TS,
                    "rs": Dataset.SDTM_RS, "adqs": Dataset.ADAM_ADQS, "adtte": Dataset.ADAM_ADTTE,
-                   "dv": Dataset.SDTM_DV}
+                   "dv": Dataset.SDTM_DV, "tu": Dataset.SDTM_TU, "tr": Dataset.SDTM_TR,
+                   "te": Dataset.SDTM_TE, "ta": Dataset.SDTM_TA, "tv": Dataset.SDTM_TV,
+                   "ti": Dataset.SDTM_TI}
 SDTM_ROUTE = "export-sdtm-detail"
 
 

@@ -10,7 +10,8 @@ flagged ``def:ExtendedValue="Yes"``). Data types: Dataset-JSON "string" -> ``tex
 
 Origins (Define-XML 2.1 section 5.3.11): identifiers and DOMAIN are ``Assigned``; --SEQ,
 --DY, EPOCH, VISITNUM, AGE/AGEU, coded values and every ADaM variable ``Derived``; the rest
-``Collected`` (source Investigator) except QS results (source Subject) and TS (``Protocol``).
+``Collected`` (source Investigator) except QS results (source Subject) and the trial design
+datasets TS, TE, TA, TV, TI (``Protocol``; reference data, not repeating).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from io import StringIO
 from xml.sax.saxutils import XMLGenerator
 
-from . import adam, sdtm_domains, terminology
+from . import adam, domains, terminology
 from .sdtm import SDTMIG_VERSION, Variable
 
 ODM_NS = "http://www.cdisc.org/ns/odm/v1.3"
@@ -41,6 +42,13 @@ CLASSES = {
     "TS": ("TRIAL DESIGN", "One record per trial summary parameter value"),
     "RS": ("FINDINGS", "One record per response assessment per visit per subject"),
     "DV": ("EVENTS", "One record per protocol deviation per subject"),
+    "TU": ("FINDINGS", "One record per identified tumor per subject per assessor"),
+    "TR": ("FINDINGS", "One record per tumor measurement/assessment per visit per subject "
+                       "per assessor"),
+    "TE": ("TRIAL DESIGN", "One record per planned Element"),
+    "TA": ("TRIAL DESIGN", "One record per planned Element per Arm"),
+    "TV": ("TRIAL DESIGN", "One record per planned Visit per Arm"),
+    "TI": ("TRIAL DESIGN", "One record per I/E criterion per protocol version"),
     "ADQS": ("BASIC DATA STRUCTURE", "One record per subject per parameter per analysis date"),
     "ADTTE": ("BASIC DATA STRUCTURE", "One record per subject per parameter"),
 }
@@ -58,7 +66,7 @@ def origin(dataset: str, name: str) -> tuple[str, str | None]:
         return "Assigned", "Sponsor"
     if dataset.startswith("AD"):
         return "Derived", None
-    if dataset == "TS":
+    if CLASSES[dataset][0] == "TRIAL DESIGN":
         return "Protocol", None
     if name in DERIVED or name.endswith(DERIVED_SUFFIXES):
         return "Derived", None
@@ -68,7 +76,7 @@ def origin(dataset: str, name: str) -> tuple[str, str | None]:
 def datasets() -> dict[str, tuple[str, tuple[Variable, ...], str]]:
     """Every exported dataset: name -> (label, variables, standard OID)."""
     out = {name: (label, variables, "STD.SDTMIG")
-           for name, (label, variables) in sdtm_domains.ALL_DOMAINS.items()}
+           for name, (label, variables) in domains.ALL_DOMAINS.items()}
     out.update({name: (label, variables, "STD.ADAMIG")
                 for name, (label, variables) in adam.DATASETS.items()})
     return out
@@ -135,9 +143,10 @@ def define_xml(*, study_id: str, study_name: str, originator: str,
     all_sets = datasets()
     for name, (label, variables, standard) in all_sets.items():
         klass, structure = CLASSES[name]
+        design = klass == "TRIAL DESIGN"
         w.start("ItemGroupDef", OID=f"IG.{name}", Name=name, SASDatasetName=name,
-                Repeating="No" if name == "TS" else "Yes",
-                IsReferenceData="Yes" if name == "TS" else "No",
+                Repeating="No" if design else "Yes",
+                IsReferenceData="Yes" if design else "No",
                 Purpose="Analysis" if name.startswith("AD") else "Tabulation",
                 def__Structure=structure, def__StandardOID=standard,
                 def__ArchiveLocationID=f"LF.{name}")

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 
 from django.db import transaction
@@ -32,9 +33,10 @@ from psycopg.rows import namedtuple_row
 from adverse_events.models import AdverseEvent, Attribution, CtcaeTerm, ToxicityFlag
 from data_management.models import ProtocolDeviation
 from edc.core.replica import reporting_connection
-from subjects.models import EligibilityAnswer, Site, Subject
+from subjects.models import AllocationError, EligibilityAnswer, Site, Subject
+from trials import protocol_schema as schema
 from trials.blinding import BLINDED_PRODUCT
-from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, Trial
+from trials.models import Arm, DoseLevel, EligibilityCriterion, Intervention, ProtocolVersion, Trial
 from visits import qlq_c30
 from visits.models import (
     Exposure,
@@ -45,9 +47,10 @@ from visits.models import (
     Visit,
 )
 
-from . import adam, blinding, listing, sdtm, sdtm_domains, terminology
+from . import adam, blinding, listing, sdtm, sdtm_domains, sdtm_tumours, terminology, trial_design
 from .models import Dataset, Format
 
+logger = logging.getLogger(__name__)
 BATCH = 2000
 
 T = {
@@ -61,13 +64,15 @@ T = {
     "visit": Visit._meta.db_table,
     "form": QlqC30Form._meta.db_table,
     "deviation": ProtocolDeviation._meta.db_table,
+    "allocation_error": AllocationError._meta.db_table,
 }
 
 SDTM_DOMAINS = {
     Dataset.SDTM_AE: "AE", Dataset.SDTM_SUPPAE: "SUPPAE", Dataset.SDTM_EX: "EX",
     Dataset.SDTM_QS: "QS", Dataset.SDTM_DM: "DM", Dataset.SDTM_SV: "SV",
     Dataset.SDTM_DS: "DS", Dataset.SDTM_IE: "IE", Dataset.SDTM_TS: "TS",
-    Dataset.SDTM_RS: "RS",
+    Dataset.SDTM_RS: "RS", Dataset.SDTM_TU: "TU", Dataset.SDTM_TR: "TR",
+    Dataset.SDTM_TE: "TE", Dataset.SDTM_TA: "TA", Dataset.SDTM_TV: "TV", Dataset.SDTM_TI: "TI",
     Dataset.ADAM_ADQS: "ADQS", Dataset.ADAM_ADTTE: "ADTTE", Dataset.SDTM_DV: "DV",
 }
 
@@ -106,6 +111,8 @@ class Plan:
     sheet: str = ""
     #: codelist-bound columns, checked on every record (``exports.terminology``)
     checks: tuple = ()
+    #: query parameters besides the spec's (the planned visit numbers of TV)
+    params: dict = field(default_factory=dict)
 
 
 SUBJID = "coalesce(nullif(s.subject_number, ''), s.screening_number)"
@@ -134,17 +141,24 @@ def _numbered(table: str, order: str = "id") -> str:
 
 
 #: VISITNUM of every visit of the scoped subjects (SDTMIG 3.4: one number per planned visit,
-#: the same for every subject, in schedule order). Planned visit codes are numbered 1, 2, ...
-#: in the order of their earliest planned study day across the trial (then code);
-#: an unscheduled visit gets the number of the last planned visit before it plus 0.01 per
+#: the same for every subject, in schedule order). Planned visit codes take the number TV gives
+#: them (``trial_design.visit_numbers``, from the protocol: the same in every export, whatever
+#: its scope); a planned code the protocol does not schedule (a visit of an earlier schedule)
+#: follows them, in the order of its earliest planned study day in the data, then code; an
+#: unscheduled visit gets the number of the last planned visit before it plus 0.01 per
 #: unscheduled visit of the subject so far (SDTMIG 3.4 section 4.4.5, unplanned visits).
 VISITNUM = f"""(WITH vs AS (SELECT v.id, v.code, v.subject_id, v.kind,
       coalesce(v.actual_date, v.target_date) AS on_date,
       coalesce(v.target_date, v.actual_date) - s0.day0 AS planned_day
     FROM {{visit}} v JOIN {{subject}} s0 ON s0.id = v.subject_id
     WHERE {subject_filter('s0')}),
-  numbers AS (SELECT code, row_number() OVER (ORDER BY min(planned_day), code) AS n
-    FROM vs WHERE kind <> 'unscheduled' GROUP BY code)
+  planned AS (SELECT t.code, t.n FROM unnest(%(tv_codes)s::text[], %(tv_numbers)s::int[])
+    AS t(code, n)),
+  numbers AS (SELECT code, n FROM planned UNION ALL
+    SELECT code, (SELECT coalesce(max(n), 0) FROM planned)
+      + row_number() OVER (ORDER BY min(planned_day), code) AS n
+    FROM vs WHERE kind <> 'unscheduled' AND code NOT IN (SELECT code FROM planned)
+    GROUP BY code)
   SELECT vs.id AS visit_id, CASE WHEN vs.kind <> 'unscheduled' THEN nb.n::numeric ELSE
     coalesce((SELECT max(nb2.n) FROM vs p JOIN numbers nb2 ON nb2.code = p.code
               WHERE p.subject_id = vs.subject_id AND p.kind <> 'unscheduled'
@@ -205,6 +219,31 @@ LAST_CONTACT = (
     "WHERE a.subject_id = s.id AND a.retired_at IS NULL), "
     f"(SELECT max(f.completion_date) FROM {T['form']} f WHERE f.subject_id = s.id "
     "AND f.retired_at IS NULL))")
+
+
+def protocols(trial: Trial) -> list[tuple[int, schema.Protocol]]:
+    """(version number, parsed protocol) of every protocol version of the trial, in order."""
+    return [(v.version, v.protocol()) for v in trial.versions.order_by("version")]
+
+
+def planned_visits(trial: Trial, versions: list[tuple[int, schema.Protocol]]) -> dict:
+    """TV's planned visits (``trial_design.planned_visits``) for a nominal subject starting on
+    the trial's start date; the trial's completion date bounds follow-up where the protocol
+    gives no horizon (as for every subject's schedule, ``visits.services``)."""
+    start = trial.start_date or trial.completion_date or dt.date(2000, 1, 1)
+    return trial_design.planned_visits([p for _, p in versions], start, trial.completion_date)
+
+
+def visit_number_params(trial: Trial) -> dict:
+    """The query parameters of ``VISITNUM``: TV's planned visit codes and their numbers (none
+    where the protocol cannot be scheduled: every planned code is then numbered from the
+    data)."""
+    try:
+        numbers = trial_design.visit_numbers(planned_visits(trial, protocols(trial)))
+    except (schema.ProtocolError, ValueError) as exc:
+        logger.warning("trial %s: no planned visit numbers (%s)", trial.pk, exc)
+        numbers = {}
+    return {"tv_codes": list(numbers), "tv_numbers": list(numbers.values())}
 
 
 def trial_context(trial: Trial, spec: Spec):
@@ -318,6 +357,9 @@ def plan(spec: Spec) -> Plan:
             f"SELECT site.code AS site_code, site.country, {SUBJID} AS subjid, s.id AS seq, "
             "s.consent_date, s.day0, s.status, s.status_date, "
             "s.birth_date, s.age_at_consent, s.sex, s.race, s.arm_id, s.death_date, "
+            f"(SELECT xe.actual_arm_id FROM {T['allocation_error']} xe WHERE xe.subject_id = "
+            "s.id AND xe.retired_at IS NULL AND xe.actual_arm_id IS NOT NULL ORDER BY xe.id "
+            "DESC LIMIT 1) AS actual_arm_id, "
             f"ex.first_dose, ex.last_dose, {LAST_CONTACT} AS last_contact FROM "
             f"{T['subject']} s JOIN {T['site']} site ON site.id = s.site_id "
             "LEFT JOIN LATERAL (SELECT min(e.administered_on) AS first_dose, "
@@ -328,6 +370,10 @@ def plan(spec: Spec) -> Plan:
     elif kind in (Dataset.SDTM_SV, Dataset.SDTM_DS, Dataset.SDTM_IE, Dataset.SDTM_TS,
                   Dataset.SDTM_RS):
         result = _more_domains(kind, spec, trial, study, treatments)
+    elif kind in (Dataset.SDTM_TU, Dataset.SDTM_TR):
+        result = _lesion_domain(kind, spec)
+    elif kind in TRIAL_DESIGN:
+        result = _trial_design(kind, spec, trial, study)
     elif kind in (Dataset.ADAM_ADQS, Dataset.ADAM_ADTTE):
         result = _adam(kind, spec, study, arms)
     else:
@@ -335,6 +381,7 @@ def plan(spec: Spec) -> Plan:
     if result.variables is not None:
         result.header = tuple(v.name for v in result.variables)
         result.checks = terminology.checks_for(result.name, result.header)
+    result.params = {**visit_number_params(trial), **result.params}
     result.study_id = trial.registry_id
     result.originator = trial.sponsor or "trialdesk"
     result.sheet = result.sheet or result.name
@@ -343,7 +390,7 @@ def plan(spec: Spec) -> Plan:
 
 def _more_domains(kind: str, spec: Spec, trial: Trial, study: sdtm.Study,
                   treatments: dict) -> Plan:
-    """SV, DS, IE and TS (``exports.sdtm_domains``)."""
+    """SV, DS, IE, TS (``exports.sdtm_domains``) and RS (``exports.sdtm_tumours``)."""
     subject_site = (f"JOIN {T['subject']} s ON s.id = x.subject_id "
                     f"JOIN {T['site']} site ON site.id = s.site_id")
     if kind == Dataset.SDTM_SV:
@@ -363,12 +410,12 @@ def _more_domains(kind: str, spec: Spec, trial: Trial, study: sdtm.Study,
                   f"JOIN {T['visit']} v ON v.id = x.visit_id{_visitnum_join('x.visit_id')} "
                   f"WHERE x.retired_at IS NULL{date_filter(spec, 'x.assessment_date')}")
         return Plan(
-            "RS", "Disease Response", (), sdtm_domains.RS_VARIABLES,
+            "RS", "Disease Response", (), sdtm_tumours.RS_VARIABLES,
             f"SELECT site.code AS site_code, {SUBJID} AS subjid, x.seq, x.criteria, "
             "x.overall_response, x.assessment_date, vn.visitnum, v.code AS visit, s.day0, "
             f"s.treatment_stop_date{source}{ORDER}",
             f"SELECT count(*), max(x.updated_at){source}",
-            lambda r: sdtm_domains.rs_record(study, r))
+            lambda r: sdtm_tumours.rs_record(study, r))
     if kind == Dataset.SDTM_DS:
         randomized = trial.allocation == "randomized"
         source = (f" FROM {T['subject']} s JOIN {T['site']} site ON site.id = s.site_id "
@@ -407,6 +454,45 @@ def _more_domains(kind: str, spec: Spec, trial: Trial, study: sdtm.Study,
     return Plan("TS", "Trial Summary", (), sdtm_domains.TS_VARIABLES,
                 f"SELECT t.*{source}", f"SELECT {records}, max(t.updated_at){source}",
                 mapper, expands=2)
+
+
+TRIAL_DESIGN = (Dataset.SDTM_TE, Dataset.SDTM_TA, Dataset.SDTM_TV, Dataset.SDTM_TI)
+
+
+def _lesion_domain(kind: str, spec: Spec) -> Plan:
+    """TU / TR: no records, the EDC records no lesion (``exports.sdtm_tumours``); the last
+    change of a tumour assessment dates the (empty) dataset."""
+    name = SDTM_DOMAINS[kind]
+    label, variables = sdtm_tumours.DOMAINS[name]
+    source = (f" FROM {TumourAssessment._meta.db_table} x "
+              f"JOIN {T['subject']} s ON s.id = x.subject_id "
+              f"WHERE {subject_filter('s')} AND x.retired_at IS NULL")
+    return Plan(name, label, (), variables, "SELECT 1 WHERE false",
+                f"SELECT 0, max(x.updated_at){source}", lambda r: ())
+
+
+def _trial_design(kind: str, spec: Spec, trial: Trial, study: sdtm.Study) -> Plan:
+    """TE, TA, TV and TI from the protocol file (``exports.trial_design``), as the user may
+    see them (one blinded arm for a user blinded to the trial)."""
+    name = SDTM_DOMAINS[kind]
+    versions = protocols(trial)
+    visible = spec.unblinded or not trial.is_blinded
+    if name in ("TE", "TA"):
+        arms = trial_design.design(versions[-1][1], visible)
+        write = trial_design.te_records if name == "TE" else trial_design.ta_records
+        records = list(write(study, arms))
+    elif name == "TV":
+        labels = {a.code: a.label for _, p in versions for a in p.arms}
+        records = list(trial_design.tv_records(study, planned_visits(trial, versions), labels,
+                                               visible))
+    else:
+        records = list(trial_design.ti_records(study, versions))
+    label, variables = trial_design.DOMAINS[name]
+    source = (f" FROM {Trial._meta.db_table} t JOIN {ProtocolVersion._meta.db_table} pv "
+              "ON pv.trial_id = t.id WHERE t.id = %(trial)s")
+    return Plan(name, label, (), variables, f"SELECT DISTINCT t.id{source}",
+                f"SELECT {len(records)}, max(greatest(t.updated_at, pv.updated_at)){source}",
+                lambda r: records, expands=2)
 
 
 def _adam(kind: str, spec: Spec, study: sdtm.Study, arms: dict) -> Plan:
@@ -471,7 +557,7 @@ class Source:
         connection.ensure_connection()
         raw = connection.connection
         outer = connection.in_atomic_block
-        params = self.spec.params
+        params = {**self.spec.params, **self.plan.params}
         with transaction.atomic(using=connection.alias):
             if not outer:  # raw: bypass execute wrappers (pghistory would prepend a query)
                 raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")

@@ -36,6 +36,12 @@ class Dataset(models.TextChoices):
     DEFINE_XML = "define_xml", "Define-XML 2.1 (metadata of every dataset)"
     ODM = "odm", "CDISC ODM 1.3.2 (whole trial)"
     SDTM_DV = "sdtm_dv", "SDTM DV (protocol deviations)"
+    SDTM_TU = "sdtm_tu", "SDTM TU (tumour/lesion identification)"
+    SDTM_TR = "sdtm_tr", "SDTM TR (tumour/lesion results)"
+    SDTM_TE = "sdtm_te", "SDTM TE (trial elements)"
+    SDTM_TA = "sdtm_ta", "SDTM TA (trial arms)"
+    SDTM_TV = "sdtm_tv", "SDTM TV (trial visits)"
+    SDTM_TI = "sdtm_ti", "SDTM TI (trial inclusion/exclusion criteria)"
     AE_INCIDENCE = "ae_incidence", "AE incidence by arm, SOC, term and worst grade"
     DLT_SUMMARY = "dlt_summary", "DLT/TI by dose level and cohort"
 
@@ -68,6 +74,12 @@ FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.DEFINE_XML: (Format.XML,),
     Dataset.ODM: (Format.XML,),
     Dataset.SDTM_DV: SDTM_FORMATS,
+    Dataset.SDTM_TU: SDTM_FORMATS,
+    Dataset.SDTM_TR: SDTM_FORMATS,
+    Dataset.SDTM_TE: SDTM_FORMATS,
+    Dataset.SDTM_TA: SDTM_FORMATS,
+    Dataset.SDTM_TV: SDTM_FORMATS,
+    Dataset.SDTM_TI: SDTM_FORMATS,
     Dataset.AE_INCIDENCE: (Format.JSON, Format.CSV),
     Dataset.DLT_SUMMARY: (Format.JSON, Format.CSV),
 }

@@ -133,6 +133,13 @@ def decimal_text(value: Decimal | int | float | None) -> str | None:
     return format(Decimal(value).normalize(), "f")
 
 
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` bytes of UTF-8 at a character boundary: a SAS XPORT v5
+    character value holds at most 200 bytes, 200 characters of ASCII text only."""
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
 def code_from_label(label: str, max_length: int = 20) -> str:
     """An ARMCD-style code from a label: upper-case letters and digits, at most 20 characters
     (SDTMIG 3.4 DM: ARMCD is limited to 20 characters)."""
@@ -531,7 +538,7 @@ class DvMapper:
         on, day0 = r.occurred_on, r.day0
         return (
             self.study_id, "DV", usubjid(self.study_id, r.site_code, r.subjid), r.seq,
-            str(r.id), self.mask(r.description)[:200], r.category.upper(),
+            str(r.id), clip(self.mask(r.description)), r.category.upper(),
             self.categories.get(r.category, r.category).upper(),
             epoch(on, day0, r.treatment_stop_date), iso_date(on), study_day(on, day0),
         )
@@ -609,11 +616,13 @@ class DmMapper:
 
     The row provides ``site_code, country, subjid, consent_date, day0, status, status_date,
     birth_date, age_at_consent, sex, race, arm_id, death_date, first_dose, last_dose,
-    last_contact``. RFSTDTC = day 0 of the schedule; RFENDTC = the off-study date;
+    last_contact, actual_arm_id``. RFSTDTC = day 0 of the schedule; RFENDTC = the off-study date;
     RFXSTDTC/RFXENDTC = first and last exposure; RFICDTC = consent; RFPENDTC = the last date
     the subject is known in the trial (off-study or death date, else the latest visit,
     exposure, AE or questionnaire date); AGE/AGEU at consent (:func:`age`). ACTARM = ARM once
-    treated (trialdesk records no arm switches, so ACTARMUD is null); ARMNRS explains a null
+    treated, or the arm actually received where the statistician recorded an allocation error
+    (``actual_arm_id``; the subject stays in ARM, as randomized); the actual arm is always one
+    of the trial's arms, so ACTARMUD is null; ARMNRS explains a null
     ARM/ACTARM (CT ARMNULRS). ARM/ARMCD/ACTARM/ACTARMCD are what ``arms`` shows the user
     (``exports.blinding``). No direct identifiers: BRTHDTC only when ``birth_date`` is allowed
     for the user (the birth date is still used for AGE).
@@ -627,6 +636,7 @@ class DmMapper:
 
     def __call__(self, r) -> tuple:
         arm = self.arms.get(r.arm_id) if r.arm_id is not None else None
+        actual = self.arms.get(r.actual_arm_id, arm) if r.actual_arm_id is not None else arm
         treated = r.first_dose is not None
         if arm is None:
             reason = "SCREEN FAILURE" if r.status == lifecycle.SCREEN_FAILURE else "NOT ASSIGNED"
@@ -645,7 +655,8 @@ class DmMapper:
         record += [
             years, "YEARS" if years is not None else None, r.sex, r.race or None,
             arm.code if arm else None, arm.label if arm else None,
-            arm.code if arm and treated else None, arm.label if arm and treated else None,
+            actual.code if actual and treated else None,
+            actual.label if actual and treated else None,
             reason, None, terminology.country_code(r.country),
         ]
         return tuple(record)

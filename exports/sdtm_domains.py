@@ -11,7 +11,7 @@
 * IE (section 6.3, Inclusion/Exclusion Criteria Not Met): one record per criterion not met
   (an inclusion answered "not met", an exclusion answered "present"). IETESTCD is ``IN<nn>`` /
   ``EX<nn>`` (the criterion's number in the protocol file, as TI); IETEST is the criterion text,
-  shortened to 200 characters with " ..." where longer (SDTMIG 3.4 IE assumption 3: the full
+  shortened to 200 bytes (UTF-8) with " ..." where longer (SDTMIG 3.4 IE assumption 3: the full
   text is in the trial design metadata). IEDTC: the CRF records no assessment date (null).
 * TS (section 7.6, Trial Summary): parameters the protocol file states (title, registry id,
   sponsor, phase, planned subjects, blinding, randomization, number of arms, start date,
@@ -24,8 +24,19 @@ from collections.abc import Iterator
 
 from subjects import lifecycle
 
-from . import sdtm, terminology
-from .sdtm import Study, Variable, _v, epoch, iso_date, mapped, study_day, usubjid, visit_number
+from . import terminology
+from .sdtm import (
+    Study,
+    Variable,
+    _v,
+    clip,
+    epoch,
+    iso_date,
+    mapped,
+    study_day,
+    usubjid,
+    visit_number,
+)
 
 _STUDY = _v("STUDYID", "Study Identifier", length=40, key=1)
 _DOMAIN = _v("DOMAIN", "Domain Abbreviation", length=2)
@@ -137,9 +148,10 @@ def criterion_code(kind: str, number: int) -> str:
 
 
 def short_text(text: str, limit: int = 200) -> str:
-    """A criterion text within ``limit`` characters (" ..." marks a shortened one)."""
+    """A criterion text within ``limit`` bytes of UTF-8 (" ..." marks a shortened one): the
+    200 of a SAS XPORT v5 character value, which are 200 characters for ASCII text only."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 4].rstrip() + " ..."
+    return text if len(text.encode("utf-8")) <= limit else clip(text, limit - 4).rstrip() + " ..."
 
 
 def ie_record(study: Study, r) -> tuple:
@@ -210,38 +222,8 @@ class TsMapper:
         seen: dict[str, int] = {}
         for code, name, value, value_code, ref in params:
             seen[code] = seen.get(code, 0) + 1
-            yield (self.study_id, "TS", seen[code], code, name, value[:200], value_code,
+            yield (self.study_id, "TS", seen[code], code, name, clip(value), value_code,
                    ref[0] if ref else None, ref[1] if ref else None)
-
-
-RS_VARIABLES: tuple[Variable, ...] = (
-    _STUDY, _DOMAIN, _USUBJID, _v("RSSEQ", "Sequence Number", "integer", key=3),
-    _v("RSTESTCD", "Assessment Short Name", length=8),
-    _v("RSTEST", "Assessment Name", length=40),
-    _v("RSCAT", "Category for Assessment", length=20),
-    _v("RSORRES", "Result or Finding in Original Units", length=5),
-    _v("RSSTRESC", "Character Result/Finding in Std Format", length=5),
-    _v("RSEVAL", "Evaluator", length=20),
-    _v("VISITNUM", "Visit Number", "double"),
-    _v("VISIT", "Visit Name", length=40),
-    _EPOCH,
-    _v("RSDTC", "Date/Time of Assessment", "date"),
-    _v("RSDY", "Study Day of Assessment", "integer"),
-)
-
-
-def rs_record(study: Study, r) -> tuple:
-    """RS record (SDTMIG 3.4 section 6.3 RS, Disease Response) of one recorded overall
-    response: RSTESTCD "OVRLRESP", RSCAT the response criteria (RECIST 1.1, mRECIST or
-    iRECIST, upper case), RSORRES = RSSTRESC the response as recorded, RSEVAL INVESTIGATOR.
-    The row provides ``site_code, subjid, seq, criteria, overall_response, assessment_date,
-    visitnum, visit, day0, treatment_stop_date``. Lesion-level TU/TR records need lesion
-    measurements, which the CRF does not collect."""
-    on = r.assessment_date
-    return (study.study_id, "RS", usubjid(study.study_id, r.site_code, r.subjid), r.seq,
-            "OVRLRESP", "Overall Response", r.criteria.upper(), r.overall_response,
-            r.overall_response, "INVESTIGATOR", visit_number(r.visitnum), r.visit,
-            epoch(on, r.day0, r.treatment_stop_date), iso_date(on), study_day(on, r.day0))
 
 
 #: Every SDTM domain exported, in catalogue order.
@@ -250,6 +232,4 @@ DOMAINS = {
     "DS": ("Disposition", DS_VARIABLES),
     "IE": ("Inclusion/Exclusion Criteria Not Met", IE_VARIABLES),
     "TS": ("Trial Summary", TS_VARIABLES),
-    "RS": ("Disease Response", RS_VARIABLES),
 }
-ALL_DOMAINS = {**sdtm.DOMAINS, **DOMAINS}

@@ -44,7 +44,7 @@ EXPORT_ROLES = (roles.SPONSOR, roles.DATA_MANAGER, roles.MONITOR, roles.INVESTIG
                 roles.ADMIN)
 #: Rows above which a streamed export is refused in favour of a background one.
 DEFAULT_SYNC_MAX_ROWS = {Format.CSV: 250_000, Format.JSON: 250_000, Format.NDJSON: 250_000,
-                         Format.XPT: 100_000, Format.XLSX: 50_000}
+                         Format.XPT: 100_000, Format.XLSX: 250_000}
 #: A running background export not heard of for this long is taken over by a new delivery.
 STALE_AFTER = timedelta(minutes=10)
 PROGRESS_EVERY_SECONDS = 1.0

@@ -93,6 +93,14 @@ CODELISTS: dict[str, Codelist] = {c.short: c for c in (
         "LOST TO FOLLOW-UP", "PHYSICIAN DECISION", "ADVERSE EVENT", "SCREEN FAILURE",
         "INFORMED CONSENT OBTAINED", "RANDOMIZED"), extensible=True),
     _cl("IECAT", "C66797", "Category of Inclusion/Exclusion", ("INCLUSION", "EXCLUSION")),
+    # Oncology response (SDTMIG 3.4 RS): the test trialdesk writes, the results of RECIST 1.1,
+    # mRECIST and iRECIST (iCR .. iCPD), the evaluator; NCI codes not verified here.
+    _cl("ONCRTSCD", None, "Oncology Response Assessment Test Code", ("OVRLRESP",),
+        extensible=True),
+    _cl("ONCRSR", None, "Oncology Response Assessment Result", (
+        "CR", "PR", "SD", "PD", "NE", "NON-CR/NON-PD", "iCR", "iPR", "iSD", "iUPD", "iCPD"),
+        extensible=True),
+    _cl("EVAL", None, "Evaluator", ("INVESTIGATOR",), extensible=True),
     _cl("TSPARMCD", "C66738", "Trial Summary Parameter Test Code", (
         "TITLE", "REGID", "SPONSOR", "TPHASE", "PLANSUB", "TBLIND", "RANDOM", "NARMS",
         "SSTDTC", "STYPE", "TRT"), extensible=True),
@@ -116,6 +124,11 @@ VARIABLE_CODELISTS: dict[tuple[str, str], str] = {
     ("IE", "IECAT"): "IECAT", ("IE", "IEORRES"): "NY", ("IE", "IESTRESC"): "NY",
     ("IE", "EPOCH"): "EPOCH",
     ("TS", "TSPARMCD"): "TSPARMCD", ("RS", "EPOCH"): "EPOCH",
+    ("RS", "RSTESTCD"): "ONCRTSCD", ("RS", "RSORRES"): "ONCRSR", ("RS", "RSSTRESC"): "ONCRSR",
+    ("RS", "RSEVAL"): "EVAL",
+    ("TU", "TUEVAL"): "EVAL", ("TU", "EPOCH"): "EPOCH",
+    ("TR", "TREVAL"): "EVAL", ("TR", "EPOCH"): "EPOCH",
+    ("TA", "EPOCH"): "EPOCH", ("TI", "IECAT"): "IECAT",
 }
 
 #: ISO 3166-1 alpha-3 codes (SDTMIG 3.4 DM COUNTRY) of the country names sites are entered

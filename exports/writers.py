@@ -4,9 +4,9 @@
   written as an empty field.
 * Dataset-JSON 1.1: ``exports.sdtm.dataset_json_chunks`` (JSON) and
   ``exports.sdtm.dataset_ndjson_chunks`` (NDJSON).
-* SAS XPORT v5 (SAS TS-140): :func:`write_xpt` (pyreadstat).
-* XLSX (Office Open XML, ECMA-376): openpyxl's write-only workbook, which streams rows to a
-  temporary file instead of building the sheet in memory.
+* SAS XPORT v5 (SAS TS-140): :func:`write_xpt` (pyreadstat, chunk by chunk).
+* XLSX (Office Open XML, ECMA-376): XlsxWriter in constant-memory mode (:func:`write_xlsx`),
+  which streams rows to a temporary file instead of building the sheet in memory.
 
 Every writer takes an iterable of row *chunks* (lists of tuples) so the database cursor, the
 mapping and the encoding all work in batches and memory stays flat in the number of rows.
@@ -17,6 +17,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+import pickle
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO
 
@@ -91,17 +94,27 @@ def text_chunks(fmt: str, *, header: Sequence[str], row_chunks: Iterable[Sequenc
 
 def write_xlsx(target: BinaryIO | str, *, title: str, header: Sequence[str],
                row_chunks: Iterable[Sequence[Sequence]]) -> None:
-    """An XLSX workbook of one sheet (frozen header row), written row by row."""
-    from openpyxl import Workbook
+    """An XLSX workbook of one sheet (frozen header row), written row by row.
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
-    sheet.freeze_panes = "A2"
-    sheet.append(list(header))
+    XlsxWriter in constant-memory mode flushes each row to a temporary file once the next one
+    starts (strings inline, no shared-string table), so memory stays flat in the rows. Text is
+    always written as text: never turned into a formula, a link or a number, so a value such
+    as ``=1+1`` reads back as the site entered it.
+    """
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(target, {
+        "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+        "strings_to_numbers": False})
+    sheet = workbook.add_worksheet(title[:31])
+    sheet.freeze_panes(1, 0)
+    sheet.write_row(0, 0, header)
+    write_row, row = sheet.write_row, 1
     for chunk in row_chunks:
-        for row in chunk:
-            sheet.append(row)
-    workbook.save(target)
+        for values in chunk:
+            write_row(row, 0, values)
+            row += 1
+    workbook.close()
 
 
 #: SAS XPORT v5 limits (SAS TS-140): 8-character names, 40-character labels, 200-byte
@@ -115,38 +128,117 @@ class XptValueTooLong(ValueError):
     text over 200 characters goes to SUPP-- variables, it is never truncated silently)."""
 
 
+#: The record that opens the observations of an XPORT v5 member (SAS TS-140); every record
+#: is 80 bytes.
+XPT_OBS_HEADER = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!" + b"0" * 30 + b"  "
+XPT_NAMESTR_HEADER = b"HEADER RECORD*******NAMESTR HEADER RECORD"
+XPT_RECORD = 80
+
+
 def write_xpt(target: str, *, name: str, label: str, variables: Sequence[sdtm.Variable],
               row_chunks: Iterable[Sequence[Sequence]]) -> None:
-    """One SDTM dataset as a SAS XPORT version 5 file, written by pyreadstat (ReadStat).
+    """One SDTM dataset as a SAS XPORT version 5 file (SAS TS-140), encoded by pyreadstat
+    (ReadStat) chunk by chunk: memory stays flat in the number of rows.
 
     Character variables stay character (ISO 8601 dates included, as SDTM requires); integer,
-    decimal and double variables are numeric. The whole dataset is handed to the writer as
-    one frame: XPORT files are bounded (sync exports above the row limit go to Celery).
+    decimal and double variables are numeric. A character variable is as wide as its widest
+    value (as pyreadstat sets it; FDA Study Data Technical Conformance Guide: lengths fitted
+    to the data), so the rows are read twice: the first pass spools them to a temporary file
+    (pickled chunks) and measures the widths; the second writes each chunk with pyreadstat,
+    after one row of values at those widths that gives every chunk the same variable layout,
+    and appends the chunk's observation records (the bytes after its OBS header record, less
+    that first row) to the first chunk's file. XPORT v5 stores no row count: observations
+    follow each other across the 80-byte records, the last record padded with blanks.
     """
+    if len(name) > XPT_NAME or any(len(v.name) > XPT_NAME for v in variables):
+        raise ValueError("XPORT v5 names are at most 8 characters")
+    numeric = [v.data_type in XPT_NUMERIC for v in variables]
+    widths = [8 if is_number else 1 for is_number in numeric]
+    with tempfile.TemporaryFile() as spool, tempfile.TemporaryDirectory() as directory:
+        for chunk in row_chunks:
+            if chunk:
+                pickle.dump(_xpt_columns(chunk, variables, numeric, widths), spool,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+        spool.seek(0)
+        part = os.path.join(directory, "part.xpt")
+        header = None
+        size = 0
+        with open(target, "wb") as out:
+            for columns in _spooled(spool, len(variables)):
+                head, observations = _xpt_chunk(part, columns, name, label, variables,
+                                                numeric, widths)
+                if header is None:
+                    header = head
+                    out.write(head)
+                elif head[head.index(XPT_NAMESTR_HEADER):] != header[
+                        header.index(XPT_NAMESTR_HEADER):]:
+                    raise RuntimeError("pyreadstat wrote another variable layout for a chunk")
+                out.write(observations)
+                size += len(observations)
+            out.write(b" " * (-size % XPT_RECORD))
+
+
+def _xpt_columns(chunk: Sequence[Sequence], variables: Sequence[sdtm.Variable],
+                 numeric: list[bool], widths: list[int]) -> list[list]:
+    """A chunk's columns as XPORT takes them (numbers as floats, text as str), widening
+    ``widths`` to the widest value of each character variable."""
+    columns = []
+    for i, values in enumerate(zip(*chunk, strict=True)):
+        if numeric[i]:
+            columns.append([None if v is None else float(v) for v in values])
+            continue
+        texts = [v if v is None or isinstance(v, str) else str(v) for v in values]
+        present = [t for t in texts if t is not None]
+        width = max(map(len, present), default=0)
+        if not "".join(present).isascii():
+            width = max(len(t.encode("utf-8")) for t in present)
+        if width > XPT_VALUE:
+            raise XptValueTooLong(f"{variables[i].name}: a value is longer than {XPT_VALUE} "
+                                  "bytes")
+        widths[i] = max(widths[i], width)
+        columns.append(texts)
+    return columns
+
+
+def _spooled(spool: BinaryIO, width: int) -> Iterator[list[list]]:
+    """The spooled chunks again; one empty chunk when there were none (the header)."""
+    empty = True
+    while True:
+        try:
+            columns = pickle.load(spool)
+        except EOFError:
+            break
+        empty = False
+        yield columns
+    if empty:
+        yield [[] for _ in range(width)]
+
+
+def _xpt_chunk(path: str, columns: list[list], name: str, label: str,
+               variables: Sequence[sdtm.Variable], numeric: list[bool], widths: list[int]
+               ) -> tuple[bytes, bytes]:
+    """(header, observation bytes) of one chunk written by pyreadstat at ``widths``: a first
+    row of values at those widths fixes the layout and is cut out."""
     import pandas as pd
     import pyreadstat
 
-    if len(name) > XPT_NAME or any(len(v.name) > XPT_NAME for v in variables):
-        raise ValueError("XPORT v5 names are at most 8 characters")
-    columns: list[list] = [[] for _ in variables]
-    for chunk in row_chunks:
-        for row in chunk:
-            for values, value in zip(columns, row, strict=True):
-                values.append(value)
-    frame = {}
-    for variable, values in zip(variables, columns, strict=True):
-        if variable.data_type in XPT_NUMERIC:
-            frame[variable.name] = pd.Series(
-                [None if v is None else float(v) for v in values], dtype="float64")
-        else:
-            for value in values:
-                if value is not None and len(str(value).encode("utf-8")) > XPT_VALUE:
-                    raise XptValueTooLong(
-                        f"{variable.name}: a value is longer than {XPT_VALUE} bytes")
-            frame[variable.name] = pd.Series(values, dtype=object)
+    frame = pd.DataFrame({
+        v.name: pd.Series([None, *values], dtype="float64") if is_number
+        else pd.Series(["x" * width, *values], dtype=object)
+        for v, values, is_number, width in zip(variables, columns, numeric, widths,
+                                                 strict=True)})
     pyreadstat.write_xport(
-        pd.DataFrame(frame), target, file_label=label[:XPT_LABEL], table_name=name,
+        frame, path, file_label=label[:XPT_LABEL], table_name=name,
         column_labels=[v.label[:XPT_LABEL] for v in variables], file_format_version=5)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    start = data.index(XPT_OBS_HEADER) + XPT_RECORD
+    row_size = sum(widths)
+    body = data[start + row_size:]
+    end = row_size * (len(frame) - 1)
+    if len(body) < end or body[end:].strip(b" ") or len(body) - end >= XPT_RECORD:
+        raise RuntimeError("pyreadstat wrote observations of an unexpected size")
+    return data[:start], body[:end]
 
 
 def file_blocks(handle: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:

@@ -57,6 +57,7 @@ class Notification(ClinicalModel):
 
     class RecipientKind(models.TextChoices):
         INVESTIGATOR = "investigator", "site investigator"
+        SITE_STAFF = "site_staff", "site staff"
         SAFETY_CONTACT = "safety_contact", "sponsor safety contact"
         NONE = "none", "no recipient configured"
 

@@ -6,7 +6,12 @@ Hooks, called by the domain services inside the transaction of the event they re
 * :func:`notify_sae_overdue` (the SAE 24-hour report clock has run out; ICH E2A),
 * :func:`notify_toxicity_flag` (a DLT/TI flag becomes effective, or is overridden),
 * :func:`notify_death` (a grade 5 AE, CTCAE v5.0: "death related to AE"),
-* :func:`notify_safety_stop` (dose finding stops an arm for safety).
+* :func:`notify_safety_stop` (dose finding stops an arm for safety),
+* :func:`notify_epro_due` (a patient's ePRO questionnaire is not completed by the middle of
+  its visit's window: a reminder to the site's team, not a safety alert).
+
+Messages are written in the site's language (``NOTIFICATION_LANGUAGES``, by the site's
+country; English for trial-wide alerts and unlisted countries), Django i18n.
 
 Each writes one :class:`~notifications.models.Notification` per recipient (the site's
 investigators and the trial's sponsor safety contacts), at most once per event and recipient,
@@ -41,7 +46,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from edc.core import roles
 from edc.core.audit import change_reason
@@ -89,6 +94,32 @@ def recipients(trial, site=None) -> list[Recipient]:
     return list(found.values())
 
 
+def site_team(trial, site) -> list[Recipient]:
+    """The site's own team: active site staff and investigators with an email whose membership
+    covers ``site`` (reminders go to them, not to the sponsor)."""
+    from subjects.models import Membership
+
+    covering = Q(trial=trial, user=OuterRef("pk"), retired_at__isnull=True) & (
+        Q(site__isnull=True) | Q(site=site))
+    users = (get_user_model().objects
+             .filter(is_active=True, groups__name__in=[roles.SITE_STAFF, roles.INVESTIGATOR])
+             .exclude(email="").filter(Exists(Membership.objects.filter(covering)))
+             .distinct().order_by("email"))
+    found: dict[str, Recipient] = {}
+    for user in users:
+        found.setdefault(user.email.lower(), Recipient(
+            Notification.RecipientKind.INVESTIGATOR
+            if roles.has_role(user, roles.INVESTIGATOR) else Notification.RecipientKind.SITE_STAFF,
+            user.email, user))
+    return list(found.values())
+
+
+def language_of(site) -> str:
+    """The language a site's messages are written in (``NOTIFICATION_LANGUAGES``)."""
+    country = (getattr(site, "country", "") or "").strip()
+    return settings.NOTIFICATION_LANGUAGES.get(country, settings.LANGUAGE_CODE)
+
+
 def _url(name: str, pk: int) -> str:
     return settings.TRIALDESK_BASE_URL.rstrip("/") + reverse(name, args=[pk])
 
@@ -109,10 +140,13 @@ def _ae_alert(ae, kind: Kind, link: str | None = None, **extra) -> Alert:
 
 @transaction.atomic
 def _record(alert: Alert, event_key: str, *, trial, site=None, subject=None,
-            adverse_event=None, arm=None) -> list[Notification]:
-    """One notification per recipient (none twice for the same event), delivery queued."""
-    title, body = messages.render(alert)
-    people = recipients(trial, site) or [Recipient(Notification.RecipientKind.NONE, "")]
+            adverse_event=None, arm=None, people=None) -> list[Notification]:
+    """One notification per recipient (``people``, default the site's investigators and the
+    sponsor's safety contacts; none twice for the same event), delivery queued."""
+    with translation.override(language_of(site)):
+        title, body = messages.render(alert, translation.gettext)
+    people = (recipients(trial, site) if people is None else people) or [
+        Recipient(Notification.RecipientKind.NONE, "")]
     now = timezone.now()
     rows = []
     for person in people:
@@ -195,6 +229,22 @@ def notify_safety_stop(trial, arm, reason_text: str, *, key: str | None = None
                   link=_url("admin:trials_trial_dashboard", trial.pk))
     key = key or hashlib.sha256(reason_text.strip().encode()).hexdigest()[:32]
     return _record(alert, f"safety_stop:arm:{arm.pk}:{key}"[:200], trial=trial, arm=arm)
+
+
+def notify_epro_due(visit, midpoint: dt.date) -> list[Notification]:
+    """The patient's ePRO QLQ-C30 of ``visit`` is not completed by the middle of the visit's
+    window (``midpoint``): remind the site's team, once per visit. No product or arm named."""
+    subject = visit.subject
+    with translation.override(language_of(subject.site)):
+        status = translation.gettext(
+            "not completed by %(day)s (middle of the window %(low)s .. %(high)s)") % {
+            "day": midpoint.isoformat(), "low": visit.window_low.isoformat(),
+            "high": visit.window_high.isoformat()}
+    alert = Alert(kind=Kind.EPRO_DUE, trial=subject.trial.registry_id, site=subject.site.code,
+                  subject=str(subject), event=f"QLQ-C30 (ePRO), {visit.code}", status=status,
+                  link=_url("admin:subjects_subject_change", subject.pk))
+    return _record(alert, f"epro_due:visit:{visit.pk}", trial=subject.trial, site=subject.site,
+                   subject=subject, people=site_team(subject.trial, subject.site))
 
 
 # ------------------------------------------------------------------------------- delivery

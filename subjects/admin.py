@@ -41,6 +41,7 @@ from edc.core import roles
 from edc.core.admin import (
     ClinicalAdmin,
     ReasonForChangeForm,
+    RetireForm,
     ScopedRelatedFilter,
     blinded_for,
     blinded_q,
@@ -525,6 +526,7 @@ class SubjectAdmin(ClinicalAdmin):
             path("<int:pk>/status/", view(self.status_view), name="subjects_subject_status"),
             path("<int:pk>/report-sae/<int:ae_pk>/", view(self.report_sae_view),
                  name="subjects_subject_report_sae"),
+            path("<int:pk>/retire/", view(self.retire_view), name="subjects_subject_retire"),
             *super().get_urls(),
         ]
 
@@ -596,6 +598,23 @@ class SubjectAdmin(ClinicalAdmin):
         return service_form_view(self, request, subject, form, title="Change status",
                                  perform=perform, submit="Change status",
                                  rename={"status_date": "on", "death_date": "on"})
+
+    def retire_view(self, request, pk):
+        subject = self._subject(request, pk)
+        form = RetireForm(request.POST or None)
+
+        def perform(data):
+            services.retire_subject(subject, data["reason"], request.user)
+            messages.success(request, "Subject retired as entered in error (kept with its "
+                                      "records and audit trail).")
+            return self._back(subject)
+
+        return service_form_view(self, request, subject, form, title="Retire subject "
+                                 "entered in error", perform=perform, submit="Retire",
+                                 rename={"subject": "reason", "retired_at": "reason"},
+                                 intro="The subject and every record stay in the database and "
+                                       "the audit trail; it leaves lists, the status matrix, "
+                                       "cohorts and exports.")
 
     def report_sae_view(self, request, pk, ae_pk):
         from adverse_events import services as ae_services

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from edc.core import roles
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core.api.representation import PlainFieldsMixin, own_and
 from edc.core.audit import change_reason
 from trials import masking
 from trials.models import EligibilityCriterion
@@ -38,7 +39,7 @@ def arm_label_for(subject: Subject, user) -> str | None:
     return masking.arm_label(user, subject)
 
 
-class SubjectSerializer(serializers.ModelSerializer):
+class SubjectSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     usubjid = serializers.SerializerMethodField()
     arm_label = serializers.SerializerMethodField()
     reason = serializers.CharField(
@@ -52,12 +53,13 @@ class SubjectSerializer(serializers.ModelSerializer):
             "usubjid", "sex", "race", "birth_date", "age_at_consent", "consent_date", "status",
             "status_date", "status_reason", "arm_label", "dose_level", "cohort",
             "frequency_level", "day0", "enrolled_on", "treatment_stop_date",
-            "treatment_stop_reason", "death_date", "reason",
+            "treatment_stop_reason", "death_date", "retired_at", "retired_reason", "reason",
         ]
         read_only_fields = [
             "protocol_version", "subject_number", "status", "status_date", "status_reason",
             "dose_level", "cohort", "frequency_level", "day0", "enrolled_on",
-            "treatment_stop_date", "treatment_stop_reason", "death_date",
+            "treatment_stop_date", "treatment_stop_reason", "death_date", "retired_at",
+            "retired_reason",
         ]
 
     def get_fields(self):
@@ -146,6 +148,10 @@ class UnblindSerializer(serializers.Serializer):
     reason = serializers.CharField(min_length=10)
 
 
+class RetireSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why the record is retired (entered in error)")
+
+
 class InvestigatorOnly(permissions.BasePermission):
     message = "Only an investigator may do this."
 
@@ -154,7 +160,8 @@ class InvestigatorOnly(permissions.BasePermission):
 
 
 class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
-    queryset = Subject.objects.select_related("trial", "site", "arm")
+    queryset = Subject.objects.select_related("trial", "site", "arm").only(
+        *own_and(Subject, "trial__registry_id", "site__code", "arm__label"))
     serializer_class = SubjectSerializer
     permission_classes = [DataEntryPermission]
     filterset_fields = ["trial", "site", "status", "cohort", "dose_level"]
@@ -223,6 +230,17 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewS
         else:
             subject = services.change_status(subject, v["status"], v["on"], v["reason"],
                                              request.user)
+        return self._respond(subject)
+
+    @extend_schema(request=RetireSerializer, responses={200: SubjectSerializer})
+    @action(detail=True, methods=["post"])
+    def retire(self, request, pk=None):
+        """Retire a subject entered in error, with the reason (kept, never deleted; a
+        randomized subject is refused: intention to treat)."""
+        subject = self.get_object()
+        data = RetireSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        subject = services.retire_subject(subject, data.validated_data["reason"], request.user)
         return self._respond(subject)
 
     @extend_schema(request=UnblindSerializer, responses={200: dict})

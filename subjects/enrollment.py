@@ -92,7 +92,9 @@ def strata_of(trial: Trial) -> list[str]:
     return [site.code for site in trial.sites.all()] if _by_site(trial) else [""]
 
 
-def _design(trial: Trial):
+def design_of(trial: Trial):
+    """The current protocol version, the allocation ratio and the block sizes of the lists
+    (blocks of 2x and 4x the ratio sum where the protocol states none)."""
     version = trial.current_version()
     rand = version.protocol().design.randomization
     ratio = dict(rand.ratio)
@@ -111,7 +113,7 @@ def ensure_allocation_list(trial: Trial, stratum: str = "") -> int:
     Trial.objects.select_for_update(no_key=True).get(pk=trial.pk)
     if RandomizationSlot.objects.filter(trial=trial, stratum=stratum).exists():
         return 0
-    version, ratio, block_sizes = _design(trial)
+    version, ratio, block_sizes = design_of(trial)
     target = trial.target_enrollment or 100
     n_blocks = -(-2 * target // min(block_sizes))
     slots = randomization.generate_list(ratio, block_sizes, n_blocks, list_seed(trial), stratum)
@@ -135,8 +137,9 @@ def _allocate(subject: Subject) -> Arm:
             .filter(trial=subject.trial, stratum=stratum, subject__isnull=True)
             .order_by("sequence").first())
     if slot is None:
-        raise EnrollmentRefused(["the allocation list is exhausted; a data manager must "
-                                 "extend it"])
+        where = f" of stratum {stratum}" if stratum else ""
+        raise EnrollmentRefused([f"the allocation list{where} is exhausted; the unblinded "
+                                 "statistician must extend it"])
     with change_reason("randomization: slot allocated"):
         slot.subject = subject
         slot.allocated_at = timezone.now()

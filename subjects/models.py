@@ -195,6 +195,37 @@ class RandomizationSlot(ClinicalModel):
 
 
 @audited
+class AllocationError(ClinicalModel):
+    """An error in a subject's randomization and its correction, recorded with its reason by
+    the unblinded statistician (ICH E9 5.2.1; SDTMIG 3.4 DM: ARM vs ACTARM).
+
+    The allocation is never changed: the subject keeps the arm allocated (``Subject.arm``, DM
+    ARM/ARMCD: analysed as randomized). ``actual_arm`` is the arm whose treatment the subject
+    actually received when it differs (DM ACTARM/ACTARMCD); empty when the error did not
+    change the treatment (e.g. randomized in the wrong stratum).
+    """
+
+    data_managed = False  # allocation/unblinding/dose records, not CRF data
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
+                                related_name="allocation_errors")
+    slot = models.ForeignKey(RandomizationSlot, on_delete=models.PROTECT,
+                             related_name="allocation_errors")
+    actual_arm = models.ForeignKey(
+        Arm, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        help_text="The arm whose treatment the subject received, if not the one allocated")
+    error = models.TextField(help_text="What went wrong")
+    correction = models.TextField(help_text="What was done about it, and why")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+
+    class Meta:
+        ordering = ["subject", "created_at"]
+
+    def __str__(self) -> str:
+        return f"allocation error of {self.subject}"
+
+
+@audited
 class Unblinding(ClinicalModel):
     """An emergency unblinding of one subject, requested by an investigator with a reason."""
 

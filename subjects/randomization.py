@@ -50,6 +50,7 @@ from random import Random
 
 __all__ = [
     "Slot",
+    "extend_list",
     "generate_list",
     "generate_stratified",
     "is_block_balanced",
@@ -150,6 +151,42 @@ def generate_list(
         for arm in block:
             slots.append(Slot(stratum, len(slots) + 1, block_number, size, arm))
     return slots
+
+
+def extend_list(
+    arms_ratio: Mapping[str, int],
+    block_sizes: Sequence[int],
+    existing: Sequence[Slot],
+    n_blocks: int,
+    seed: int | str,
+    stratum: str = "",
+) -> list[Slot]:
+    """``n_blocks`` new blocks continuing a list from the same seeded generator.
+
+    The generator draws each block's size and permutation in turn, so the list of
+    ``b + n_blocks`` blocks starts with the list of ``b`` blocks: the new blocks are what the
+    generator draws next, as if the list had been generated longer in the first place (the
+    statistician reproduces the extended list from the seed alone).  ``existing`` must be
+    that first part (same sequence, blocks, sizes and arms); otherwise ``ValueError`` says
+    where it differs (a list made with another ratio, block sizes or seed is not extended).
+    """
+    if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 1:
+        raise ValueError(f"n_blocks must be a positive integer, got {n_blocks!r}")
+    have = max((s.block_number for s in existing), default=0)
+    longer = generate_list(arms_ratio, block_sizes, have + n_blocks, seed, stratum)
+    if len(existing) != sum(1 for s in longer if s.block_number <= have):
+        raise ValueError(f"the stored list holds {len(existing)} slots in {have} blocks, not "
+                         "whole blocks of the generator")
+    for stored, regenerated in zip(sorted(existing, key=lambda s: s.sequence), longer,
+                                   strict=False):
+        if stored != regenerated:
+            raise ValueError(
+                f"slot {stored.sequence} of the stored list ({stored.arm}, block "
+                f"{stored.block_number} of {stored.block_size}) is not what the generator "
+                f"gives ({regenerated.arm}, block {regenerated.block_number} of "
+                f"{regenerated.block_size}): the list was made with another ratio, block "
+                "sizes or seed")
+    return [s for s in longer if s.block_number > have]
 
 
 def generate_stratified(

@@ -15,7 +15,7 @@ from django.utils import timezone
 from edc.core.audit import change_reason
 
 from . import lifecycle, plausibility, signals
-from .models import Subject
+from .models import RandomizationSlot, Subject
 
 
 def check_subject_values(birth_date: dt.date | None, consent_date: dt.date | None) -> None:
@@ -96,3 +96,25 @@ def _after_schedule_change(subject: Subject) -> None:
     if subject.day0 is not None:
         signals.schedule_changed.send(sender=Subject, subject=subject,
                                       reason="schedule regenerated")
+
+
+@transaction.atomic
+def retire_subject(subject: Subject, reason: str, user=None) -> Subject:
+    """A subject entered in error (a duplicate, the wrong trial or site): retired with the
+    reason, kept with every record and the audit trail, never deleted (21 CFR 11.10(e)).
+    From then on it is left out of lists, the status matrix, dose-finding cohorts and exports,
+    and its planned visits are not overdue. A randomized subject is not retired: every
+    randomized subject is analysed in the arm allocated (ICH E9 5.2.1, intention to treat);
+    a wrong allocation is recorded as an allocation error instead."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why the subject is retired (entered in error)."})
+    subject = Subject.objects.select_for_update(no_key=True).get(pk=subject.pk)
+    if subject.retired_at is not None:
+        raise ValidationError({"retired_at": "this subject is already retired"})
+    if RandomizationSlot.objects.filter(subject=subject).exists():
+        raise ValidationError({"subject": (
+            "a randomized subject stays in the analysis in the arm allocated (ICH E9, "
+            "intention to treat) and is not retired; the unblinded statistician records an "
+            "allocation error instead")})
+    subject.retire(f"entered in error: {reason.strip()}", user)
+    return subject

@@ -9,7 +9,8 @@ Every surface asks here, so that a blinded user meets the same masking wherever 
   ``visit__intervention``; :func:`reveals_allocation`), from which the admin's
   ``lookup_allowed`` and sortable columns and the API's filters and orderings are built;
 * which audit fields a user may not read (:func:`hidden_audit_fields`: the allocation fields
-  when blinded, birth dates for sponsors);
+  when blinded, birth dates for sponsors), and which audit rows (:func:`audit_rows_hidden`:
+  the allocation and the protocol definition when blinded);
 * the allocation label of a subject (:func:`arm_label`: ``BLINDED_ARM`` for every subject);
 * how a product is shown, and which intervention an attribution is recorded against.
 """
@@ -24,11 +25,11 @@ from django.core.exceptions import FieldDoesNotExist
 from edc.core import roles
 
 from . import blinding
-from .models import Intervention
+from .models import Intervention, Trial
 
 #: Models whose rows are the allocation: a lookup through one of them selects by arm.
 ALLOCATION_MODELS = frozenset({"trials.Arm", "trials.Intervention",
-                               "subjects.RandomizationSlot"})
+                               "subjects.RandomizationSlot", "subjects.AllocationError"})
 
 
 def allocation_fields(model) -> frozenset[str]:
@@ -72,6 +73,17 @@ def hidden_audit_fields(user, model, trial) -> set[str]:
         hidden |= {f.attname for f in model._meta.concrete_fields
                    if f.name in roles.DIRECT_IDENTIFIERS}
     return hidden
+
+
+def audit_rows_hidden(user, model, trial) -> bool:
+    """Whether ``user`` may not read the audit rows of ``model`` in ``trial`` at all: for a
+    user blinded to the trial, the allocation itself (``ALLOCATION_MODELS``: arms, products,
+    the allocation list) and the rest of the protocol definition (versions, dose levels,
+    criteria: shown only to users unblinded to the trial, as by the protocol read API)."""
+    if not roles.blinded_to(user, trial):
+        return False
+    return model._meta.label in ALLOCATION_MODELS or (
+        model._meta.app_label == Trial._meta.app_label and model is not Trial)
 
 
 def arm_label(user, subject) -> str | None:

@@ -573,6 +573,9 @@ class QlqC30AdminForm(ReasonForChangeForm):
         except ValueError as exc:
             item = str(exc).split(":", 1)[0]
             self.add_error(item if item in self.fields else None, str(exc))
+        if cleaned.get("mode") == QlqC30Form.Mode.EPRO and self.instance.mode != "epro":
+            self.add_error("mode", "A patient-completed form is recorded by the patient, "
+                                   "through an ePRO link.")
         return cleaned
 
 
@@ -617,7 +620,11 @@ class QlqC30FormAdmin(SubjectScoped):
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), *(["scores"] if obj else [])]
+        fields = [*super().get_readonly_fields(request, obj), *(["scores"] if obj else [])]
+        if obj is not None and obj.mode == QlqC30Form.Mode.EPRO:
+            # the patient's answers: corrected only by an ePRO data clarification
+            fields += ["subject", "visit", "completion_date", "mode", *qlq_c30.ITEM_KEYS]
+        return fields
 
     @admin.display(description="scoring")
     @admin.display(description="unscheduled", boolean=True, ordering="visit__qlq_c30_due")

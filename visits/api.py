@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 
 from edc.core.api.errors import django_validation_detail
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
+from edc.core.api.representation import PlainFieldsMixin, own_and
 from edc.core.exceptions import ConflictValidationError
 from subjects.models import Subject
 from trials import masking
@@ -42,7 +44,7 @@ class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
         return roles.scope(Subject.objects.all(), self.context["request"].user)
 
 
-class VisitSerializer(serializers.ModelSerializer):
+class VisitSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     out_of_window = serializers.BooleanField(read_only=True)
     overdue = serializers.BooleanField(
         source="is_overdue", read_only=True,
@@ -86,7 +88,8 @@ class VisitFilter(django_filters.FilterSet):
 class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     """The visit calendar; visits are generated from the protocol, never created by hand."""
 
-    queryset = Visit.objects.select_related("subject")
+    queryset = Visit.objects.select_related("subject").only(
+        *own_and(Visit, "subject__trial_id", "subject__protocol_version_id"))
     serializer_class = VisitSerializer
     permission_classes = [DataEntryPermission]
     filterset_class = VisitFilter
@@ -282,14 +285,14 @@ class TumourAssessmentViewSet(ScopedQuerysetMixin, viewsets.ModelViewSet):
         return Response(serializer.data, status=status.HTTP_201_CREATED)
 
 
-class QlqC30ScoreSerializer(serializers.ModelSerializer):
+class QlqC30ScoreSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = QlqC30Score
         fields = ["state", "error", "computed_at", *qlq_c30.SCALES]
         read_only_fields = fields
 
 
-class QlqC30FormSerializer(serializers.ModelSerializer):
+class QlqC30FormSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     subject = ScopedSubjectField()
     visit = VisitScopedField()
     score = QlqC30ScoreSerializer(read_only=True)
@@ -310,6 +313,14 @@ class QlqC30FormSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         attrs.pop("reason", None)
+        if self.instance is not None and self.instance.mode == QlqC30Form.Mode.EPRO:
+            raise serializers.ValidationError(_(
+                "The patient completed this form (ePRO): its answers are corrected only by a "
+                "data clarification with the patient's confirmation and a reason "
+                "(/api/v1/epro-clarifications/)."), code="patient_reported")
+        if attrs.get("mode") == QlqC30Form.Mode.EPRO:
+            raise serializers.ValidationError({"mode": [_(
+                "A patient-completed form is recorded by the patient, through an ePRO link.")]})
         subject = attrs.get("subject") or getattr(self.instance, "subject", None)
         visit = attrs.get("visit") or getattr(self.instance, "visit", None)
         if visit is not None and subject is not None and visit.subject_id != subject.pk:
@@ -331,7 +342,9 @@ class QlqC30FormSerializer(serializers.ModelSerializer):
 class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
     """QLQ-C30 forms; saving one queues its scoring and the subject's deterioration."""
 
-    queryset = QlqC30Form.objects.select_related("subject", "visit", "score")
+    queryset = QlqC30Form.objects.select_related("visit", "score").only(
+        *own_and(QlqC30Form, "visit__qlq_c30_due"),
+        *(f"score__{f.name}" for f in QlqC30Score._meta.concrete_fields))
     serializer_class = QlqC30FormSerializer
     permission_classes = [DataEntryPermission]
     filterset_fields = ["subject", "visit", "subject__site"]

@@ -19,11 +19,13 @@ from . import dosing, qlq_c30, scheduling, signals
 
 def overdue_q(today: dt.date | None = None, prefix: str = "") -> Q:
     """THE definition of an overdue visit: still planned (no data, not missed, not
-    cancelled), not retired, and the last day of its window is before ``today`` (the site's
-    local date).  Computed where it is read -- API, admin, dashboard, exports -- so they agree
-    at any moment; ``prefix`` applies it through a relation (``"visits__"``)."""
+    cancelled), neither it nor its subject retired (a subject entered in error has no visits
+    due), and the last day of its window is before ``today`` (the site's local date).
+    Computed where it is read -- API, admin, dashboard, exports -- so they agree at any moment;
+    ``prefix`` applies it through a relation (``"visits__"``)."""
     today = today or timezone.localdate()
     return Q(**{f"{prefix}status": "planned", f"{prefix}retired_at__isnull": True,
+                f"{prefix}subject__retired_at__isnull": True,
                 f"{prefix}window_high__lt": today})
 
 
@@ -271,6 +273,9 @@ class QlqC30Form(ClinicalModel, QlqC30Items):
         PAPER = "paper", "paper"
         INTERVIEW = "interview", "interview"
         ELECTRONIC = "electronic", "electronic"
+        #: Completed by the patient through a one-time ePRO link (``epro``): only that path
+        #: writes it, and only a data clarification changes its answers.
+        EPRO = "epro", "patient-completed (ePRO)"
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="qlq_c30_forms")
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="qlq_c30_forms")

@@ -399,6 +399,14 @@ def service_form_view(model_admin, request, obj, form, *, title: str, perform,
     return TemplateResponse(request, "admin/edc/service_form.html", page)
 
 
+class RetireForm(forms.Form):
+    """Why a record entered in error is retired (kept, audited, never deleted)."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Why the record is retired: entered in error, and how "
+                                       "(kept in the audit trail; nothing is deleted).")
+
+
 def report_problems(request, problems, intro: str) -> None:
     """Each refusal reason as its own error message (e.g. ``EnrollmentRefused.problems``)."""
     messages.error(request, intro)

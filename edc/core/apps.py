@@ -1,5 +1,6 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.conf import settings
+from django.db.models.signals import post_migrate, post_save
 
 
 class CoreConfig(AppConfig):
@@ -17,7 +18,10 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
         from .dbroles import grant_after_migrate
+        from .roles import membership_saved
 
         # post_migrate is sent per app once every migration has run: edc's signal sees every
         # table of the project.
         post_migrate.connect(grant_after_migrate, sender=self, dispatch_uid="edc.grant_app_role")
+        post_save.connect(membership_saved, sender=settings.EDC_MEMBERSHIP_MODEL,
+                          dispatch_uid="edc.membership_saved")

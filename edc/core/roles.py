@@ -7,7 +7,10 @@ Roles (created by migration ``edc.0002_roles``):
 * ``monitor``: read and raise queries, all sites of a trial;
 * ``data_manager``: queries, locks, all sites of a trial;
 * ``sponsor``: read-only, exports, no direct identifiers, blinded unless granted;
-* ``admin``: everything (also Django superusers).
+* ``statistician`` (``edc.0006_statistician_role``): the unblinded statistician, the only
+  role that administers randomization lists (view, extend, allocation errors; ICH E9 2.3:
+  the list is kept away from everyone else); read-only otherwise;
+* ``admin``: everything (also Django superusers), except randomization administration.
 
 Scope comes from :class:`subjects.models.Membership`: a user sees a trial's records at one
 site (``site`` set) or at all its sites (``site`` empty).
@@ -15,7 +18,11 @@ site (``site`` set) or at all its sites (``site`` empty).
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+import functools
+import operator
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
 
 from . import hooks
 
@@ -24,13 +31,14 @@ INVESTIGATOR = "investigator"
 MONITOR = "monitor"
 DATA_MANAGER = "data_manager"
 SPONSOR = "sponsor"
+STATISTICIAN = "statistician"
 ADMIN = "admin"
-ROLES = (SITE_STAFF, INVESTIGATOR, MONITOR, DATA_MANAGER, SPONSOR, ADMIN)
+ROLES = (SITE_STAFF, INVESTIGATOR, MONITOR, DATA_MANAGER, SPONSOR, STATISTICIAN, ADMIN)
 
 #: Roles that may create or change clinical data at their sites.
 DATA_ENTRY_ROLES = frozenset({SITE_STAFF, INVESTIGATOR})
 #: Roles that only read (plus their own workflow actions: queries, exports).
-READ_ONLY_ROLES = frozenset({MONITOR, SPONSOR})
+READ_ONLY_ROLES = frozenset({MONITOR, SPONSOR, STATISTICIAN})
 
 
 def roles_of(user) -> frozenset[str]:
@@ -68,21 +76,79 @@ def sees_birth_dates(user) -> bool:
     return is_admin(user) or not has_role(user, SPONSOR)
 
 
+@dataclass(frozen=True)
+class Reach:
+    """What a user's active memberships reach: per trial id, ``None`` for every site or the
+    site ids; and the trials where the user has unblinded access."""
+
+    sites: dict[int, frozenset[int] | None]
+    unblinded: frozenset[int]
+
+
+#: Bumped whenever a membership is saved (:func:`membership_saved`), so that a reach cached on
+#: a user object that outlives a request (a shell, a test client) is read again.
+_generation = 0
+
+
+def membership_saved(**kwargs) -> None:
+    global _generation
+    _generation += 1
+
+
+def reach_of(user) -> Reach:
+    """The user's memberships, read once (one query) and cached on the user for the request."""
+    cached = user.__dict__.get("_trialdesk_reach")
+    if cached is not None and cached[0] == _generation:
+        return cached[1]
+    generation = _generation
+    sites: dict[int, set[int] | None] = {}
+    unblinded = set()
+    for trial_id, site_id, is_unblinded in hooks.membership_model().objects.filter(
+            user=user, retired_at__isnull=True).values_list("trial_id", "site_id", "unblinded"):
+        if site_id is None:
+            sites[trial_id] = None
+        elif sites.setdefault(trial_id, set()) is not None:
+            sites[trial_id].add(site_id)
+        if is_unblinded:
+            unblinded.add(trial_id)
+    reach = Reach({t: None if s is None else frozenset(s) for t, s in sites.items()},
+                  frozenset(unblinded))
+    user.__dict__["_trialdesk_reach"] = (generation, reach)
+    return reach
+
+
 def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = "site") -> QuerySet:
     """Restrict ``queryset`` to the records the user's memberships reach.
 
     ``trial`` and ``site`` are the lookups from the queryset's model to its trial and site
-    (``site=None`` for records that belong to a trial as a whole).
+    (``site=None`` for records that belong to a trial as a whole). The memberships are read
+    first (:func:`reach_of`) and the records filtered by their trial and site ids: plain
+    ``IN`` lists on indexed foreign keys, which the planner estimates from its statistics
+    (a correlated ``EXISTS`` on the membership table is estimated blind and made PostgreSQL
+    join every record in scope before a page's top-N sort).
     """
     if is_admin(user):
         return queryset
     if not user or not user.is_authenticated:
         return queryset.none()
-    memberships = hooks.membership_model().objects.filter(user=user, trial=OuterRef(trial),
-                                            retired_at__isnull=True)
-    if site is not None:
-        memberships = memberships.filter(Q(site__isnull=True) | Q(site=OuterRef(site)))
-    return queryset.filter(Exists(memberships))
+    reach = reach_of(user).sites
+    if site is None:
+        parts = [Q(**{f"{trial}__in": sorted(reach)})] if reach else []
+    else:
+        whole = sorted(t for t, sites in reach.items() if sites is None)
+        parts = [Q(**{f"{trial}__in": whole})] if whole else []
+        parts += [Q(**{trial: t, f"{site}__in": sorted(sites)})
+                  for t, sites in sorted(reach.items()) if sites is not None]
+    if not parts:
+        return queryset.none()
+    return queryset.filter(functools.reduce(operator.or_, parts))
+
+
+def administers_randomization(user, trial) -> bool:
+    """The unblinded statistician of ``trial``: the role, and unblinded access to the trial
+    on a membership. Nobody else (admins included) views or changes its allocation lists."""
+    return has_role(user, STATISTICIAN) and hooks.membership_model().objects.filter(
+        user=user, trial=trial, unblinded=True, retired_at__isnull=True).exists()
 
 
 def can_see_unblinded(user, trial) -> bool:
@@ -92,11 +158,7 @@ def can_see_unblinded(user, trial) -> bool:
     """
     if is_admin(user):
         return True
-    cache = user.__dict__.setdefault("_trialdesk_unblinded", {})
-    if trial.pk not in cache:
-        cache[trial.pk] = hooks.membership_model().objects.filter(
-            user=user, trial=trial, unblinded=True, retired_at__isnull=True).exists()
-    return cache[trial.pk]
+    return getattr(trial, "pk", trial) in reach_of(user).unblinded
 
 
 def blinded_to(user, trial) -> bool:

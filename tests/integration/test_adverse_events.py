@@ -38,6 +38,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/adverse-events/"
+#: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
+SELECTS_PER_CREATE = 13
 INFUSION = dt.date(2025, 2, 3)
 FATIGUE, ANEMIA, NEUTROPENIA = "10016256", "10002272", "10029366"
 UTC = dt.UTC
@@ -284,6 +286,21 @@ def test_list_is_scoped_filtered_and_constant_in_queries(api, setting):
         api.get(URL)
     assert len(many) == len(few)
     assert api.post(URL, payload(setting), format="json").status_code == 403
+
+
+def test_create_reads_only_what_it_needs(api, setting):
+    """AE create reads the subject (locked), term, product, exposures, protocol products and
+    locks/signatures once each: the clinical checks run once, under the subject's lock, not
+    also before it (issue 19); writes and savepoints are not counted."""
+    api.force_authenticate(setting["nurse"])
+    assert api.post(URL, payload(setting), format="json").status_code == 201  # warm caches
+    body = payload(setting, meddra_code=ANEMIA)
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(URL, body, format="json")
+    assert response.status_code == 201, response.content
+    selects = [q["sql"] for q in queries
+               if q["sql"].lstrip().startswith("SELECT") and "set_config" not in q["sql"]]
+    assert len(selects) == SELECTS_PER_CREATE, "\n".join(s[:120] for s in selects)
 
 
 # --- 5. the SAE clock -----------------------------------------------------------------------

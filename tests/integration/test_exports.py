@@ -477,7 +477,8 @@ def test_domain_catalogue_and_unknown_domain(api, world):
     api.force_authenticate(world["users"]["sponsor"])
     catalogue = api.get("/api/v1/exports/sdtm/").json()
     assert [d["domain"] for d in catalogue] == ["AE", "SUPPAE", "EX", "DV", "QS", "DM", "SV",
-                                                "DS", "IE", "TS", "RS"]
+                                                "DS", "IE", "TS", "TU", "TR", "RS", "TE", "TA",
+                                                "TV", "TI"]
     assert api.get("/api/v1/exports/sdtm/lb/", {"trial": world["trial"].pk}).status_code == 404
     missing = api.get("/api/v1/exports/sdtm/ae/")
     assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "trial"

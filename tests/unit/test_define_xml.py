@@ -41,12 +41,21 @@ def test_define_xml_validates_against_the_official_schema():
     root = ElementTree.fromstring(data)
     groups = root.findall(".//odm:ItemGroupDef", NS)
     assert {g.get("Name") for g in groups} >= {"DM", "AE", "EX", "QS", "SV", "DS", "IE", "TS",
-                                               "SUPPAE", "ADQS", "ADTTE"}
+                                               "SUPPAE", "ADQS", "ADTTE", "DV", "TU", "TR",
+                                               "RS", "TE", "TA", "TV", "TI"}
+    design = {g.get("Name"): (g.get("Repeating"), g.get("IsReferenceData"),
+                              g.find("def:Class", NS).get("Name")) for g in groups}
+    for name in ("TS", "TE", "TA", "TV", "TI"):
+        assert design[name] == ("No", "Yes", "TRIAL DESIGN"), name
+    assert design["TU"] == ("Yes", "No", "FINDINGS")
     items = {i.get("OID"): i for i in root.findall(".//odm:ItemDef", NS)}
     age = items["IT.DM.AGE"]
     assert (age.get("DataType"), age.find("def:Origin", NS).get("Type")) == ("integer",
                                                                             "Derived")
     assert items["IT.AE.AETERM"].find("def:Origin", NS).get("Source") == "Investigator"
+    assert items["IT.TV.VISITDY"].find("def:Origin", NS).get("Type") == "Protocol"
+    assert items["IT.RS.RSSTRESC"].find("odm:CodeListRef", NS).get("CodeListOID") == (
+        "CL.ONCRSR")
     refs = {r.get("ItemOID") for r in root.findall(".//odm:ItemRef", NS)}
     assert refs == set(items)
     lists = {c.get("OID"): c for c in root.findall(".//odm:CodeList", NS)}

@@ -16,7 +16,7 @@ COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 def test_compose_file_declares_the_stack_with_health_checks():
     spec = yaml.safe_load(COMPOSE.read_text())
     services = spec["services"]
-    assert set(services) == {"db", "redis", "migrate", "web", "worker", "beat"}
+    assert set(services) == {"db", "db-replica", "redis", "migrate", "web", "worker", "beat"}
     for name in ("db", "redis", "web", "worker"):
         assert services[name]["healthcheck"]["test"], name
     assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]

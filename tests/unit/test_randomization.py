@@ -13,6 +13,7 @@ import pytest
 
 from subjects.randomization import (
     Slot,
+    extend_list,
     generate_list,
     generate_stratified,
     is_block_balanced,
@@ -292,3 +293,24 @@ def test_stratified_per_stratum_block_counts_and_validation():
         generate_stratified(RATIO_002, [4], ["x", ""], 2, seed=1)
     with pytest.raises(ValueError, match="not a multiple"):
         generate_stratified(RATIO_002, [3], ["x"], 2, seed=1)
+
+
+def test_extend_list_continues_the_same_seeded_generator():
+    """New blocks are what the generator draws next: the list generated longer."""
+    ratio, sizes = {"A": 1, "B": 1}, [4, 8]
+    stored = generate_list(ratio, sizes, 3, "secret", "S1")
+    new = extend_list(ratio, sizes, stored, 2, "secret", "S1")
+    assert stored + new == generate_list(ratio, sizes, 5, "secret", "S1")
+    assert [s.block_number for s in new][:1] == [4] and is_block_balanced(stored + new, ratio)
+
+
+@pytest.mark.parametrize("change", [{"seed": "other"}, {"ratio": {"A": 2, "B": 1}},
+                                    {"sizes": [6]}, {"drop": True}])
+def test_extend_list_refuses_a_list_the_generator_did_not_make(change):
+    ratio, sizes, seed = {"A": 1, "B": 1}, [6, 12], "secret"
+    stored = generate_list(ratio, sizes, 2, seed)
+    if change.pop("drop", False):
+        stored = stored[:-1]
+    with pytest.raises(ValueError, match="stored list"):
+        extend_list(change.get("ratio", ratio), change.get("sizes", sizes), stored, 1,
+                    change.get("seed", seed))

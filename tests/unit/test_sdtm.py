@@ -225,6 +225,11 @@ def test_ex_dosing_period_and_dv_record():
         "DV", 1, "42", "DOSING", "STUDY TREATMENT DOSE")
     assert (dv["DVTERM"], dv["DVSTDY"], dv["EPOCH"]) == (
         "X dose 2E+6 cells/kg differs", 2, "TREATMENT")
+    # DVTERM fits the 200 bytes of an XPT value, also with non-ASCII text (μ: 2 bytes)
+    long = sdtm.DvMapper(STUDY, {}, None)(SimpleNamespace(**{
+        **vars(row), "description": "Dose 10 μg/kg given " * 12}))
+    term = as_dict(sdtm.DV_VARIABLES, long)["DVTERM"]
+    assert len(term.encode("utf-8")) <= 200 < len(term) * 1.1 and "\ufffd" not in term
 
 
 DM_ROW = {
@@ -233,11 +238,24 @@ DM_ROW = {
     "birth_date": dt.date(1970, 5, 1), "age_at_consent": 54, "sex": "F", "race": "ASIAN",
     "arm_id": 1, "death_date": None, "first_dose": DAY0 + dt.timedelta(days=7),
     "last_dose": DAY0 + dt.timedelta(days=35), "last_contact": DAY0 + dt.timedelta(days=40),
+    "actual_arm_id": None,
 }
 
 
 def dm_row(**kwargs):
     return SimpleNamespace(**{**DM_ROW, **kwargs})
+
+
+def test_dm_actual_arm_of_an_allocation_error():
+    """SDTMIG 3.4 DM: ARM is the arm allocated, ACTARM the arm whose treatment the subject
+    received (an allocation error recorded by the statistician)."""
+    arms = {1: sdtm.ArmView("A", "Arm A"), 2: sdtm.ArmView("B", "Arm B")}
+    mapper = sdtm.DmMapper(STUDY, arms, birth_date=False)
+    record = as_dict(mapper.variables, mapper(dm_row(actual_arm_id=2)))
+    assert (record["ARMCD"], record["ARM"], record["ACTARMCD"], record["ACTARM"]) == (
+        "A", "Arm A", "B", "Arm B")
+    untreated = as_dict(mapper.variables, mapper(dm_row(actual_arm_id=2, first_dose=None)))
+    assert (untreated["ARMCD"], untreated["ACTARMCD"]) == ("A", None)
 
 
 def test_dm_records_and_direct_identifiers():

@@ -1,4 +1,5 @@
-"""SDTM SV, DS, IE and TS records (``exports.sdtm_domains``, SDTMIG 3.4; no database)."""
+"""SDTM SV, DS, IE, TS (``exports.sdtm_domains``) and TU, TR, RS (``exports.sdtm_tumours``)
+records (SDTMIG 3.4; no database)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from exports import sdtm, sdtm_domains, terminology
+from exports import domains, sdtm, sdtm_domains, sdtm_tumours, terminology
 from tests.unit.test_sdtm import DAY0, STUDY, as_dict
+from trials.vocabulary import RESPONSE_CODES
 
 
-@pytest.mark.parametrize("domain", list(sdtm_domains.DOMAINS))
+@pytest.mark.parametrize("domain", [*sdtm_domains.DOMAINS, *sdtm_tumours.DOMAINS])
 def test_variables_follow_sdtm_limits(domain):
-    _, variables = sdtm_domains.ALL_DOMAINS[domain]
+    _, variables = domains.ALL_DOMAINS[domain]
     for v in variables:
         assert len(v.name) <= 8 and 0 < len(v.label) <= 40, v.name
+        assert v.length is None or 1 <= v.length <= 200, v.name
     assert [v.name for v in variables][:2] == ["STUDYID", "DOMAIN"]
+    keys = sorted(v.key_sequence for v in variables if v.key_sequence)
+    assert keys == list(range(1, len(keys) + 1))
 
 
 def visit(**kwargs):
@@ -95,14 +100,45 @@ def test_ts_parameters_from_the_protocol():
         "TRT": "Blinded study treatment (MSC-AT or matching placebo)"}
     checks = terminology.checks_for("TS", [v.name for v in sdtm_domains.TS_VARIABLES])
     terminology.check([tuple(r.values()) for r in records], checks)
-    assert sdtm.DOMAINS.keys() <= sdtm_domains.ALL_DOMAINS.keys()
+    assert sdtm.DOMAINS.keys() <= domains.ALL_DOMAINS.keys()
 
 
 def test_rs_overall_response():
     row = SimpleNamespace(site_code="A1", subjid="001", seq=1, criteria="iRECIST",
                           overall_response="iUPD", assessment_date=DAY0 + dt.timedelta(55),
                           visitnum=4, visit="A2", day0=DAY0, treatment_stop_date=None)
-    record = as_dict(sdtm_domains.RS_VARIABLES, sdtm_domains.rs_record(STUDY, row))
+    record = as_dict(sdtm_tumours.RS_VARIABLES, sdtm_tumours.rs_record(STUDY, row))
     assert (record["RSTESTCD"], record["RSCAT"], record["RSORRES"], record["RSSTRESC"],
-            record["RSEVAL"], record["RSDY"], record["EPOCH"]) == (
-        "OVRLRESP", "IRECIST", "iUPD", "iUPD", "INVESTIGATOR", 56, "TREATMENT")
+            record["RSEVAL"], record["RSDY"], record["EPOCH"], record["VISITNUM"]) == (
+        "OVRLRESP", "IRECIST", "iUPD", "iUPD", "INVESTIGATOR", 56, "TREATMENT", 4.0)
+    checks = terminology.checks_for("RS", [v.name for v in sdtm_tumours.RS_VARIABLES])
+    assert {name for _, name, _ in checks} >= {"RSTESTCD", "RSORRES", "RSSTRESC", "RSEVAL"}
+    terminology.check([tuple(record.values())], checks)
+    # every response the EDC can record is a CDISC CT ONCRSR term (no silent unmapped term)
+    recordable = {code for codes in RESPONSE_CODES.values() for code in codes}
+    assert recordable <= terminology.CODELISTS["ONCRSR"].terms
+    with pytest.raises(terminology.UnmappedTerm, match="RSORRES: value 'MR'"):
+        terminology.check([sdtm_tumours.rs_record(STUDY, SimpleNamespace(
+            **{**vars(row), "overall_response": "MR"}))], checks)
+
+
+def test_tu_and_tr_carry_their_required_and_expected_variables():
+    tu = [v.name for v in sdtm_tumours.TU_VARIABLES]
+    tr = [v.name for v in sdtm_tumours.TR_VARIABLES]
+    assert tu[:4] == ["STUDYID", "DOMAIN", "USUBJID", "TUSEQ"]
+    assert {"TULNKID", "TUTESTCD", "TUTEST", "TUORRES", "TUSTRESC", "TULOC", "TUMETHOD",
+            "TUEVAL", "VISITNUM", "TUDTC"} <= set(tu)
+    assert {"TRLNKID", "TRTESTCD", "TRTEST", "TRORRES", "TRORRESU", "TRSTRESC", "TRSTRESN",
+            "TRSTRESU", "TRMETHOD", "TREVAL", "VISITNUM", "TRDTC"} <= set(tr)
+
+
+def test_criterion_texts_fit_the_200_bytes_of_a_sas_xport_value():
+    """A criterion of 199 characters with non-ASCII ones (≥, μ) is over 200 bytes in UTF-8:
+    IETEST / TI IETEST are shortened to 200 bytes, or the XPT export stops."""
+    text = "Platelets ≥ 100 × 10⁹/L and neutrophils ≥ 1.5 × 10⁹/L " * 4
+    text = text[:199]
+    assert len(text) <= 200 < len(text.encode("utf-8"))
+    short = sdtm_domains.short_text(text)
+    assert len(short.encode("utf-8")) <= 200 and short.endswith(" ...")
+    assert text.startswith(short[:-4])
+    assert sdtm_domains.short_text("Pregnant") == "Pregnant"

@@ -28,7 +28,7 @@ ERRORS = {
     "412": "If-Match names an older version of the record (read it again)",
     "413": "Request body too large",
     "422": "Idempotency key reused for another request",
-    "429": "Account locked after repeated failed password attempts",
+    "429": "Account locked after repeated failed password attempts, or too many requests",
 }
 
 

@@ -18,6 +18,7 @@ DEMO_ACCESS = {
     roles.MONITOR: ("all_sites", False),
     roles.DATA_MANAGER: ("all_sites", False),
     roles.SPONSOR: ("all_sites", False),
+    roles.STATISTICIAN: ("all_sites", True),
     roles.ADMIN: ("all_sites", True),
 }
 

@@ -1,0 +1,132 @@
+"""Reads of list pages without DRF's per-field dispatch, with DRF's output.
+
+:class:`PlainFieldsMixin` (on a ``ModelSerializer``) plans once per serializer which readable
+fields are *plain*: a stock DRF field (integer, float, character, boolean, choice, date,
+date-time in ISO 8601, primary key of a relation) whose ``source`` is one attribute of the
+instance. A plain field is read with ``getattr`` and converted as DRF's own
+``to_representation`` would; every other field (nested serializers, method fields, dotted
+sources, subclasses that change how a value is shown, such as a blinded product code) goes
+through DRF as before. On a page of 100 records of 30 fields this removes most of the
+serializer's cost; ``tests/unit/test_representation.py`` checks that the output is DRF's.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import fields, relations
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
+from rest_framework.settings import api_settings
+
+
+def _iso_datetime(value):
+    """DRF's ``DateTimeField`` in ISO 8601: in the current time zone, UTC written ``Z``."""
+    if isinstance(value, str):
+        return value
+    if settings.USE_TZ:
+        value = (value.astimezone(timezone.get_current_timezone()) if timezone.is_aware(value)
+                 else timezone.make_aware(value, timezone.get_current_timezone()))
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _iso_date(value):
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _stock(field, cls) -> bool:
+    """``field`` shows values as DRF's ``cls`` does (no override of ``to_representation``)."""
+    return isinstance(field, cls) and type(field).to_representation is cls.to_representation
+
+
+def _converter(field) -> Callable | None:
+    """What ``field.to_representation`` amounts to for a non-empty model value (None: not
+    plain)."""
+    if _stock(field, fields.BooleanField):
+        return bool
+    if _stock(field, fields.ChoiceField):
+        return field.to_representation
+    big = getattr(fields, "BigIntegerField", None)  # DRF >= 3.15
+    if big is not None and _stock(field, big) and not getattr(
+            field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING):
+        return int
+    if _stock(field, fields.IntegerField):
+        return int
+    if _stock(field, fields.FloatField):
+        return float
+    if _stock(field, fields.CharField):
+        return str
+    if _stock(field, fields.DateTimeField) and not hasattr(field, "timezone") and getattr(
+            field, "format", api_settings.DATETIME_FORMAT) == fields.ISO_8601:
+        return _iso_datetime
+    if _stock(field, fields.DateField) and getattr(
+            field, "format", api_settings.DATE_FORMAT) == fields.ISO_8601:
+        return _iso_date
+    return None
+
+
+def _related_id(field, model) -> str | None:
+    """The attname holding the primary key a stock ``PrimaryKeyRelatedField`` shows."""
+    if not (_stock(field, relations.PrimaryKeyRelatedField) and field.pk_field is None
+            and type(field).get_attribute is relations.RelatedField.get_attribute
+            and len(field.source_attrs) == 1):
+        return None
+    try:
+        model_field = model._meta.get_field(field.source)
+    except Exception:  # not a model field (a property, an annotation)
+        return None
+    if not getattr(model_field, "many_to_one", False) and not getattr(
+            model_field, "one_to_one", False) or not model_field.concrete:
+        return None
+    return model_field.attname
+
+
+class PlainFieldsMixin:
+    """DRF's ``to_representation``, with plain fields read directly (see module doc)."""
+
+    def _plain_plan(self) -> list[tuple]:
+        """(name, attribute, converter, None) per plain field, (name, None, None, field) per
+        other field, computed once per serializer instance (a list's child serves a page)."""
+        plan = self.__dict__.get("_plain_fields")
+        if plan is None:
+            model = self.Meta.model
+            plan = []
+            for field in self._readable_fields:
+                attname = _related_id(field, model)
+                if attname is not None:
+                    plan.append((field.field_name, attname, int, None))
+                    continue
+                convert = _converter(field)
+                source = field.source_attrs[0] if len(field.source_attrs) == 1 else None
+                if convert is None or source is None or callable(
+                        inspect.getattr_static(model, source, None)):  # DRF calls methods
+                    plan.append((field.field_name, None, None, field))
+                else:
+                    plan.append((field.field_name, source, convert, None))
+            self.__dict__["_plain_fields"] = plan
+        return plan
+
+    def to_representation(self, instance):
+        ret = {}
+        for name, attr, convert, field in self._plain_plan():
+            if field is None:
+                value = getattr(instance, attr)
+                ret[name] = None if value is None else convert(value)
+                continue
+            try:
+                attribute = field.get_attribute(instance)
+            except SkipField:
+                continue
+            check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+            ret[name] = None if check is None else field.to_representation(attribute)
+        return ret
+
+
+def own_and(model, *related: str) -> list[str]:
+    """``only()`` arguments: every column of ``model`` and the ``related`` ones a page shows
+    (a related row selected whole builds a heavy instance per record)."""
+    return [*(f.name for f in model._meta.concrete_fields), *related]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class EproConfig(AppConfig):
+    name = "epro"
+    verbose_name = "ePRO (patient-completed questionnaires)"
