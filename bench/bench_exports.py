@@ -12,7 +12,8 @@ SELECT>) TO STDOUT (FORMAT csv, HEADER)`` read through psycopg. Export and floor
 (``common.interleaved``, 3 rounds of 2 pairs). Memory: ``tracemalloc`` peak of the same
 export for one site (10,000 rows) and for every site (100,000 rows).
 
-* SDTM AE as CSV and as Dataset-JSON 1.1;
+* SDTM AE as CSV, Dataset-JSON 1.1 (JSON and NDJSON) and SAS XPORT v5 (also in bench_xpt.py,
+  with resident memory);
 * the AE listing as XLSX (XlsxWriter, constant memory), against COPY of the listing's SELECT.
 """
 
@@ -87,6 +88,9 @@ def figures(only: str = "") -> list[common.Figure]:
 
     measures = [("SDTM AE CSV, 100k rows (export / COPY)", Dataset.SDTM_AE, "csv", 3.0),
                 ("SDTM AE Dataset-JSON, 100k rows (export / COPY)", Dataset.SDTM_AE, "json", 3.0),
+                ("SDTM AE Dataset-NDJSON, 100k rows (export / COPY)", Dataset.SDTM_AE, "ndjson",
+                 3.0),
+                ("SDTM AE SAS XPORT v5, 100k rows (export / COPY)", Dataset.SDTM_AE, "xpt", 8.0),
                 ("AE listing XLSX, 100k rows (export / COPY)", Dataset.AE_LISTING, "xlsx", 3.0)]
     out = []
     for label, dataset, fmt, goal in measures:
