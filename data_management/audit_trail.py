@@ -189,6 +189,15 @@ def _date(params, name: str) -> dt.date | None:
         raise ValidationError({name: f"{value[:40]!r} is not a date (YYYY-MM-DD)"}) from None
 
 
+def _text(params, name: str, limit: int) -> str:
+    """A free-text filter, refused (400) with a NUL character: PostgreSQL stores no NUL in
+    text or JSON, so no record can match it."""
+    value = (params.get(name) or "").strip()[:limit]
+    if "\x00" in value:
+        raise ValidationError({name: "a NUL character cannot appear in any record"})
+    return value
+
+
 def parse_filters(params, user, trial) -> Filters:
     """The filters of a query string, each checked against what the user may see of the
     trial: a 400 naming the parameter for an unknown subject, site, record type or date."""
@@ -212,10 +221,10 @@ def parse_filters(params, user, trial) -> Filters:
     date_from, date_to = _date(params, "date_from"), _date(params, "date_to")
     if date_from and date_to and date_from > date_to:
         raise ValidationError({"date_to": "the range ends before it starts"})
-    return Filters(user=(params.get("user") or "").strip()[:150],
+    return Filters(user=_text(params, "user", 150),
                    subject=int(subject) if subject else None, record_type=record_type,
                    site=int(site) if site else None, date_from=date_from, date_to=date_to,
-                   reason=(params.get("reason") or "").strip()[:200])
+                   reason=_text(params, "reason", 200))
 
 
 def _part(source: Source, user, trial, f: Filters):
