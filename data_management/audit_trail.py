@@ -6,9 +6,10 @@ reason text; also as CSV (one line per changed value; cells defused against form
 The rows are the pghistory events of every audited model (``edc.core.audit``; one per INSERT
 and UPDATE, written by database triggers) whose record belongs to a trial: directly (a
 ``trial``, ``site`` or ``subject`` relation, the CRF paths of ``data_management.targets``) or
-through one parent (a query's message, a protocol version's arm). One SQL query (a UNION over
-the event tables, each with its previous event of the same record for the old values) serves
-a page or streams the export; memory stays flat in rows.
+through one parent (a query's message, a protocol version's arm). A page is one UNION over
+the event tables ordering the events' keys, then the page's events read with the previous
+event of the same record (for the old values); the export streams one UNION of the events in
+detail; memory stays flat in rows.
 
 Scoped and blinded like every other view: rows of records the user's memberships do not reach
 are left out (``edc.core.roles.scope``); for a user blinded to the trial the protocol
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,7 +53,10 @@ from .targets import paths
 PAGE_SIZE = 100
 #: Bookkeeping columns never listed as changes.
 NOISE = frozenset({"updated_at", "created_at"})
-#: The columns of the UNION (prefixed: event tables have fields named like them).
+#: What orders the events: time, record type, event id (prefixed: event tables have fields
+#: named like the columns).
+KEYS = ("audit_at", "audit_record_type", "audit_event_id")
+#: The columns of an event read in detail.
 COLUMNS = tuple(f"audit_{name}" for name in (
     "at", "event_id", "event", "record_type", "record_id", "subject_id", "subject", "site",
     "context", "snapshot", "previous"))
@@ -189,6 +194,15 @@ def _date(params, name: str) -> dt.date | None:
         raise ValidationError({name: f"{value[:40]!r} is not a date (YYYY-MM-DD)"}) from None
 
 
+def _text(params, name: str, limit: int) -> str:
+    """A free-text filter, refused (400) with a NUL character: PostgreSQL stores no NUL in
+    text or JSON, so no record can match it."""
+    value = (params.get(name) or "").strip()[:limit]
+    if "\x00" in value:
+        raise ValidationError({name: "a NUL character cannot appear in any record"})
+    return value
+
+
 def parse_filters(params, user, trial) -> Filters:
     """The filters of a query string, each checked against what the user may see of the
     trial: a 400 naming the parameter for an unknown subject, site, record type or date."""
@@ -212,14 +226,14 @@ def parse_filters(params, user, trial) -> Filters:
     date_from, date_to = _date(params, "date_from"), _date(params, "date_to")
     if date_from and date_to and date_from > date_to:
         raise ValidationError({"date_to": "the range ends before it starts"})
-    return Filters(user=(params.get("user") or "").strip()[:150],
+    return Filters(user=_text(params, "user", 150),
                    subject=int(subject) if subject else None, record_type=record_type,
                    site=int(site) if site else None, date_from=date_from, date_to=date_to,
-                   reason=(params.get("reason") or "").strip()[:200])
+                   reason=_text(params, "reason", 200))
 
 
-def _part(source: Source, user, trial, f: Filters):
-    """The events of one source for the trial, scoped and filtered, as ``COLUMNS``."""
+def _scoped(source: Source, user, trial, f: Filters):
+    """The events of one source for the trial, scoped and filtered."""
     events = source.events
     trial_path = _on_record(source.trial)
     site_path, subject_path = _on_record(source.site), _on_record(source.subject)
@@ -240,6 +254,20 @@ def _part(source: Source, user, trial, f: Filters):
         rows = rows.filter(pgh_created_at__date__gte=f.date_from)
     if f.date_to:
         rows = rows.filter(pgh_created_at__date__lte=f.date_to)
+    return rows
+
+
+def _keys(source: Source, rows):
+    """What orders and identifies an event (``KEYS``): cheap to sort over every event."""
+    return rows.annotate(audit_at=F("pgh_created_at"), audit_event_id=F("pgh_id"),
+                         audit_record_type=Value(source.label, CharField())).values(*KEYS)
+
+
+def _detailed(source: Source, rows):
+    """The events as ``COLUMNS``: with their record's subject and site, the row and the
+    previous row of the same record (for the old values)."""
+    events = source.events
+    site_path, subject_path = _on_record(source.site), _on_record(source.subject)
     names = _data_fields(events)
     previous = events.objects.filter(pgh_obj_id=OuterRef("pgh_obj_id"),
                                      pgh_id__lt=OuterRef("pgh_id")).order_by("-pgh_id")
@@ -257,16 +285,18 @@ def _part(source: Source, user, trial, f: Filters):
     ).values(*COLUMNS)
 
 
-def events_of(trial, user, f: Filters, *, newest_first: bool = True):
+def events_of(trial, user, f: Filters, *, newest_first: bool = True, keys_only: bool = False):
     """The audit events of ``trial`` the user may read, as one (UNION) queryset of
-    ``COLUMNS``, or None when no record type is left by the filters."""
+    ``COLUMNS`` (``KEYS`` only with ``keys_only``), or None when the filters leave no record
+    type."""
     chosen = [s for s in visible_sources(user, trial)
               if (not f.record_type or s.label == f.record_type)
               and (f.subject is None or s.subject is not None)
               and (f.site is None or s.site is not None)]
     if not chosen:
         return None
-    first, *others = [_part(s, user, trial, f) for s in chosen]
+    shape = _keys if keys_only else _detailed
+    first, *others = [shape(s, _scoped(s, user, trial, f)) for s in chosen]
     union = first.union(*others, all=True) if others else first
     sign = "-" if newest_first else ""
     return union.order_by(f"{sign}audit_at", "audit_record_type", f"{sign}audit_event_id")
@@ -315,16 +345,27 @@ class Reader:
 
 
 def page(trial, user, f: Filters, number: int = 1) -> dict:
-    """One page (``PAGE_SIZE`` events, newest first) and the count of every event."""
-    rows = events_of(trial, user, f)
-    count = rows.count() if rows is not None else 0
+    """One page (``PAGE_SIZE`` events, newest first) and the count of every event: the
+    events are ordered by their keys, and only the page's events are read in detail."""
+    keys = events_of(trial, user, f, keys_only=True)
+    count = keys.count() if keys is not None else 0
     pages = max(1, -(-count // PAGE_SIZE))
     if number < 1 or number > pages:
         raise ValidationError({"page": f"pages run from 1 to {pages}"})
+    shown = list(keys[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]) if keys is not None else []
+    by_type = defaultdict(list)
+    for key in shown:
+        by_type[key["audit_record_type"]].append(key["audit_event_id"])
+    found = {}
+    for source in sources():
+        if source.label in by_type:
+            rows = source.events.objects.filter(pgh_id__in=by_type[source.label])
+            found |= {(raw["audit_record_type"], raw["audit_event_id"]): raw
+                      for raw in _detailed(source, rows)}
     reader = Reader(user, trial)
-    shown = rows[(number - 1) * PAGE_SIZE:number * PAGE_SIZE] if rows is not None else []
     return {"trial": trial.registry_id, "count": count, "page": number, "pages": pages,
-            "results": [reader.row(raw) for raw in shown]}
+            "results": [reader.row(found[(k["audit_record_type"], k["audit_event_id"])])
+                        for k in shown]}
 
 
 def csv_lines(trial, user, f: Filters) -> Iterator[tuple]:

@@ -104,7 +104,8 @@ def test_filters_by_user_subject_record_type_site_dates_and_reason(api, audited)
     assert _get(api, trial, date_from=str(today), date_to=str(today))["count"] >= 7
     assert reasons(reason="AMENDMENT") == ["window moved after the amendment"]
     for bad in ({"subject": audited["b"].pk + 999}, {"record_type": "auth.user"},
-                {"date_from": "yesterday"}, {"site": "x"}, {"page": "0"}):
+                {"date_from": "yesterday"}, {"site": "x"}, {"page": "0"},
+                {"user": "a\x00"}, {"reason": "\x00"}):
         response = api.get(_url(trial), bad)
         assert response.status_code == 400, (bad, response.content)
         assert response.json()["errors"][0]["field"] == next(iter(bad))
