@@ -50,7 +50,7 @@ class EproLinkAdmin(ClinicalAdmin):
                     "submitted_at"]
     list_filter = [("subject__site", ScopedRelatedFilter), "language"]
     search_fields = ["subject__subject_number", "subject__screening_number", "visit__code"]
-    list_select_related = ["subject", "visit"]
+    list_select_related = ["subject", "visit__subject"]
     readonly_fields = ["subject", "visit", "instrument", "language", "issued_by", "expires_at",
                        "opened_at", "submitted_at", "device_submitted_at", "form", "revoked_at",
                        "revoked_reason", "link_state"]
@@ -143,7 +143,7 @@ class EproClarificationAdmin(ClinicalAdmin):
     list_display = ["created_at", "subject", "form", "item", "old_value", "new_value",
                     "confirmed_on", "recorded_by"]
     list_filter = [("subject__site", ScopedRelatedFilter)]
-    list_select_related = ["subject", "form", "recorded_by"]
+    list_select_related = ["subject", "form__subject", "recorded_by"]
     readonly_fields = ["form", "subject", "item", "old_value", "new_value", "reason",
                        "patient_confirmation", "confirmed_on", "recorded_by", "created_at"]
     fields = readonly_fields

@@ -25,6 +25,7 @@ from django.utils import timezone
 from adverse_events.models import AdverseEvent, CtcaeTerm, GradeEpisode, ToxicityFlag
 from edc.core.audit import history
 from edc.core.models import PendingTask
+from epro.models import EproClarification, EproLink, EproWording
 from notifications.models import SafetyContact
 from notifications.services import notify_new_sae
 from subjects.models import (
@@ -86,6 +87,13 @@ def _subject_rows(w, subject, i):
                                     criteria="RECIST 1.1", overall_response="SD")
     form = make_dm_qlq_form(visit, q29=4, q30=4)
     QlqC30Score.objects.create(form=form, state="done", QL2=50.0, SUM=60.0)
+    EproLink.objects.create(subject=subject, visit=visit, language="en",
+                            token_digest=f"{i:064x}", issued_by=w["root"],
+                            expires_at=timezone.now() + dt.timedelta(days=1))
+    EproClarification.objects.create(form=form, subject=subject, item="q1", old_value=1,
+                                     new_value=2, reason="the patient meant 2",
+                                     patient_confirmation="by telephone",
+                                     confirmed_on=dt.date(2025, 2, 5), recorded_by=w["root"])
     QlqC30Deterioration.objects.create(subject=subject, scale="QL2", event=False, days=10,
                                        censor_date=dt.date(2025, 2, 1))
     ae = AdverseEvent.objects.create(
@@ -140,6 +148,9 @@ def grow(w, rows: int) -> None:
         PendingTask.objects.create(task_name="tests.noop", args=[i], state="done")
         other = make_trial()
         Membership.objects.create(user=w["staff"], trial=other, site=None)
+        EproWording.objects.create(trial=other, language="en", document={},
+                                   source_name="wording.en.toml", digest="0" * 64,
+                                   is_default=True)
         make_arm(w["trial"], f"ARM{i}", f"Secret arm {i}", blinded_label=f"Group {i + 1}")
         DoseLevel.objects.create(protocol_version=w["trial"].current_version(),
                                  code=f"DL{i}", order=i, value=Decimal(i), unit="mg")
