@@ -5,7 +5,7 @@ only: "record done" (``services.record_visit``), "missed" (``services.mark_misse
 action with a reason), "record exposure" (``services.record_exposure``: planned dose, BSA and
 total computed there and shown read-only) and "tumour assessment"
 (``services.record_tumour_assessment``). QLQ-C30 forms are entered here; saving one queues its
-scoring and the subject's time to deterioration (``services.queue_qlq_scoring``).
+scoring and the subject's time to deterioration (``QlqC30Form.queue_scoring``).
 Users blinded to a trial see "study product (blinded)" wherever the product differs by arm.
 """
 
@@ -664,7 +664,7 @@ class QlqC30FormAdmin(SubjectScoped):
         with transaction.atomic():
             super().save_model(request, obj, form, change)
             if not change or form.has_changed():
-                services.queue_qlq_scoring(obj)
+                obj.queue_scoring()
 
 
 # ---------------------------------------------------------------- derived (read-only)

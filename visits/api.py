@@ -353,11 +353,11 @@ class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelVi
 
     def perform_create(self, serializer):
         super().perform_create(serializer)
-        services.queue_qlq_scoring(serializer.instance)
+        serializer.instance.queue_scoring()
 
     def perform_update(self, serializer):
         super().perform_update(serializer)
-        services.queue_qlq_scoring(serializer.instance)
+        serializer.instance.queue_scoring()
 
 
 class QlqC30DeteriorationSerializer(serializers.ModelSerializer):

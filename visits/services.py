@@ -456,11 +456,6 @@ def record_tumour_assessment(visit: Visit, *, assessment_date: dt.date, method: 
 # ---------------------------------------------------------------- QLQ-C30
 
 
-def queue_qlq_scoring(form: QlqC30Form) -> None:
-    """Mark the form's scores pending and queue scoring + deterioration on commit."""
-    form.queue_scoring()
-
-
 def score_form(form_id: int) -> QlqC30Score:
     """Score one form (EORTC QLQ-C30 Scoring Manual, 3rd ed.) and store the result."""
     form = QlqC30Form.objects.get(pk=form_id)
