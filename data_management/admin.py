@@ -8,12 +8,24 @@ import datetime as dt
 
 from django.contrib import admin
 from django.utils import timezone
+from django.utils.html import format_html
 
+from edc.core import roles
 from edc.core.admin import ClinicalAdmin, ScopedRelatedFilter
 
 from . import workflow as wf
-from .models import Casebook, Lock, ProtocolDeviation, Query, Signature, Verification
+from .document_api import READ_ROLES
+from .models import (
+    Casebook,
+    Lock,
+    ProtocolDeviation,
+    Query,
+    Signature,
+    SourceDocument,
+    Verification,
+)
 from .permissions import scoped
+from .source_documents import visible
 from .status import form_statuses
 
 SCOPE_FILTERS = [("trial", ScopedRelatedFilter), ("site", ScopedRelatedFilter)]
@@ -131,6 +143,37 @@ class ProtocolDeviationAdmin(ReadOnlyAdmin):
     @admin.display(description="description")
     def shown_description(self, obj):
         return getattr(obj, "_shown_description", "")
+
+
+@admin.register(SourceDocument)
+class SourceDocumentAdmin(ReadOnlyAdmin):
+    """Source documents with their download link (the API's), read-only for everyone:
+    uploads and retirements go through the API (``/api/v1/source-documents/``). Hidden from
+    roles that do not read source documents, and allocation-revealing ones from blinded
+    users, as in the API."""
+
+    list_display = ["id", "kind", "target_label", "subject", "site", "file_name", "size",
+                    "uploaded_by", "uploaded_at", "retired_at", "download"]
+    list_filter = ["kind", *SCOPE_FILTERS]
+    search_fields = ["target_label", "subject__subject_number", "subject__screening_number"]
+    list_select_related = ["subject", "site", "uploaded_by"]
+    exclude = ["file"]
+
+    def get_queryset(self, request):
+        return visible(super().get_queryset(request), request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*(name for name in super().get_readonly_fields(request, obj) if name != "file"),
+                "download"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return super().has_view_permission(request, obj) and (
+            roles.is_admin(request.user) or roles.has_role(request.user, *READ_ROLES))
+
+    @admin.display(description="file")
+    def download(self, obj) -> str:
+        return format_html('<a href="/api/v1/source-documents/{}/download/">download</a>',
+                           obj.pk)
 
 
 def masked_description(user):

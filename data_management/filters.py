@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_filters import rest_framework as filters
 
 from . import workflow as wf
-from .models import Lock, ProtocolDeviation, Query, Signature, Verification
+from .models import Lock, ProtocolDeviation, Query, Signature, SourceDocument, Verification
 
 
 class FormFilterMixin(filters.FilterSet):
@@ -71,3 +71,18 @@ class DeviationFilter(FormFilterMixin):
         model = ProtocolDeviation
         fields = ["state", "category", "check_code", "trial", "site", "subject", "visit",
                   "object_id"]
+
+
+class SourceDocumentFilter(FormFilterMixin):
+    adverse_event = filters.NumberFilter(method="filter_adverse_event",
+                                         label="Documents of this adverse event (id)")
+    retired = filters.BooleanFilter(field_name="retired_at", lookup_expr="isnull", exclude=True,
+                                    label="Retired in error (true) / current (false)")
+
+    class Meta:
+        model = SourceDocument
+        fields = ["kind", "trial", "site", "subject", "visit", "query", "object_id"]
+
+    def filter_adverse_event(self, queryset, name, value):
+        return queryset.filter(content_type__app_label="adverse_events",
+                               content_type__model="adverseevent", object_id=value)

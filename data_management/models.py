@@ -12,6 +12,7 @@ in the audit trail (``edc.core.audit.history``).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -283,3 +284,61 @@ class Casebook(Subject):
         proxy = True
         verbose_name = "casebook status"
         verbose_name_plural = "casebook statuses"
+
+
+def source_document_storage():
+    """The storage of source documents (``settings.STORAGES["source_documents"]``: local disk
+    in the demo and tests, an S3-compatible bucket in production)."""
+    from django.core.files.storage import storages
+
+    return storages["source_documents"]
+
+
+def source_document_path(document, filename: str) -> str:
+    """``source-documents/<trial id>/<random>.<ext>``: the stored name carries no original
+    file name (which may hold a patient's name)."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"source-documents/{document.trial_id}/{uuid.uuid4().hex}.{extension}"
+
+
+@audited
+class SourceDocument(TargetedRecord):
+    """A source document (pathology or imaging report, lab printout, signed consent scan)
+    attached to a subject, a visit, an adverse event or any CRF record, and optionally to a
+    query it answers; read by monitors for remote source data verification (ICH E6(R3) 3.11.4,
+    "direct access" to source records). Kept for good: never deleted, its file never
+    overwritten; one entered in error is retired with a reason. ``sha256`` is the digest of
+    the stored bytes. A document flagged ``reveals_allocation`` (e.g.
+    a pharmacy record) is hidden from users blinded to the trial (ICH E9 2.3)."""
+
+    class Kind(models.TextChoices):
+        PATHOLOGY = "pathology", "pathology report"
+        IMAGING = "imaging", "imaging report"
+        LAB = "lab", "laboratory printout"
+        CONSENT = "consent", "signed informed consent"
+        PHARMACY = "pharmacy", "pharmacy record"
+        OTHER = "other", "other source record"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    description = models.TextField(blank=True)
+    file = models.FileField(storage=source_document_storage, upload_to=source_document_path,
+                            max_length=200, editable=False)
+    file_name = models.CharField(max_length=255, help_text="The uploaded file's name")
+    media_type = models.CharField(max_length=40, help_text="Detected from the content")
+    size = models.PositiveBigIntegerField(help_text="Bytes")
+    sha256 = models.CharField(max_length=64)
+    reveals_allocation = models.BooleanField(
+        default=False, help_text="Shows the treatment (e.g. a pharmacy record): hidden from "
+                                 "users blinded to the trial")
+    query = models.ForeignKey(Query, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="documents")
+    uploaded_by = _user()
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["trial", "site"]),
+                   models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} on {self.target_label}"

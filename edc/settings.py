@@ -194,6 +194,35 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 
+# Source documents (data_management.source_documents): the storage alias
+# "source_documents". Local disk under MEDIA_ROOT/source-documents/ by default (demo, tests),
+# never served as static media (downloads go through the API's checks); an S3-compatible
+# bucket when SOURCE_DOCUMENTS_S3_BUCKET is set (needs the "s3" extra: django-storages[s3]).
+SOURCE_DOCUMENT_MAX_BYTES = int(os.environ.get("SOURCE_DOCUMENT_MAX_BYTES", str(20 * 1024 * 1024)))
+if os.environ.get("SOURCE_DOCUMENTS_S3_BUCKET"):
+    SOURCE_DOCUMENTS_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["SOURCE_DOCUMENTS_S3_BUCKET"],
+            "endpoint_url": os.environ.get("SOURCE_DOCUMENTS_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("SOURCE_DOCUMENTS_S3_REGION") or None,
+            # credentials: boto3's own environment (AWS_ACCESS_KEY_ID, ...) or instance role
+            "location": os.environ.get("SOURCE_DOCUMENTS_S3_PREFIX", ""),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    SOURCE_DOCUMENTS_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# A multipart upload's body: one source document and its form fields.
+API_MAX_UPLOAD_BYTES = SOURCE_DOCUMENT_MAX_BYTES + 64 * 1024
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "source_documents": SOURCE_DOCUMENTS_STORAGE,
+}
+
 LOGIN_URL = "admin:login"
 
 REST_FRAMEWORK = {

@@ -1,7 +1,9 @@
 """Limits on what the JSON API reads, answered in the JSON error shape (never a 500 or HTML).
 
 * Body size: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes is refused with 413 before it
-  is read (``RequestLimitsMiddleware``).
+  is read (``RequestLimitsMiddleware``); a ``multipart/form-data`` upload may be up to
+  ``API_MAX_UPLOAD_BYTES`` (its files are streamed to disk by Django's upload handlers, and
+  Django holds its other fields to ``DATA_UPLOAD_MAX_MEMORY_SIZE``).
 * Nesting: JSON nested deeper than ``API_JSON_MAX_DEPTH`` (arrays and objects) is refused with
   400 (``JSONParser``): no record of this API nests that deep, and deep input would otherwise
   exhaust the interpreter's recursion limit (``RecursionError``) while it is decoded or
@@ -24,9 +26,13 @@ def _error(code: str, message: str, status: int) -> JsonResponse:
                         status=status)
 
 
-def too_large() -> JsonResponse:
-    return _error("request_too_large", f"The request body is larger than "
-                  f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.", 413)
+def too_large(limit: int | None = None) -> JsonResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE if limit is None else limit
+    return _error("request_too_large", f"The request body is larger than {limit} bytes.", 413)
+
+
+def _is_upload(request) -> bool:
+    return request.META.get("CONTENT_TYPE", "").startswith("multipart/form-data")
 
 
 class RequestLimitsMiddleware:
@@ -42,6 +48,10 @@ class RequestLimitsMiddleware:
             except ValueError:
                 return _error("invalid_content_length", "Content-Length is not a number.",
                               400)
+            if _is_upload(request):
+                limit = getattr(settings, "API_MAX_UPLOAD_BYTES",
+                                settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+                return too_large(limit) if length > limit else self.get_response(request)
             if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
                 return too_large()
             try:
