@@ -15,9 +15,11 @@ COPY exports exports
 COPY seeds seeds
 COPY locale locale
 COPY manage.py ./
+# PIP_EXTRAS="[s3]" for source documents on S3-compatible storage (brings boto3)
+ARG PIP_EXTRAS=""
 # gettext's msgfmt compiles the translations (locale/*.po -> .mo), then leaves the image
 RUN apt-get update && apt-get install -y --no-install-recommends gettext \
-    && pip install --no-cache-dir . && python manage.py collectstatic --no-input -v0 \
+    && pip install --no-cache-dir ".${PIP_EXTRAS}" && python manage.py collectstatic --no-input -v0 \
     && python manage.py compilemessages -v0 \
     && apt-get purge -y gettext && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 1000 trialdesk && mkdir -p /app/var && chown trialdesk /app/var

@@ -268,3 +268,13 @@ def test_an_adverse_event_takes_documents_and_filters_by_them(api, media):
     upload(api, {"subject": subject.pk})
     assert [d["id"] for d in api.get(URL, {"adverse_event": ae.pk}).json()["results"]] == [
         doc["id"]]
+
+
+def test_control_characters_in_the_file_name_are_dropped_not_a_500(api, world, media):
+    api.force_authenticate(world["nurse"])
+    response = upload(api, {"subject": world["subject"].pk}, name="scan\x00\x07 one.pdf")
+    assert response.status_code == 201, response.content
+    assert response.json()["file_name"] == "scan one.pdf"
+    nul_text = upload(api, {"subject": world["subject"].pk}, description="a\x00b")
+    assert nul_text.status_code == 400
+    assert nul_text.json()["errors"][0]["field"] == "description"
