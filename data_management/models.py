@@ -12,7 +12,6 @@ in the audit trail (``edc.core.audit.history``).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -295,10 +294,11 @@ def source_document_storage():
 
 
 def source_document_path(document, filename: str) -> str:
-    """``source-documents/<trial id>/<random>.<ext>``: the stored name carries no original
-    file name (which may hold a patient's name)."""
+    """``source-documents/<sha256>.<ext>``: content-addressed (the same bytes are one file,
+    which is never deleted nor overwritten), and no original file name (which may hold a
+    patient's name)."""
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
-    return f"source-documents/{document.trial_id}/{uuid.uuid4().hex}.{extension}"
+    return f"source-documents/{document.sha256[:2]}/{document.sha256}.{extension}"
 
 
 @audited

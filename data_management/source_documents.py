@@ -7,7 +7,8 @@ Rules:
   PDF, PNG, JPEG or TIFF whose file name extension names that same type: a file that only
   claims to be a PDF is refused before anything is stored;
 * the SHA-256 of the bytes is stored with the record (ICH E6(R3) 3.16.1: certified copies
-  keep the source's content);
+  keep the source's content) and names the stored file (content-addressed: identical bytes
+  are stored once);
 * a document flagged ``reveals_allocation`` is hidden from users blinded to its trial
   (``edc.core.roles.blinded_to``), everywhere documents are listed or read;
 * a document is never deleted: one entered in error is retired with the reason, as subjects
@@ -96,12 +97,18 @@ def upload(record, upload_file, *, kind: str, user, description: str = "",
         description=description.strip(), file_name=name, media_type=media_type,
         size=upload_file.size, sha256=sha256, reveals_allocation=reveals_allocation,
         query=query, uploaded_by=user)
-    document.file.save(name, upload_file, save=False)
+    storage = document.file.storage
+    stored = document.file.field.generate_filename(document, name)
+    written = not storage.exists(stored)
+    if written:  # the same bytes already stored are the same file (content-addressed)
+        stored = storage.save(stored, upload_file)
+    document.file.name = stored
     try:
         with transaction.atomic():
             document.save()
     except Exception:
-        document.file.storage.delete(document.file.name)  # never recorded: not kept
+        if written:
+            storage.delete(stored)  # never recorded: not kept
         raise
     log.info("source document %s stored (trial %s, site %s)", document.pk,
              document.trial_id, document.site_id)

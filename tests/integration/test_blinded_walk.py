@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import resolve, reverse
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
@@ -111,6 +112,16 @@ def _record(api, subject, msc, monitor) -> None:
         format="json")
     # Seed 004 schedules no QLQ-C30 (issue 16): the form is refused alike in every arm.
     assert response.status_code == 400, response.json()
+    # A source document alike for every subject, and a pharmacy record naming the product
+    # given (flagged: hidden from every blinded role).
+    for kind, name, flagged in (("lab", "labs.pdf", "false"),
+                                ("pharmacy", f"{msc.code} dispensing.pdf", "true")):
+        response = api.post("/api/v1/source-documents/", {
+            "file": SimpleUploadedFile(name, b"%PDF-1.4\n%%EOF\n"), "kind": kind,
+            "subject": subject.pk, "reveals_allocation": flagged,
+            "description": f"{kind} record of {msc.agent}" if flagged == "true" else ""},
+            format="multipart")
+        assert response.status_code == 201, response.json()
     api.force_authenticate(monitor)
     exposure = subject.exposures.order_by("pk").first()
     response = api.post("/api/v1/queries/", {
@@ -120,9 +131,10 @@ def _record(api, subject, msc, monitor) -> None:
 
 
 @pytest.fixture
-def walk(api, _restore_sequences):
+def walk(api, _restore_sequences, settings, tmp_path):
     """Seed 004 with one site, a subject of each arm with the same data, a user per blinded
     role, and an extra subject unblinded in an emergency by the (blinded) investigator."""
+    settings.MEDIA_ROOT = tmp_path
     load_ctcae_terms()
     trial = load_seed_trial("NCT06722105")
     site = make_site(trial, "P1")

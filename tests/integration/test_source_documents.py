@@ -278,3 +278,15 @@ def test_control_characters_in_the_file_name_are_dropped_not_a_500(api, world, m
     nul_text = upload(api, {"subject": world["subject"].pk}, description="a\x00b")
     assert nul_text.status_code == 400
     assert nul_text.json()["errors"][0]["field"] == "description"
+
+
+def test_identical_bytes_are_stored_once_under_their_digest(api, world, media):
+    api.force_authenticate(world["nurse"])
+    first = upload(api, {"subject": world["subject"].pk}, name="a.pdf").json()
+    second = upload(api, {"subject": world["subject"].pk}, name="b.pdf", kind="lab").json()
+    [stored] = stored_files(media)
+    assert stored.name == f"{hashlib.sha256(PDF).hexdigest()}.pdf"
+    for doc in (first, second):
+        download = api.get(doc["download"])
+        assert b"".join(download.streaming_content) == PDF
+    assert api.get(second["download"])["Content-Disposition"] == 'attachment; filename="b.pdf"'
