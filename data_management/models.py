@@ -335,6 +335,9 @@ class SourceDocument(TargetedRecord):
     uploaded_by = _user()
     uploaded_at = models.DateTimeField(default=timezone.now)
 
+    #: The rows (and their audit events) a user blinded to the trial does not see.
+    hidden_when_blinded = {"reveals_allocation": True}
+
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["trial", "site"]),

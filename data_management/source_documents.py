@@ -121,8 +121,8 @@ def visible(queryset, user):
     if roles.is_admin(user):
         return queryset
     blinded = [trial for trial in roles.reach_of(user).sites if roles.blinded_to(user, trial)]
-    return queryset.exclude(reveals_allocation=True, trial_id__in=blinded) if blinded \
-        else queryset
+    return queryset.exclude(**SourceDocument.hidden_when_blinded, trial_id__in=blinded) \
+        if blinded else queryset
 
 
 @transaction.atomic

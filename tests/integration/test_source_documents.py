@@ -218,8 +218,16 @@ def test_an_allocation_revealing_document_is_hidden_from_blinded_users(api, medi
     api.force_authenticate(blinded_cra)
     assert [d["id"] for d in api.get(URL).json()["results"]] == [plain["id"]]
     assert api.get(f"{URL}{pharmacy['id']}/download/").status_code == 404
+    audit = f"/api/v1/trials/{trial.pk}/audit-trail/"
+
+    def documents_in_audit():
+        rows = api.get(audit, {"record_type": "data_management.sourcedocument"}).json()
+        return {row["record_id"] for row in rows["results"]}
+
+    assert documents_in_audit() == {plain["id"]}  # nor its audit rows
     api.force_authenticate(unblinded_cra)
     assert {d["id"] for d in api.get(URL).json()["results"]} == {plain["id"], pharmacy["id"]}
+    assert documents_in_audit() == {plain["id"], pharmacy["id"]}
     assert api.get(f"{URL}{pharmacy['id']}/download/").status_code == 200
 
 
