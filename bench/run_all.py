@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/run_all.py [--prefix NAME] [--only TEXT]
 
-Runs ``bench_api.py``, ``bench_exports.py``, ``bench_qlq_rescore.py`` and ``bench_migrate.py`` in turn
+Runs ``bench_api.py``, ``bench_exports.py``, ``bench_qlq_rescore.py``, ``bench_migrate.py``
 (each in its own process, as each sets up Django on its own database): ``<prefix>`` (default
 ``trialdesk_bench``) is the database of the API and export benchmarks, ``<prefix>_qlq`` that
 of the rescoring benchmark; both are created, migrated and filled on first use. Then prints

@@ -7,15 +7,16 @@ Databases that applied the replaced migrations keep their history; new ones run 
 Hand-written SQL of ``0002_records_follow_subject_site`` is run from that module (one home for it).
 """
 
+from importlib import import_module
+
 import django.db.models.deletion
 import django.utils.timezone
-import edc.core.triggers
 import pghistory.utils
 import pgtrigger.compiler
 from django.conf import settings
-from importlib import import_module
-
 from django.db import migrations, models
+
+import edc.core.triggers
 
 _SQL = import_module('data_management.migrations.0002_records_follow_subject_site')
 

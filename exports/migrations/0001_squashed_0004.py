@@ -6,13 +6,15 @@ constraint sits in its CreateModel's options and every foreign key in its model,
 Databases that applied the replaced migrations keep their history; new ones run this.
 """
 
+import uuid
+
 import django.db.models.deletion
-import edc.core.triggers
 import pghistory.utils
 import pgtrigger.compiler
-import uuid
 from django.conf import settings
 from django.db import migrations, models
+
+import edc.core.triggers
 
 
 class Migration(migrations.Migration):

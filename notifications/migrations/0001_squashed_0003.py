@@ -7,11 +7,12 @@ Databases that applied the replaced migrations keep their history; new ones run 
 """
 
 import django.db.models.deletion
-import edc.core.triggers
 import pghistory.utils
 import pgtrigger.compiler
 from django.conf import settings
 from django.db import migrations, models
+
+import edc.core.triggers
 
 
 class Migration(migrations.Migration):

@@ -8,11 +8,12 @@ Databases that applied the replaced migrations keep their history; new ones run 
 
 import django.core.validators
 import django.db.models.deletion
-import edc.core.triggers
 import pghistory.utils
 import pgtrigger.compiler
-import visits.models
 from django.db import migrations, models
+
+import edc.core.triggers
+import visits.models
 
 
 class Migration(migrations.Migration):
