@@ -18,10 +18,9 @@ class AdminSite(TrialdeskAdminSite):
 
     def get_urls(self):
         from data_management import trial_pages
+        from edc import dashboard
         from subjects import randomization_pages
         from trials.models import Trial
-
-        from . import dashboard
 
         def trial_admin_view(view):
             return self.admin_view(lambda request, **kwargs: view(self._registry[Trial], request,
