@@ -187,6 +187,10 @@ USE_I18N = True
 # installs gettext's msgfmt): locale/<lang>/LC_MESSAGES/django.po -> .mo.
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Pages format dates and numbers in the active language (Django's formats: zh-hans
+# 2026年11月30日, fr 30/11/2026 and 66,7; English short dates 2026-11-30, edc/formats/en);
+# the API and the exports stay ISO 8601 with a decimal point.
+FORMAT_MODULE_PATH = ["edc.formats"]
 # Notifications are written in the language of the site's country (else LANGUAGE_CODE).
 NOTIFICATION_LANGUAGES = {"China": "zh-hans", "France": "fr"}
 USE_TZ = True

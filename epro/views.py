@@ -16,8 +16,8 @@ import functools
 
 from django.conf import settings
 from django.shortcuts import redirect
-from django.urls import reverse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -118,6 +118,7 @@ def start(request, token, link):
         return _no_wording(request, link)
     return _page(request, "epro/start.html", {"token": token, "wording": text,
                                               "first": ITEMS[0], "count": len(ITEMS),
+                                              "window": services.window_of(link.visit),
                                               **_switcher(request, link)},
                  link.language)
 
