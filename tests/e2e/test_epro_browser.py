@@ -147,3 +147,36 @@ def test_the_admin_language_switch_translates_the_subject_page(browser, live_ser
         assert desk.locator("html").get_attribute("lang") == language
         assert label in desk.locator("#visit-calendar h2").inner_text()
         screens(desk, f"subject-page-{language}")
+
+
+def test_the_patient_switches_language_on_a_phone(browser, live_server, screens):
+    """The trial loaded zh-Hans (its default) and French: the patient's page starts in
+    Chinese, shows the visit's window in Chinese dates, and switches to French (dates too)
+    with a button large enough to tap; axe-core finds no serious violation either way."""
+    from epro import services
+
+    subject, visit, nurse = epro_subject(languages=("zh-hans", "fr"))
+    _, token = services.issue_link(visit, user=nurse)
+    low = visit.window_low
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(20_000)
+    phone = context.new_page()
+    phone.goto(f"{live_server.url}/epro/{token}/")
+    assert phone.locator("html").get_attribute("lang") == "zh-hans"
+    assert f"{low.year}年{low.month}月{low.day}日" in phone.locator("#window").inner_text()
+    french = phone.locator('button.lang[value="fr"]')
+    box = french.bounding_box()
+    assert box["height"] >= 44 and box["width"] >= 44
+    problems = {"zh-hans": serious_violations(phone)}
+    screens(phone, "start-zh-hans")
+    with phone.expect_navigation():
+        french.tap()
+    assert phone.locator("html").get_attribute("lang") == "fr"
+    assert "[Texte provisoire]" in phone.locator("h1").inner_text()
+    assert f"{low.day} " in phone.locator("#window").inner_text()
+    assert str(low.year) in phone.locator("#window").inner_text()
+    assert phone.locator('button.lang[aria-current="true"]').get_attribute("value") == "fr"
+    problems["fr"] = serious_violations(phone)
+    screens(phone, "start-fr")
+    assert {page: found for page, found in problems.items() if found} == {}
+    assert EproLink.objects.get(visit=visit).language == "fr"

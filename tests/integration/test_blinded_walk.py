@@ -14,6 +14,11 @@ Nothing is listed by hand:
   (admin and API) and as an ordering (API), with the placebo arm's and product's values; the
   admin's own list filters are tried with each choice they offer.
 
+ePRO (issue 21, acceptance 4) is walked too: each subject's patient completed the QLQ-C30 of
+M3 through a link and holds an open link for M0 (seed 004 schedules none: both visits are made
+due, their windows around today), so the ePRO admin pages and API operations show data; the
+patient's own pages (start, an item, the review) are compared across arms as well.
+
 Identifiers are removed by construction: each subject's rows are created with every bigint
 sequence moved to a range of its own (``n * 10**12``), so an identifier is a number of 13
 digits and is replaced by its offset in the range; subject numbers, timestamps and CSRF tokens
@@ -37,10 +42,13 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from adverse_events.models import AdverseEvent, CtcaeTerm
+from edc.core.audit import change_reason
+from epro import services as epro
 from exports.sdtm import code_from_label
 from subjects.enrollment import enroll
 from subjects.models import Subject
 from tests.conftest import owner_connection
+from tests.epro_factories import load_wording
 from tests.factories import (
     load_ctcae_terms,
     load_seed_trial,
@@ -119,12 +127,37 @@ def _record(api, subject, msc, monitor) -> None:
     assert response.status_code == 201, response.json()
 
 
+def _epro(api, subject) -> str:
+    """The patient completes M3's QLQ-C30 by ePRO (one item answered) and holds an open link
+    for M0 (seed 004 schedules no QLQ-C30: both made due, their windows around today, after
+    the staff form was refused); the open link's token."""
+    today = timezone.localdate()
+    with change_reason("QLQ-C30 made due by ePRO for the blinded walk"):
+        subject.visits.filter(code__in=["M0", "M3"]).update(
+            qlq_c30_due=True, window_low=today - dt.timedelta(days=3),
+            window_high=today + dt.timedelta(days=3))
+    tokens = {}
+    for code in ("M3", "M0"):
+        response = api.post("/api/v1/epro-links/", {
+            "visit": subject.visits.get(code=code).pk}, format="json")
+        assert response.status_code == 201, response.json()
+        tokens[code] = response.json()["url"].rstrip("/").rsplit("/", 1)[1]
+    link, device = epro.open_link(tokens["M3"], None)
+    epro.submit(epro.save_answer(link, 1, 2), device, "2025-06-01T08:30:00+02:00")
+    return tokens["M0"]
+
+
 @pytest.fixture
 def walk(api, _restore_sequences):
     """Seed 004 with one site, a subject of each arm with the same data, a user per blinded
     role, and an extra subject unblinded in an emergency by the (blinded) investigator."""
+    from django.core.cache import cache
+
+    cache.clear()  # ePRO link issue is rate-limited per user
     load_ctcae_terms()
     trial = load_seed_trial("NCT06722105")
+    load_wording(trial, "zh-hans", default=True)
+    load_wording(trial, "fr")
     site = make_site(trial, "P1")
     other = make_site(trial, "P2")
     users = {role: make_user(f"walk_{role}", role,
@@ -146,10 +179,13 @@ def walk(api, _restore_sequences):
     msc = Intervention.objects.get(protocol_version=trial.current_version(), code="MSC-AT")
     api.force_authenticate(users["site_staff"])
     api.post("/api/v1/subjects/", {"trial": trial.pk, "site": other.pk})  # refused: no access
+    tokens = {}
     for n, subject in by_arm.values():
         _move_sequences(n * RANGE + RANGE // 2)
         api.force_authenticate(users["site_staff"])
         _record(api, subject, msc, users["monitor"])
+        api.force_authenticate(users["site_staff"])
+        tokens[subject.pk] = _epro(api, subject)
     _move_sequences(99 * RANGE)
     elsewhere = enroll(make_eligible(make_subject(
         trial, other, screening_number="OTHER-SITE-7", age_at_consent=40,
@@ -161,7 +197,7 @@ def walk(api, _restore_sequences):
     api.force_authenticate(None)
     return {"trial": trial, "site": site, "users": users, "elsewhere": elsewhere,
             "subjects": [s for _, s in sorted(by_arm.values(), key=lambda p: p[0])],
-            "unblinded": extra[0], "unblinding": unblinded.json()}
+            "unblinded": extra[0], "unblinding": unblinded.json(), "epro_tokens": tokens}
 
 
 # ---------------------------------------------------------------- what reveals an arm
@@ -599,3 +635,27 @@ def test_browsable_api_forms_name_no_other_site(client, walk):
         assert found == [], (route, [text[max(0, text.index(s) - 300):text.index(s) + 60]
                                      for s in found])
     assert pages > 20
+
+
+def test_the_epro_patient_pages_are_alike_in_every_arm(walk):
+    """The patient's pages of each arm's open link (start, an item, the review, in both
+    loaded languages): the same page but for the token, and no arm or product named."""
+    from django.test import Client
+
+    forbidden = forbidden_texts(walk["trial"], "site_staff")
+    seen = {}
+    for subject in walk["subjects"]:
+        token, patient, pages = walk["epro_tokens"][subject.pk], Client(), []
+        for path in ("", "item/1/", "review/", "fr", "", "item/30/", "review/"):
+            if path == "fr":
+                switched = patient.post(f"/epro/{token}/language/", {"language": "fr"})
+                assert switched.status_code == 302
+                continue
+            page = patient.get(f"/epro/{token}/{path}")
+            assert page.status_code == 200, (path, page.status_code)
+            text = CSRF.sub(r"\1<csrf>", page.content.decode())
+            assert not [t for t in forbidden if t in text], (path, forbidden)
+            pages.append(normalise(text.replace(token, "<token>"), walk["subjects"]))
+        seen[subject.pk] = pages
+    first, *others = seen.values()
+    assert all(other == first for other in others)
