@@ -14,10 +14,12 @@ Nothing is listed by hand:
   (admin and API) and as an ordering (API), with the placebo arm's and product's values; the
   admin's own list filters are tried with each choice they offer.
 
-ePRO (issue 21, acceptance 4) is walked too: each subject's patient completed the QLQ-C30 of
-M3 through a link and holds an open link for M0 (seed 004 schedules none: both visits are made
-due, their windows around today), so the ePRO admin pages and API operations show data; the
-patient's own pages (start, an item, the review) are compared across arms as well.
+ePRO (issue 21, acceptance 4) is walked too. Seed 004 schedules no QLQ-C30, so the walk
+loads it with one assessment added (``WALK_QLQ``, any visit, baseline included): each subject
+has a staff-entered form at M0 and an open ePRO link for M3 (made due, its window moved
+around today), so the ePRO admin pages and API operations show data; the patient's own pages
+of each arm's link (start, items, review, both loaded languages, then the submission and its
+refusal) are compared across arms too.
 
 Identifiers are removed by construction: each subject's rows are created with every bigint
 sequence moved to a range of its own (``n * 10**12``), so an identifier is a number of 13
@@ -43,7 +45,6 @@ from drf_spectacular.generators import SchemaGenerator
 
 from adverse_events.models import AdverseEvent, CtcaeTerm
 from edc.core.audit import change_reason
-from epro import services as epro
 from exports.sdtm import code_from_label
 from subjects.enrollment import enroll
 from subjects.models import Subject
@@ -51,7 +52,6 @@ from tests.conftest import owner_connection
 from tests.epro_factories import load_wording
 from tests.factories import (
     load_ctcae_terms,
-    load_seed_trial,
     make_eligible,
     make_site,
     make_subject,
@@ -117,8 +117,7 @@ def _record(api, subject, msc, monitor) -> None:
         "subject": subject.pk, "visit": m0.pk, "completion_date": str(m0.target_date),
         "mode": "paper", **{f"q{i}": 2 for i in range(1, 29)}, "q29": 5, "q30": 5},
         format="json")
-    # Seed 004 schedules no QLQ-C30 (issue 16): the form is refused alike in every arm.
-    assert response.status_code == 400, response.json()
+    assert response.status_code == 201, response.json()  # WALK_QLQ schedules it
     api.force_authenticate(monitor)
     exposure = subject.exposures.order_by("pk").first()
     response = api.post("/api/v1/queries/", {
@@ -127,35 +126,64 @@ def _record(api, subject, msc, monitor) -> None:
     assert response.status_code == 201, response.json()
 
 
+#: The QLQ-C30 added to seed 004 for the walk (not in its protocol; the quote is one of the
+#: document's visits, as the file format requires a quote).
+WALK_QLQ = """
+[[visit_plan.assessments]]
+code = "QOL"
+label = "Quality of life (EORTC QLQ-C30)"
+kind = ["qol"]
+period = "any"
+at_baseline = true
+instruments = ["EORTC QLQ-C30"]
+not_stated = ["interval_weeks"]
+note = "Not in the protocol: added by the blinded walk so that a blinded trial has ePRO pages."
+quote = "injection at M3"
+"""
+
+
+def _seed_004_with_qlq(directory):
+    """Seed 004 loaded from a copy with ``WALK_QLQ`` (its source document beside it)."""
+    from django.conf import settings
+
+    from trials.loader import load_files
+    from trials.models import Trial
+
+    seeds = settings.BASE_DIR / "seeds"
+    text = (seeds / "NCT06722105.toml").read_text(encoding="utf-8")
+    at = text.index("\n[eligibility]")
+    (directory / "source").mkdir()
+    for document in (seeds / "source").glob("004_*"):
+        (directory / "source" / document.name).write_bytes(document.read_bytes())
+    copy = directory / "NCT06722105.toml"
+    copy.write_text(f"{text[:at]}\n{WALK_QLQ}{text[at:]}", encoding="utf-8")
+    load_files([copy])
+    return Trial.objects.get(registry_id="NCT06722105")
+
+
 def _epro(api, subject) -> str:
-    """The patient completes M3's QLQ-C30 by ePRO (one item answered) and holds an open link
-    for M0 (seed 004 schedules no QLQ-C30: both made due, their windows around today, after
-    the staff form was refused); the open link's token."""
+    """An ePRO link for a QLQ-C30 at M3 (made due, its window moved around today), left
+    open: its token."""
     today = timezone.localdate()
-    with change_reason("QLQ-C30 made due by ePRO for the blinded walk"):
-        subject.visits.filter(code__in=["M0", "M3"]).update(
+    with change_reason("M3 QLQ-C30 due, window around today, for the blinded walk's ePRO"):
+        subject.visits.filter(code="M3").update(
             qlq_c30_due=True, window_low=today - dt.timedelta(days=3),
             window_high=today + dt.timedelta(days=3))
-    tokens = {}
-    for code in ("M3", "M0"):
-        response = api.post("/api/v1/epro-links/", {
-            "visit": subject.visits.get(code=code).pk}, format="json")
-        assert response.status_code == 201, response.json()
-        tokens[code] = response.json()["url"].rstrip("/").rsplit("/", 1)[1]
-    link, device = epro.open_link(tokens["M3"], None)
-    epro.submit(epro.save_answer(link, 1, 2), device, "2025-06-01T08:30:00+02:00")
-    return tokens["M0"]
+    response = api.post("/api/v1/epro-links/", {"visit": subject.visits.get(code="M3").pk},
+                        format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()["url"].rstrip("/").rsplit("/", 1)[1]
 
 
 @pytest.fixture
-def walk(api, _restore_sequences):
+def walk(api, _restore_sequences, tmp_path):
     """Seed 004 with one site, a subject of each arm with the same data, a user per blinded
     role, and an extra subject unblinded in an emergency by the (blinded) investigator."""
     from django.core.cache import cache
 
     cache.clear()  # ePRO link issue is rate-limited per user
     load_ctcae_terms()
-    trial = load_seed_trial("NCT06722105")
+    trial = _seed_004_with_qlq(tmp_path)
     load_wording(trial, "zh-hans", default=True)
     load_wording(trial, "fr")
     site = make_site(trial, "P1")
@@ -638,22 +666,27 @@ def test_browsable_api_forms_name_no_other_site(client, walk):
 
 
 def test_the_epro_patient_pages_are_alike_in_every_arm(walk):
-    """The patient's pages of each arm's open link (start, an item, the review, in both
-    loaded languages): the same page but for the token, and no arm or product named."""
+    """The patient's pages of each arm's open link (start, items, the review, in both loaded
+    languages, the confirmation and the refusal to reopen): the same page but for the token,
+    and no arm or product named."""
     from django.test import Client
 
     forbidden = forbidden_texts(walk["trial"], "site_staff")
     seen = {}
     for subject in walk["subjects"]:
         token, patient, pages = walk["epro_tokens"][subject.pk], Client(), []
-        for path in ("", "item/1/", "review/", "fr", "", "item/30/", "review/"):
-            if path == "fr":
-                switched = patient.post(f"/epro/{token}/language/", {"language": "fr"})
-                assert switched.status_code == 302
-                continue
-            page = patient.get(f"/epro/{token}/{path}")
-            assert page.status_code == 200, (path, page.status_code)
-            text = CSRF.sub(r"\1<csrf>", page.content.decode())
+        steps = [("get", "", 200), ("get", "item/1/", 200), ("post", "item/1/", 302),
+                 ("get", "review/", 200), ("post", "language/", 302), ("get", "", 200),
+                 ("get", "item/30/", 200), ("get", "review/", 200), ("post", "submit/", 302),
+                 ("get", "/epro/done/?lang=fr", 200), ("get", "", 410)]
+        for method, path, status in steps:
+            url = path if path.startswith("/") else f"/epro/{token}/{path}"
+            body = {"language/": {"language": "fr"}, "item/1/": {"answer": "2", "go": "next"},
+                    "submit/": {"device_time": ""}}.get(path, {})
+            page = patient.post(url, body) if method == "post" else patient.get(url)
+            assert page.status_code == status, (url, page.status_code)
+            text = CSRF.sub(r"\1<csrf>", f"{page.get('Location', '')}\n"
+                                          f"{page.content.decode()}")
             assert not [t for t in forbidden if t in text], (path, forbidden)
             pages.append(normalise(text.replace(token, "<token>"), walk["subjects"]))
         seen[subject.pk] = pages
