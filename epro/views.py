@@ -4,9 +4,10 @@ Plain Django views and templates, mobile first; JavaScript only stamps the devic
 submission. The token is the only thing in the address; pages are served with
 ``Referrer-Policy: same-origin`` (no address sent to another site; ``no-referrer`` would make
 browsers post ``Origin: null``, refused by the CSRF check) and ``Cache-Control: no-store`` so
-it leaks nowhere, in the link's language (Django i18n for the page, the trial's licensed
-wording for the items). Every request counts against the client's address
-(``PatientPageThrottle``).
+it leaks nowhere, in the link's language (Django i18n for the page, dates in its format, the
+trial's licensed wording for the items), which the patient may switch to any other language
+the trial loaded wording in. Every request counts against the client's address
+(``PatientPageThrottle``, in the cache every process shares).
 """
 
 from __future__ import annotations

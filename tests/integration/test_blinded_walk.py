@@ -24,7 +24,8 @@ refusal) are compared across arms too.
 Identifiers are removed by construction: each subject's rows are created with every bigint
 sequence moved to a range of its own (``n * 10**12``), so an identifier is a number of 13
 digits and is replaced by its offset in the range; subject numbers, timestamps and CSRF tokens
-are replaced too. Every page is also searched for the arms' and the placebo's names, codes and
+are replaced too, and so are the SHA-256 digests of ePRO link tokens (random per link). Every
+page is also searched for the arms' and the placebo's names, codes and
 per-arm labels (generated from the protocol rows), and sponsors' pages for the birth date.
 """
 
@@ -350,6 +351,8 @@ TIMESTAMP = re.compile(
     r"|\b\d{2}:\d{2}:\d{2}\b|datetime\.datetime\(\d+(, \d+)*(, tzinfo=[\w.]+(\([^)]*\))?)?\)")
 CSRF = re.compile(r'(csrfmiddlewaretoken" value="|csrfToken\W+)[\w-]+')
 IDENTIFIER = re.compile(r"(?<!\d)([1-9]\d?)\d{12}(?!\d)")
+#: SHA-256 of a random secret (an ePRO link's token): random per record, like an identifier.
+DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 
 LOADED_VERSION = re.compile(r"(<id\+\d+>-)\d{10,}")
@@ -358,12 +361,14 @@ LOADED_VERSION = re.compile(r"(<id\+\d+>-)\d{10,}")
 def normalise(text: str, subjects) -> str:
     """``text`` without identifiers: the compared subjects' numbers (whichever is the page's
     own: a dropdown of subjects reads the same on each page, its selection set aside), ids
-    (their offset in the subject's range), timestamps and CSRF tokens."""
+    (their offset in the subject's range), digests of random tokens, timestamps and CSRF
+    tokens."""
     for subject in subjects:
         for value, name in ((subject.usubjid, "USUBJID"), (subject.subject_number, "SUBJID"),
                             (subject.screening_number, "SCREENING")):
             text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", f"<{name}>", text)
     text = IDENTIFIER.sub(lambda m: f"<id+{int(m[0]) % RANGE}>", text)
+    text = DIGEST.sub("<sha256>", text)
     text = text.replace(" selected>", ">")
     text = LOADED_VERSION.sub(r"\1<version>", text)  # optimistic-concurrency token (a time)
     return CSRF.sub(r"\1<csrf>", TIMESTAMP.sub("<ts>", text))
