@@ -34,7 +34,7 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
-    """The live server shares this process's cache: counts of earlier tests start afresh."""
+    """Rate-limit counts live in the shared Redis cache: those of earlier tests start afresh."""
     from django.core.cache import cache
 
     cache.clear()

@@ -24,9 +24,9 @@ refusal) are compared across arms too.
 Identifiers are removed by construction: each subject's rows are created with every bigint
 sequence moved to a range of its own (``n * 10**12``), so an identifier is a number of 13
 digits and is replaced by its offset in the range; subject numbers, timestamps and CSRF tokens
-are replaced too, and so are the SHA-256 digests of ePRO link tokens (random per link). Every
-page is also searched for the arms' and the placebo's names, codes and
-per-arm labels (generated from the protocol rows), and sponsors' pages for the birth date.
+are replaced too, and so are the SHA-256 digests of ePRO link tokens (random per link).
+Every page is also searched for the arms' and the placebo's names, codes and per-arm labels
+(generated from the protocol rows), and sponsors' pages for the birth date.
 """
 
 from __future__ import annotations
