@@ -6,7 +6,8 @@ submitting), goes back once, submits and sees the confirmation; axe-core (instal
 scripts/install-browser, injected from node_modules/) finds no serious or critical violation
 on the pages. The real Celery worker scores the form; the scores and the time to
 deterioration appear on the subject page as for staff entry. The admin's language switch
-shows the subject page in Simplified Chinese and French. Screenshots: var/e2e-screenshots/.
+shows the subject page in Simplified Chinese and French (labels, and dates in each language's
+format). Screenshots: var/e2e-screenshots/.
 """
 
 from __future__ import annotations
@@ -136,16 +137,21 @@ def test_patient_completes_the_qlq_c30_on_a_phone(browser, live_server, celery_w
 
 
 def test_the_admin_language_switch_translates_the_subject_page(browser, live_server, screens):
-    subject, _, nurse = epro_subject()
+    subject, visit, nurse = epro_subject()
+    low = visit.window_low
     desk = staff_page(browser, live_server, nurse)
     desk.goto(f"{live_server.url}/admin/subjects/subject/{subject.pk}/change/")
     assert "Visit calendar" in desk.locator("#visit-calendar h2").inner_text()
-    for language, label in (("zh-hans", "访视日历"), ("fr", "Calendrier des visites")):
+    assert low.isoformat() in desk.locator("#visit-calendar").inner_text()
+    for language, label, day in (
+            ("zh-hans", "访视日历", f"{low.year}年{low.month}月{low.day}日"),
+            ("fr", "Calendrier des visites", f"{low:%d/%m/%Y}")):
         with desk.expect_navigation():
             desk.select_option("#language-select", value=language)
         desk.wait_for_load_state()
         assert desk.locator("html").get_attribute("lang") == language
         assert label in desk.locator("#visit-calendar h2").inner_text()
+        assert day in desk.locator("#visit-calendar").inner_text()  # dates in its format
         screens(desk, f"subject-page-{language}")
 
 
