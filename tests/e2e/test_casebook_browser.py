@@ -98,7 +98,7 @@ def test_nurse_enters_a_seed_002_subject_and_data_manager_downloads_the_casebook
     assert "was added successfully" in messages_of(page)
     page.goto(f"{live_server.url}/admin/subjects/subject/{pk}/change/")
     assert "Fatigue" in page.inner_text("#adverse-events")
-    assert page.locator("#qlq-c30 tbody tr").count() == 1
+    assert page.locator("#qlq-c30 table").first.locator("tbody tr").count() == 1
     screens(page, "nurse-subject-page")
     page.context.close()
 
