@@ -101,34 +101,46 @@ def shown_id(subject: Subject) -> str:
     return subject.subject_number or subject.screening_number
 
 
-def _shown(record, f, user, subject, trial, mask) -> str:
+#: Shown in place of a protocol-definition relation a blinded user may not read (set or not).
+NOT_SHOWN = "(not shown: blinded)"
+
+
+def _product(record, f, user, subject) -> str:
+    """The product of a record (an exposure's, an attribution's, a visit's planned one) as
+    ``user`` may see it: a product with a matching placebo is the blinded study treatment."""
     value = getattr(record, f.name)
+    code = value.code if isinstance(value, Intervention) else value
+    return masking.shown_product(user, subject, code) if code else ""
+
+
+def _shown(record, f, user, subject, trial, mask) -> str:
     if f.is_relation:
-        if value is None:
-            return ""
-        if isinstance(value, Intervention):
-            return masking.shown_product(user, subject, value.code)
         if masking.audit_rows_hidden(user, f.related_model, trial):
-            return "(not shown: blinded)"
-        return mask(str(value))
-    if f.choices:
-        value = getattr(record, f"get_{f.name}_display")()
+            return NOT_SHOWN
+        value = getattr(record, f.name)
+        return "" if value is None else mask(str(value))
+    value = getattr(record, f"get_{f.name}_display")() if f.choices else getattr(record, f.name)
     value = shown_value(value)
     return "" if value in (None, "") else mask(str(value))
 
 
 def _form(record, user, subject, trial, mask, status) -> Form:
+    """One record's printable fields: the allocation fields of a blinded user's record are
+    left out, except its product, shown masked (``trials.masking.shown_product``)."""
     model = type(record)
     hidden = masking.hidden_audit_fields(user, model, trial)
     parent = paths(model).parent
     rows = []
     for f in model._meta.concrete_fields:
-        if f.name in SKIPPED or f.name == parent or f.attname in hidden:
+        if f.name in SKIPPED or f.name == parent:
             continue
         if not f.is_relation and not f.editable and f.name != "retired_at":
             continue
-        rows.append((str(f.verbose_name).capitalize(),
-                     _shown(record, f, user, subject, trial, mask)))
+        label = str(f.verbose_name).capitalize()
+        if f.related_model is Intervention or (f.name == "intervention" and not f.is_relation):
+            rows.append((label, _product(record, f, user, subject)))
+        elif f.attname not in hidden:
+            rows.append((label, _shown(record, f, user, subject, trial, mask)))
     title = f"{str(model._meta.verbose_name).capitalize()}: {mask(str(record))}"
     return Form(title, status, rows, retired=getattr(record, "retired_at", None) is not None)
 

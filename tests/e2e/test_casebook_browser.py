@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -132,7 +133,7 @@ def test_nurse_enters_a_seed_002_subject_and_data_manager_downloads_the_casebook
         link.click()
     download = info.value
     assert download.suggested_filename == f"NCT05962450_casebook_subject-{number}.pdf"
-    reader = PdfReader(io.BytesIO(open(download.path(), "rb").read()))
+    reader = PdfReader(io.BytesIO(Path(download.path()).read_bytes()))
     pages = [p.extract_text() for p in reader.pages]
     assert len(pages) >= 3
     for n, text in enumerate(pages, 1):

@@ -178,6 +178,7 @@ def test_a_blinded_data_managers_casebook_names_no_arm(api, celery_worker):
     reader, _, _ = pdf_of(api, response.json()["id"])
     whole = "\n".join(page_texts(reader))
     assert "Blinded" in whole and "Exposure" in whole
+    assert "Intervention BLINDED:MSC-AT" in whole  # the product as the API shows it
     leaks = [t for t in forbidden_texts(trial, "data_manager") if t in whole]
     assert leaks == []
     for page in page_texts(reader):
