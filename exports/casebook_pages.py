@@ -1,4 +1,4 @@
-"""The casebook PDF in the admin, wired into the admin site by ``edc.admin_site``:
+"""The casebook PDF in the admin, wired into the admin site by ``edc.dashboard.site``:
 
 * ``/admin/subjects/subject/<id>/casebook/`` and ``/admin/subjects/site/<id>/casebook/``: the
   casebooks you requested for that subject or site (state, size, SHA-256, a download link)

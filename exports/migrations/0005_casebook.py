@@ -11,8 +11,8 @@ import edc.core.triggers
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exports', '0004_tumour_and_trial_design_datasets'),
-        ('subjects', '0008_allocation_errors'),
+        ('exports', '0001_squashed_0004'),
+        ('subjects', '0001_squashed_0008'),
     ]
 
     operations = [
