@@ -120,12 +120,12 @@ class Sampler(threading.Thread):
                     time.sleep(0.005)
                     continue
                 rows = conn.execute(
-                    "SELECT a.state, a.wait_event_type, a.wait_event, l.locktype, l.objid, "
+                    "SELECT a.state, a.wait_event_type, l.locktype, l.objid, "
                     "l.relation::regclass::text FROM pg_stat_activity a "
                     "LEFT JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted "
                     "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
                     "AND a.backend_type = 'client backend' AND a.state <> 'idle'").fetchall()
-                for state, wtype, wevent, locktype, objid, relation in rows:
+                for state, wtype, locktype, objid, relation in rows:
                     if wtype == "Lock":
                         if locktype == "advisory":
                             what = f"audit chain {self.chain_tables.get(objid, objid)}"

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import contextlib
+import operator
 from dataclasses import dataclass
+from functools import reduce
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -64,6 +66,23 @@ def check_unlocked(record) -> None:
     lock = active_locks().filter(_record_lock_q(record)).first()
     if lock is not None:
         raise refusal(_label(record), lock)
+
+
+def check_all_unlocked(records, chunk: int = 500) -> None:
+    """``check_unlocked`` for a bulk write: one query per ``chunk`` records; where a lock
+    covers some of them, the refusal names the first record it covers."""
+    records = list(records)
+    for start in range(0, len(records), chunk):
+        part = records[start:start + chunk]
+        distinct = {}  # new records of one subject and visit are covered by the same locks
+        for record in part:
+            key = ("new", subject_id_of(record), visit_id_of(record)) if record.pk is None \
+                else ("saved", record.pk)
+            distinct.setdefault(key, record)
+        q = reduce(operator.or_, map(_record_lock_q, distinct.values()))
+        if active_locks().filter(q).exists():
+            for record in part:
+                check_unlocked(record)
 
 
 def check_queryset_unlocked(queryset, new_values: dict | None = None) -> None:
@@ -213,8 +232,12 @@ def after_update(model, snapshot: dict) -> None:
 
 
 def after_bulk_create(objs) -> None:
-    if objs:
-        triggers.written(type(objs[0]), {subject_id_of(obj) for obj in objs})
+    if not objs:
+        return
+    subjects = {subject_id_of(obj) for obj in objs}
+    triggers.written(type(objs[0]), subjects)
+    if not _signatures(subjects, {visit_id_of(obj) for obj in objs}).exists():
+        return  # one query for the batch; per row only where a signature covers some of it
     for obj in objs:
         if obj.pk is not None:
             watch = Watch(True, None, {subject_id_of(obj)}, {visit_id_of(obj)})
