@@ -40,7 +40,7 @@ import common  # noqa: E402  (sets DATABASE_URL from BENCH_DATABASE_URL)
 import django  # noqa: E402
 
 REGISTRY = "NCT05962450"
-CONCURRENT, ALONE = 50, 10
+CONCURRENT, ALONE, WORKERS = 50, 10, 4
 ENROLL_DAY = dt.date(2025, 3, 3)
 
 
@@ -150,12 +150,23 @@ def chain_tables() -> dict[int, str]:
         return {key: name for name, key in cursor.fetchall()}
 
 
+def worker_cpu(server: common.Server) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn workers of ``server``."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for child in children:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main(rounds: int) -> None:
     trial, site, token = prepare()
     print(f"trial {REGISTRY}, site {site.code}; {os.cpu_count()} CPUs; {rounds} rounds of "
           f"{ALONE} alone + {CONCURRENT} concurrent")
     queue = f"bench-enrol-{uuid.uuid4().hex[:8]}"
-    server = common.Server("edc.wsgi:application", queue, workers=4)
+    server = common.Server("edc.wsgi:application", queue, workers=WORKERS)
     sampler = Sampler(os.environ["DATABASE_URL"], chain_tables())
     sampler.start()
 
@@ -167,7 +178,7 @@ def main(rounds: int) -> None:
         assert status == 200, (pk, status, body[:500])
         return elapsed
 
-    alone, p50s, p99s, ratios50, ratios99, enrolled = [], [], [], [], [], []
+    alone, p50s, p99s, ratios50, ratios99, enrolled, cpus = [], [], [], [], [], [], []
     try:
         enroll(screened(trial, site, 1)[0])  # warm-up: every worker's first request
         for _ in range(rounds):
@@ -187,10 +198,12 @@ def main(rounds: int) -> None:
 
             threads = [threading.Thread(target=one, args=(pk,)) for pk in ids[ALONE:]]
             sampler.running.set()
+            cpu = worker_cpu(server)
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            cpus.append((worker_cpu(server) - cpu) / CONCURRENT)
             sampler.running.clear()
             assert not errors, errors[:3]
             burst = sorted(times.values())
@@ -202,7 +215,8 @@ def main(rounds: int) -> None:
             ratios50.append(p50 / solo)
             ratios99.append(p99 / solo)
             print(f"  round: alone p50 {solo * 1000:.0f} ms; 50 at once p50 {p50 * 1000:.0f} ms, "
-                  f"p99 {p99 * 1000:.0f} ms, max {burst[-1] * 1000:.0f} ms", flush=True)
+                  f"p99 {p99 * 1000:.0f} ms, max {burst[-1] * 1000:.0f} ms; gunicorn CPU "
+                  f"{cpus[-1] * 1000:.0f} ms per enrollment", flush=True)
     finally:
         sampler.stopped = True
         server.stop()
@@ -213,6 +227,13 @@ def main(rounds: int) -> None:
     for what, n in sampler.counts.most_common(12):
         print(f"  {100 * n / total:5.1f}%  {what}")
     solo = statistics.median(alone) * 1000
+    cpu = statistics.median(cpus) * 1000
+    queueing = -(-CONCURRENT // WORKERS)
+    print(f"floors of the burst on this machine: {CONCURRENT} x {cpu:.0f} ms of gunicorn CPU / "
+          f"{os.cpu_count()} CPUs = {CONCURRENT * cpu / os.cpu_count():.0f} ms for the last one "
+          f"(PostgreSQL's CPU not counted); {WORKERS} sync workers serve {queueing} requests "
+          f"each: the last waits {queueing} x one alone = {queueing * solo:.0f} ms, the median "
+          f"{queueing / 2:.1f} x one alone")
     common.print_figures([
         common.Figure("enrollment, 50 at once: p50 / one alone", statistics.median(p50s) * 1000,
                       solo, "ms", statistics.median(ratios50), 2.0),
