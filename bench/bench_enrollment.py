@@ -193,8 +193,8 @@ def main(rounds: int) -> None:
                 barrier.wait()
                 try:
                     times[pk] = enroll(pk)
-                except AssertionError as exc:
-                    errors.append(str(exc))
+                except (AssertionError, OSError) as exc:  # refused, or no answer in 60 s
+                    errors.append(f"{type(exc).__name__}: {exc}")
 
             threads = [threading.Thread(target=one, args=(pk,)) for pk in ids[ALONE:]]
             sampler.running.set()
