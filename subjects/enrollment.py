@@ -7,7 +7,12 @@
 * Sequential designs enroll into cohorts of the protocol's size; a cohort after the first
   needs an investigator's confirmation of the dose-finding recommendation, which comes from
   ``settings.SUBJECTS_DOSE_ADVISOR`` (``adverse_events.dose_escalation.recommendation``: it
-  reads adverse events, an app above this one).
+  reads adverse events, an app above this one); the trial row is locked while a cohort is
+  counted and filled, so two sites never overfill it.
+* Concurrency (issue 19): whatever serialises enrollments is taken last. Validation,
+  eligibility, the slot (``SKIP LOCKED``) and the schedule's plan come first; the audited writes
+  (visits in one INSERT, slot, subject) and the site's numbering lock come back to back at the
+  end, since every audit table's hash chain serialises its writers until commit.
 """
 
 from __future__ import annotations
