@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 import contextlib
-import operator
 from dataclasses import dataclass
-from functools import reduce
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -68,21 +66,31 @@ def check_unlocked(record) -> None:
         raise refusal(_label(record), lock)
 
 
-def check_all_unlocked(records, chunk: int = 500) -> None:
-    """``check_unlocked`` for a bulk write: one query per ``chunk`` records; where a lock
-    covers some of them, the refusal names the first record it covers."""
+def check_all_unlocked(records) -> None:
+    """``check_unlocked`` for a bulk write. New records (the schedule at enrollment, imports)
+    in one query: the locks of their subjects, visits and trials; where one covers some of them,
+    the refusal names the first record it covers. Saved records one by one (their form-level
+    locks and stored values)."""
+    from subjects.models import Subject
+
     records = list(records)
-    for start in range(0, len(records), chunk):
-        part = records[start:start + chunk]
-        distinct = {}  # new records of one subject and visit are covered by the same locks
-        for record in part:
-            key = ("new", subject_id_of(record), visit_id_of(record)) if record.pk is None \
-                else ("saved", record.pk)
-            distinct.setdefault(key, record)
-        q = reduce(operator.or_, map(_record_lock_q, distinct.values()))
-        if active_locks().filter(q).exists():
-            for record in part:
-                check_unlocked(record)
+    new = [r for r in records if r._state.adding and r.pk is None]
+    for record in records:
+        if not (record._state.adding and record.pk is None):
+            check_unlocked(record)
+    if not new:
+        return
+    subjects = {subject_id_of(r) for r in new} - {None}
+    visits = {visit_id_of(r) for r in new} - {None}
+    if paths(type(new[0])).subject == "pk":
+        trials = {r.trial_id for r in new}
+    else:
+        trials = Subject.objects.filter(pk__in=subjects).values("trial_id")
+    covering = (Q(level="visit", visit_id__in=visits) | Q(level="subject", subject_id__in=subjects)
+                | Q(level="trial", trial_id__in=trials))
+    if active_locks().filter(covering).exists():
+        for record in new:
+            check_unlocked(record)
 
 
 def check_queryset_unlocked(queryset, new_values: dict | None = None) -> None:
