@@ -17,8 +17,10 @@ COPY locale locale
 COPY manage.py ./
 # PIP_EXTRAS="[s3]" for source documents on S3-compatible storage (brings boto3)
 ARG PIP_EXTRAS=""
-# gettext's msgfmt compiles the translations (locale/*.po -> .mo), then leaves the image
+# gettext's msgfmt compiles the translations (locale/*.po -> .mo), then leaves the image;
+# Pango and a font stay: WeasyPrint lays out the casebook PDFs with them
 RUN apt-get update && apt-get install -y --no-install-recommends gettext \
+    libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && pip install --no-cache-dir ".${PIP_EXTRAS}" && python manage.py collectstatic --no-input -v0 \
     && python manage.py compilemessages -v0 \
     && apt-get purge -y gettext && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \

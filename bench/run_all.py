@@ -4,10 +4,11 @@ Usage::
 
     .venv/bin/python bench/run_all.py [--prefix NAME] [--only TEXT]
 
-Runs ``bench_api.py``, ``bench_exports.py`` and ``bench_qlq_rescore.py`` one after the other
-(each in its own process, as each sets up Django on its own database): ``<prefix>`` (default
-``trialdesk_bench``) is the database of the API and export benchmarks, ``<prefix>_qlq`` that
-of the rescoring benchmark; both are created, migrated and filled on first use. Then prints
+Runs ``bench_api.py``, ``bench_exports.py``, ``bench_enrollment.py``, ``bench_qlq_rescore.py``
+and ``bench_migrate.py`` one after the other (each in its own process, as each sets up Django
+on its own database): ``<prefix>`` (default ``trialdesk_bench``) is the database of the API and
+export benchmarks, ``<prefix>_enrol`` that of concurrent enrollment, ``<prefix>_qlq`` that of
+the rescoring benchmark; each is created, migrated and filled on first use. Then prints
 every figure again in one table. Method and recorded figures: ``bench/README.md``.
 """
 
@@ -23,7 +24,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-SCRIPTS = ("bench_api.py", "bench_exports.py", "bench_qlq_rescore.py")
+SCRIPTS = ("bench_api.py", "bench_exports.py", "bench_enrollment.py", "bench_qlq_rescore.py",
+           "bench_migrate.py")
 
 
 def main() -> None:
@@ -34,6 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     base = "postgres://postgres@127.0.0.1:5432/"
     env = dict(os.environ, BENCH_DATABASE_URL=base + args.prefix,
+               BENCH_ENROL_DATABASE_URL=base + args.prefix + "_enrol",
                BENCH_QLQ_DATABASE_URL=base + args.prefix + "_qlq")
     from common import Figure
 

@@ -66,6 +66,33 @@ def check_unlocked(record) -> None:
         raise refusal(_label(record), lock)
 
 
+def check_all_unlocked(records) -> None:
+    """``check_unlocked`` for a bulk write. New records (the schedule at enrollment, imports)
+    in one query: the locks of their subjects, visits and trials; where one covers some of them,
+    the refusal names the first record it covers. Saved records one by one (their form-level
+    locks and stored values)."""
+    from subjects.models import Subject
+
+    records = list(records)
+    new = [r for r in records if r._state.adding and r.pk is None]
+    for record in records:
+        if not (record._state.adding and record.pk is None):
+            check_unlocked(record)
+    if not new:
+        return
+    subjects = {subject_id_of(r) for r in new} - {None}
+    visits = {visit_id_of(r) for r in new} - {None}
+    if paths(type(new[0])).subject == "pk":
+        trials = {r.trial_id for r in new}
+    else:
+        trials = Subject.objects.filter(pk__in=subjects).values("trial_id")
+    covering = (Q(level="visit", visit_id__in=visits) | Q(level="subject", subject_id__in=subjects)
+                | Q(level="trial", trial_id__in=trials))
+    if active_locks().filter(covering).exists():
+        for record in new:
+            check_unlocked(record)
+
+
 def check_queryset_unlocked(queryset, new_values: dict | None = None) -> None:
     """Raise :class:`RecordLocked` if any row of ``queryset`` (or the subject/visit it is being
     moved to by ``new_values``) is covered by an active freeze or lock."""
@@ -213,8 +240,12 @@ def after_update(model, snapshot: dict) -> None:
 
 
 def after_bulk_create(objs) -> None:
-    if objs:
-        triggers.written(type(objs[0]), {subject_id_of(obj) for obj in objs})
+    if not objs:
+        return
+    subjects = {subject_id_of(obj) for obj in objs}
+    triggers.written(type(objs[0]), subjects)
+    if not _signatures(subjects, {visit_id_of(obj) for obj in objs}).exists():
+        return  # one query for the batch; per row only where a signature covers some of it
     for obj in objs:
         if obj.pk is not None:
             watch = Watch(True, None, {subject_id_of(obj)}, {visit_id_of(obj)})

@@ -1,5 +1,5 @@
 """The data manager's trial-wide admin pages, linked from the trial dashboard and wired into
-the admin site by ``edc.admin_site`` (as the dashboard is), behind the admin log-in:
+the admin site by ``edc.dashboard.site`` (as the dashboard is), behind the admin log-in:
 
 * ``/admin/trials/trial/<id>/status-matrix/?site=&page=``: the subject x visit matrix;
 * ``/admin/trials/trial/<id>/audit-trail/?filters`` (``data_management.audit_trail``) and

@@ -14,6 +14,6 @@ class ProjectConfig(AppConfig):
 
 
 class AdminConfig(admin_apps.AdminConfig):
-    """``django.contrib.admin`` with the trialdesk admin site (:mod:`edc.admin_site`)."""
+    """``django.contrib.admin`` with the trialdesk admin site (:mod:`edc.dashboard.site`)."""
 
-    default_site = "edc.admin_site.AdminSite"
+    default_site = "edc.dashboard.site.AdminSite"

@@ -7,6 +7,7 @@ development default; nothing secret is committed.
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
@@ -186,6 +187,10 @@ USE_I18N = True
 # installs gettext's msgfmt): locale/<lang>/LC_MESSAGES/django.po -> .mo.
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Pages format dates and numbers in the active language (Django's formats: zh-hans
+# 2026年11月30日, fr 30/11/2026 and 66,7; English short dates 2026-11-30, edc/formats/en);
+# the API and the exports stay ISO 8601 with a decimal point.
+FORMAT_MODULE_PATH = ["edc.formats"]
 # Notifications are written in the language of the site's country (else LANGUAGE_CODE).
 NOTIFICATION_LANGUAGES = {"China": "zh-hans", "France": "fr"}
 USE_TZ = True
@@ -344,11 +349,21 @@ if not AUDIT_SIGNING_KEY:
 
 # ePRO links (epro): a link expires this many hours after it is issued, or at the end of its
 # visit's window, whichever comes first; the patient pages and link issue are rate-limited.
-# Rate-limit counters (and any other cache use) live in the default cache: per process unless
-# CACHE_URL names a Redis shared by every web process.
-CACHES = {"default": ({"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                       "LOCATION": os.environ["CACHE_URL"]} if os.environ.get("CACHE_URL")
-                      else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
+# Rate-limit counters (and any other cache use) live in the default cache, a Redis shared by
+# every web process (a limit is one limit, however many processes serve): CACHE_URL, else the
+# broker's Redis with the next database number (broker db 0 -> cache db 1), never the broker's
+# own database (clearing the cache empties its database). CACHE_URL=locmem:// keeps counters
+# in the process (the demo without Redis).
+def _cache_url(broker: str) -> str:
+    parts = urlsplit(broker)
+    db = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
+
+
+CACHE_URL = os.environ.get("CACHE_URL") or _cache_url(CELERY_BROKER_URL)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+          if CACHE_URL.startswith("locmem:") else
+          {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 EPRO_LINK_TTL_HOURS = int(os.environ.get("EPRO_LINK_TTL_HOURS", "72"))
 EPRO_PAGE_RATE = os.environ.get("EPRO_PAGE_RATE", "300/min")  # patient pages, per address
 # (one patient makes about 65 requests for a form; tablets of a site share one address)

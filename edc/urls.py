@@ -8,8 +8,8 @@ from drf_spectacular.views import (
 
 from accounts.api import RevokeView, TokenView
 
+from .api.router import register_all
 from .health import health
-from .router import register_all
 
 router = register_all()
 

@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from edc.core.audit import change_reason
+from edc.core.exceptions import ConflictValidationError
 from visits import qlq_c30
 from visits.models import QlqC30Form, Visit
 from visits.services import check_qlq_form
@@ -51,6 +52,13 @@ def patient_writer():
 def wording_for(trial, language: str) -> EproWording | None:
     return EproWording.objects.filter(trial=trial, language=language,
                                       retired_at__isnull=True).first()
+
+
+def languages_loaded(trial) -> list[str]:
+    """The languages the trial loaded licensed wording in, in ``settings.LANGUAGES`` order."""
+    loaded = set(EproWording.objects.filter(trial=trial, retired_at__isnull=True)
+                 .values_list("language", flat=True))
+    return [code for code, _name in settings.LANGUAGES if code in loaded]
 
 
 def default_language(trial) -> str | None:
@@ -97,6 +105,15 @@ def window_of(visit: Visit) -> tuple[dt.date, dt.date] | None:
     return (low, high) if low and high else None
 
 
+def check_unlocked(visit: Visit) -> None:
+    """Refuse (``ConflictValidationError`` code ``locked``: API 409) when the visit's QLQ-C30
+    could not be written: its visit, subject or trial is frozen or locked by data management
+    (the CRF write guard, ``edc.core.hooks.write_guard``; ICH E6(R3) 3.16.1)."""
+    guard = QlqC30Form.data_management_hooks()
+    if guard is not None:
+        guard.check_unlocked(QlqC30Form(subject_id=visit.subject_id, visit=visit))
+
+
 def _end_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
 
@@ -120,6 +137,7 @@ def check_issuable(visit: Visit, language: str | None) -> str:
     if QlqC30Form.objects.filter(visit=visit, retired_at__isnull=True).exists():
         raise ValidationError({"visit": _("A QLQ-C30 form is already recorded for this "
                                           "visit.")})
+    check_unlocked(visit)
     language = wording.language_code(language) if language else default_language(subject.trial)
     if language is None or wording_for(subject.trial, language) is None:
         raise ValidationError({"language": _(
@@ -203,6 +221,8 @@ class LinkRefused(Exception):
                               "contact the study team."),
             "other_device": _("This link is already open on another device. Please ask the "
                               "study team for a new one."),
+            "locked": _("This questionnaire can no longer be accepted: the study team has "
+                        "closed the data of this visit. Please contact the study team."),
         }[self.code]
 
 
@@ -215,8 +235,8 @@ def find_link(token: str) -> EproLink:
 
 
 def check_usable(link: EproLink, device_token: str | None, now=None) -> None:
-    """Refuse a link that was submitted, revoked, has expired, is outside its visit's window
-    or is open on another device (``LinkRefused``)."""
+    """Refuse a link that was submitted, revoked, has expired, is outside its visit's window,
+    is open on another device or whose visit's data are frozen or locked (``LinkRefused``)."""
     now = now or timezone.now()
     state = link.state(now)
     if state != EproLink.State.ACTIVE:
@@ -229,6 +249,10 @@ def check_usable(link: EproLink, device_token: str | None, now=None) -> None:
         raise LinkRefused("window_ended", 410)
     if link.device_digest and not tokens.matches(device_token or "", link.device_digest):
         raise LinkRefused("other_device", 403)
+    try:
+        check_unlocked(link.visit)
+    except ConflictValidationError:
+        raise LinkRefused("locked", 409) from None
 
 
 @transaction.atomic
@@ -247,6 +271,21 @@ def open_link(token: str, device_token: str | None) -> tuple[EproLink, str | Non
         link.opened_at = timezone.now()
         link.save()
     return link, device
+
+
+@transaction.atomic
+def switch_language(link: EproLink, language: str) -> EproLink:
+    """The patient's choice of language for the rest of the questionnaire: one the trial
+    loaded wording in (``ValueError`` otherwise); the link records it (audited)."""
+    code = wording.language_code(language)
+    if code not in languages_loaded(link.subject.trial):
+        raise ValueError(f"no wording loaded in {language!r}")
+    link = EproLink.objects.select_for_update().get(pk=link.pk)
+    if link.language != code:
+        with change_reason(f"patient switched the questionnaire to {code}"):
+            link.language = code
+            link.save()
+    return link
 
 
 def answer_value(item: int, raw) -> int | None:
@@ -299,10 +338,13 @@ def submit(link: EproLink, device_token: str | None, device_time: str | None = N
     values = {f"q{n}": link.answers.get(str(n)) for n in wording.ITEM_SCALE}
     qlq_c30.score(values)  # refuses an impossible value before anything is written
     check_qlq_form(link.subject, link.visit, timezone.localdate(now))
-    with patient_writer():
-        form = QlqC30Form.objects.create(subject=link.subject, visit=link.visit,
-                                         completion_date=timezone.localdate(now),
-                                         mode=QlqC30Form.Mode.EPRO, **values)
+    try:
+        with patient_writer():
+            form = QlqC30Form.objects.create(subject=link.subject, visit=link.visit,
+                                             completion_date=timezone.localdate(now),
+                                             mode=QlqC30Form.Mode.EPRO, **values)
+    except ConflictValidationError:  # locked since check_usable, by a concurrent request
+        raise LinkRefused("locked", 409) from None
     form.queue_scoring()
     with change_reason("questionnaire completed by the patient (ePRO)"):
         link.submitted_at = now

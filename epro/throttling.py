@@ -1,7 +1,7 @@
 """Rate limits of ePRO (DRF throttles on Django's cache): the patient pages per client
 address, link issue per user. Rates from settings (``EPRO_PAGE_RATE``, ``EPRO_ISSUE_RATE``),
-read when a request arrives. Counts live in the default cache: per process unless
-``CACHE_URL`` points every process at one Redis."""
+read when a request arrives. Counts live in the default cache, the Redis every web process
+shares (``settings.CACHES``), so a limit holds however many processes serve."""
 
 from __future__ import annotations
 

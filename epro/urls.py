@@ -11,5 +11,6 @@ urlpatterns = [
     path("<token>/", views.start, name="start"),
     path("<token>/item/<int:number>/", views.item, name="item"),
     path("<token>/review/", views.review, name="review"),
+    path("<token>/language/", views.language, name="language"),
     path("<token>/submit/", views.submit, name="submit"),
 ]

@@ -4,9 +4,10 @@ Plain Django views and templates, mobile first; JavaScript only stamps the devic
 submission. The token is the only thing in the address; pages are served with
 ``Referrer-Policy: same-origin`` (no address sent to another site; ``no-referrer`` would make
 browsers post ``Origin: null``, refused by the CSRF check) and ``Cache-Control: no-store`` so
-it leaks nowhere, in the link's language (Django i18n for the page, the trial's licensed
-wording for the items). Every request counts against the client's address
-(``PatientPageThrottle``).
+it leaks nowhere, in the link's language (Django i18n for the page, dates in its format, the
+trial's licensed wording for the items), which the patient may switch to any other language
+the trial loaded wording in. Every request counts against the client's address
+(``PatientPageThrottle``, in the cache every process shares).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from __future__ import annotations
 import contextlib
 import functools
 
+from django.conf import settings
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from . import services, wording
@@ -51,7 +55,8 @@ def _refused(request, refusal: services.LinkRefused, language: str):
 
 def patient_page(view):
     """Rate limit, resolve the token to a usable link (bound to this device on its first
-    opening), and render refusals as a page in the link's (else the browser's) language."""
+    opening), and render refusals (when opened or while answering) as a page in the link's
+    (else the browser's) language."""
 
     @functools.wraps(view)
     def wrapper(request, token: str, *args, **kwargs):
@@ -71,8 +76,11 @@ def patient_page(view):
             with contextlib.suppress(services.LinkRefused):
                 language = services.find_link(token).language
             return _refused(request, refusal, language)
-        with translation.override(link.language):
-            response = view(request, token, link, *args, **kwargs)
+        try:
+            with translation.override(link.language):
+                response = view(request, token, link, *args, **kwargs)
+        except services.LinkRefused as refusal:  # e.g. data locked while the patient answered
+            return _refused(request, refusal, link.language)
         if new_device:  # Lax: sent when the patient opens the link again from a message
             response.set_cookie(DEVICE_COOKIE, new_device, path=f"/epro/{token}/",
                                 httponly=True, samesite="Lax", secure=request.is_secure(),
@@ -80,6 +88,15 @@ def patient_page(view):
         return _finish(request, response)
 
     return wrapper
+
+
+def _switcher(request, link) -> dict:
+    """The language switch of the patient pages: the languages the trial loaded wording in
+    (none offered when there is only one), and the page to come back to."""
+    codes = services.languages_loaded(link.subject.trial)
+    names = dict(settings.LANGUAGES)
+    return {"languages": [(code, names[code]) for code in codes] if len(codes) > 1 else [],
+            "here": request.get_full_path()}
 
 
 def _wording(link):
@@ -101,7 +118,9 @@ def start(request, token, link):
     if text is None:
         return _no_wording(request, link)
     return _page(request, "epro/start.html", {"token": token, "wording": text,
-                                              "first": ITEMS[0], "count": len(ITEMS)},
+                                              "first": ITEMS[0], "count": len(ITEMS),
+                                              "window": services.window_of(link.visit),
+                                              **_switcher(request, link)},
                  link.language)
 
 
@@ -134,13 +153,11 @@ def item(request, token, link, number: int):
         "token": token, "wording": text, "number": number, "count": len(ITEMS),
         "text": text.items[number], "heading": heading, "options": text.options(number),
         "current": current, "error": error, "back": _previous(token, number),
-        "scale": wording.ITEM_SCALE[number],
+        "scale": wording.ITEM_SCALE[number], **_switcher(request, link),
     }, link.language, status=400 if error else 200)
 
 
 def _previous(token: str, number: int) -> str:
-    from django.urls import reverse
-
     if number > ITEMS[0]:
         return reverse("epro:item", kwargs={"token": token, "number": number - 1})
     return reverse("epro:start", kwargs={"token": token})
@@ -155,7 +172,26 @@ def review(request, token, link):
     return _page(request, "epro/review.html", {
         "token": token, "wording": text, "missing": services.unanswered(link),
         "count": len(ITEMS), "answered": len(ITEMS) - len(services.unanswered(link)),
+        **_switcher(request, link),
     }, link.language)
+
+
+@require_http_methods(["POST"])
+@patient_page
+def language(request, token, link):
+    """Switch the questionnaire's language (answers kept), back to the page it was asked on."""
+    try:
+        services.switch_language(link, request.POST.get("language", ""))
+    except ValueError:
+        return _page(request, "epro/refused.html", {
+            "message": translation.gettext("This language is not available for this "
+                                           "questionnaire."),
+            "code": "no_wording"}, link.language, status=400)
+    here = request.POST.get("next", "")
+    if not (here.startswith(f"/epro/{token}/") and url_has_allowed_host_and_scheme(
+            here, allowed_hosts={request.get_host()}, require_https=request.is_secure())):
+        here = reverse("epro:start", kwargs={"token": token})
+    return redirect(here)
 
 
 @require_http_methods(["POST"])

@@ -16,6 +16,8 @@ Streamed (one request, constant memory, refused with 409 above ``EXPORT_SYNC_MAX
 Background (Celery, queued through the outbox; progress and a download link):
 
 * ``POST exports/records/`` ``{dataset, format, trial, site?, date_from?, date_to?}`` -> 202;
+* ``POST exports/casebooks/`` ``{subject}`` or ``{site}`` -> 202: a casebook PDF
+  (``exports.casebook``), polled and downloaded as the other background exports;
 * ``GET exports/records/`` / ``{id}/``: the user's exports (admins: all) with state,
   progress, row count, SHA-256; ``GET exports/records/{id}/download/``: the file (requester or
   admin, scope re-checked), each download recorded.
@@ -114,7 +116,7 @@ class ExportRecordSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExportRecord
         fields = ["id", "uid", "dataset", "format", "mode", "state", "study_id", "trial",
-                  "site", "date_from", "date_to", "site_ids", "unblinded", "birth_dates",
+                  "site", "subject", "date_from", "date_to", "site_ids", "unblinded", "birth_dates",
                   "rows_total", "row_count", "progress", "sha256", "size_bytes", "error",
                   "requested_by", "created_at", "started_at", "finished_at", "download_url"]
         read_only_fields = fields
@@ -128,7 +130,7 @@ class ExportRecordSerializer(serializers.ModelSerializer):
 
 
 class ExportJobSerializer(ExportQuerySerializer):
-    dataset = serializers.ChoiceField(choices=Dataset.choices)
+    dataset = serializers.ChoiceField(choices=[(d, Dataset(d).label) for d in FORMATS])
     format = serializers.ChoiceField(choices=Format.choices)
 
     def validate(self, attrs):
@@ -462,12 +464,49 @@ class ExportRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
             raise NotFound("The export file is no longer available.")
         ExportDownload.objects.create(export=record, user=request.user)
         response = FileResponse(path.open("rb"), as_attachment=True,
-                                filename=engine.file_name(record.trial.registry_id,
-                                                          record.dataset, record.format),
+                                filename=services.download_name(record),
                                 content_type=engine.content_type(record.format))
         digest = base64.b64encode(bytes.fromhex(record.sha256)).decode()
         response["Repr-Digest"] = f"sha-256=:{digest}:"  # RFC 9530
         return response
+
+
+class CasebookRequestSerializer(serializers.Serializer):
+    subject = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                       help_text="A subject's casebook")
+    site = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                    help_text="Every subject of a site (within your scope)")
+
+    def validate(self, attrs):
+        if ("subject" in attrs) == ("site" in attrs):
+            raise serializers.ValidationError("Name either a subject or a site.")
+        return attrs
+
+
+class CasebookViewSet(viewsets.ViewSet):
+    """Casebook PDFs (``exports.casebook``), produced in the background like any export."""
+
+    permission_classes = [ExportPermission]
+
+    @extend_schema(request=CasebookRequestSerializer, responses={202: ExportRecordSerializer},
+                   description="Queue the casebook PDF of a subject or of a site: every form "
+                               "by visit with its status, the signatures and the audit trail, "
+                               "the subject id on every page; scoped and blinded as you read "
+                               "the data. Poll exports/records/{id}/, then follow "
+                               "download_url.")
+    def create(self, request):
+        query = CasebookRequestSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        try:
+            record = services.request_casebook(request.user, subject_id=q.get("subject"),
+                                               site_id=q.get("site"))
+        except services.OutOfScope as exc:
+            raise NotFound(f"No such {exc} within your trials and sites.") from None
+        record = ExportRecord.objects.select_related("requested_by", "trial").get(pk=record.pk)
+        body = ExportRecordSerializer(record, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": reverse("export-record-detail", args=[record.pk])})
 
 
 def register(router) -> None:
@@ -477,3 +516,4 @@ def register(router) -> None:
     router.register("exports/documents", DocumentViewSet, basename="export-document")
     router.register("exports/catalogue", CatalogueViewSet, basename="export-catalogue")
     router.register("exports/records", ExportRecordViewSet, basename="export-record")
+    router.register("exports/casebooks", CasebookViewSet, basename="export-casebook")

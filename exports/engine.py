@@ -632,7 +632,7 @@ def is_row_export(dataset: str) -> bool:
 def content_type(fmt: str) -> str:
     return {Format.CSV: "text/csv; charset=utf-8", Format.JSON: "application/json",
             Format.NDJSON: "application/x-ndjson", Format.XPT: "application/x-sas-xport",
-            Format.XML: "application/xml",
+            Format.XML: "application/xml", Format.PDF: "application/pdf",
             Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             }[fmt]
 

@@ -44,6 +44,7 @@ class Dataset(models.TextChoices):
     SDTM_TI = "sdtm_ti", "SDTM TI (trial inclusion/exclusion criteria)"
     AE_INCIDENCE = "ae_incidence", "AE incidence by arm, SOC, term and worst grade"
     DLT_SUMMARY = "dlt_summary", "DLT/TI by dose level and cohort"
+    CASEBOOK = "casebook", "Casebook PDF (a subject, or every subject of a site)"
 
 
 class Format(models.TextChoices):
@@ -53,10 +54,11 @@ class Format(models.TextChoices):
     XPT = "xpt", "SAS XPORT v5 (SDTM datasets)"
     XML = "xml", "XML (Define-XML 2.1, ODM 1.3.2)"
     XLSX = "xlsx", "XLSX"
+    PDF = "pdf", "PDF (casebooks)"
 
 
 SDTM_FORMATS = (Format.CSV, Format.JSON, Format.NDJSON, Format.XPT)
-#: Formats each dataset is offered in.
+#: Formats each dataset is offered in (casebooks: ``exports.casebook``, requested apart).
 FORMATS: dict[str, tuple[str, ...]] = {
     Dataset.AE_LISTING: (Format.CSV, Format.XLSX),
     Dataset.SDTM_AE: SDTM_FORMATS,
@@ -113,6 +115,9 @@ class ExportRecord(ClinicalModel):
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")
     site = models.ForeignKey("subjects.Site", on_delete=models.PROTECT, null=True, blank=True,
                              related_name="+", help_text="Site filter requested, if any")
+    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, null=True,
+                                blank=True, related_name="+",
+                                help_text="The subject of a subject's casebook")
     date_from = models.DateField(null=True, blank=True)
     date_to = models.DateField(null=True, blank=True)
     site_ids = models.JSONField(default=list, help_text="Sites whose rows were included")

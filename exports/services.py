@@ -32,10 +32,11 @@ from django.utils import timezone
 
 from edc.core import roles
 from edc.core.audit import change_reason
-from subjects.models import Site
+from edc.core.outbox import enqueue
+from subjects.models import Site, Subject
 from trials.models import Trial
 
-from . import documents, engine, summaries, writers
+from . import casebook, documents, engine, summaries, writers
 from .models import Dataset, ExportRecord, Format
 
 logger = logging.getLogger(__name__)
@@ -248,6 +249,46 @@ def _claim(record_id: int) -> ExportRecord | None:
     return record
 
 
+def request_casebook(user, *, subject_id: int | None = None, site_id: int | None = None
+                     ) -> ExportRecord:
+    """Queue the casebook PDF of a subject or of a site (OutOfScope outside the user's
+    memberships): an export record of who asked for what, then the Celery task."""
+    if subject_id is not None:
+        subject = roles.scope(Subject.objects.filter(pk=subject_id), user).first()
+        if subject is None:
+            raise OutOfScope("subject")
+        trial, _, site = scope_for(user, subject.trial_id, subject.site_id)
+    else:
+        site = roles.scope(Site.objects.filter(pk=site_id), user, site="pk").first()
+        if site is None:
+            raise OutOfScope("site")
+        subject = None
+        trial, _, site = scope_for(user, site.trial_id, site.pk)
+    with transaction.atomic():
+        record = ExportRecord.objects.create(
+            requested_by=user, dataset=Dataset.CASEBOOK, format=Format.PDF,
+            mode=ExportRecord.Mode.BACKGROUND, trial=trial, site=site, subject=subject,
+            site_ids=[site.pk], unblinded=not roles.blinded_to(user, trial),
+            birth_dates=roles.sees_birth_dates(user))
+        enqueue("exports.tasks.run_export", record.pk)
+    return record
+
+
+def _write_casebook(record: ExportRecord, partial: Path) -> writers.Tally:
+    """The casebook PDF of the record's subject or site, as its requester may read it."""
+    user = record.requested_by
+    if record.subject_id is not None:
+        subjects = [record.subject]
+        title = f"{record.trial.registry_id} casebook, subject {casebook.shown_id(record.subject)}"
+    else:
+        subjects = list(casebook.subjects_of_site(record.site, user))
+        title = f"{record.trial.registry_id} casebook, site {record.site.code}"
+    books = [casebook.subject_book(subject, user) for subject in subjects]
+    data = casebook.render_pdf(books, title, user)
+    partial.write_bytes(data)
+    return tally_of(data, len(books))
+
+
 def run_background(record_id: int) -> str | None:
     """Produce the file of a queued export (idempotent: a done export is left alone)."""
     record = _claim(record_id)
@@ -260,6 +301,11 @@ def run_background(record_id: int) -> str | None:
     final = Path(settings.MEDIA_ROOT) / relative
     partial = final.with_suffix(final.suffix + ".part")
     try:
+        if spec.dataset == Dataset.CASEBOOK:
+            tally = _write_casebook(record, partial)
+            os.replace(partial, final)
+            _finish(record.pk, tally, file_name=relative)
+            return relative
         if spec.dataset in documents.DOCUMENTS:
             tally = writers.Tally()
             with partial.open("wb") as handle:
@@ -302,6 +348,15 @@ def run_background(record_id: int) -> str | None:
         raise
 
 
+def download_name(record: ExportRecord) -> str:
+    """The file name a download is offered as."""
+    if record.dataset != Dataset.CASEBOOK:
+        return engine.file_name(record.trial.registry_id, record.dataset, record.format)
+    which = (f"subject-{casebook.shown_id(record.subject)}" if record.subject_id
+             else f"site-{record.site.code}")
+    return f"{record.trial.registry_id}_casebook_{which}.pdf"
+
+
 def may_download(user, record: ExportRecord) -> bool:
     """The requester (or an admin), still allowed to export, still reaching every site the
     file covers, and still unblinded if the file is."""
@@ -317,6 +372,6 @@ def may_download(user, record: ExportRecord) -> bool:
         return False
     if record.unblinded and trial.is_blinded and not roles.can_see_unblinded(user, trial):
         return False
-    return not (record.birth_dates and record.dataset == Dataset.SDTM_DM
+    return not (record.birth_dates and record.dataset in (Dataset.SDTM_DM, Dataset.CASEBOOK)
                 and not make_spec(user, trial, site_ids, record.dataset, record.format)
                 .birth_dates)

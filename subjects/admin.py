@@ -35,6 +35,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from edc.core import roles
@@ -372,10 +373,11 @@ COMPUTED_FIELDS = [
 
 
 def _day(value) -> str:
-    """An ISO date kept on one line."""
+    """A date in the page's language (short format), kept on one line."""
     if value is None:
         return "-"
-    return format_html('<span style="white-space: nowrap">{}</span>', value.isoformat())
+    return format_html('<span style="white-space: nowrap">{}</span>',
+                       date_format(value, "SHORT_DATE_FORMAT"))
 
 
 @admin.register(Subject)

@@ -7,7 +7,12 @@
 * Sequential designs enroll into cohorts of the protocol's size; a cohort after the first
   needs an investigator's confirmation of the dose-finding recommendation, which comes from
   ``settings.SUBJECTS_DOSE_ADVISOR`` (``adverse_events.dose_escalation.recommendation``: it
-  reads adverse events, an app above this one).
+  reads adverse events, an app above this one); the trial row is locked while a cohort is
+  counted and filled, so two sites never overfill it.
+* Concurrency (issue 19): whatever serialises enrollments is taken last. Validation,
+  eligibility, the slot (``SKIP LOCKED``) and the schedule's plan come first; the audited writes
+  (visits in one INSERT, slot, subject) and the site's numbering lock come back to back at the
+  end, since every audit table's hash chain serialises its writers until commit.
 """
 
 from __future__ import annotations
@@ -128,23 +133,29 @@ def ensure_allocation_list(trial: Trial, stratum: str = "") -> int:
     return len(slots)
 
 
-def _allocate(subject: Subject) -> Arm:
+def _free_slot(subject: Subject) -> RandomizationSlot:
+    """The first free slot of the subject's stratum, locked (``SKIP LOCKED``: a slot another
+    enrollment holds is passed over, never waited for); written by ``_take`` at the end."""
     stratum = _stratum_of(subject.trial, subject.site)
     if not RandomizationSlot.objects.filter(trial=subject.trial, stratum=stratum).exists():
         with transaction.atomic():
             ensure_allocation_list(subject.trial, stratum)
-    slot = (RandomizationSlot.objects.select_for_update(skip_locked=True)
-            .filter(trial=subject.trial, stratum=stratum, subject__isnull=True)
+    slot = (RandomizationSlot.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("arm").filter(trial=subject.trial, stratum=stratum,
+                                          subject__isnull=True)
             .order_by("sequence").first())
     if slot is None:
         where = f" of stratum {stratum}" if stratum else ""
         raise EnrollmentRefused([f"the allocation list{where} is exhausted; the unblinded "
                                  "statistician must extend it"])
+    return slot
+
+
+def _take(slot: RandomizationSlot, subject: Subject) -> None:
     with change_reason("randomization: slot allocated"):
         slot.subject = subject
         slot.allocated_at = timezone.now()
         slot.save(update_fields=["subject", "allocated_at", "updated_at"])
-    return slot.arm
 
 
 # ---------------------------------------------------------------- cohorts
@@ -249,33 +260,44 @@ def enroll(subject: Subject, *, enrolled_on: dt.date, user=None, day0: dt.date |
     if problems:
         raise EnrollmentRefused(problems)
     trial = subject.trial
-    # serialises numbering; NO KEY UPDATE still conflicts with itself but not with the FK
-    # checks (FOR KEY SHARE) of inserts referencing the site
-    site = Site.objects.select_for_update(no_key=True).get(pk=subject.site_id)
     protocol = subject.protocol_version.protocol()
+    slot = None
     if trial.is_randomized:
         if arm_code:
             raise ValidationError({"arm": "the arm of a randomized trial is allocated, not "
                                           "chosen"})
-        arm = _allocate(subject)
-        dose_level, frequency, cohort = None, "", None
+        slot = _free_slot(subject)
+        arm, dose_level, frequency, cohort = slot.arm, None, "", None
     else:
         arm = _open_arm(subject, arm_code)
+        if protocol.dose_finding is not None:
+            # cohorts fill one enrollment at a time, across every site of the trial; NO KEY
+            # UPDATE does not conflict with the FK checks of inserts referencing the trial
+            Trial.objects.select_for_update(no_key=True).get(pk=trial.pk)
         dose_level, frequency, cohort = _dose_for(subject, arm, protocol)
+    subject.arm = arm
+    subject.dose_level = dose_level
+    subject.frequency_level = frequency
+    subject.cohort = cohort
+    subject.day0 = day0
+    subject.enrolled_on = enrolled_on
+    subject.status = lifecycle.ENROLLED
+    subject.status_date = enrolled_on
+    subject.status_reason = "enrolled"
+    # Audited writes come last: each audit table's hash chain serialises its writers until
+    # commit (``edc.core.triggers.HashChain``), so the schedule is planned from the unsaved
+    # state first, then visits (one INSERT), slot, number and subject are written back to back.
+    signals.schedule_changed.send(sender=Subject, subject=subject, reason="enrollment",
+                                  locked=True)
+    if slot is not None:
+        _take(slot, subject)
+    # numbering counts the site's numbered subjects: serialised per site, taken last; NO KEY
+    # UPDATE conflicts with itself but not with the FK checks of inserts referencing the site
+    site = Site.objects.select_for_update(no_key=True).get(pk=subject.site_id)
     number = Subject.objects.filter(site=site).exclude(subject_number="").count() + 1
     with change_reason("enrollment", user):
         subject.subject_number = f"{site.code}{number:03d}"
-        subject.arm = arm
-        subject.dose_level = dose_level
-        subject.frequency_level = frequency
-        subject.cohort = cohort
-        subject.day0 = day0
-        subject.enrolled_on = enrolled_on
-        subject.status = lifecycle.ENROLLED
-        subject.status_date = enrolled_on
-        subject.status_reason = "enrolled"
         subject.save()
-    signals.schedule_changed.send(sender=Subject, subject=subject, reason="enrollment")
     return subject
 
 

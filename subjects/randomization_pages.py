@@ -1,5 +1,5 @@
 """Randomization administration in the admin, for the unblinded statistician only (403 for
-every other role), wired into the admin site by ``edc.admin_site`` beside the dashboard:
+every other role), wired into the admin site by ``edc.dashboard.site`` beside the dashboard:
 
 * ``/admin/trials/trial/<id>/randomization/``: the lists, their use, the allocation errors;
 * ``.../randomization/extend/``: new blocks for a stratum's list, with the reason;

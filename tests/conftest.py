@@ -110,6 +110,24 @@ def _celery_test_queue():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_apart_from_broker():
+    """Tests clear the cache (a Redis FLUSHDB): its database must not be the broker's. Give
+    each test session a Redis database of its own with ``CACHE_URL``."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+
+    def where(url: str) -> tuple:
+        parts = urlsplit(url)
+        return parts.hostname, parts.port or 6379, int(parts.path.strip("/") or 0)
+
+    location = settings.CACHES["default"].get("LOCATION", "")
+    if location.startswith("redis") and where(location) == where(settings.CELERY_BROKER_URL):
+        pytest.exit(f"CACHE_URL {location} is the broker's database: choose another one")
+    yield
+
+
 @pytest.fixture
 def api():
     return APIClient()

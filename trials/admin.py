@@ -1,7 +1,7 @@
 """Admin for protocols (read-only: they change through their files).
 
 Each trial links to its dashboard (``edc.dashboard``, wired into the admin site by
-``edc.admin_site`` at ``/admin/trials/trial/<id>/dashboard/``).
+``edc.dashboard.site`` at ``/admin/trials/trial/<id>/dashboard/``).
 """
 
 from django.contrib import admin

@@ -9,8 +9,8 @@ Blinding (ICH E9 2.3.1, ``trials.blinding``): a user blinded to the trial sees e
 its id and neutral label, and nothing that ties an arm to a product: regimens (arm x product)
 are withheld, ``arm``/``arms``/``randomization`` are dropped from every other part, the
 products of a masking group are shown as the blinded study treatment, and product and arm
-names inside texts (quotes, notes, labels) are replaced by ``BLINDED_PRODUCT`` /
-``BLINDED_ARM``.
+names inside texts (quotes, notes, labels) are replaced by ``blinding.BLINDED_PRODUCT`` /
+``blinding.BLINDED_ARM`` (the labels every other blinded view uses).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from collections.abc import Callable
 from . import blinding
 from .models import ProtocolVersion
 
-BLINDED_ARM = "study arm (blinded)"
 #: Keys that tie arms to anything (dropped for blinded users; randomization is keyed by arm).
 _ARM_LINKS = ("arm", "arms", "randomization")
 PARTS = ("arms", "dose-levels", "interventions", "eligibility-criteria", "visit-plan",
@@ -35,7 +34,7 @@ def _masker(version: ProtocolVersion) -> Callable:
     arms = list(version.arms.values_list("code", "label"))
     names = sorted({(name, blinding.BLINDED_PRODUCT) for code, agent, _ in interventions
                     for name in (code, agent) if name}
-                   | {(name, BLINDED_ARM) for pair in arms for name in pair if name},
+                   | {(name, blinding.BLINDED_ARM) for pair in arms for name in pair if name},
                    key=lambda pair: len(pair[0]), reverse=True)
     replacement = dict(names)
     pattern = re.compile("|".join(re.escape(name) for name, _ in names)) if names else None
@@ -65,7 +64,8 @@ def arms(version: ProtocolVersion, blinded: bool) -> dict:
     rows = list(version.arms.order_by("sequence", "code"))
     if blinded:
         # One label for every arm (issue 15): a per-arm neutral label is an arm code too.
-        return {"blinded": True, "arms": [{"id": arm.pk, "label": BLINDED_ARM} for arm in rows]}
+        return {"blinded": True,
+                "arms": [{"id": arm.pk, "label": blinding.BLINDED_ARM} for arm in rows]}
     ids = {arm.code: arm.pk for arm in rows}
     return {"blinded": False, "arms": _with_ids(version.document.get("arms") or [], ids)}
 

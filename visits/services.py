@@ -46,15 +46,20 @@ def _subject_state(subject: Subject, visits: dict[str, Visit]) -> scheduling.Sub
 
 
 @transaction.atomic
-def regenerate_visits(subject: Subject, reason: str = "schedule regenerated") -> list[Visit]:
+def regenerate_visits(subject: Subject, reason: str = "schedule regenerated",
+                      locked: bool = False) -> list[Visit]:
     """Materialise the subject's planned visits from its protocol version.
 
     Visits already done, missed or not done are never touched; planned visits move with
     the plan (a late infusion shifts the following ones); planned visits that the plan no
-    longer has (treatment stopped, death, withdrawal) are cancelled, not deleted.
+    longer has (treatment stopped, death, withdrawal) are cancelled, not deleted. New visits
+    are written in one ``bulk_create`` (one INSERT: the audit hash chain's lock on the visit
+    table is then held for one statement, not one per visit). ``locked``: ``subject`` is the
+    caller's locked instance, its new state not saved yet (enrollment: ``subjects.signals``).
     """
-    subject = Subject.objects.select_for_update(of=("self",)).select_related(
-        "arm", "trial", "protocol_version").get(pk=subject.pk)
+    if not locked:
+        subject = Subject.objects.select_for_update(of=("self",)).select_related(
+            "arm", "trial", "protocol_version").get(pk=subject.pk)
     if subject.day0 is None or subject.arm is None:
         return []
     plan = build_visit_plan(subject.protocol_version.protocol(), subject.arm.code,
@@ -63,7 +68,7 @@ def regenerate_visits(subject: Subject, reason: str = "schedule regenerated") ->
                             enrolled_on=subject.enrolled_on)
     existing = {v.code: v for v in subject.visits.all()}
     planned = scheduling.plan_visits(plan, _subject_state(subject, existing))
-    keep = set()
+    keep, new = set(), []
     with change_reason(reason):
         for p in planned:
             keep.add(p.key)
@@ -72,7 +77,7 @@ def regenerate_visits(subject: Subject, reason: str = "schedule regenerated") ->
                       "window_high": p.window_high, "qlq_c30_due": p.qlq_c30}
             visit = existing.get(p.key)
             if visit is None:
-                existing[p.key] = Visit.objects.create(subject=subject, code=p.key, **values)
+                new.append(Visit(subject=subject, code=p.key, **values))
             elif visit.status in (Visit.Status.PLANNED, Visit.Status.CANCELLED):
                 values["status"] = Visit.Status.PLANNED
                 values["status_reason"] = ""
@@ -85,6 +90,8 @@ def regenerate_visits(subject: Subject, reason: str = "schedule regenerated") ->
                 visit.status = Visit.Status.CANCELLED
                 visit.status_reason = reason
                 visit.save()
+        for visit in Visit.objects.bulk_create(new):
+            existing[visit.code] = visit
     return sorted(existing.values(), key=lambda v: (v.target_date or dt.date.min, v.code))
 
 

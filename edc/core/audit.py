@@ -235,8 +235,7 @@ class ClinicalQuerySet(models.QuerySet):
             return super().bulk_create(objs, *args, **kwargs)
         objs = list(objs)
         with transaction.atomic(using=self.db):
-            for obj in objs:
-                hooks.check_unlocked(obj)
+            hooks.check_all_unlocked(objs)
             created = super().bulk_create(objs, *args, **kwargs)
             hooks.after_bulk_create(created)
         return created
@@ -249,8 +248,7 @@ class ClinicalQuerySet(models.QuerySet):
         hooks = self.model.data_management_hooks()
         if hooks is not None:
             objs = list(objs)
-            for obj in objs:
-                hooks.check_unlocked(obj)
+            hooks.check_all_unlocked(objs)
         return super().bulk_update(objs, fields, *args, **kwargs)
 
     bulk_update.alters_data = True

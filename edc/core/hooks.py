@@ -30,6 +30,7 @@ BLINDING_POLICY = {
 WRITE_GUARD = {
     "applies": "(model) -> bool: the guard watches this model",
     "check_unlocked": "(record): refuse a write to a locked record",
+    "check_all_unlocked": "(records): the same for a bulk write, in one query",
     "before_save": "(record) -> watch", "after_save": "(record, watch)",
     "before_update": "(queryset, values) -> snapshot", "after_update": "(model, snapshot)",
     "after_bulk_create": "(records)", "exclude_locked": "(queryset) -> queryset",

@@ -6,7 +6,8 @@ submitting), goes back once, submits and sees the confirmation; axe-core (instal
 scripts/install-browser, injected from node_modules/) finds no serious or critical violation
 on the pages. The real Celery worker scores the form; the scores and the time to
 deterioration appear on the subject page as for staff entry. The admin's language switch
-shows the subject page in Simplified Chinese and French. Screenshots: var/e2e-screenshots/.
+shows the subject page in Simplified Chinese and French (labels, and dates in each language's
+format). Screenshots: var/e2e-screenshots/.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
-    """The live server shares this process's cache: counts of earlier tests start afresh."""
+    """Rate-limit counts live in the shared Redis cache: those of earlier tests start afresh."""
     from django.core.cache import cache
 
     cache.clear()
@@ -136,14 +137,52 @@ def test_patient_completes_the_qlq_c30_on_a_phone(browser, live_server, celery_w
 
 
 def test_the_admin_language_switch_translates_the_subject_page(browser, live_server, screens):
-    subject, _, nurse = epro_subject()
+    subject, visit, nurse = epro_subject()
+    low = visit.window_low
     desk = staff_page(browser, live_server, nurse)
     desk.goto(f"{live_server.url}/admin/subjects/subject/{subject.pk}/change/")
     assert "Visit calendar" in desk.locator("#visit-calendar h2").inner_text()
-    for language, label in (("zh-hans", "访视日历"), ("fr", "Calendrier des visites")):
+    assert low.isoformat() in desk.locator("#visit-calendar").inner_text()
+    for language, label, day in (
+            ("zh-hans", "访视日历", f"{low.year}年{low.month}月{low.day}日"),
+            ("fr", "Calendrier des visites", f"{low:%d/%m/%Y}")):
         with desk.expect_navigation():
             desk.select_option("#language-select", value=language)
         desk.wait_for_load_state()
         assert desk.locator("html").get_attribute("lang") == language
         assert label in desk.locator("#visit-calendar h2").inner_text()
+        assert day in desk.locator("#visit-calendar").inner_text()  # dates in its format
         screens(desk, f"subject-page-{language}")
+
+
+def test_the_patient_switches_language_on_a_phone(browser, live_server, screens):
+    """The trial loaded zh-Hans (its default) and French: the patient's page starts in
+    Chinese, shows the visit's window in Chinese dates, and switches to French (dates too)
+    with a button large enough to tap; axe-core finds no serious violation either way."""
+    from epro import services
+
+    subject, visit, nurse = epro_subject(languages=("zh-hans", "fr"))
+    _, token = services.issue_link(visit, user=nurse)
+    low = visit.window_low
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(20_000)
+    phone = context.new_page()
+    phone.goto(f"{live_server.url}/epro/{token}/")
+    assert phone.locator("html").get_attribute("lang") == "zh-hans"
+    assert f"{low.year}年{low.month}月{low.day}日" in phone.locator("#window").inner_text()
+    french = phone.locator('button.lang[value="fr"]')
+    box = french.bounding_box()
+    assert box["height"] >= 44 and box["width"] >= 44
+    problems = {"zh-hans": serious_violations(phone)}
+    screens(phone, "start-zh-hans")
+    with phone.expect_navigation():
+        french.tap()
+    assert phone.locator("html").get_attribute("lang") == "fr"
+    assert "[Texte provisoire]" in phone.locator("h1").inner_text()
+    assert f"{low.day} " in phone.locator("#window").inner_text()
+    assert str(low.year) in phone.locator("#window").inner_text()
+    assert phone.locator('button.lang[aria-current="true"]').get_attribute("value") == "fr"
+    problems["fr"] = serious_violations(phone)
+    screens(phone, "start-fr")
+    assert {page: found for page, found in problems.items() if found} == {}
+    assert EproLink.objects.get(visit=visit).language == "fr"

@@ -14,11 +14,19 @@ Nothing is listed by hand:
   (admin and API) and as an ordering (API), with the placebo arm's and product's values; the
   admin's own list filters are tried with each choice they offer.
 
+ePRO (issue 21, acceptance 4) is walked too. Seed 004 schedules no QLQ-C30, so the walk
+loads it with one assessment added (``WALK_QLQ``, any visit, baseline included): each subject
+has a staff-entered form at M0 and an open ePRO link for M3 (made due, its window moved
+around today), so the ePRO admin pages and API operations show data; the patient's own pages
+of each arm's link (start, items, review, both loaded languages, then the submission and its
+refusal) are compared across arms too.
+
 Identifiers are removed by construction: each subject's rows are created with every bigint
 sequence moved to a range of its own (``n * 10**12``), so an identifier is a number of 13
 digits and is replaced by its offset in the range; subject numbers, timestamps and CSRF tokens
-are replaced too. Every page is also searched for the arms' and the placebo's names, codes and
-per-arm labels (generated from the protocol rows), and sponsors' pages for the birth date.
+are replaced too, and so are the SHA-256 digests of ePRO link tokens (random per link).
+Every page is also searched for the arms' and the placebo's names, codes and per-arm labels
+(generated from the protocol rows), and sponsors' pages for the birth date.
 """
 
 from __future__ import annotations
@@ -38,13 +46,14 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from adverse_events.models import AdverseEvent, CtcaeTerm
+from edc.core.audit import change_reason
 from exports.sdtm import code_from_label
 from subjects.enrollment import enroll
 from subjects.models import Subject
 from tests.conftest import owner_connection
+from tests.epro_factories import load_wording
 from tests.factories import (
     load_ctcae_terms,
-    load_seed_trial,
     make_eligible,
     make_site,
     make_subject,
@@ -110,8 +119,7 @@ def _record(api, subject, msc, monitor) -> None:
         "subject": subject.pk, "visit": m0.pk, "completion_date": str(m0.target_date),
         "mode": "paper", **{f"q{i}": 2 for i in range(1, 29)}, "q29": 5, "q30": 5},
         format="json")
-    # Seed 004 schedules no QLQ-C30 (issue 16): the form is refused alike in every arm.
-    assert response.status_code == 400, response.json()
+    assert response.status_code == 201, response.json()  # WALK_QLQ schedules it
     # A source document alike for every subject, and a pharmacy record naming the product
     # given (flagged: hidden from every blinded role).
     for kind, name, flagged in (("lab", "labs.pdf", "false"),
@@ -130,13 +138,67 @@ def _record(api, subject, msc, monitor) -> None:
     assert response.status_code == 201, response.json()
 
 
+#: The QLQ-C30 added to seed 004 for the walk (not in its protocol; the quote is one of the
+#: document's visits, as the file format requires a quote).
+WALK_QLQ = """
+[[visit_plan.assessments]]
+code = "QOL"
+label = "Quality of life (EORTC QLQ-C30)"
+kind = ["qol"]
+period = "any"
+at_baseline = true
+instruments = ["EORTC QLQ-C30"]
+not_stated = ["interval_weeks"]
+note = "Not in the protocol: added by the blinded walk so that a blinded trial has ePRO pages."
+quote = "injection at M3"
+"""
+
+
+def _seed_004_with_qlq(directory):
+    """Seed 004 loaded from a copy with ``WALK_QLQ`` (its source document beside it)."""
+    from django.conf import settings
+
+    from trials.loader import load_files
+    from trials.models import Trial
+
+    seeds = settings.BASE_DIR / "seeds"
+    text = (seeds / "NCT06722105.toml").read_text(encoding="utf-8")
+    at = text.index("\n[eligibility]")
+    (directory / "source").mkdir()
+    for document in (seeds / "source").glob("004_*"):
+        (directory / "source" / document.name).write_bytes(document.read_bytes())
+    copy = directory / "NCT06722105.toml"
+    copy.write_text(f"{text[:at]}\n{WALK_QLQ}{text[at:]}", encoding="utf-8")
+    load_files([copy])
+    return Trial.objects.get(registry_id="NCT06722105")
+
+
+def _epro(api, subject) -> str:
+    """An ePRO link for a QLQ-C30 at M3 (made due, its window moved around today), left
+    open: its token."""
+    today = timezone.localdate()
+    with change_reason("M3 QLQ-C30 due, window around today, for the blinded walk's ePRO"):
+        subject.visits.filter(code="M3").update(
+            qlq_c30_due=True, window_low=today - dt.timedelta(days=3),
+            window_high=today + dt.timedelta(days=3))
+    response = api.post("/api/v1/epro-links/", {"visit": subject.visits.get(code="M3").pk},
+                        format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()["url"].rstrip("/").rsplit("/", 1)[1]
+
+
 @pytest.fixture
 def walk(api, _restore_sequences, settings, tmp_path):
     """Seed 004 with one site, a subject of each arm with the same data, a user per blinded
     role, and an extra subject unblinded in an emergency by the (blinded) investigator."""
-    settings.MEDIA_ROOT = tmp_path
+    from django.core.cache import cache
+
+    cache.clear()  # ePRO link issue is rate-limited per user
+    settings.MEDIA_ROOT = tmp_path / "media"  # the source documents
     load_ctcae_terms()
-    trial = load_seed_trial("NCT06722105")
+    trial = _seed_004_with_qlq(tmp_path)
+    load_wording(trial, "zh-hans", default=True)
+    load_wording(trial, "fr")
     site = make_site(trial, "P1")
     other = make_site(trial, "P2")
     users = {role: make_user(f"walk_{role}", role,
@@ -158,10 +220,13 @@ def walk(api, _restore_sequences, settings, tmp_path):
     msc = Intervention.objects.get(protocol_version=trial.current_version(), code="MSC-AT")
     api.force_authenticate(users["site_staff"])
     api.post("/api/v1/subjects/", {"trial": trial.pk, "site": other.pk})  # refused: no access
+    tokens = {}
     for n, subject in by_arm.values():
         _move_sequences(n * RANGE + RANGE // 2)
         api.force_authenticate(users["site_staff"])
         _record(api, subject, msc, users["monitor"])
+        api.force_authenticate(users["site_staff"])
+        tokens[subject.pk] = _epro(api, subject)
     _move_sequences(99 * RANGE)
     elsewhere = enroll(make_eligible(make_subject(
         trial, other, screening_number="OTHER-SITE-7", age_at_consent=40,
@@ -173,7 +238,7 @@ def walk(api, _restore_sequences, settings, tmp_path):
     api.force_authenticate(None)
     return {"trial": trial, "site": site, "users": users, "elsewhere": elsewhere,
             "subjects": [s for _, s in sorted(by_arm.values(), key=lambda p: p[0])],
-            "unblinded": extra[0], "unblinding": unblinded.json()}
+            "unblinded": extra[0], "unblinding": unblinded.json(), "epro_tokens": tokens}
 
 
 # ---------------------------------------------------------------- what reveals an arm
@@ -298,6 +363,8 @@ TIMESTAMP = re.compile(
     r"|\b\d{2}:\d{2}:\d{2}\b|datetime\.datetime\(\d+(, \d+)*(, tzinfo=[\w.]+(\([^)]*\))?)?\)")
 CSRF = re.compile(r'(csrfmiddlewaretoken" value="|csrfToken\W+)[\w-]+')
 IDENTIFIER = re.compile(r"(?<!\d)([1-9]\d?)\d{12}(?!\d)")
+#: SHA-256 of a random secret (an ePRO link's token): random per record, like an identifier.
+DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 
 
 LOADED_VERSION = re.compile(r"(<id\+\d+>-)\d{10,}")
@@ -306,12 +373,14 @@ LOADED_VERSION = re.compile(r"(<id\+\d+>-)\d{10,}")
 def normalise(text: str, subjects) -> str:
     """``text`` without identifiers: the compared subjects' numbers (whichever is the page's
     own: a dropdown of subjects reads the same on each page, its selection set aside), ids
-    (their offset in the subject's range), timestamps and CSRF tokens."""
+    (their offset in the subject's range), digests of random tokens, timestamps and CSRF
+    tokens."""
     for subject in subjects:
         for value, name in ((subject.usubjid, "USUBJID"), (subject.subject_number, "SUBJID"),
                             (subject.screening_number, "SCREENING")):
             text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", f"<{name}>", text)
     text = IDENTIFIER.sub(lambda m: f"<id+{int(m[0]) % RANGE}>", text)
+    text = DIGEST.sub("<sha256>", text)
     text = text.replace(" selected>", ">")
     text = LOADED_VERSION.sub(r"\1<version>", text)  # optimistic-concurrency token (a time)
     return CSRF.sub(r"\1<csrf>", TIMESTAMP.sub("<ts>", text))
@@ -611,3 +680,32 @@ def test_browsable_api_forms_name_no_other_site(client, walk):
         assert found == [], (route, [text[max(0, text.index(s) - 300):text.index(s) + 60]
                                      for s in found])
     assert pages > 20
+
+
+def test_the_epro_patient_pages_are_alike_in_every_arm(walk):
+    """The patient's pages of each arm's open link (start, items, the review, in both loaded
+    languages, the confirmation and the refusal to reopen): the same page but for the token,
+    and no arm or product named."""
+    from django.test import Client
+
+    forbidden = forbidden_texts(walk["trial"], "site_staff")
+    seen = {}
+    for subject in walk["subjects"]:
+        token, patient, pages = walk["epro_tokens"][subject.pk], Client(), []
+        steps = [("get", "", 200), ("get", "item/1/", 200), ("post", "item/1/", 302),
+                 ("get", "review/", 200), ("post", "language/", 302), ("get", "", 200),
+                 ("get", "item/30/", 200), ("get", "review/", 200), ("post", "submit/", 302),
+                 ("get", "/epro/done/?lang=fr", 200), ("get", "", 410)]
+        for method, path, status in steps:
+            url = path if path.startswith("/") else f"/epro/{token}/{path}"
+            body = {"language/": {"language": "fr"}, "item/1/": {"answer": "2", "go": "next"},
+                    "submit/": {"device_time": ""}}.get(path, {})
+            page = patient.post(url, body) if method == "post" else patient.get(url)
+            assert page.status_code == status, (url, page.status_code)
+            text = CSRF.sub(r"\1<csrf>", f"{page.get('Location', '')}\n"
+                                          f"{page.content.decode()}")
+            assert not [t for t in forbidden if t in text], (path, forbidden)
+            pages.append(normalise(text.replace(token, "<token>"), walk["subjects"]))
+        seen[subject.pk] = pages
+    first, *others = seen.values()
+    assert all(other == first for other in others)

@@ -229,3 +229,25 @@ def test_lock_lists_filter_by_state_and_level(api, world):
     assert ids({"state": "unlocked"}) == {lock.pk}
     api.force_authenticate(world["staff"])  # site staff see the trial-wide lock row too
     assert lock.pk in ids({})
+
+
+def test_bulk_create_checks_its_rows_in_one_query_and_names_the_locked_one(api, world):
+    """A bulk create (the schedule at enrollment) checks every row against the locks in one
+    query; where a lock covers a row, the refusal names it and nothing is created."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    subject, other = world["subject"], world["other"]
+    assert _lock(api, world, "subject", subject.pk).status_code == 201
+    rows = [Visit(subject=other, code=f"X{i}", target_date=dt.date(2025, 4, i))
+            for i in range(1, 6)]
+    with pytest.raises(RecordLocked, match="is read-only: its subject"):
+        Visit.objects.bulk_create([*rows, Visit(subject=subject, code="X9",
+                                                target_date=dt.date(2025, 4, 9))])
+    assert not Visit.objects.filter(code__startswith="X").exists()
+    with CaptureQueriesContext(connection) as queries_run:
+        Visit.objects.bulk_create(rows)
+    lock_reads = [q for q in queries_run.captured_queries
+                  if 'FROM "data_management_lock"' in q["sql"]]
+    assert len(lock_reads) == 1
+    assert Visit.objects.filter(subject=other, code__startswith="X").count() == 5

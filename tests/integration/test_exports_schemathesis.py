@@ -47,7 +47,7 @@ def test_export_operations_conform_for_a_sponsor(world, keep_connection):  # noq
             _check(operation, token, world["trial"].pk, seen)
         except Exception as exc:
             failures.append(f"{operation.label}: {str(exc)[:600]}")
-    assert checked == 12  # + catalogue, Define-XML, ODM
+    assert checked == 13  # + catalogue, Define-XML, ODM, casebooks
     assert failures == [], "\n\n".join(failures)
     ok = {label for (label, status) in seen if status in (200, 202)}
     assert len(ok) >= 7, seen  # the data paths were exercised, not only refusals

@@ -16,7 +16,8 @@ COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 def test_compose_file_declares_the_stack_with_health_checks():
     spec = yaml.safe_load(COMPOSE.read_text())
     services = spec["services"]
-    assert set(services) == {"db", "db-replica", "redis", "migrate", "web", "worker", "beat"}
+    assert set(services) == {"db", "db-replica", "redis", "migrate", "web", "worker", "beat",
+                             "proxy"}
     for name in ("db", "redis", "web", "worker"):
         assert services[name]["healthcheck"]["test"], name
     assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
@@ -28,6 +29,18 @@ def test_compose_file_declares_the_stack_with_health_checks():
         env = services[name]["environment"]
         assert env["CELERY_BROKER_URL"].startswith("redis://")
         assert "${SECRET_KEY" in env["SECRET_KEY"]  # from the environment, never committed
+
+
+def test_compose_scales_web_and_worker_out_behind_a_proxy():
+    """Issue 19: several stateless web and worker processes on one primary and its replica."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name in ("web", "worker"):
+        assert services[name]["deploy"]["replicas"] >= 2, name
+    assert "ports" not in services["web"]  # replicas cannot share a host port: the proxy has it
+    assert services["proxy"]["ports"] == ["8000:8000"]
+    assert "web" in services["proxy"]["depends_on"]
+    assert services["beat"].get("deploy", {}).get("replicas", 1) == 1  # one scheduler only
+    assert "@db-replica:" in services["web"]["environment"]["DATABASE_REPLICA_URL"]
 
 
 @pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose not installed")

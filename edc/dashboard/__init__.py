@@ -24,10 +24,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from edc.core import roles
+from edc.core.admin import blinded_for
 from trials.blinding import BLINDED_ARM
-
-from .core import roles
-from .core.admin import blinded_for
 
 logger = logging.getLogger(__name__)
 

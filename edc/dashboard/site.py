@@ -16,12 +16,18 @@ class AdminSite(TrialdeskAdminSite):
     site_title = "trialdesk"
     index_title = "Trials, subjects, visits and safety"
 
+    def each_context(self, request):
+        from exports.services import can_export
+
+        return {**super().each_context(request), "may_export": can_export(request.user)}
+
     def get_urls(self):
         from data_management import trial_pages
+        from edc import dashboard
+        from exports import casebook_pages
         from subjects import randomization_pages
+        from subjects.models import Site, Subject
         from trials.models import Trial
-
-        from . import dashboard
 
         def trial_admin_view(view):
             return self.admin_view(lambda request, **kwargs: view(self._registry[Trial], request,
@@ -49,5 +55,14 @@ class AdminSite(TrialdeskAdminSite):
             path("trials/trial/<int:pk>/randomization/allocation-error/",
                  trial_admin_view(randomization_pages.allocation_error_view),
                  name="trials_trial_randomization_error"),
+            path("subjects/subject/<int:pk>/casebook/",
+                 self.admin_view(lambda request, pk: casebook_pages.casebook_view(
+                     self._registry[Subject], request, pk)), name="subjects_subject_casebook"),
+            path("subjects/site/<int:pk>/casebook/",
+                 self.admin_view(lambda request, pk: casebook_pages.casebook_view(
+                     self._registry[Site], request, pk)), name="subjects_site_casebook"),
+            path("exports/exportrecord/<int:pk>/download/",
+                 self.admin_view(casebook_pages.download_view),
+                 name="exports_exportrecord_download"),
             *super().get_urls(),
         ]

@@ -1,0 +1,260 @@
+"""Concurrent enrollment benchmark (not a test): 50 at once vs one alone, through the API.
+
+Usage::
+
+    .venv/bin/python bench/bench_enrollment.py [ROUNDS]
+
+Own database (``BENCH_ENROL_DATABASE_URL``, default
+postgres://postgres@127.0.0.1:5432/trialdesk_bench_enrol): migrated and seeded on first use.
+Trial NCT05962450 (1:1 permuted blocks, one list, one site). One gunicorn server (4 sync
+workers, ``DEBUG=false``, ``edc.wsgi``). Per round (default 3): 10 enrollments one at a
+time (the floor: one enrollment alone), then 50 at once (50 threads released by a barrier,
+one ``POST /api/v1/subjects/<id>/enroll/`` each on a new connection). Every enrollment must
+answer 200; after the run every allocation slot and every subject number is used once.
+
+Figures: the median over rounds of (p50 of the 50 / p50 alone) (goal 2x) and of
+(p99 of the 50 / p50 alone), with the p99 itself (goal <= 1 s) in the note. The profile
+samples ``pg_stat_activity`` every 10 ms during the concurrent bursts: share of the
+enrollment backends' time waiting on a lock (by lock: the audit hash-chain advisory lock of
+each audit table, a row, a transaction), running in PostgreSQL, or idle in transaction
+(Python work inside the transaction, or a worker waiting for the CPU).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ["BENCH_DATABASE_URL"] = os.environ.get(
+    "BENCH_ENROL_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/trialdesk_bench_enrol")
+
+import common  # noqa: E402  (sets DATABASE_URL from BENCH_DATABASE_URL)
+import django  # noqa: E402
+
+REGISTRY = "NCT05962450"
+CONCURRENT, ALONE, WORKERS = 50, 10, 4
+ENROLL_DAY = dt.date(2025, 3, 3)
+
+
+def prepare() -> tuple:
+    """Migrate and seed once; the trial, its site and an investigator's token."""
+    common.ensure_database()
+    django.setup()
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+    from knox.models import AuthToken
+
+    from subjects.models import Membership
+    from trials.models import Trial
+
+    call_command("migrate", verbosity=0)
+    if not Trial.objects.filter(registry_id=REGISTRY).exists():
+        call_command("seed_protocols", verbosity=0)
+    trial = Trial.objects.get(registry_id=REGISTRY)
+    site = trial.sites.order_by("code").first()
+    user, created = User.objects.get_or_create(username="bench_enrol_pi",
+                                               defaults={"is_staff": True})
+    if created:
+        user.groups.add(Group.objects.get(name="investigator"))
+        Membership.objects.create(user=user, trial=trial, site=site)
+    AuthToken.objects.filter(user=user).delete()
+    return trial, site, AuthToken.objects.create(user=user)[1]
+
+
+def screened(trial, site, n: int) -> list[int]:
+    """``n`` new eligible subjects in screening; the list extended to hold them."""
+    from edc.core.audit import change_reason
+    from subjects import enrollment, randomization
+    from subjects.models import EligibilityAnswer, RandomizationSlot, Subject
+
+    enrollment.ensure_allocation_list(trial)
+    free = RandomizationSlot.objects.filter(trial=trial, subject__isnull=True).count()
+    with change_reason("benchmark data"):
+        if free < n:  # as allocation_lists.extend does, without its statistician check
+            stored = [randomization.Slot(s.stratum, s.sequence, s.block_number, s.block_size,
+                                         s.arm.code) for s in RandomizationSlot.objects.filter(
+                trial=trial).select_related("arm").order_by("sequence")]
+            version, ratio, sizes = enrollment.design_of(trial)
+            arms = {arm.code: arm for arm in version.arms.all()}
+            new = randomization.extend_list(ratio, sizes, stored, -(-n // min(sizes)) + 1,
+                                            enrollment.list_seed(trial))
+            RandomizationSlot.objects.bulk_create(RandomizationSlot(
+                trial=trial, stratum="", sequence=s.sequence, block_number=s.block_number,
+                block_size=s.block_size, arm=arms[s.arm]) for s in new)
+        version = trial.current_version()
+        tag = uuid.uuid4().hex[:6]
+        subjects = Subject.objects.bulk_create(Subject(
+            trial=trial, site=site, protocol_version=version, screening_number=f"E{tag}{i:03d}",
+            sex="F", age_at_consent=55, consent_date=dt.date(2025, 1, 2)) for i in range(n))
+        criteria = list(version.criteria.all())
+        EligibilityAnswer.objects.bulk_create(
+            EligibilityAnswer(subject=s, criterion=c, met=c.kind == "inclusion")
+            for s in subjects for c in criteria)
+    return [s.pk for s in subjects]
+
+
+class Sampler(threading.Thread):
+    """``pg_stat_activity`` every 10 ms: what the other backends of the database are doing."""
+
+    def __init__(self, url: str, chain_tables: dict[int, str]):
+        super().__init__(daemon=True)
+        self.url, self.chain_tables = url, chain_tables
+        self.counts: Counter = Counter()
+        self.running = threading.Event()
+        self.stopped = False
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.stopped:
+                if not self.running.is_set():
+                    time.sleep(0.005)
+                    continue
+                rows = conn.execute(
+                    "SELECT a.state, a.wait_event_type, l.locktype, l.objid, "
+                    "l.relation::regclass::text FROM pg_stat_activity a "
+                    "LEFT JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted "
+                    "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+                    "AND a.backend_type = 'client backend' AND a.state <> 'idle'").fetchall()
+                for state, wtype, locktype, objid, relation in rows:
+                    if wtype == "Lock":
+                        if locktype == "advisory":
+                            what = f"audit chain {self.chain_tables.get(objid, objid)}"
+                        else:
+                            what = f"{locktype} {relation or ''}".strip()
+                        self.counts[f"lock wait: {what}"] += 1
+                    elif state == "active":
+                        self.counts[f"in PostgreSQL ({wtype or 'CPU'})"] += 1
+                    else:
+                        self.counts[state] += 1
+                time.sleep(0.01)
+
+
+def chain_tables() -> dict[int, str]:
+    """The advisory lock key (``hashtext``) of every audit table's hash chain."""
+    from django.db import connection
+
+    from edc.core.audit_integrity import event_tables
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT t, hashtext(t) FROM unnest(%s::text[]) t", [event_tables()])
+        return {key: name for name, key in cursor.fetchall()}
+
+
+def worker_cpu(server: common.Server) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn workers of ``server``."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for child in children:
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def main(rounds: int) -> None:
+    trial, site, token = prepare()
+    print(f"trial {REGISTRY}, site {site.code}; {os.cpu_count()} CPUs; {rounds} rounds of "
+          f"{ALONE} alone + {CONCURRENT} concurrent")
+    queue = f"bench-enrol-{uuid.uuid4().hex[:8]}"
+    server = common.Server("edc.wsgi:application", queue, workers=WORKERS)
+    sampler = Sampler(os.environ["DATABASE_URL"], chain_tables())
+    sampler.start()
+
+    def enroll(pk: int) -> float:
+        t0 = time.perf_counter()
+        status, body = server.request("POST", f"/api/v1/subjects/{pk}/enroll/",
+                                      f'{{"enrolled_on": "{ENROLL_DAY}"}}'.encode(), token)
+        elapsed = time.perf_counter() - t0
+        assert status == 200, (pk, status, body[:500])
+        return elapsed
+
+    alone, p50s, p99s, ratios50, ratios99, enrolled, cpus = [], [], [], [], [], [], []
+    try:
+        enroll(screened(trial, site, 1)[0])  # warm-up: every worker's first request
+        for _ in range(rounds):
+            ids = screened(trial, site, ALONE + CONCURRENT)
+            enrolled += ids
+            solo = statistics.median(enroll(pk) for pk in ids[:ALONE])
+            times: dict[int, float] = {}
+            errors: list[str] = []
+            barrier = threading.Barrier(CONCURRENT)
+
+            def one(pk: int, times=times, errors=errors, barrier=barrier) -> None:
+                barrier.wait()
+                try:
+                    times[pk] = enroll(pk)
+                except (AssertionError, OSError) as exc:  # refused, or no answer in 60 s
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+            threads = [threading.Thread(target=one, args=(pk,)) for pk in ids[ALONE:]]
+            sampler.running.set()
+            cpu = worker_cpu(server)
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            cpus.append((worker_cpu(server) - cpu) / CONCURRENT)
+            sampler.running.clear()
+            assert not errors, errors[:3]
+            burst = sorted(times.values())
+            p50 = statistics.median(burst)
+            p99 = statistics.quantiles(burst, n=100, method="inclusive")[98]
+            alone.append(solo)
+            p50s.append(p50)
+            p99s.append(p99)
+            ratios50.append(p50 / solo)
+            ratios99.append(p99 / solo)
+            print(f"  round: alone p50 {solo * 1000:.0f} ms; 50 at once p50 {p50 * 1000:.0f} ms, "
+                  f"p99 {p99 * 1000:.0f} ms, max {burst[-1] * 1000:.0f} ms; gunicorn CPU "
+                  f"{cpus[-1] * 1000:.0f} ms per enrollment", flush=True)
+    finally:
+        sampler.stopped = True
+        server.stop()
+        common.drop_queue(queue)
+    check(trial, enrolled)
+    total = sum(sampler.counts.values()) or 1
+    print("profile of the enrollment backends during the bursts (share of samples):")
+    for what, n in sampler.counts.most_common(12):
+        print(f"  {100 * n / total:5.1f}%  {what}")
+    solo = statistics.median(alone) * 1000
+    cpu = statistics.median(cpus) * 1000
+    queueing = -(-CONCURRENT // WORKERS)
+    print(f"floors of the burst on this machine: {CONCURRENT} x {cpu:.0f} ms of gunicorn CPU / "
+          f"{os.cpu_count()} CPUs = {CONCURRENT * cpu / os.cpu_count():.0f} ms for the last one "
+          f"(PostgreSQL's CPU not counted); {WORKERS} sync workers serve {queueing} requests "
+          f"each: the last waits {queueing} x one alone = {queueing * solo:.0f} ms, the median "
+          f"{queueing / 2:.1f} x one alone")
+    common.print_figures([
+        common.Figure("enrollment, 50 at once: p50 / one alone", statistics.median(p50s) * 1000,
+                      solo, "ms", statistics.median(ratios50), 2.0),
+        common.Figure("enrollment, 50 at once: p99 / one alone", statistics.median(p99s) * 1000,
+                      solo, "ms", statistics.median(ratios99), None,
+                      f"p99 goal <= 1000 ms: {statistics.median(p99s) * 1000:.0f} ms"),
+    ])
+
+
+def check(trial, ids: list[int]) -> None:
+    """Every subject enrolled once: its own slot and its own subject number."""
+    from subjects.models import RandomizationSlot, Subject
+
+    subjects = Subject.objects.filter(pk__in=ids)
+    assert subjects.filter(status="enrolled").count() == len(ids)
+    numbers = list(Subject.objects.filter(site__trial=trial).exclude(subject_number="")
+                   .values_list("site_id", "subject_number"))
+    assert len(numbers) == len(set(numbers)), "duplicate subject numbers"
+    slots = RandomizationSlot.objects.filter(subject_id__in=ids)
+    assert slots.count() == len(ids) == len(set(slots.values_list("sequence", flat=True)))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)

@@ -1,0 +1,71 @@
+"""Creating the schema: ``migrate`` on an empty database against restoring the same schema.
+
+Floor: ``pg_restore`` of a schema-only dump (``pg_dump -s -Fc``) of a migrated database, into an
+empty database. Project: ``manage.py migrate`` into an empty database (what every deployment
+and every test run pays; pytest-django creates the test database the same way). Both run as
+separate processes, interleaved, medians of the rounds; the databases are
+``<BENCH_MIGRATE_DATABASE>_a`` / ``_b`` (dropped and created each round). Goal (#19): <= 3x.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import Figure, print_figures
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = os.environ.get("BENCH_MIGRATE_DATABASE", "trialdesk_bench_migrate")
+PG = ["-h", "127.0.0.1", "-U", "postgres"]
+ROUNDS = int(os.environ.get("BENCH_MIGRATE_ROUNDS", "3"))
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", *PG, "-q", "-d", "postgres", "-c", sql], check=True)
+
+
+def _fresh(name: str) -> None:
+    _psql(f'DROP DATABASE IF EXISTS "{name}"')
+    _psql(f'CREATE DATABASE "{name}"')
+
+
+def _migrate(name: str) -> float:
+    _fresh(name)
+    env = dict(os.environ, DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{name}")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def _restore(name: str, dump: str) -> float:
+    _fresh(name)
+    start = time.perf_counter()
+    subprocess.run(["pg_restore", *PG, "-d", name, dump], check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    migrated, restored = f"{BASE}_a", f"{BASE}_b"
+    _migrate(migrated)
+    with tempfile.TemporaryDirectory() as tmp:
+        dump = str(Path(tmp) / "schema.dump")
+        subprocess.run(["pg_dump", *PG, "-s", "-Fc", "-f", dump, migrated], check=True)
+        project, floor = [], []
+        for _ in range(ROUNDS):
+            project.append(_migrate(migrated))
+            floor.append(_restore(restored, dump))
+    for name in (migrated, restored):
+        _psql(f'DROP DATABASE IF EXISTS "{name}"')
+    p, f = statistics.median(project), statistics.median(floor)
+    print_figures([Figure("migrate an empty database vs pg_restore schema", p, f, "s",
+                          p / f, goal=3)])
+
+
+if __name__ == "__main__":
+    main()
