@@ -278,3 +278,41 @@ def test_status_reason_codes_are_in_the_schema_and_checked_as_the_reason(api, sc
     error = response.json()["errors"][0]
     assert error["field"] == "reason"
     assert "lost_to_follow_up" in error["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_enrollments_at_two_sites_never_overfill_a_cohort():
+    """A dose cohort is trial-wide: nurses of two sites enrolling at once fill cohort 1 to its
+    size (3, seed NCT05699811) and no further; every other request is refused with 409."""
+    from subjects.models import Site
+
+    trial = load_seed_trial("NCT05699811")
+    sites = [trial.sites.first(), Site.objects.create(trial=trial, code="99", name="Second")]
+    nurses = [make_user(f"cohort_nurse_{i}", "site_staff", (trial, site))
+              for i, site in enumerate(sites)]
+    subjects = [[make_eligible(make_subject(trial, site)) for _ in range(4)] for site in sites]
+    results: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def worker(nurse, subject):
+        client = APIClient()
+        client.force_authenticate(nurse)
+        try:
+            barrier.wait()
+            response = client.post(f"/api/v1/subjects/{subject.pk}/enroll/",
+                                   {"enrolled_on": ENROLL_DAY.isoformat()}, format="json")
+            results.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(nurses[i], subject))
+               for i in range(2) for subject in subjects[i]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(results) == [200] * 3 + [409] * 5, Counter(results)
+    enrolled = Subject.objects.filter(trial=trial, status="enrolled")
+    assert enrolled.count() == 3
+    assert set(enrolled.values_list("cohort", flat=True)) == {1}
