@@ -298,3 +298,29 @@ def test_identical_bytes_are_stored_once_under_their_digest(api, world, media):
         download = api.get(doc["download"])
         assert b"".join(download.streaming_content) == PDF
     assert api.get(second["download"])["Content-Disposition"] == 'attachment; filename="b.pdf"'
+
+
+def test_a_large_upload_with_an_idempotency_key_is_stored_once_and_replayed(api, world, media,
+                                                                              settings):
+    """A retried upload over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) with an Idempotency-Key: the
+    key's fingerprint is taken from the parsed form and files, not from the raw body (which
+    Django refuses to hold in memory above that size)."""
+    from knox.models import AuthToken
+
+    big = PDF + b"%" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1000)
+    token = AuthToken.objects.create(user=world["nurse"])[1]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    def send(content, key="scan-1"):
+        return api.post(URL, {"file": SimpleUploadedFile("scan.pdf", content),
+                              "kind": "pathology", "subject": world["subject"].pk},
+                        format="multipart", HTTP_IDEMPOTENCY_KEY=key)
+
+    first = send(big)
+    assert first.status_code == 201, first.content[:300]
+    again = send(big)
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    other = send(big[:-1] + b"!")
+    assert other.status_code == 422 and other.json()["errors"][0]["code"]
+    assert SourceDocument.objects.count() == 1

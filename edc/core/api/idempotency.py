@@ -30,10 +30,23 @@ REPLAYED_HEADERS = ("ETag", "Location")
 
 
 def _fingerprint(request) -> str:
+    """SHA-256 of method, path and body. A multipart body (file uploads, which may be larger
+    than Django holds in memory) is fingerprinted from its parsed fields and files instead;
+    DRF then reads the same parsed ``request.POST``/``request.FILES``."""
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(request.get_full_path().encode())
-    digest.update(request.body)
+    if request.content_type != "multipart/form-data":
+        digest.update(request.body)
+        return digest.hexdigest()
+    for name, values in sorted(request.POST.lists()):
+        digest.update(repr((name, values)).encode())
+    for name, files in sorted(request.FILES.lists()):
+        for upload in files:
+            digest.update(repr((name, upload.name, upload.size)).encode())
+            for chunk in upload.chunks():
+                digest.update(chunk)
+            upload.seek(0)
     return digest.hexdigest()
 
 
