@@ -98,3 +98,15 @@ def test_the_api_and_exports_stay_iso_8601_in_every_language(api):
     text = body.decode()
     assert visit.window_low.isoformat() in text
     assert _short(visit.window_low, "fr") not in text
+
+
+@pytest.mark.parametrize(("language", "since"), [("zh-hans", "自 {} 起"), ("fr", "depuis le {}"),
+                                                  ("en", "since {}")])
+def test_the_subject_page_status_line_is_translated(client, language, since):
+    subject, _visit, nurse = epro_subject()
+    assert subject.status_date  # enrolled on a date
+    client.force_login(nurse)
+    client.post(reverse("set_language"), {"language": language, "next": "/admin/"})
+    html = client.get(reverse("admin:subjects_subject_change", args=[subject.pk])
+                      ).content.decode()
+    assert since.format(_short(subject.status_date, language)) in html
