@@ -120,7 +120,7 @@ def visible(queryset, user):
     of the trials the user is blinded to."""
     if roles.is_admin(user):
         return queryset
-    blinded = [trial for trial in roles.reach_of(user).sites if roles.blinded_to(user, trial)]
+    blinded = roles.blinded_trials(user, roles.reach_of(user).sites)
     return queryset.exclude(**SourceDocument.hidden_when_blinded, trial_id__in=blinded) \
         if blinded else queryset
 

@@ -173,6 +173,18 @@ def blinded_to(user, trial) -> bool:
     return cache[trial_id]
 
 
+def blinded_trials(user, trial_ids) -> list[int]:
+    """The ids among ``trial_ids`` that ``user`` is blinded to (:func:`blinded_to`), with the
+    masking of every trial not yet cached read in one query."""
+    trial_ids = list(trial_ids)
+    cache = user.__dict__.setdefault("_trialdesk_blinded", {})
+    missing = [pk for pk in trial_ids if pk not in cache]
+    if missing:
+        for trial in hooks.trial_model().objects.only("pk", "masking").filter(pk__in=missing):
+            blinded_to(user, trial)
+    return [pk for pk in trial_ids if blinded_to(user, pk)]
+
+
 def reveals_allocation(model, lookup: str) -> bool:
     return hooks.blinding_policy().reveals_allocation(model, lookup)
 

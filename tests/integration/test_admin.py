@@ -78,7 +78,14 @@ def world():
 
 
 def _subject_rows(w, subject, i):
-    from data_management.models import Lock, ProtocolDeviation, Query, Signature, Verification
+    from data_management.models import (
+        Lock,
+        ProtocolDeviation,
+        Query,
+        Signature,
+        SourceDocument,
+        Verification,
+    )
 
     visit = make_dm_visit(subject, code=f"V{i}", intervention="DRUG")
     make_dm_exposure(visit)
@@ -119,6 +126,10 @@ def _subject_rows(w, subject, i):
     ProtocolDeviation.objects.create(**common, **target, category="dosing",
                                      description="Test drug dose differs from the planned",
                                      occurred_on=dt.date(2025, 2, 1))
+    SourceDocument.objects.create(**common, **target, kind="pathology",
+                                  file=f"source-documents/{i:064x}.pdf", file_name="report.pdf",
+                                  media_type="application/pdf", size=10, sha256=f"{i:064x}",
+                                  uploaded_by=w["root"])
 
 
 def _export_rows(w, user):

@@ -375,12 +375,12 @@ def normalise(text: str, subjects) -> str:
     own: a dropdown of subjects reads the same on each page, its selection set aside), ids
     (their offset in the subject's range), digests of random tokens, timestamps and CSRF
     tokens."""
+    text = DIGEST.sub("<sha256>", text)  # first: a digest may hold a 13-digit run
     for subject in subjects:
         for value, name in ((subject.usubjid, "USUBJID"), (subject.subject_number, "SUBJID"),
                             (subject.screening_number, "SCREENING")):
             text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", f"<{name}>", text)
     text = IDENTIFIER.sub(lambda m: f"<id+{int(m[0]) % RANGE}>", text)
-    text = DIGEST.sub("<sha256>", text)
     text = text.replace(" selected>", ">")
     text = LOADED_VERSION.sub(r"\1<version>", text)  # optimistic-concurrency token (a time)
     return CSRF.sub(r"\1<csrf>", TIMESTAMP.sub("<ts>", text))
