@@ -110,6 +110,28 @@ def _celery_test_queue():
     yield
 
 
+def _cache_of_this_worker() -> None:
+    """Under pytest-xdist every worker process is a test session of its own (its own test
+    database ``test_<name>_gwN``, queue, Celery worker and SMTP port); tests clear the cache, so
+    each also gets its own Redis database: the broker's number + 1 + N, unless ``CACHE_URL`` is
+    set. Run before any cache is opened (conftest import); subprocesses inherit ``CACHE_URL``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.conf import settings
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or os.environ.get("CACHE_URL"):
+        return
+    broker = urlsplit(settings.CELERY_BROKER_URL)
+    number = int(broker.path.strip("/") or 0) + 1 + int(worker[2:])
+    url = urlunsplit(broker._replace(path=f"/{number}"))
+    os.environ["CACHE_URL"] = url
+    settings.CACHES["default"]["LOCATION"] = url
+
+
+_cache_of_this_worker()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _cache_apart_from_broker():
     """Tests clear the cache (a Redis FLUSHDB): its database must not be the broker's. Give
