@@ -150,8 +150,8 @@ def figures(only: str = "") -> list[common.Figure]:
                 big := resident_growth(dataset, fmt)):
             out.append(common.Figure(
                 f"  resident set growth, {big[0] // 1000}k vs {small[0] // 1000}k rows ({fmt})",
-                big[1] / 1024, small[1] / 1024, "MiB", big[1] / max(small[1], 1), 1.5,
-                "flat, Rust allocations included"))
+                big[1] / 1024, small[1] / 1024, "MiB", big[1] / max(small[1], 1), None,
+                "Rust allocations included; a few MiB of allocator noise, so no ratio goal"))
     return out
 
 
