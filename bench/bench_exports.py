@@ -10,15 +10,20 @@ cursor in one snapshot, mapped 2,000 rows at a time, then ``exports.services``' 
 the format, SHA-256 of every byte), bytes discarded. The floor is ``COPY (<the export's
 SELECT>) TO STDOUT (FORMAT csv, HEADER)`` read through psycopg. Export and floor alternate
 (``common.interleaved``, 3 rounds of 2 pairs). Memory: ``tracemalloc`` peak of the same
-export for one site (10,000 rows) and for every site (100,000 rows).
+export for one site (10,000 rows) and for every site (100,000 rows); for XLSX, whose writer
+allocates in Rust where ``tracemalloc`` does not see, also the growth of the resident set of a
+fresh process over the export (``VmHWM`` after resetting it through ``/proc/self/clear_refs``,
+less ``VmRSS`` before; a 10,000-row export first warms the process).
 
 * SDTM AE as CSV, Dataset-JSON 1.1 (JSON and NDJSON) and SAS XPORT v5 (also in bench_xpt.py,
   with resident memory);
-* the AE listing as XLSX (XlsxWriter, constant memory), against COPY of the listing's SELECT.
+* the AE listing as XLSX (rust_xlsxwriter through rustpy-xlsxwriter, constant memory),
+  against COPY of the listing's SELECT.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -83,6 +88,39 @@ def peak_memory(spec) -> tuple[int, int]:
     return rows, peak
 
 
+def _status(field: str) -> int:
+    """A ``/proc/self/status`` size in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def resident_growth(dataset: str, fmt: str, site_code: str | None = None
+                    ) -> tuple[int, int] | None:
+    """Rows, and KiB the resident set of a fresh process grew to at most over the export
+    (None where ``/proc/self/clear_refs`` may not be written)."""
+    done = subprocess.run([sys.executable, __file__, "--resident", dataset, fmt,
+                           site_code or ""], capture_output=True, text=True, check=True)
+    rows, growth = done.stdout.split()[-2:]
+    return None if growth == "-" else (int(rows), int(growth))
+
+
+def _resident_child(dataset: str, fmt: str, site_code: str) -> None:
+    import django
+
+    django.setup()
+    run_export(export_spec(dataset, fmt, "S01"))  # imports and caches in place
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    except OSError:
+        print(0, "-")
+        return
+    before = _status("VmRSS")
+    rows = run_export(export_spec(dataset, fmt, site_code or None))
+    print(rows, _status("VmHWM") - before)
+
+
 def figures(only: str = "") -> list[common.Figure]:
     from exports.models import Dataset
 
@@ -108,6 +146,12 @@ def figures(only: str = "") -> list[common.Figure]:
             f"  peak memory, {big_rows // 1000}k vs {small_rows // 1000}k rows ({fmt})",
             big / 2**20, small / 2**20, "MiB", big / small, 1.5,
             "flat: the ratio stays near 1 for 10x the rows"))
+        if fmt == "xlsx" and (small := resident_growth(dataset, fmt, "S01")) and (
+                big := resident_growth(dataset, fmt)):
+            out.append(common.Figure(
+                f"  resident set growth, {big[0] // 1000}k vs {small[0] // 1000}k rows ({fmt})",
+                big[1] / 1024, small[1] / 1024, "MiB", big[1] / max(small[1], 1), None,
+                "Rust allocations included; a few MiB of allocator noise, so no ratio goal"))
     return out
 
 
@@ -119,4 +163,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--resident"]:
+        _resident_child(*sys.argv[2:5])
+    else:
+        main()

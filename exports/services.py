@@ -137,10 +137,11 @@ def _bytes(record: ExportRecord, source: engine.Source, tally: writers.Tally,
     plan = source.plan
     rows = tally.count(source.chunks(), on_rows)
     if record.format == Format.XLSX:
-        with tempfile.TemporaryFile() as tmp:
-            writers.write_xlsx(tmp, title=plan.sheet, header=plan.header, row_chunks=rows)
-            tmp.seek(0)
-            yield from tally.hash_bytes(writers.file_blocks(tmp))
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "export.xlsx"
+            writers.write_xlsx(str(path), title=plan.sheet, header=plan.header, row_chunks=rows)
+            with path.open("rb") as handle:
+                yield from tally.hash_bytes(writers.file_blocks(handle))
         return
     if record.format == Format.XPT:
         with tempfile.TemporaryDirectory() as directory:

@@ -5,8 +5,9 @@
 * Dataset-JSON 1.1: ``exports.sdtm.dataset_json_chunks`` (JSON) and
   ``exports.sdtm.dataset_ndjson_chunks`` (NDJSON).
 * SAS XPORT v5 (SAS TS-140): :func:`write_xpt` (pyreadstat, chunk by chunk).
-* XLSX (Office Open XML, ECMA-376): XlsxWriter in constant-memory mode (:func:`write_xlsx`),
-  which streams rows to a temporary file instead of building the sheet in memory.
+* XLSX (Office Open XML, ECMA-376): rust_xlsxwriter (through rustpy-xlsxwriter) in
+  constant-memory mode (:func:`write_xlsx`), which streams rows to a temporary file instead of
+  building the sheet in memory.
 
 Every writer takes an iterable of row *chunks* (lists of tuples) so the database cursor, the
 mapping and the encoding all work in batches and memory stays flat in the number of rows.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import os
 import pickle
 import tempfile
@@ -96,25 +98,27 @@ def write_xlsx(target: BinaryIO | str, *, title: str, header: Sequence[str],
                row_chunks: Iterable[Sequence[Sequence]]) -> None:
     """An XLSX workbook of one sheet (frozen header row), written row by row.
 
-    XlsxWriter in constant-memory mode flushes each row to a temporary file once the next one
-    starts (strings inline, no shared-string table), so memory stays flat in the rows. Text is
-    always written as text: never turned into a formula, a link or a number, so a value such
-    as ``=1+1`` reads back as the site entered it.
+    rust_xlsxwriter (Rust, through rustpy-xlsxwriter) in constant-memory mode encodes each row
+    and flushes it to a temporary file once the next one starts (strings inline, no
+    shared-string table), so memory stays flat in the rows; a path as ``target`` gets the
+    workbook zipped straight into it (a buffer gets it whole at the end). Rows go in as dicts
+    keyed by the header, read one at a time from ``row_chunks``. A cell is typed by its
+    value: text is always text (never turned into a formula, a link or a number, so a value
+    such as ``=1+1`` reads back as the site entered it), ints and floats are numbers, None is
+    an empty cell. Text over Excel's 32,767 characters per cell stops the export (an error,
+    never a silent truncation).
     """
-    import xlsxwriter
+    import rustpy_xlsxwriter
 
-    workbook = xlsxwriter.Workbook(target, {
-        "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-        "strings_to_numbers": False})
-    sheet = workbook.add_worksheet(title[:31])
-    sheet.freeze_panes(1, 0)
-    sheet.write_row(0, 0, header)
-    write_row, row = sheet.write_row, 1
-    for chunk in row_chunks:
-        for values in chunk:
-            write_row(row, 0, values)
-            row += 1
-    workbook.close()
+    if len(set(header)) != len(header):
+        raise ValueError("XLSX headers must be unique (rows are keyed by them)")
+    records = (dict(zip(header, values, strict=True))
+               for chunk in row_chunks for values in chunk)
+    first = next(records, None)
+    # No rows: one row of empty cells, which writes the header row alone.
+    rustpy_xlsxwriter.write_worksheet(
+        [dict.fromkeys(header)] if first is None else itertools.chain((first,), records),
+        target, sheet_name=title[:31], freeze_row=1)
 
 
 #: SAS XPORT v5 limits (SAS TS-140): 8-character names, 40-character labels, 200-byte

@@ -32,3 +32,17 @@ def test_header_frozen_and_sheet_named():
     sheet = _written([("Fatigue", 1, None)])
     assert sheet.title == "AE listing" and sheet.freeze_panes == "A2"
     assert [c.value for c in sheet[1]] == ["Term", "Grade", "Note"]
+
+
+def test_no_rows_still_has_the_header():
+    """An export with no rows is a sheet of the header row alone (no empty data row)."""
+    sheet = _written([])
+    assert [[c.value for c in row] for row in sheet.iter_rows()] == [["Term", "Grade", "Note"]]
+    assert sheet.max_row == 1
+
+
+def test_numbers_are_numbers_and_text_keeps_its_characters():
+    rows = [("Fatigue & <pain> é中😀", 10016256, "2025-03-01"), ("Nausea", 2.5, None)]
+    cells = [[(c.value, c.data_type) for c in row] for row in _written(rows).iter_rows(min_row=2)]
+    assert cells == [[("Fatigue & <pain> é中😀", "s"), (10016256, "n"), ("2025-03-01", "s")],
+                     [("Nausea", "s"), (2.5, "n"), (None, "n")]]
