@@ -124,6 +124,9 @@ def _cache_of_this_worker() -> None:
         return
     broker = urlsplit(settings.CELERY_BROKER_URL)
     number = int(broker.path.strip("/") or 0) + 1 + int(worker[2:])
+    if number > 15:
+        pytest.exit(f"pytest-xdist worker {worker} would need Redis database {number}: use "
+                    "fewer workers (TEST_WORKERS), a lower broker database or CACHE_URL")
     url = urlunsplit(broker._replace(path=f"/{number}"))
     os.environ["CACHE_URL"] = url
     settings.CACHES["default"]["LOCATION"] = url
