@@ -6,11 +6,15 @@ Usage::
 
 Own database (``BENCH_ENROL_DATABASE_URL``, default
 postgres://postgres@127.0.0.1:5432/trialdesk_bench_enrol): migrated and seeded on first use.
-Trial NCT05962450 (1:1 permuted blocks, one list, one site). One gunicorn server (4 sync
-workers, ``DEBUG=false``, ``edc.wsgi``). Per round (default 3): 10 enrollments one at a
-time (the floor: one enrollment alone), then 50 at once (50 threads released by a barrier,
-one ``POST /api/v1/subjects/<id>/enroll/`` each on a new connection). Every enrollment must
-answer 200; after the run every allocation slot and every subject number is used once.
+Trial NCT05962450 (1:1 permuted blocks, one list, one site). As a scaled-out deployment
+runs (issue #19): two gunicorn instances (2 sync workers each, ``DEBUG=false``,
+``edc.wsgi``) and two ``celery worker`` processes on one PostgreSQL, requests alternating
+between the instances (``BENCH_ENROL_INSTANCES=1``: one instance of 4 workers, no Celery
+worker). Per round (default 3): 10 enrollments one at a time (the floor: one enrollment
+alone), then 50 at once (50 threads released by a barrier, one
+``POST /api/v1/subjects/<id>/enroll/`` each on a new connection). Every enrollment must
+answer 200; after the run every allocation slot and every subject number is used once, and
+every task the enrollments queued (edit checks, through the outbox) is done.
 
 Figures: the median over rounds of (p50 of the 50 / p50 alone) (goal 2x) and of
 (p99 of the 50 / p50 alone), with the p99 itself (goal <= 1 s) in the note. The profile
@@ -25,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -41,6 +46,7 @@ import django  # noqa: E402
 
 REGISTRY = "NCT05962450"
 CONCURRENT, ALONE, WORKERS = 50, 10, 4
+INSTANCES = int(os.environ.get("BENCH_ENROL_INSTANCES", "2"))
 ENROLL_DAY = dt.date(2025, 3, 3)
 
 
@@ -150,29 +156,63 @@ def chain_tables() -> dict[int, str]:
         return {key: name for name, key in cursor.fetchall()}
 
 
-def worker_cpu(server: common.Server) -> float:
-    """CPU seconds (user + system) used so far by the gunicorn workers of ``server``."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+def worker_cpu(servers: list[common.Server]) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn workers of ``servers``."""
     total = 0
-    for child in children:
-        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    for server in servers:
+        pid = server.process.pid
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def celery_workers(queue: str) -> list[subprocess.Popen]:
+    """One ``celery worker`` (concurrency 1) per instance, consuming the bench's queue."""
+    env = dict(os.environ, CELERY_TASK_DEFAULT_QUEUE=queue, LOG_LEVEL="WARNING")
+    return [subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "edc", "worker", "-Q", queue, "-n",
+         f"{queue}-{i}@localhost", "--concurrency", "1", "--loglevel", "WARNING"],
+        cwd=common.ROOT, env=env, stdout=subprocess.DEVNULL) for i in range(INSTANCES)]
+
+
+def tasks_done(since, timeout: float = 300) -> int:
+    """Wait until every task queued since ``since`` is done (the edit checks the enrollments
+    queued through the outbox, one task row per message); their number."""
+    from edc.core.models import PendingTask
+
+    tasks = PendingTask.objects.filter(created_at__gte=since)
+    deadline = time.monotonic() + timeout
+    while tasks.exclude(state__in=["done", "failed"]).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the Celery workers left tasks undone")
+        time.sleep(0.5)
+    assert not tasks.filter(state="failed").exists(), "a task failed"
+    return tasks.count()
 
 
 def main(rounds: int) -> None:
     trial, site, token = prepare()
+    from django.utils import timezone
     print(f"trial {REGISTRY}, site {site.code}; {os.cpu_count()} CPUs; {rounds} rounds of "
-          f"{ALONE} alone + {CONCURRENT} concurrent")
+          f"{ALONE} alone + {CONCURRENT} concurrent; {INSTANCES} gunicorn instance(s) of "
+          f"{WORKERS // INSTANCES} workers" + (f" and {INSTANCES} Celery workers"
+                                               if INSTANCES > 1 else ""))
     queue = f"bench-enrol-{uuid.uuid4().hex[:8]}"
-    server = common.Server("edc.wsgi:application", queue, workers=WORKERS)
+    from edc.celery import app
+
+    app.conf.task_default_queue = queue  # the subjects screened here queue edit checks too
+    servers = [common.Server("edc.wsgi:application", queue, workers=WORKERS // INSTANCES)
+               for _ in range(INSTANCES)]
+    workers = celery_workers(queue) if INSTANCES > 1 else []
+    since = timezone.now()
     sampler = Sampler(os.environ["DATABASE_URL"], chain_tables())
     sampler.start()
 
     def enroll(pk: int) -> float:
         t0 = time.perf_counter()
-        status, body = server.request("POST", f"/api/v1/subjects/{pk}/enroll/",
+        status, body = servers[pk % INSTANCES].request(
+            "POST", f"/api/v1/subjects/{pk}/enroll/",
                                       f'{{"enrolled_on": "{ENROLL_DAY}"}}'.encode(), token)
         elapsed = time.perf_counter() - t0
         assert status == 200, (pk, status, body[:500])
@@ -180,7 +220,8 @@ def main(rounds: int) -> None:
 
     alone, p50s, p99s, ratios50, ratios99, enrolled, cpus = [], [], [], [], [], [], []
     try:
-        enroll(screened(trial, site, 1)[0])  # warm-up: every worker's first request
+        for pk in screened(trial, site, 2 * WORKERS):  # warm-up: every worker's first request
+            enroll(pk)
         for _ in range(rounds):
             ids = screened(trial, site, ALONE + CONCURRENT)
             enrolled += ids
@@ -198,12 +239,12 @@ def main(rounds: int) -> None:
 
             threads = [threading.Thread(target=one, args=(pk,)) for pk in ids[ALONE:]]
             sampler.running.set()
-            cpu = worker_cpu(server)
+            cpu = worker_cpu(servers)
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
-            cpus.append((worker_cpu(server) - cpu) / CONCURRENT)
+            cpus.append((worker_cpu(servers) - cpu) / CONCURRENT)
             sampler.running.clear()
             assert not errors, errors[:3]
             burst = sorted(times.values())
@@ -217,9 +258,14 @@ def main(rounds: int) -> None:
             print(f"  round: alone p50 {solo * 1000:.0f} ms; 50 at once p50 {p50 * 1000:.0f} ms, "
                   f"p99 {p99 * 1000:.0f} ms, max {burst[-1] * 1000:.0f} ms; gunicorn CPU "
                   f"{cpus[-1] * 1000:.0f} ms per enrollment", flush=True)
+        if workers:
+            print(f"  tasks done by the {INSTANCES} Celery workers: {tasks_done(since)}")
     finally:
         sampler.stopped = True
-        server.stop()
+        for process in (*servers, *workers):
+            (process.stop if isinstance(process, common.Server) else process.terminate)()
+        for worker in workers:
+            worker.wait(timeout=30)
         common.drop_queue(queue)
     check(trial, enrolled)
     total = sum(sampler.counts.values()) or 1
@@ -234,11 +280,12 @@ def main(rounds: int) -> None:
           f"(PostgreSQL's CPU not counted); {WORKERS} sync workers serve {queueing} requests "
           f"each: the last waits {queueing} x one alone = {queueing * solo:.0f} ms, the median "
           f"{queueing / 2:.1f} x one alone")
+    setup = f" ({INSTANCES} instances)" if INSTANCES > 1 else ""
     common.print_figures([
-        common.Figure("enrollment, 50 at once: p50 / one alone", statistics.median(p50s) * 1000,
-                      solo, "ms", statistics.median(ratios50), 2.0),
-        common.Figure("enrollment, 50 at once: p99 / one alone", statistics.median(p99s) * 1000,
-                      solo, "ms", statistics.median(ratios99), None,
+        common.Figure(f"enrollment{setup}, 50 at once: p50 / one alone",
+                      statistics.median(p50s) * 1000, solo, "ms", statistics.median(ratios50), 2.0),
+        common.Figure(f"enrollment{setup}, 50 at once: p99 / one alone",
+                      statistics.median(p99s) * 1000, solo, "ms", statistics.median(ratios99), None,
                       f"p99 goal <= 1000 ms: {statistics.median(p99s) * 1000:.0f} ms"),
     ])
 
