@@ -269,7 +269,8 @@ def main(rounds: int) -> None:
         common.drop_queue(queue)
     check(trial, enrolled)
     total = sum(sampler.counts.values()) or 1
-    print("profile of the enrollment backends during the bursts (share of samples):")
+    print("profile of the database's client backends during the bursts (web processes and, "
+          "with two instances, the Celery workers; share of samples):")
     for what, n in sampler.counts.most_common(12):
         print(f"  {100 * n / total:5.1f}%  {what}")
     solo = statistics.median(alone) * 1000
