@@ -79,10 +79,12 @@ def sees_birth_dates(user) -> bool:
 @dataclass(frozen=True)
 class Reach:
     """What a user's active memberships reach: per trial id, ``None`` for every site or the
-    site ids; and the trials where the user has unblinded access."""
+    site ids; the trials where the user has unblinded access; and which of the reached
+    trials are blinded (their masking, read with the memberships)."""
 
     sites: dict[int, frozenset[int] | None]
     unblinded: frozenset[int]
+    masked: frozenset[int] = frozenset()
 
 
 #: Bumped whenever a membership is saved (:func:`membership_saved`), so that a reach cached on
@@ -96,15 +98,20 @@ def membership_saved(**kwargs) -> None:
 
 
 def reach_of(user) -> Reach:
-    """The user's memberships, read once (one query) and cached on the user for the request."""
+    """The user's memberships with their trials' masking, read once (one query) and cached
+    on the user for the request."""
     cached = user.__dict__.get("_trialdesk_reach")
     if cached is not None and cached[0] == _generation:
         return cached[1]
     generation = _generation
     sites: dict[int, set[int] | None] = {}
-    unblinded = set()
-    for trial_id, site_id, is_unblinded in hooks.membership_model().objects.filter(
-            user=user, retired_at__isnull=True).values_list("trial_id", "site_id", "unblinded"):
+    unblinded, masked = set(), set()
+    trial_model = hooks.trial_model()
+    for trial_id, site_id, is_unblinded, masking in hooks.membership_model().objects.filter(
+            user=user, retired_at__isnull=True).values_list(
+                "trial_id", "site_id", "unblinded", "trial__masking"):
+        if trial_model(pk=trial_id, masking=masking).is_blinded:
+            masked.add(trial_id)
         if site_id is None:
             sites[trial_id] = None
         elif sites.setdefault(trial_id, set()) is not None:
@@ -112,7 +119,7 @@ def reach_of(user) -> Reach:
         if is_unblinded:
             unblinded.add(trial_id)
     reach = Reach({t: None if s is None else frozenset(s) for t, s in sites.items()},
-                  frozenset(unblinded))
+                  frozenset(unblinded), frozenset(masked))
     user.__dict__["_trialdesk_reach"] = (generation, reach)
     return reach
 
@@ -161,12 +168,29 @@ def can_see_unblinded(user, trial) -> bool:
     return getattr(trial, "pk", trial) in reach_of(user).unblinded
 
 
+def _blinding_known(user, trial_id: int) -> bool | None:
+    """Whether ``user`` is blinded to the trial, when known without a query: an admin never
+    is; a trial of the user's memberships has its masking in :func:`reach_of`."""
+    if is_admin(user):
+        return False
+    if not getattr(user, "is_authenticated", False):
+        return None
+    reach = reach_of(user)
+    if trial_id not in reach.sites:
+        return None
+    return trial_id in reach.masked and trial_id not in reach.unblinded
+
+
 def blinded_to(user, trial) -> bool:
     """Whether ``user`` must not see the true treatment in ``trial`` (a Trial or its id, so
     that serializers need not load it; cached on the user for the request)."""
     trial_id = getattr(trial, "pk", trial)
     cache = user.__dict__.setdefault("_trialdesk_blinded", {})
     if trial_id not in cache:
+        known = _blinding_known(user, trial_id)
+        if known is not None:
+            cache[trial_id] = known
+            return known
         if not hasattr(trial, "masking"):
             trial = hooks.trial_model().objects.only("pk", "masking").get(pk=trial_id)
         cache[trial_id] = trial.is_blinded and not can_see_unblinded(user, trial)
@@ -175,10 +199,11 @@ def blinded_to(user, trial) -> bool:
 
 def blinded_trials(user, trial_ids) -> list[int]:
     """The ids among ``trial_ids`` that ``user`` is blinded to (:func:`blinded_to`), with the
-    masking of every trial not yet cached read in one query."""
+    masking of every trial neither cached nor known from the memberships read in one query."""
     trial_ids = list(trial_ids)
     cache = user.__dict__.setdefault("_trialdesk_blinded", {})
-    missing = [pk for pk in trial_ids if pk not in cache]
+    missing = [pk for pk in trial_ids if pk not in cache
+               and _blinding_known(user, pk) is None]
     if missing:
         for trial in hooks.trial_model().objects.only("pk", "masking").filter(pk__in=missing):
             blinded_to(user, trial)
