@@ -197,7 +197,11 @@ class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
                                              instance=instance, user=user)
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
-        return adverse_event_queryset().get(pk=ae.pk)
+        if instance is not None:
+            return adverse_event_queryset().get(pk=ae.pk)
+        # created: the rows just written (the service fills the relations), not read back
+        ae.term_name, ae.meddra_code = ae.term.term, ae.term.meddra_code
+        return ae
 
     def create(self, validated_data):
         return self._save(validated_data)
