@@ -65,6 +65,7 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     id, attributions by intervention; saved rows left out are retired, never deleted.
     A grade 5 AE records the subject's death (``subjects.services.record_death``). A new
     SAE (or an AE becoming serious) and a new grade 5 are alerted (``notifications``).
+    The episodes and attributions this call created are on the AE (``created_rows``).
     """
     if instance is not None:
         if current_reason() is None:
@@ -92,13 +93,9 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
             setattr(ae, name, merged[name])
     ae.grade = max(e.grade for e in episodes)
     ae.save()
-    written = (_save_episodes(ae, episodes, creating=instance is None),
-               _save_attributions(ae, attributions, creating=instance is None))
-    if instance is None:  # a new AE's relations are the rows just written: no read back
-        ae._prefetched_objects_cache = {
-            "grade_episodes": sorted(written[0], key=lambda e: (e.start_date, e.pk)),
-            "attributions": sorted(written[1], key=lambda a: (
-                a.intervention.protocol_version_id, a.intervention.code))}
+    # the rows this call created: for a new AE all its episodes and attributions
+    ae.created_rows = (_save_episodes(ae, episodes, creating=instance is None),
+                       _save_attributions(ae, attributions, creating=instance is None))
     if ae.grade == 5:
         from subjects.services import record_death
 
