@@ -39,7 +39,7 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/adverse-events/"
 #: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
-SELECTS_PER_CREATE = 12
+SELECTS_PER_CREATE = 9
 INFUSION = dt.date(2025, 2, 3)
 FATIGUE, ANEMIA, NEUTROPENIA = "10016256", "10002272", "10029366"
 UTC = dt.UTC
@@ -289,10 +289,10 @@ def test_list_is_scoped_filtered_and_constant_in_queries(api, setting):
 
 
 def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_callbacks):
-    """AE create reads the subject (locked), term, product, exposures, protocol products and
-    locks/signatures once each: the clinical checks run once, under the subject's lock, not
-    also before it (issue 19); the outbox rows are sent after commit without being read back;
-    writes and savepoints are not counted."""
+    """AE create reads the subject (locked), term, product, exposures, protocol products once
+    each: the clinical checks run once, under the subject's lock, not also before it; the
+    locks and signatures covering each new row in one query; the outbox rows are sent after
+    commit without being read back (issue 19); writes and savepoints are not counted."""
     api.force_authenticate(setting["nurse"])
     assert api.post(URL, payload(setting), format="json").status_code == 201  # warm caches
     body = payload(setting, meddra_code=ANEMIA)
