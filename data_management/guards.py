@@ -173,10 +173,10 @@ def _new_record_covered(record, subject_id: int, visits: set) -> bool | None:
     from subjects.models import Subject
 
     locks = active_locks().filter(_record_lock_q(record)).values("pk")[:1]
-    row = Subject._base_manager.filter(pk=subject_id).annotate(
+    row = Subject._base_manager.filter(pk=subject_id).order_by().annotate(
         _dm_lock=Subquery(locks),
         _dm_signed=Exists(_signatures({subject_id}, visits))).values_list(
-        "_dm_lock", "_dm_signed").first()
+        "_dm_lock", "_dm_signed").first()  # unordered: no join for the subjects' ordering
     if row is None:
         return None
     if row[0] is not None:
