@@ -22,7 +22,9 @@ import functools
 import operator
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, Q, QuerySet
+from django.db.models.functions import JSONObject
 
 from . import hooks
 
@@ -42,12 +44,13 @@ READ_ONLY_ROLES = frozenset({MONITOR, SPONSOR, STATISTICIAN})
 
 
 def roles_of(user) -> frozenset[str]:
-    """The role names of a user (cached on the user object for the request)."""
+    """The role names of a user (cached on the user object for the request); the first read
+    also brings the memberships :func:`reach_of` needs, in the same query."""
     if not user or not user.is_authenticated:
         return frozenset()
     cached = getattr(user, "_trialdesk_roles", None)
     if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
+        cached = frozenset(_read_roles_and_reach(user))
         if user.is_superuser:
             cached = cached | {ADMIN}
         user._trialdesk_roles = cached
@@ -97,19 +100,19 @@ def membership_saved(**kwargs) -> None:
     _generation += 1
 
 
-def reach_of(user) -> Reach:
-    """The user's memberships with their trials' masking, read once (one query) and cached
-    on the user for the request."""
-    cached = user.__dict__.get("_trialdesk_reach")
-    if cached is not None and cached[0] == _generation:
-        return cached[1]
-    generation = _generation
+def _membership_rows(user_ref):
+    """The active memberships of a user (an id or ``OuterRef``) as the rows ``Reach`` is made
+    of, with their trial's masking."""
+    return hooks.membership_model().objects.filter(
+        user=user_ref, retired_at__isnull=True).values_list(
+            "trial_id", "site_id", "unblinded", "trial__masking")
+
+
+def _remember_reach(user, rows, generation: int) -> Reach:
     sites: dict[int, set[int] | None] = {}
     unblinded, masked = set(), set()
     trial_model = hooks.trial_model()
-    for trial_id, site_id, is_unblinded, masking in hooks.membership_model().objects.filter(
-            user=user, retired_at__isnull=True).values_list(
-                "trial_id", "site_id", "unblinded", "trial__masking"):
+    for trial_id, site_id, is_unblinded, masking in rows:
         if trial_model(pk=trial_id, masking=masking).is_blinded:
             masked.add(trial_id)
         if site_id is None:
@@ -122,6 +125,32 @@ def reach_of(user) -> Reach:
                   frozenset(unblinded), frozenset(masked))
     user.__dict__["_trialdesk_reach"] = (generation, reach)
     return reach
+
+
+def _read_roles_and_reach(user) -> list[str]:
+    """The user's group names; with them, in one query, the memberships if not cached."""
+    cached = user.__dict__.get("_trialdesk_reach")
+    if cached is not None and cached[0] == _generation:
+        return list(user.groups.values_list("name", flat=True))
+    generation = _generation
+    groups = user._meta.get_field("groups").related_model
+    names, rows = type(user)._base_manager.filter(pk=user.pk).values_list(
+        ArraySubquery(groups.objects.filter(user=OuterRef("pk")).values("name")),
+        ArraySubquery(_membership_rows(OuterRef("pk")).values(row=JSONObject(
+            trial="trial_id", site="site_id", unblinded="unblinded",
+            masking="trial__masking")))).get()
+    _remember_reach(user, [(r["trial"], r["site"], r["unblinded"], r["masking"])
+                           for r in rows], generation)
+    return names
+
+
+def reach_of(user) -> Reach:
+    """The user's memberships with their trials' masking, read once (one query, or with the
+    roles: :func:`roles_of`) and cached on the user for the request."""
+    cached = user.__dict__.get("_trialdesk_reach")
+    if cached is not None and cached[0] == _generation:
+        return cached[1]
+    return _remember_reach(user, _membership_rows(user), _generation)
 
 
 def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = "site") -> QuerySet:
