@@ -289,6 +289,11 @@ class AdverseEventViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.Model
     ordering_fields = ["id", "onset_date", "aware_at"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
 
+    def perform_create(self, serializer):
+        """The create is one transaction of ``services.save_adverse_event`` (atomic, and all
+        it writes): no transaction around it, whose savepoint would nest for nothing."""
+        serializer.save()
+
     @extend_schema(request=ReportSaeSerializer, responses={200: AdverseEventSerializer})
     @action(detail=True, methods=["post"], url_path="report-sae",
             serializer_class=ReportSaeSerializer)

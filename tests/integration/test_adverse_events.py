@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -40,6 +41,10 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/adverse-events/"
 #: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
 SELECTS_PER_CREATE = 9
+#: Savepoints of one AE create in a test (whose own transaction makes the service's atomic
+#: a savepoint): the service's and one per row written (ClinicalModel.save), none nested
+#: around the service.
+SAVEPOINTS_PER_CREATE = 4
 INFUSION = dt.date(2025, 2, 3)
 FATIGUE, ANEMIA, NEUTROPENIA = "10016256", "10002272", "10029366"
 UTC = dt.UTC
@@ -303,6 +308,8 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
     selects = [q["sql"] for q in queries
                if q["sql"].lstrip().startswith("SELECT") and "set_config" not in q["sql"]]
     assert len(selects) == SELECTS_PER_CREATE, "\n".join(s[:120] for s in selects)
+    savepoints = [q for q in queries if re.search(r"(^|; )SAVEPOINT", q["sql"])]
+    assert len(savepoints) == SAVEPOINTS_PER_CREATE
 
 
 def test_a_created_ae_is_answered_as_it_is_read(api, setting):
