@@ -134,7 +134,7 @@ def _read_roles_and_reach(user) -> list[str]:
         return list(user.groups.values_list("name", flat=True))
     generation = _generation
     groups = user._meta.get_field("groups").related_model
-    names, rows = type(user)._base_manager.filter(pk=user.pk).values_list(
+    names, rows = user._meta.model._base_manager.filter(pk=user.pk).values_list(
         ArraySubquery(groups.objects.filter(user=OuterRef("pk")).values("name")),
         ArraySubquery(_membership_rows(OuterRef("pk")).values(row=JSONObject(
             trial="trial_id", site="site_id", unblinded="unblinded",
