@@ -197,7 +197,9 @@ class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
                                              instance=instance, user=user)
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
-        return adverse_event_queryset().get(pk=ae.pk)
+        if instance is not None:
+            return adverse_event_queryset().get(pk=ae.pk)
+        return _as_read(ae)
 
     def create(self, validated_data):
         return self._save(validated_data)
@@ -218,6 +220,23 @@ ATTRIBUTION_ROWS = ArraySubquery(
     .order_by("intervention__protocol_version", "intervention__code")
     .values(row=JSONObject(intervention="intervention_id",
                            intervention_code="intervention__code", level="level")))
+
+
+def _as_read(ae: AdverseEvent) -> AdverseEvent:
+    """A new AE with what :func:`adverse_event_queryset` annotates, from the rows just written
+    (``services.save_adverse_event``: ``created_rows``), not read back (issue 19)."""
+    episodes, attributions = ae.created_rows
+    ae.term_name, ae.meddra_code = ae.term.term, ae.term.meddra_code
+    ae.grade_episodes_rows = [
+        {"id": e.pk, "grade": e.grade, "start_date": e.start_date.isoformat(),
+         "end_date": e.end_date and e.end_date.isoformat()}
+        for e in sorted(episodes, key=lambda e: (e.start_date, e.pk))]
+    ae.attributions_rows = [
+        {"intervention": a.intervention_id, "intervention_code": a.intervention.code,
+         "level": a.level}
+        for a in sorted(attributions, key=lambda a: (a.intervention.protocol_version_id,
+                                                     a.intervention.code))]
+    return ae
 
 
 def adverse_event_queryset():
@@ -269,6 +288,11 @@ class AdverseEventViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.Model
     filterset_class = AdverseEventFilter
     ordering_fields = ["id", "onset_date", "aware_at"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    def perform_create(self, serializer):
+        """The create is one transaction of ``services.save_adverse_event`` (atomic, and all
+        it writes): no transaction around it, whose savepoint would nest for nothing."""
+        serializer.save()
 
     @extend_schema(request=ReportSaeSerializer, responses={200: AdverseEventSerializer})
     @action(detail=True, methods=["post"], url_path="report-sae",

@@ -65,6 +65,7 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     id, attributions by intervention; saved rows left out are retired, never deleted.
     A grade 5 AE records the subject's death (``subjects.services.record_death``). A new
     SAE (or an AE becoming serious) and a new grade 5 are alerted (``notifications``).
+    The episodes and attributions this call created are on the AE (``created_rows``).
     """
     if instance is not None:
         if current_reason() is None:
@@ -92,8 +93,9 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
             setattr(ae, name, merged[name])
     ae.grade = max(e.grade for e in episodes)
     ae.save()
-    _save_episodes(ae, episodes, creating=instance is None)
-    _save_attributions(ae, attributions, creating=instance is None)
+    # the rows this call created: for a new AE all its episodes and attributions
+    ae.created_rows = (_save_episodes(ae, episodes, creating=instance is None),
+                       _save_attributions(ae, attributions, creating=instance is None))
     if ae.grade == 5:
         from subjects.services import record_death
 
@@ -120,38 +122,46 @@ def _retire(row, reason: str) -> None:
     row.save()
 
 
-def _save_episodes(ae: AdverseEvent, episodes: list[EpisodeDraft], creating: bool) -> None:
+def _save_episodes(ae: AdverseEvent, episodes: list[EpisodeDraft], creating: bool
+                   ) -> list[GradeEpisode]:
+    """Write the episodes; the ones created are returned."""
     existing = {} if creating else {
         e.pk: e for e in GradeEpisode.objects.filter(adverse_event=ae, retired_at__isnull=True)
     }
+    created = []
     for draft in episodes:
         row = existing.pop(draft.id, None) if draft.id is not None else None
         new = {"grade": draft.grade, "start_date": draft.start_date, "end_date": draft.end_date}
         if row is None:
-            GradeEpisode.objects.create(adverse_event=ae, **new)
+            created.append(GradeEpisode.objects.create(adverse_event=ae, **new))
         elif any(getattr(row, k) != v for k, v in new.items()):
             for k, v in new.items():
                 setattr(row, k, v)
             row.save()
     for row in existing.values():
         _retire(row, "grade episode removed from the adverse event")
+    return created
 
 
-def _save_attributions(ae: AdverseEvent, drafts: list[AttributionDraft], creating: bool) -> None:
+def _save_attributions(ae: AdverseEvent, drafts: list[AttributionDraft], creating: bool
+                       ) -> list[Attribution]:
+    """Write the attributions; the ones created are returned."""
     existing = {} if creating else {
         a.intervention_id: a
         for a in Attribution.objects.filter(adverse_event=ae, retired_at__isnull=True)
     }
+    created = []
     for draft in drafts:
         row = existing.pop(draft.intervention.pk, None)
         if row is None:
-            Attribution.objects.create(adverse_event=ae, intervention=draft.intervention,
-                                       level=draft.level)
+            created.append(Attribution.objects.create(
+                adverse_event=ae, intervention=draft.intervention, level=draft.level))
         elif row.level != draft.level:
             row.level = draft.level
             row.save()
     for row in existing.values():
         _retire(row, "attribution removed from the adverse event")
+    return created
 
 
 @transaction.atomic

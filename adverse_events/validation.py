@@ -207,6 +207,7 @@ def _check_attributions(errors, subject, onset, attributions, exposures, targets
 
     if exposures is None:
         exposures = list(Exposure.objects.filter(subject=subject, retired_at__isnull=True)
+                         .order_by()  # read as sets: no join for the default ordering
                          .values_list("intervention_id", "administered_on"))
     if targets is None:
         targets = attribution_targets(subject)

@@ -248,7 +248,7 @@ def users() -> dict[str, str]:
             trial = Trial.objects.get(registry_id=registry)
             Membership.objects.create(user=user, trial=trial, site=Site.objects.get(
                 trial=trial, code=site) if site else None)
-        AuthToken.objects.filter(user=user).delete()  # knox reads them all on every request
+        AuthToken.objects.filter(user=user).delete()  # one live token per bench user
         tokens[name] = AuthToken.objects.create(user=user)[1]
     return tokens
 

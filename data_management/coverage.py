@@ -42,7 +42,8 @@ def _outer_lock_q(model) -> Q:
 def _trial_of_subject(subject_id):
     from subjects.models import Subject
 
-    return Subquery(Subject.objects.filter(pk=subject_id).values("trial_id")[:1])
+    # unordered: the subjects' default ordering would join the trial and site for nothing
+    return Subquery(Subject.objects.filter(pk=subject_id).order_by().values("trial_id")[:1])
 
 
 def _record_lock_q(record) -> Q:

@@ -166,14 +166,37 @@ def _signatures(subjects, visits):
         Q(level="subject", subject_id__in=subjects) | Q(level="visit", visit_id__in=visits))
 
 
+def _new_record_covered(record, subject_id: int, visits: set) -> bool | None:
+    """For a new record of a saved subject: refuse it if an active lock covers it, and whether
+    a signature covers it, in one query (a row of the subject with both as subqueries); None
+    if the subject row is not there (the caller checks the usual way)."""
+    from subjects.models import Subject
+
+    locks = active_locks().filter(_record_lock_q(record)).values("pk")[:1]
+    row = Subject._base_manager.filter(pk=subject_id).order_by().annotate(
+        _dm_lock=Subquery(locks),
+        _dm_signed=Exists(_signatures({subject_id}, visits))).values_list(
+        "_dm_lock", "_dm_signed").first()  # unordered: no join for the subjects' ordering
+    if row is None:
+        return None
+    if row[0] is not None:
+        raise refusal(_label(record), active_locks().get(pk=row[0]))
+    return row[1]
+
+
 def before_save(record) -> Watch | None:
     """Refuse writes to locked data; note the row if a verification or signature covers it."""
-    check_unlocked(record)
     model = type(record)
     subjects, visits = {subject_id_of(record)}, {visit_id_of(record)}
     if record._state.adding or record.pk is None:
-        watched = _signatures(subjects, visits).exists()
+        subject = next(iter(subjects))
+        watched = (None if subject is None or paths(model).subject == "pk"
+                   else _new_record_covered(record, subject, visits))
+        if watched is None:
+            check_unlocked(record)
+            watched = _signatures(subjects, visits).exists()
         return Watch(True, None, subjects, visits) if watched else None
+    check_unlocked(record)
     p = paths(model)
     old = model._base_manager.filter(pk=record.pk).values(*_columns(model)).first()
     if old is None:

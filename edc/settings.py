@@ -292,6 +292,8 @@ CELERY_BEAT_SCHEDULE = {
     "verify-audit-trail": {"task": "edc.core.tasks.verify_audit_trail",
                            "schedule": float(os.environ.get("AUDIT_VERIFY_SECONDS", "3600"))},
     "prune-bookkeeping": {"task": "edc.core.tasks.prune_bookkeeping", "schedule": 3600.0},
+    "remove-expired-tokens": {"task": "accounts.tasks.remove_expired_tokens",
+                              "schedule": 3600.0},
     "epro-reminders": {"task": "epro.tasks.remind_due_forms", "schedule": 3600.0},
 }
 # Bookkeeping rows (never clinical data) kept this long, then pruned hourly: finished outbox

@@ -34,15 +34,18 @@ def enqueue(task_name: str, *args) -> PendingTask:
     """Record work for the task registered as ``task_name`` and dispatch it after the current
     transaction commits. By name: a service never imports its tasks (tasks import services)."""
     pending = PendingTask.objects.create(task_name=task_name, args=list(args))
-    transaction.on_commit(lambda: dispatch(pending.pk))
+    transaction.on_commit(lambda: dispatch(pending))
     return pending
 
 
-def dispatch(pending_id: int) -> bool:
-    """Send one pending task to the broker; False (and left pending) if that fails."""
+def dispatch(pending: PendingTask | int) -> bool:
+    """Send one pending task (the row or its id) to the broker; False (and left pending) if
+    that fails. ``enqueue`` passes the row it wrote: sent on the commit that made it visible,
+    it is not read back (a sweep that sends it too is a duplicate delivery, done once)."""
     from celery import current_app as app
 
-    pending = PendingTask.objects.filter(pk=pending_id).first()
+    if not isinstance(pending, PendingTask):
+        pending = PendingTask.objects.filter(pk=pending).first()
     if pending is None or pending.state == PendingTask.State.DONE:
         return False
     if app.conf.task_always_eager:

@@ -22,7 +22,9 @@ import functools
 import operator
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, Q, QuerySet
+from django.db.models.functions import JSONObject
 
 from . import hooks
 
@@ -42,12 +44,13 @@ READ_ONLY_ROLES = frozenset({MONITOR, SPONSOR, STATISTICIAN})
 
 
 def roles_of(user) -> frozenset[str]:
-    """The role names of a user (cached on the user object for the request)."""
+    """The role names of a user (cached on the user object for the request); the first read
+    also brings the memberships :func:`reach_of` needs, in the same query."""
     if not user or not user.is_authenticated:
         return frozenset()
     cached = getattr(user, "_trialdesk_roles", None)
     if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
+        cached = frozenset(_read_roles_and_reach(user))
         if user.is_superuser:
             cached = cached | {ADMIN}
         user._trialdesk_roles = cached
@@ -79,10 +82,12 @@ def sees_birth_dates(user) -> bool:
 @dataclass(frozen=True)
 class Reach:
     """What a user's active memberships reach: per trial id, ``None`` for every site or the
-    site ids; and the trials where the user has unblinded access."""
+    site ids; the trials where the user has unblinded access; and which of the reached
+    trials are blinded (their masking, read with the memberships)."""
 
     sites: dict[int, frozenset[int] | None]
     unblinded: frozenset[int]
+    masked: frozenset[int] = frozenset()
 
 
 #: Bumped whenever a membership is saved (:func:`membership_saved`), so that a reach cached on
@@ -95,16 +100,21 @@ def membership_saved(**kwargs) -> None:
     _generation += 1
 
 
-def reach_of(user) -> Reach:
-    """The user's memberships, read once (one query) and cached on the user for the request."""
-    cached = user.__dict__.get("_trialdesk_reach")
-    if cached is not None and cached[0] == _generation:
-        return cached[1]
-    generation = _generation
+def _membership_rows(user_ref):
+    """The active memberships of a user (an id or ``OuterRef``) as the rows ``Reach`` is made
+    of, with their trial's masking."""
+    return hooks.membership_model().objects.filter(
+        user=user_ref, retired_at__isnull=True).values_list(
+            "trial_id", "site_id", "unblinded", "trial__masking")
+
+
+def _remember_reach(user, rows, generation: int) -> Reach:
     sites: dict[int, set[int] | None] = {}
-    unblinded = set()
-    for trial_id, site_id, is_unblinded in hooks.membership_model().objects.filter(
-            user=user, retired_at__isnull=True).values_list("trial_id", "site_id", "unblinded"):
+    unblinded, masked = set(), set()
+    trial_model = hooks.trial_model()
+    for trial_id, site_id, is_unblinded, masking in rows:
+        if trial_model(pk=trial_id, masking=masking).is_blinded:
+            masked.add(trial_id)
         if site_id is None:
             sites[trial_id] = None
         elif sites.setdefault(trial_id, set()) is not None:
@@ -112,9 +122,35 @@ def reach_of(user) -> Reach:
         if is_unblinded:
             unblinded.add(trial_id)
     reach = Reach({t: None if s is None else frozenset(s) for t, s in sites.items()},
-                  frozenset(unblinded))
+                  frozenset(unblinded), frozenset(masked))
     user.__dict__["_trialdesk_reach"] = (generation, reach)
     return reach
+
+
+def _read_roles_and_reach(user) -> list[str]:
+    """The user's group names; with them, in one query, the memberships if not cached."""
+    cached = user.__dict__.get("_trialdesk_reach")
+    if cached is not None and cached[0] == _generation:
+        return list(user.groups.values_list("name", flat=True))
+    generation = _generation
+    groups = user._meta.get_field("groups").related_model
+    names, rows = user._meta.model._base_manager.filter(pk=user.pk).values_list(
+        ArraySubquery(groups.objects.filter(user=OuterRef("pk")).values("name")),
+        ArraySubquery(_membership_rows(OuterRef("pk")).values(row=JSONObject(
+            trial="trial_id", site="site_id", unblinded="unblinded",
+            masking="trial__masking")))).get()
+    _remember_reach(user, [(r["trial"], r["site"], r["unblinded"], r["masking"])
+                           for r in rows], generation)
+    return names
+
+
+def reach_of(user) -> Reach:
+    """The user's memberships with their trials' masking, read once (one query, or with the
+    roles: :func:`roles_of`) and cached on the user for the request."""
+    cached = user.__dict__.get("_trialdesk_reach")
+    if cached is not None and cached[0] == _generation:
+        return cached[1]
+    return _remember_reach(user, _membership_rows(user), _generation)
 
 
 def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = "site") -> QuerySet:
@@ -161,12 +197,29 @@ def can_see_unblinded(user, trial) -> bool:
     return getattr(trial, "pk", trial) in reach_of(user).unblinded
 
 
+def _blinding_known(user, trial_id: int) -> bool | None:
+    """Whether ``user`` is blinded to the trial, when known without a query: an admin never
+    is; a trial of the user's memberships has its masking in :func:`reach_of`."""
+    if is_admin(user):
+        return False
+    if not getattr(user, "is_authenticated", False):
+        return None
+    reach = reach_of(user)
+    if trial_id not in reach.sites:
+        return None
+    return trial_id in reach.masked and trial_id not in reach.unblinded
+
+
 def blinded_to(user, trial) -> bool:
     """Whether ``user`` must not see the true treatment in ``trial`` (a Trial or its id, so
     that serializers need not load it; cached on the user for the request)."""
     trial_id = getattr(trial, "pk", trial)
     cache = user.__dict__.setdefault("_trialdesk_blinded", {})
     if trial_id not in cache:
+        known = _blinding_known(user, trial_id)
+        if known is not None:
+            cache[trial_id] = known
+            return known
         if not hasattr(trial, "masking"):
             trial = hooks.trial_model().objects.only("pk", "masking").get(pk=trial_id)
         cache[trial_id] = trial.is_blinded and not can_see_unblinded(user, trial)
@@ -175,10 +228,11 @@ def blinded_to(user, trial) -> bool:
 
 def blinded_trials(user, trial_ids) -> list[int]:
     """The ids among ``trial_ids`` that ``user`` is blinded to (:func:`blinded_to`), with the
-    masking of every trial not yet cached read in one query."""
+    masking of every trial neither cached nor known from the memberships read in one query."""
     trial_ids = list(trial_ids)
     cache = user.__dict__.setdefault("_trialdesk_blinded", {})
-    missing = [pk for pk in trial_ids if pk not in cache]
+    missing = [pk for pk in trial_ids if pk not in cache
+               and _blinding_known(user, pk) is None]
     if missing:
         for trial in hooks.trial_model().objects.only("pk", "masking").filter(pk__in=missing):
             blinded_to(user, trial)

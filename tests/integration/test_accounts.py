@@ -12,7 +12,9 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.oath import totp
@@ -20,6 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from accounts.models import ApiToken, RoleGrant
+from accounts.tasks import remove_expired_tokens
 from edc.core.audit import history
 from subjects.models import Membership, Site
 from tests.factories import make_site, make_trial, make_user
@@ -127,6 +130,33 @@ def test_an_expired_token_is_refused(api, world):
     response = api.get("/api/v1/subjects/")
     assert response.status_code == 401
     assert response.json()["errors"][0]["code"] == "authentication_failed"
+
+
+def test_a_token_request_reads_only_its_own_token(api, world):
+    """One query for the token (with its user and expiry), not a read of every token of the
+    user on every request (issue 19): expired tokens are removed by the periodic task."""
+    tokens = [AuthToken.objects.create(user=world["nurse"])[1] for _ in range(3)]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {tokens[0]}")
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get("/api/v1/subjects/").status_code == 200
+    token_reads = [q["sql"] for q in queries if '"knox_authtoken"' in q["sql"]]
+    assert len(token_reads) == 1, token_reads
+
+
+def test_expired_tokens_are_removed_by_the_periodic_task_and_audited(api, world):
+    kept, live = AuthToken.objects.create(user=world["nurse"])
+    AuthToken.objects.create(user=world["nurse"])
+    AuthToken.objects.create(user=world["root"])
+    AuthToken.objects.exclude(pk=kept.pk).update(
+        expiry=timezone.now() - dt.timedelta(seconds=1))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {live}")
+    assert api.get("/api/v1/subjects/").status_code == 200
+    assert remove_expired_tokens() == 2
+    assert list(AuthToken.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert list(ApiToken.pgh_event_model.objects.filter(pgh_label="token.revoke")
+                .values_list("user_id", flat=True).order_by("user_id")) == sorted(
+        [world["root"].pk, world["nurse"].pk])
+    assert api.get("/api/v1/subjects/").status_code == 200
 
 
 def test_wrong_credentials_get_the_json_error_shape_and_lock_the_account(api, world):

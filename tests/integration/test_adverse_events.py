@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -39,7 +40,11 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/adverse-events/"
 #: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
-SELECTS_PER_CREATE = 13
+SELECTS_PER_CREATE = 9
+#: Savepoints of one AE create in a test (whose own transaction makes the service's atomic
+#: a savepoint): the service's and one per row written (ClinicalModel.save), none nested
+#: around the service.
+SAVEPOINTS_PER_CREATE = 4
 INFUSION = dt.date(2025, 2, 3)
 FATIGUE, ANEMIA, NEUTROPENIA = "10016256", "10002272", "10029366"
 UTC = dt.UTC
@@ -288,19 +293,41 @@ def test_list_is_scoped_filtered_and_constant_in_queries(api, setting):
     assert api.post(URL, payload(setting), format="json").status_code == 403
 
 
-def test_create_reads_only_what_it_needs(api, setting):
-    """AE create reads the subject (locked), term, product, exposures, protocol products and
-    locks/signatures once each: the clinical checks run once, under the subject's lock, not
-    also before it (issue 19); writes and savepoints are not counted."""
+def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_callbacks):
+    """AE create reads the subject (locked), term, product, exposures, protocol products once
+    each: the clinical checks run once, under the subject's lock, not also before it; the
+    locks and signatures covering each new row in one query; the outbox rows are sent after
+    commit without being read back (issue 19); writes and savepoints are not counted."""
     api.force_authenticate(setting["nurse"])
     assert api.post(URL, payload(setting), format="json").status_code == 201  # warm caches
     body = payload(setting, meddra_code=ANEMIA)
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(
+            execute=True):
         response = api.post(URL, body, format="json")
     assert response.status_code == 201, response.content
     selects = [q["sql"] for q in queries
                if q["sql"].lstrip().startswith("SELECT") and "set_config" not in q["sql"]]
     assert len(selects) == SELECTS_PER_CREATE, "\n".join(s[:120] for s in selects)
+    savepoints = [q for q in queries if re.search(r"(^|; )SAVEPOINT", q["sql"])]
+    assert len(savepoints) == SAVEPOINTS_PER_CREATE
+
+
+def test_a_created_ae_is_answered_as_it_is_read(api, setting):
+    """The create response is built from the rows just written (not read back): it is the
+    record as a read of it shows it, episodes and attributions in the read's order."""
+    api.force_authenticate(setting["nurse"])
+    make_exposure(setting["subject"], "NAB-PTX", INFUSION)
+    body = payload(setting, episodes=((3, 4, 6), (2, 1, 3)), serious=True,
+                   sae_hospitalization=True, aware_at="2025-02-06T08:00:00Z",
+                   resolution_date=days(6).isoformat(), onset_date=days(1).isoformat())
+    body["attributions"] = [{"intervention": setting["ptx"].pk, "level": "unlikely"},
+                            {"intervention": setting["msc"].pk, "level": "probable"}]
+    created = api.post(URL, body, format="json")
+    assert created.status_code == 201, created.content
+    answer = created.json()
+    assert [e["grade"] for e in answer["grade_episodes"]] == [2, 3]
+    assert len(answer["attributions"]) == 2 and answer["sae"] is not None
+    assert answer == api.get(f"{URL}{answer['id']}/").json()
 
 
 # --- 5. the SAE clock -----------------------------------------------------------------------

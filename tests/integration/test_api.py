@@ -31,23 +31,41 @@ def _queries(api, user, url: str) -> int:
     return len(ctx.captured_queries)
 
 
-@pytest.mark.parametrize("url", [
-    "/api/v1/subjects/?page_size={n}",
-    "/api/v1/visits/?page_size={n}",
-    "/api/v1/sites/?page_size={n}",
-    "/api/v1/trials/?page_size={n}",
+#: Queries of a list page (force-authenticated: no token read): the user's roles with the
+#: memberships and the masking of their trials (one query, issue 19), the page, and per page
+#: what the rows need (visits: the protocol's masking groups), never per row.
+@pytest.mark.parametrize(("url", "expected"), [
+    ("/api/v1/subjects/?page_size={n}", 2),
+    ("/api/v1/subjects/?page_size={n}&trial={trial}", 2),  # checked against the memberships
+    ("/api/v1/visits/?page_size={n}", 3),
+    ("/api/v1/visits/?page_size={n}&subject__trial={trial}", 3),
+    ("/api/v1/sites/?page_size={n}", 2),
+    ("/api/v1/trials/?page_size={n}", 2),
 ])
-def test_list_pages_cost_a_constant_number_of_queries(api, url):
+def test_list_pages_cost_a_constant_number_of_queries(api, url, expected):
     trial = load_seed_trial("NCT06722105")  # blinded: arm labels are resolved per row
     from subjects.models import Site
 
     site = Site.objects.create(trial=trial, code="P1", name="Site P1")
     nurse = make_user("counting_nurse", "site_staff", (trial, site))
     _fill(trial, site, 5)
-    small = _queries(api, nurse, url.format(n=5))
+    small = _queries(api, nurse, url.format(n=5, trial=trial.pk))
     _fill(trial, site, 45)
-    large = _queries(api, nurse, url.format(n=50))
-    assert small == large
+    large = _queries(api, nurse, url.format(n=50, trial=trial.pk))
+    assert small == large == expected, url
+
+
+@pytest.mark.parametrize("url", ["/api/v1/subjects/?trial={trial}",
+                                 "/api/v1/visits/?subject__trial={trial}"])
+def test_a_trial_filter_accepts_only_the_users_trials(api, url):
+    mine, other = load_seed_trial("NCT06722105"), load_seed_trial("NCT05699811")
+    nurse = make_user("filtering_nurse", "site_staff", (mine, mine.sites.first()))
+    api.force_authenticate(nurse)
+    assert api.get(url.format(trial=mine.pk)).status_code == 200
+    for value in (other.pk, "x"):
+        refused = api.get(url.format(trial=value))
+        assert refused.status_code == 400, refused.content
+        assert refused.json()["errors"][0]["code"] == "invalid_choice"
 
 
 def test_idempotency_key_replays_the_first_response(api):
