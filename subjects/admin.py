@@ -229,7 +229,13 @@ class EligibilityAnswerForm(forms.ModelForm):
 
 class EligibilityFormSet(forms.BaseInlineFormSet):
     def get_queryset(self):
-        return super().get_queryset().select_related("criterion")
+        """The answers with their criteria, read once (Django's formset calls this for every
+        form and caches only its own queryset), each knowing its subject (the page's)."""
+        if not hasattr(self, "_answers"):
+            self._answers = super().get_queryset().select_related("criterion")
+            for answer in self._answers:  # evaluated here, once
+                answer.subject = self.instance
+        return self._answers
 
     def clean(self):
         super().clean()

@@ -375,6 +375,31 @@ def test_screening_eligibility_and_enrollment_in_the_admin(client, seed000):
     assert "not in screening" in " ".join(str(m) for m in again.context["messages"])
 
 
+def test_the_subject_page_reads_its_eligibility_answers_once(client, seed000):
+    """The eligibility inline reads the subject's answers in one query, however many there
+    are (it read them again for every form: 182 queries and 1.8 s for 22 criteria)."""
+    trial, site = seed000["trial"], seed000["site"]
+    criteria = list(trial.current_version().criteria.order_by("kind", "number"))
+    assert len(criteria) >= 6
+    counts = []
+    for answered in (1, len(criteria)):
+        subject = make_subject(trial, site, screening_number=f"SCR-Q-{answered}")
+        EligibilityAnswer.objects.bulk_create(
+            EligibilityAnswer(subject=subject, criterion=c, met=c.kind == "inclusion")
+            for c in criteria[:answered])
+        client.force_login(seed000["nurse"])
+        url = reverse("admin:subjects_subject_change", args=[subject.pk])
+        client.get(url)  # per-process caches
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(url)
+        assert page.status_code == 200
+        formset = page.context["inline_admin_formsets"][0].formset
+        assert len(formset.initial_forms) == answered
+        assert len(formset.forms) == len(criteria)
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+
+
 def test_a_subject_post_without_the_inline_leaves_eligibility_alone(client, seed000):
     subject = make_eligible(make_subject(seed000["trial"], seed000["site"],
                                          screening_number="S-NOINL"))
