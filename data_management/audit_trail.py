@@ -15,7 +15,7 @@ Scoped and blinded like every other view: rows of records the user's memberships
 are left out (``edc.core.roles.scope``); for a user blinded to the trial the protocol
 definition and the allocation records are left out (``trials.masking.audit_rows_hidden``), the
 allocation fields are removed from every row and product names are masked in values and
-reasons (``trials.masking``); the events of records a model marks ``hidden_when_blinded``
+reasons (``trials.masking``); the events of the records ``trials.masking.hidden_records`` names
 (an allocation-revealing source document) are left out too; sponsors read no birth date.
 """
 
@@ -240,7 +240,7 @@ def _scoped(source: Source, user, trial, f: Filters):
     site_path, subject_path = _on_record(source.site), _on_record(source.subject)
     rows = roles.scope(events.objects.filter(**{trial_path: trial.pk}), user,
                        trial=trial_path, site=site_path)
-    hidden = getattr(source.model, "hidden_when_blinded", None)
+    hidden = masking.hidden_records(source.model)
     if hidden and roles.blinded_to(user, trial):  # e.g. an allocation-revealing document
         rows = rows.exclude(**{f"pgh_obj__{name}": value for name, value in hidden.items()})
     if f.subject is not None:

@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from edc.core import roles
+from trials import masking
 
 from . import workflow as wf
 from .locks import lock_state_of
@@ -121,7 +122,7 @@ def visible(queryset, user):
     if roles.is_admin(user):
         return queryset
     blinded = roles.blinded_trials(user, roles.reach_of(user).sites)
-    return queryset.exclude(**SourceDocument.hidden_when_blinded, trial_id__in=blinded) \
+    return queryset.exclude(**masking.hidden_records(SourceDocument), trial_id__in=blinded) \
         if blinded else queryset
 
 

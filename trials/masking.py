@@ -11,6 +11,7 @@ Every surface asks here, so that a blinded user meets the same masking wherever 
 * which audit fields a user may not read (:func:`hidden_audit_fields`: the allocation fields
   when blinded, birth dates for sponsors), and which audit rows (:func:`audit_rows_hidden`:
   the allocation and the protocol definition when blinded);
+* which records a blinded user may not see at all, nor their events (:func:`hidden_records`);
 * the allocation label of a subject (:func:`arm_label`: ``BLINDED_ARM`` for every subject);
 * how a product is shown, and which intervention an attribution is recorded against.
 """
@@ -84,6 +85,13 @@ def audit_rows_hidden(user, model, trial) -> bool:
         return False
     return model._meta.label in ALLOCATION_MODELS or (
         model._meta.app_label == Trial._meta.app_label and model is not Trial)
+
+
+def hidden_records(model) -> dict:
+    """Lookups of the records of ``model`` that a user blinded to their trial may not see,
+    nor their audit events: those its ``hidden_when_blinded`` marks (a source document that
+    shows the treatment); none for other models."""
+    return dict(getattr(model, "hidden_when_blinded", None) or {})
 
 
 def arm_label(user, subject) -> str | None:
