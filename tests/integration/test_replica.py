@@ -70,7 +70,7 @@ def replica_pair():
                       "-U", "postgres", "trialdesk"])
         _as_postgres([f"{BIN[-1]}/pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port),
                       "-U", "postgres", "-D", str(standby.directory), "-R", "-X", "stream",
-                      "--no-sync"])
+                      "--no-sync", "--checkpoint=fast"])  # a spread checkpoint waited ~90 s
         standby.start()
         yield primary, standby
     finally:
