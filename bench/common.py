@@ -283,11 +283,12 @@ def free_port() -> int:
 class Server:
     """gunicorn serving ``app`` (a WSGI callable's dotted path) on a free loopback port."""
 
-    def __init__(self, app: str, queue: str, workers: int = 2, chdir: Path = ROOT):
+    def __init__(self, app: str, queue: str, workers: int = 2, chdir: Path = ROOT,
+                 **environ: str):
         self.port = free_port()
         env = dict(os.environ, DEBUG="false", SECRET_KEY=secrets.token_urlsafe(32),
                    AUDIT_SIGNING_KEY=secrets.token_urlsafe(32),
-                   CELERY_TASK_DEFAULT_QUEUE=queue, LOG_LEVEL="WARNING")
+                   CELERY_TASK_DEFAULT_QUEUE=queue, LOG_LEVEL="WARNING", **environ)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", app,
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--chdir", str(chdir),
