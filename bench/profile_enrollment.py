@@ -2,13 +2,13 @@
 
 Usage::
 
-    .venv/bin/python bench/profile_enrollment.py [--sql] [--top N]
+    .venv/bin/python bench/profile_enrollment.py [--sql] [--top N] [--sort KEY]
 
 On ``bench_enrollment.py``'s database (``BENCH_ENROL_DATABASE_URL``, built by it): screens 22
 new subjects, enrolls one through ``POST /api/v1/subjects/<id>/enroll/`` (Django's test client,
 the bench's knox token) with ``CaptureQueriesContext`` (statements and their time; ``--sql``
-prints them), then the CPU of this process for 10 more (not profiled) and a ``cProfile`` of 10 more: the
-``--top`` functions by ``--sort`` (cumulative time by default).
+prints them), then the CPU of this process for 10 more (not profiled) and a ``cProfile`` of
+10 more: the ``--top`` functions by ``--sort`` (cumulative time by default).
 """
 
 from __future__ import annotations
