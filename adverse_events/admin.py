@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 
 from edc.core import roles
 from edc.core.admin import (
@@ -179,6 +180,12 @@ class ToxicityFlagInline(RoleInlineMixin, admin.TabularInline):
         return False
 
 
+class ReportSaeForm(forms.Form):
+    reported_at = forms.SplitDateTimeField(widget=admin.widgets.AdminSplitDateTime,
+                                           help_text="When the report reached the sponsor "
+                                                     "(UTC).")
+
+
 class FlagKindFilter(admin.SimpleListFilter):
     title = "toxicity flag"
     parameter_name = "flag"
@@ -242,17 +249,39 @@ class AdverseEventAdmin(ClinicalAdmin):
             messages.success(request, f"{done} SAE(s) recorded as reported to the sponsor.")
 
     def get_urls(self):
-        return [path("<int:pk>/retire/", self.admin_site.admin_view(self.retire_view),
-                     name="adverse_events_adverseevent_retire"), *super().get_urls()]
+        view = self.admin_site.admin_view
+        return [path("<int:pk>/retire/", view(self.retire_view),
+                     name="adverse_events_adverseevent_retire"),
+                path("<int:pk>/report-sae/", view(self.report_sae_view),
+                     name="adverse_events_adverseevent_report_sae"), *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = {**(extra_context or {}), "can_enter_data": roles.can_enter_data(request.user)}
         return super().change_view(request, object_id, form_url, context)
 
-    def retire_view(self, request, pk):
+    def _adverse_event(self, request, pk) -> AdverseEvent:
         ae = self.get_queryset(request).filter(pk=pk).select_related("subject", "term").first()
         if ae is None:
             raise Http404("No such adverse event in your trials and sites.")
+        return ae
+
+    def report_sae_view(self, request, pk):
+        """The subject page's "record SAE reported": when the report reached the sponsor."""
+        ae = self._adverse_event(request, pk)
+        form = ReportSaeForm(request.POST or None, initial={"reported_at": timezone.now()})
+
+        def perform(data):
+            services.report_sae(ae, request.user, data["reported_at"])
+            messages.success(request, f"SAE {ae.pk} recorded as reported to the sponsor.")
+            return HttpResponseRedirect(reverse("admin:subjects_subject_change",
+                                                args=[ae.subject_id]) + "#adverse-events")
+
+        return service_form_view(self, request, ae, form,
+                                 title=f"Record SAE reported: AE {ae.pk} {ae.display_term}",
+                                 perform=perform, submit="Record SAE reported")
+
+    def retire_view(self, request, pk):
+        ae = self._adverse_event(request, pk)
         form = RetireForm(request.POST or None)
 
         def perform(data):

@@ -73,6 +73,9 @@ EDC_BLINDING_POLICY = "trials.masking"
 EDC_WRITE_GUARD = "data_management.guards"
 # The dose-finding recommendation enrollment follows (it reads adverse events, above subjects).
 SUBJECTS_DOSE_ADVISOR = "adverse_events.dose_escalation.recommendation"
+# What the apps above subjects add to the admin's subject list and page (subjects.page_sections).
+SUBJECTS_PAGE_SECTIONS = ["visits.subject_page.Schedule",
+                          "adverse_events.subject_page.AdverseEvents"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -20,18 +20,13 @@ from django.db import transaction
 from django.db.models import (
     Case,
     CharField,
-    Count,
     Exists,
     F,
-    IntegerField,
     OuterRef,
-    Prefetch,
     Q,
-    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -54,7 +49,7 @@ from edc.core.audit import change_reason
 from trials.blinding import BLINDED_ARM
 from trials.masking import text_masker
 
-from . import enrollment, lifecycle, services
+from . import enrollment, lifecycle, page_sections, services
 from .api import arm_label_for
 from .models import (
     DoseConfirmation,
@@ -330,24 +325,6 @@ class AllocationFilter(admin.SimpleListFilter):
         return queryset
 
 
-class OverdueFilter(admin.SimpleListFilter):
-    title = "overdue visits"
-    parameter_name = "overdue"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "with overdue visits"), ("no", "none overdue")]
-
-    def queryset(self, request, queryset):
-        from visits.models import Visit
-
-        overdue = Exists(Visit.objects.overdue().filter(subject=OuterRef("pk")))
-        if self.value() == "yes":
-            return queryset.filter(overdue)
-        if self.value() == "no":
-            return queryset.exclude(overdue)
-        return queryset
-
-
 class SubjectForm(ReasonForChangeForm):
     class Meta:
         model = Subject
@@ -391,11 +368,9 @@ class SubjectAdmin(ClinicalAdmin):
     form = SubjectForm
     change_form_template = "admin/subjects/subject/change_form.html"
     list_display = ["screening_no", "subject_no", "site_code", "trial", "status",
-                    "allocation", "dose_level_code", "cohort", "consent", "enrolled",
-                    "overdue_visits"]
+                    "allocation", "dose_level_code", "cohort", "consent", "enrolled"]
     list_filter = [("trial", ScopedRelatedFilter), ("site", ScopedRelatedFilter), "status",
-                   AllocationFilter, ("dose_level", ScopedRelatedFilter), "cohort",
-                   OverdueFilter]
+                   AllocationFilter, ("dose_level", ScopedRelatedFilter), "cohort"]
     search_fields = ["screening_number", "subject_number"]
     list_select_related = ["trial", "site", "dose_level"]
     date_hierarchy = "consent_date"
@@ -405,13 +380,19 @@ class SubjectAdmin(ClinicalAdmin):
     # -- list
 
     def get_queryset(self, request):
-        from visits.models import Visit
+        queryset = super().get_queryset(request).annotate(
+            _allocation=allocation_label(request.user))
+        for section in page_sections.sections():
+            queryset = section.annotate(queryset, request.user)
+        return queryset
 
-        overdue = Visit.objects.overdue().filter(subject=OuterRef("pk"))
-        return super().get_queryset(request).annotate(
-            _overdue=subquery_count(overdue),
-            _allocation=allocation_label(request.user),
-        )
+    def get_list_display(self, request):
+        return [*self.list_display, *(column for section in page_sections.sections()
+                                      for column in section.list_display)]
+
+    def get_list_filter(self, request):
+        return [*self.list_filter, *(f for section in page_sections.sections()
+                                     for f in section.list_filter)]
 
     def changelist_view(self, request, extra_context=None):
         """Without the navigation sidebar: eleven columns and the filters fit 1,280 px."""
@@ -448,10 +429,6 @@ class SubjectAdmin(ClinicalAdmin):
     @admin.display(description="allocation")
     def allocation(self, obj):
         return getattr(obj, "_allocation", None) or "-"
-
-    @admin.display(description="overdue", ordering="_overdue")
-    def overdue_visits(self, obj):
-        return obj._overdue or ""
 
     @admin.display(description="USUBJID")
     def usubjid(self, obj):
@@ -532,8 +509,6 @@ class SubjectAdmin(ClinicalAdmin):
             path("<int:pk>/screen-failure/", view(self.screen_failure_view),
                  name="subjects_subject_screen_failure"),
             path("<int:pk>/status/", view(self.status_view), name="subjects_subject_status"),
-            path("<int:pk>/report-sae/<int:ae_pk>/", view(self.report_sae_view),
-                 name="subjects_subject_report_sae"),
             path("<int:pk>/retire/", view(self.retire_view), name="subjects_subject_retire"),
             *super().get_urls(),
         ]
@@ -624,31 +599,6 @@ class SubjectAdmin(ClinicalAdmin):
                                        "the audit trail; it leaves lists, the status matrix, "
                                        "cohorts and exports.")
 
-    def report_sae_view(self, request, pk, ae_pk):
-        from adverse_events import services as ae_services
-        from adverse_events.models import AdverseEvent
-
-        subject = self._subject(request, pk)
-        ae = AdverseEvent.objects.filter(pk=ae_pk, subject=subject).first()
-        if ae is None:
-            raise Http404("No such adverse event of this subject.")
-        form = ReportSaeForm(request.POST or None, initial={"reported_at": timezone.now()})
-
-        def perform(data):
-            ae_services.report_sae(ae, request.user, data["reported_at"])
-            messages.success(request, f"SAE {ae.pk} recorded as reported to the sponsor.")
-            return self._back(subject)
-
-        return service_form_view(self, request, subject, form,
-                                 title=f"Record SAE reported: AE {ae.pk} {ae.display_term}",
-                                 perform=perform, submit="Record SAE reported")
-
-
-def subquery_count(queryset):
-    """``COUNT(*)`` of a correlated queryset as an annotation (one query for the page)."""
-    counted = queryset.order_by().values("subject").annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
-
 
 def allocation_label(user):
     """The arm label, or ``Blinded`` where ``user`` is blinded to the subject's trial
@@ -697,12 +647,6 @@ class StatusForm(forms.Form):
         self.fields["status"].choices = [(s, labels[s]) for s in allowed]
 
 
-class ReportSaeForm(forms.Form):
-    reported_at = forms.SplitDateTimeField(widget=admin.widgets.AdminSplitDateTime,
-                                           help_text="When the report reached the sponsor "
-                                                     "(UTC).")
-
-
 # ---------------------------------------------------------------- the subject overview
 
 
@@ -716,57 +660,20 @@ def dose_text(level) -> str:
 
 
 def subject_overview(subject: Subject, user) -> dict:
-    """Everything the subject page shows besides the form, in a fixed number of queries."""
-    from adverse_events.models import Attribution, GradeEpisode
-    from visits.services import unscheduled_products
-
+    """Everything the subject page shows besides the form, in a fixed number of queries: the
+    subject's own facts, then each section of ``settings.SUBJECTS_PAGE_SECTIONS``."""
     mask = text_masker(user, subject)
-    today, now = timezone.localdate(), timezone.now()
-    visits = list(subject.visits.with_overdue(today).order_by("target_date", "code"))
-    for visit in visits:
-        visit.shown_intervention = mask(visit.intervention)
-        visit.is_treatment = visit.kind in ("infusion", "administration", "month")
-    exposures = list(subject.exposures.select_related("intervention", "visit"))
-    for exposure in exposures:
-        exposure.product = mask(exposure.intervention.agent)
-        exposure.dose_text = f"{plain(exposure.dose_value)} {exposure.dose_unit}"
-        exposure.planned_text = (f"{plain(exposure.planned_total)} {exposure.total_unit}"
-                                 if exposure.planned_total is not None else "")
-        exposure.given_text = plain(exposure.given_total)
-    forms_ = list(subject.qlq_c30_forms.select_related("visit", "score").order_by(
-        "completion_date"))
-    for form in forms_:
-        form.scores = getattr(form, "score", None)
-    adverse_events = list(subject.adverse_events.select_related("term").prefetch_related(
-        Prefetch("grade_episodes", GradeEpisode.objects.filter(retired_at__isnull=True)),
-        Prefetch("attributions", Attribution.objects.filter(retired_at__isnull=True)
-                 .select_related("intervention")),
-        "toxicity_flags",
-    ).order_by("onset_date", "pk"))
-    for ae in adverse_events:
-        ae.sae_clock = ae.sae_status(now) if ae.serious and ae.aware_at else "not serious"
-        ae.shown_attributions = [f"{mask(a.intervention.code)}: {a.level}"
-                                 for a in ae.attributions.all()]
-        ae.flags = [{"kind": f.kind, "rule": f.rule_code, "effective": f.effective,
-                     "overridden": f.override is not None, "reason": mask(f.reason),
-                     "pk": f.pk} for f in ae.toxicity_flags.all()]
-    return {
+    overview = {
         "eligibility_problems": enrollment.eligibility_problems(subject),
         "allocation": arm_label_for(subject, user) if subject.arm_id else None,
         "dose_text": dose_text(subject.dose_level),
         "blinded": blinded_for(user, subject.trial),
-        "visits": visits,
-        "overdue_count": sum(v.is_overdue for v in visits),
-        "exposures": exposures,
-        "unscheduled_products": unscheduled_products(subject),
-        "tumour_assessments": list(subject.tumour_assessments.select_related("visit")),
-        "qlq_forms": forms_,
-        "deterioration": list(subject.qlq_c30_deterioration.order_by("scale")),
-        "adverse_events": adverse_events,
-        "flag_count": sum(1 for ae in adverse_events for f in ae.flags if f["effective"]),
         "is_screening": subject.status == lifecycle.SCREENING,
         "can_change_status": bool(lifecycle.TRANSITIONS.get(subject.status, frozenset())
                                   - {lifecycle.ENROLLED, lifecycle.SCREEN_FAILURE}),
-        "today": today,
+        "today": timezone.localdate(),
         "as_of": dt.datetime.now(dt.UTC),
     }
+    for section in page_sections.sections():
+        overview |= section.overview(subject, user, mask)
+    return overview

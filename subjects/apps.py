@@ -8,6 +8,7 @@ class SubjectsConfig(AppConfig):
     def ready(self) -> None:
         from trials.signals import protocol_loaded
 
+        from . import checks  # noqa: F401  (registers the system checks)
         from .receivers import sites_and_allocation_lists
 
         protocol_loaded.connect(sites_and_allocation_lists,

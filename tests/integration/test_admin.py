@@ -617,7 +617,7 @@ def test_sae_reported_from_the_subject_page_and_the_dashboard(client, seed000, m
     assert recommendation["action"]
     assert dashboard.context["overdue_visits_total"] >= 1  # screening window has passed
 
-    url = reverse("admin:subjects_subject_report_sae", args=[subject.pk, ae.pk])
+    url = reverse("admin:adverse_events_adverseevent_report_sae", args=[ae.pk])
     now = timezone.now()
     response = client.post(url, {"reported_at_0": now.date().isoformat(),
                                  "reported_at_1": now.strftime("%H:%M:%S")}, follow=True)

@@ -45,7 +45,7 @@ from django.urls import resolve, reverse
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
-from adverse_events.models import AdverseEvent, CtcaeTerm
+from adverse_events.models import CtcaeTerm
 from edc.core.audit import change_reason
 from exports.sdtm import code_from_label
 from subjects.enrollment import enroll
@@ -421,8 +421,6 @@ def _trial_objects(model, model_admin, trial) -> list:
 #: Admin site URLs without clinical content (the login and password pages, static i18n).
 SITE_URLS_WITHOUT_DATA = {"login", "logout", "password_change", "password_change_done",
                           "jsi18n", "view_on_site"}
-#: Extra parameters of custom admin URLs: the model the object comes from (of the subject).
-EXTRA_PARAMETERS = {"ae_pk": AdverseEvent}
 
 
 def admin_urls(trial, subjects, placebo_arm, placebo, client, probing=True):
@@ -482,16 +480,13 @@ def _model_admin_urls(model, model_admin, trial, subjects, placebo_arm, placebo,
             else:
                 yield key, {None: url}
         elif path:
+            assert len(params) == 1, f"{key}: cannot fill {params}"
             for index in range(max(len(_objects(model, s)) for s in subjects)):
                 urls = {}
                 for s in subjects:
                     objects = _objects(model, s)
-                    args = [objects[index].pk] if index < len(objects) else None
-                    for extra in params[1:]:
-                        assert extra in EXTRA_PARAMETERS, f"{key}: cannot fill <{extra}>"
-                        rows = _objects(EXTRA_PARAMETERS[extra], s)
-                        args = args and rows and [*args, rows[0].pk]
-                    urls[s.pk] = reverse(name, args=args) if args else None
+                    urls[s.pk] = (reverse(name, args=[objects[index].pk])
+                                  if index < len(objects) else None)
                 yield f"{key} #{index}", urls
         else:
             assert len(params) == 1, f"{key}: cannot fill {params}"
