@@ -1,9 +1,9 @@
 """Bulk rescoring of QLQ-C30 forms: batched scoring and deterioration, no task per form.
 
-Forms are read per batch of subjects with one plain query that also returns each form's
-stored scores, and the subjects' stored deterioration rows with another; forms are scored
-with ``visits.qlq_c30`` and every subject's scales go through
-``qlq_c30.time_to_deterioration_all``. Only results that differ from what is stored are
+The trial's forms are read by one query (a server-side cursor, binary results) that also
+returns each form's stored scores; per batch of subjects, their stored deterioration rows
+are read with another. Forms are scored with ``visits.qlq_c30`` and each subject's scales
+go through ``qlq_c30.time_to_deterioration_all``. Only results that differ from what is stored are
 written (a re-run over unchanged forms writes nothing): rows that do not exist yet with one
 binary ``COPY`` into the table, rows that changed with a binary ``COPY`` into a temporary
 table and one ``INSERT ... ON CONFLICT DO UPDATE`` per batch. Idempotent: the result rows
@@ -38,7 +38,7 @@ def _quoted(columns: list[str]) -> str:
 
 @functools.cache
 def _forms_sql() -> str:
-    """Each form (subject, date, id order) with its answers and its stored scores, if any."""
+    """Each form of a trial (subject, date, id order) with its answers and stored scores."""
     form, subject, visit = QlqC30Form._meta.db_table, "subjects_subject", "visits_visit"
     items = ", ".join(f"f.{key}" for key in qlq_c30.ITEM_KEYS)
     stored = ", ".join(f'sc."{s}"' for s in SCALES)
@@ -49,7 +49,7 @@ def _forms_sql() -> str:
             f"FROM {form} f JOIN {subject} s ON s.id = f.subject_id "
             f"JOIN {visit} v ON v.id = f.visit_id "
             f"LEFT JOIN {QlqC30Score._meta.db_table} sc ON sc.form_id = f.id "
-            f"WHERE f.subject_id = ANY(%s) AND f.retired_at IS NULL "
+            f"WHERE s.trial_id = %s AND f.retired_at IS NULL "
             f"ORDER BY f.subject_id, f.completion_date, f.id")
 
 
@@ -109,12 +109,26 @@ def _write(cursor, model, columns: list[str], new: list[tuple], changed: list[tu
     _upsert(cursor, model, columns, changed, conflict)
 
 
-def _score_batch(cursor, subject_ids: list[int], now, counts_unscheduled) -> int:
+def _subject_batches(forms, subjects_per_batch: int):
+    """The rows of a server-side cursor, cut into lists of ``subjects_per_batch`` subjects."""
+    batch, subjects, current = [], 0, None
+    while rows := forms.fetchmany(10000):
+        for row in rows:
+            if row[1] != current:
+                current = row[1]
+                if subjects == subjects_per_batch:
+                    yield batch
+                    batch, subjects = [], 0
+                subjects += 1
+            batch.append(row)
+    if batch:
+        yield batch
+
+
+def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     raw = psycopg.Cursor(cursor.connection)  # binary results: no float parsed from text
-    raw.execute(_ttd_sql(), [subject_ids], binary=True)
+    raw.execute(_ttd_sql(), [list(dict.fromkeys(row[1] for row in forms))], binary=True)
     stored_ttd = {(row[0], row[1]): row[2:] for row in raw.fetchall()}
-    raw.execute(_forms_sql(), [ComputationState.DONE, subject_ids], binary=True)
-    forms = raw.fetchall()
     new_scores, changed_scores, new_ttd, changed_ttd = [], [], [], []
     keys, score, by_scale = qlq_c30.ITEM_KEYS, qlq_c30.score, _BY_SCALE
     done = (ComputationState.DONE, "", now)
@@ -153,7 +167,6 @@ def _score_batch(cursor, subject_ids: list[int], now, counts_unscheduled) -> int
 
 def rescore_trial(trial_id: int, subjects_per_batch: int = 2000) -> int:
     """Score every form of a trial and recompute every subject's deterioration."""
-    from subjects.models import Subject
     from trials.models import ProtocolVersion
 
     from .services import counts_unscheduled_forms
@@ -163,11 +176,12 @@ def rescore_trial(trial_id: int, subjects_per_batch: int = 2000) -> int:
         return counts_unscheduled_forms(ProtocolVersion.objects.get(pk=version_id))
 
     now = timezone.now()
-    subject_ids = list(Subject.objects.filter(trial_id=trial_id).order_by("pk")
-                       .values_list("pk", flat=True))
     count = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(subject_ids), subjects_per_batch):
-            count += _score_batch(cursor, subject_ids[start:start + subjects_per_batch], now,
-                                  counts_unscheduled)
+        # one statement reads the whole trial (each table scanned once), streamed in binary
+        forms = psycopg.ServerCursor(cursor.connection, "qlq_c30_rescoring")
+        forms.execute(_forms_sql(), [ComputationState.DONE, trial_id], binary=True)
+        for batch in _subject_batches(forms, subjects_per_batch):
+            count += _score_batch(cursor, batch, now, counts_unscheduled)
+        forms.close()
     return count

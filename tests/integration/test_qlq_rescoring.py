@@ -97,3 +97,31 @@ def test_a_pending_score_row_is_updated_and_one_created_meanwhile_is_not_duplica
     assert QlqC30Score.objects.filter(form=forms[1]).count() == 1
     assert QlqC30Score.objects.get(form=forms[1]).SUM is None
     assert QlqC30Score.objects.count() == 4
+
+
+def test_batches_of_one_subject_give_the_results_of_one_batch(forms):
+    """The trial's forms are read by one streamed query and cut into batches of subjects:
+    a cut between every subject changes nothing (no subject split across two batches)."""
+    trial = forms[0].subject.trial
+    other = make_subject(trial, trial.sites.first(), day0=DAY0, enrolled_on=DAY0)
+    for i in range(3):
+        visit = Visit.objects.create(subject=other, code=f"A{i}", kind="assessment",
+                                     target_date=DAY0 + dt.timedelta(weeks=8 * i),
+                                     qlq_c30_due=True)
+        QlqC30Form.objects.create(subject=other, visit=visit, mode="paper",
+                                  completion_date=visit.target_date,
+                                  **dict.fromkeys(qlq_c30.ITEM_KEYS, 1 + i))
+
+    def results() -> tuple[dict, dict]:
+        return ({s.form_id: s.as_dict() for s in QlqC30Score.objects.all()},
+                {(t.subject_id, t.scale): (t.event, t.event_date, t.censor_date, t.days)
+                 for t in QlqC30Deterioration.objects.all()})
+
+    assert rescoring.rescore_trial(trial.pk, subjects_per_batch=1) == 7
+    one_by_one = results()
+    assert len(one_by_one[0]) == 7 and len(one_by_one[1]) == 2 * len(qlq_c30.SCALES)
+    assert one_by_one[1][(other.pk, "PF2")][0] is True  # 100, 66.7, 33.3: confirmed
+    QlqC30Score.objects.all().delete()
+    QlqC30Deterioration.objects.all().delete()
+    assert rescoring.rescore_trial(trial.pk) == 7
+    assert results() == one_by_one
