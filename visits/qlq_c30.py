@@ -26,7 +26,7 @@ is exactly 10 points in real arithmetic but 9.999999999999998 in floating point 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from operator import itemgetter
@@ -48,6 +48,7 @@ __all__ = [
     "DeteriorationResult",
     "score",
     "time_to_deterioration",
+    "time_to_deterioration_all",
 ]
 
 #: Output keys, in the manual's order, followed by the summary score.
@@ -261,24 +262,59 @@ def time_to_deterioration(
     ``days`` counts from ``start_date``. Otherwise the patient is censored at the last
     assessment with a score; with no baseline score, censored at ``start_date`` (0 days).
     """
-    if scale in _SYMPTOM:
-        sign = 1.0
-    elif scale in _FUNCTIONAL or scale in GLOBAL or scale == SUMMARY:
-        sign = -1.0
-    else:
+    if scale not in _WORSENING:
         raise ValueError(f"unknown QLQ-C30 scale: {scale!r}")
-    ordered = sorted(assessments, key=lambda a: a[0])
-    if not ordered or ordered[0][1] is None:
-        return DeteriorationResult(False, None, None, start_date, 0)
-    baseline = ordered[0][1]
-    scored = [(d, s) for d, s in ordered[1:] if s is not None]
+    ordered = sorted(assessments, key=_DATE)
+    result = _deterioration(_WORSENING[scale], start_date, [d for d, _ in ordered],
+                            [s for _, s in ordered], threshold - _TOL)
+    return DeteriorationResult(*result)
+
+
+def time_to_deterioration_all(
+    start_date: _dt.date,
+    dates: Sequence[_dt.date],
+    scores: Sequence[Sequence[float | None]],
+    threshold: float = 10,
+) -> list[tuple[bool, _dt.date | None, _dt.date | None, _dt.date | None, int]]:
+    """:func:`time_to_deterioration` of every scale at once, for bulk rescoring.
+
+    ``dates`` are the assessments' dates, already in ascending order (ties kept in the order
+    given, as the stable sort of :func:`time_to_deterioration` keeps them); ``scores[i]`` are
+    assessment i's scores in ``SCALES`` order. Returns, in ``SCALES`` order, the fields of
+    each scale's :class:`DeteriorationResult` as a tuple (same rule, same code).
+    """
     limit = threshold - _TOL
-    flags = [sign * (s - baseline) >= limit for _, s in scored]
-    for j in range(len(scored) - 1):
-        if flags[j] and flags[j + 1]:
-            event_date = scored[j][0]
-            return DeteriorationResult(
-                True, event_date, scored[j + 1][0], None, (event_date - start_date).days
-            )
-    last = scored[-1][0] if scored else ordered[0][0]
-    return DeteriorationResult(False, None, None, last, (last - start_date).days)
+    columns = list(zip(*scores, strict=True)) if scores else [()] * len(SCALES)
+    return [_deterioration(sign, start_date, dates, column, limit)
+            for sign, column in zip(_SIGNS, columns, strict=True)]
+
+
+_DATE = itemgetter(0)
+# Direction of worsening: +1 for symptom scales (an increase), -1 for QL2, the functional
+# scales and the summary score (a decrease).
+_WORSENING: dict[str, float] = {s: (1.0 if s in _SYMPTOM else -1.0) for s in SCALES}
+_SIGNS: tuple[float, ...] = tuple(_WORSENING[s] for s in SCALES)
+
+
+def _deterioration(
+    sign: float, start_date: _dt.date, dates: Sequence[_dt.date],
+    scores: Sequence[float | None], limit: float,
+) -> tuple[bool, _dt.date | None, _dt.date | None, _dt.date | None, int]:
+    """The rule of :func:`time_to_deterioration` over date-ordered assessments (one pass)."""
+    if not scores or scores[0] is None:
+        return (False, None, None, start_date, 0)
+    baseline = scores[0]
+    last = dates[0]
+    pending = None  # the last scored assessment, when it is deteriorated
+    for i in range(1, len(scores)):
+        s = scores[i]
+        if s is None:
+            continue
+        if sign * (s - baseline) >= limit:
+            if pending is not None:
+                return (True, pending, dates[i], None, (pending - start_date).days)
+            pending = dates[i]
+        else:
+            pending = None
+        last = dates[i]
+    return (False, None, None, last, (last - start_date).days)

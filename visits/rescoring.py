@@ -1,42 +1,76 @@
 """Bulk rescoring of QLQ-C30 forms: batched scoring and deterioration, no task per form.
 
-Forms are read per batch of subjects with one plain query, scored with
-``visits.qlq_c30``, and written with binary ``COPY`` into a temporary table followed by one
-``INSERT ... ON CONFLICT DO UPDATE`` per batch, so the cost per form is close to the pure
-scoring cost. Idempotent: the result rows are keyed by form and by (subject, scale).
-As in ``services.recompute_deterioration``, unscheduled forms (at a visit without a QLQ-C30
-due) are scored but count in deterioration only where the protocol allows it.
+The trial's forms are read by one query (a server-side cursor, binary results) that also
+returns each form's stored scores; per batch of subjects, their stored deterioration rows
+are read with another. Forms are scored with ``visits.qlq_c30`` and each subject's scales
+go through ``qlq_c30.time_to_deterioration_all``. Only results that differ from what is stored are
+written (a re-run over unchanged forms writes nothing): rows that do not exist yet with one
+binary ``COPY`` into the table, rows that changed with a binary ``COPY`` into a temporary
+table and one ``INSERT ... ON CONFLICT DO UPDATE`` per batch. Idempotent: the result rows
+are keyed by form and by (subject, scale). As in ``services.recompute_deterioration``,
+unscheduled forms (at a visit without a QLQ-C30 due) are scored but count in deterioration
+only where the protocol allows it.
 """
 
 from __future__ import annotations
 
 import functools
+from operator import itemgetter
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
 from . import qlq_c30
 from .models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score
 
-ITEMS = ", ".join(f"f.{key}" for key in qlq_c30.ITEM_KEYS)
-SCORE_COLUMNS = ["form_id", *qlq_c30.SCALES, "state", "error", "computed_at"]
+SCALES = qlq_c30.SCALES
+SCORE_COLUMNS = ["form_id", *SCALES, "state", "error", "computed_at"]
 TTD_COLUMNS = ["subject_id", "scale", "event", "event_date", "confirm_date", "censor_date",
                "days", "computed_at"]
+N_ITEMS = len(qlq_c30.ITEM_KEYS)
+_BY_SCALE = itemgetter(*SCALES)
 
 
 def _quoted(columns: list[str]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
+@functools.cache
 def _forms_sql() -> str:
+    """Each form of a trial (subject, date, id order) with its answers and stored scores."""
     form, subject, visit = QlqC30Form._meta.db_table, "subjects_subject", "visits_visit"
+    items = ", ".join(f"f.{key}" for key in qlq_c30.ITEM_KEYS)
+    stored = ", ".join(f'sc."{s}"' for s in SCALES)
     return (f"SELECT f.id, f.subject_id, f.completion_date, "
             f"coalesce(s.enrolled_on, s.day0, s.consent_date), "
-            f"v.qlq_c30_due, s.protocol_version_id, {ITEMS} "
+            f"v.qlq_c30_due, s.protocol_version_id, {items}, sc.id IS NOT NULL, "
+            f"sc.state = %s AND sc.error = '', {stored} "
             f"FROM {form} f JOIN {subject} s ON s.id = f.subject_id "
             f"JOIN {visit} v ON v.id = f.visit_id "
-            f"WHERE f.subject_id = ANY(%s) AND f.retired_at IS NULL "
+            f"LEFT JOIN {QlqC30Score._meta.db_table} sc ON sc.form_id = f.id "
+            f"WHERE s.trial_id = %s AND f.retired_at IS NULL "
             f"ORDER BY f.subject_id, f.completion_date, f.id")
+
+
+@functools.cache
+def _ttd_sql() -> str:
+    return (f"SELECT subject_id, scale, {_quoted(TTD_COLUMNS[2:-1])} "
+            f"FROM {QlqC30Deterioration._meta.db_table} WHERE subject_id = ANY(%s)")
+
+
+def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
+    """Binary ``COPY`` of ``rows`` into ``table`` (psycopg packs each value in C)."""
+    cursor.execute("SELECT a.atttypid FROM unnest(%s::text[]) WITH ORDINALITY c(name, n) "
+                   "JOIN pg_attribute a ON a.attname = c.name AND a.attrelid = %s::regclass "
+                   "ORDER BY c.n", [columns, table])
+    types = [oid for (oid,) in cursor.fetchall()]
+    with cursor.cursor.copy(f"COPY {table} ({_quoted(columns)}) FROM STDIN (FORMAT BINARY)"
+                            ) as copy:
+        copy.set_types(types)
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list[str]) -> None:
@@ -45,20 +79,14 @@ def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list
     A row whose values are unchanged is not rewritten (``computed_at`` keeps the time the
     result last changed), so a rescoring run costs writes only where results moved.
     """
+    if not rows:
+        return
     table = model._meta.db_table
     temp = f"_bulk_{table}"
     cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {_quoted(columns)} "
                    f"FROM {table} WITH NO DATA")
     cursor.execute(f"TRUNCATE {temp}")
-    cursor.execute("SELECT atttypid FROM pg_attribute WHERE attrelid = %s::regclass "
-                   "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", [temp])
-    types = [oid for (oid,) in cursor.fetchall()]
-    # Binary COPY: psycopg packs each value in C (text COPY spends its time writing floats)
-    with cursor.cursor.copy(f"COPY {temp} ({_quoted(columns)}) FROM STDIN (FORMAT BINARY)"
-                            ) as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
+    _copy(cursor, temp, columns, rows)
     values = [c for c in columns if c not in conflict and c != "computed_at"]
     updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in [*values, "computed_at"])
     changed = " OR ".join(f't."{c}" IS DISTINCT FROM EXCLUDED."{c}"' for c in values)
@@ -67,38 +95,78 @@ def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list
                    f"WHERE {changed}")
 
 
-def _score_batch(cursor, subject_ids: list[int], now, counts_unscheduled) -> int:
-    cursor.execute(_forms_sql(), [subject_ids])
-    scores, results = [], []
-    keys, scales = qlq_c30.ITEM_KEYS, qlq_c30.SCALES
-    current, history, start = None, [], None
+def _write(cursor, model, columns: list[str], new: list[tuple], changed: list[tuple],
+           conflict: list[str]) -> None:
+    """Insert the rows that did not exist when read (plain ``COPY``: no conflict check per
+    row), upsert the changed ones. Should another transaction have created one of the new
+    rows meanwhile (the unique key refuses the ``COPY``), the new rows are upserted too."""
+    if new:
+        try:
+            with transaction.atomic():  # a savepoint: only the COPY is undone on a conflict
+                _copy(cursor, model._meta.db_table, columns, new)
+        except psycopg.errors.UniqueViolation:
+            changed = changed + new
+    _upsert(cursor, model, columns, changed, conflict)
+
+
+def _subject_batches(forms, subjects_per_batch: int):
+    """The rows of a server-side cursor, cut into lists of ``subjects_per_batch`` subjects."""
+    batch, subjects, current = [], 0, None
+    while rows := forms.fetchmany(10000):
+        for row in rows:
+            if row[1] != current:
+                current = row[1]
+                if subjects == subjects_per_batch:
+                    yield batch
+                    batch, subjects = [], 0
+                subjects += 1
+            batch.append(row)
+    if batch:
+        yield batch
+
+
+def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
+    raw = psycopg.Cursor(cursor.connection)  # binary results: no float parsed from text
+    raw.execute(_ttd_sql(), [list(dict.fromkeys(row[1] for row in forms))], binary=True)
+    stored_ttd = {(row[0], row[1]): row[2:] for row in raw.fetchall()}
+    new_scores, changed_scores, new_ttd, changed_ttd = [], [], [], []
+    keys, score, by_scale = qlq_c30.ITEM_KEYS, qlq_c30.score, _BY_SCALE
+    done = (ComputationState.DONE, "", now)
+    items, stored_at = slice(6, 6 + N_ITEMS), 6 + N_ITEMS
+    current, start, dates, history = None, None, [], []
 
     def close_subject() -> None:
-        for scale in scales:
-            ttd = qlq_c30.time_to_deterioration(
-                scale, start, [(day, values[scale]) for day, values in history])
-            results.append((current, scale, ttd.event, ttd.event_date, ttd.confirm_date,
-                            ttd.censor_date, ttd.days, now))
+        for scale, result in zip(SCALES, qlq_c30.time_to_deterioration_all(
+                start, dates, history), strict=True):
+            before = stored_ttd.get((current, scale))
+            if before is None:
+                new_ttd.append((current, scale, *result, now))
+            elif before != result:
+                changed_ttd.append((current, scale, *result, now))
 
-    for row in cursor.fetchall():
+    for row in forms:
         if row[1] != current:
             if current is not None:
                 close_subject()
-            current, history, start = row[1], [], row[3]
-        values = qlq_c30.score(dict(zip(keys, row[6:], strict=True)))
-        scores.append((row[0], *(values[s] for s in scales), ComputationState.DONE, "", now))
+            current, start, dates, history = row[1], row[3], [], []
+        values = by_scale(score(dict(zip(keys, row[items], strict=True))))
+        if not row[stored_at]:
+            new_scores.append((row[0], *values, *done))
+        elif not row[stored_at + 1] or row[stored_at + 2:] != values:
+            changed_scores.append((row[0], *values, *done))
         if row[4] or counts_unscheduled(row[5]):
-            history.append((row[2], values))
+            dates.append(row[2])
+            history.append(values)
     if current is not None:
         close_subject()
-    _upsert(cursor, QlqC30Score, SCORE_COLUMNS, scores, ["form_id"])
-    _upsert(cursor, QlqC30Deterioration, TTD_COLUMNS, results, ["subject_id", "scale"])
-    return len(scores)
+    _write(cursor, QlqC30Score, SCORE_COLUMNS, new_scores, changed_scores, ["form_id"])
+    _write(cursor, QlqC30Deterioration, TTD_COLUMNS, new_ttd, changed_ttd,
+           ["subject_id", "scale"])
+    return len(forms)
 
 
 def rescore_trial(trial_id: int, subjects_per_batch: int = 2000) -> int:
     """Score every form of a trial and recompute every subject's deterioration."""
-    from subjects.models import Subject
     from trials.models import ProtocolVersion
 
     from .services import counts_unscheduled_forms
@@ -108,11 +176,12 @@ def rescore_trial(trial_id: int, subjects_per_batch: int = 2000) -> int:
         return counts_unscheduled_forms(ProtocolVersion.objects.get(pk=version_id))
 
     now = timezone.now()
-    subject_ids = list(Subject.objects.filter(trial_id=trial_id).order_by("pk")
-                       .values_list("pk", flat=True))
     count = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(subject_ids), subjects_per_batch):
-            count += _score_batch(cursor, subject_ids[start:start + subjects_per_batch], now,
-                                  counts_unscheduled)
+        # one statement reads the whole trial (each table scanned once), streamed in binary
+        forms = psycopg.ServerCursor(cursor.connection, "qlq_c30_rescoring")
+        forms.execute(_forms_sql(), [ComputationState.DONE, trial_id], binary=True)
+        for batch in _subject_batches(forms, subjects_per_batch):
+            count += _score_batch(cursor, batch, now, counts_unscheduled)
+        forms.close()
     return count

@@ -19,6 +19,7 @@ from visits.qlq_c30 import (
     DeteriorationResult,
     score,
     time_to_deterioration,
+    time_to_deterioration_all,
 )
 
 approx = pytest.approx
@@ -421,3 +422,22 @@ def test_result_is_frozen_and_scale_is_checked():
         r.event = True  # type: ignore[misc]
     with pytest.raises(ValueError, match="XX"):
         time_to_deterioration("XX", START, [(D[0], 1.0)])
+
+
+def test_all_scales_at_once_equals_one_scale_at_a_time():
+    """The bulk form (``time_to_deterioration_all``, used by bulk rescoring) gives, for every
+    scale, exactly the fields of ``time_to_deterioration``: random histories with missing
+    scores, a missing baseline, same-day assessments, exact-threshold steps and none at all."""
+    rng = random.Random(19)
+    levels = [None, 0.0, 10.0, 100 * (0.1 + 0.2), 40.0, 50.0, 60.0, 100.0]
+    for n in [0, 1, 2, 3, *range(4, 12)] * 40:
+        dates = sorted(START + timedelta(days=rng.randrange(0, 60, 3)) for _ in range(n))
+        rows = [tuple(rng.choice(levels) for _ in SCALES) for _ in range(n)]
+        threshold = rng.choice([10, 10, 5, 0])
+        bulk = time_to_deterioration_all(START, dates, rows, threshold)
+        assert len(bulk) == len(SCALES)
+        for i, scale in enumerate(SCALES):
+            one = time_to_deterioration(
+                scale, START, [(d, row[i]) for d, row in zip(dates, rows, strict=True)],
+                threshold)
+            assert DeteriorationResult(*bulk[i]) == one, (scale, dates, rows)
