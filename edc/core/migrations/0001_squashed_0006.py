@@ -37,9 +37,23 @@ class Migration(migrations.Migration):
         ('edc', '0006_statistician_role'),
     ]
 
+    # The third-party apps' migrations first (issue #19): not needed by these models, but so
+    # they run while the migration state holds few models. After the project's 100 models,
+    # each of their AlterField/RunPython operations re-renders the models related to
+    # auth.User, i.e. most of them (about 2 s of CPU per migrate). Pinned names, not
+    # __latest__: a library's later migration then just runs later, and an applied migration
+    # never depends on an unapplied one. trials and accounts (the project's first models)
+    # depend on this migration.
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('admin', '0003_logentry_add_action_flag_choices'),
+        ('axes', '0010_accessattemptexpiration'),
+        ('contenttypes', '0002_remove_content_type_name'),
+        ('knox', '0009_extend_authtoken_field'),
+        ('otp_totp', '0003_add_timestamps'),
+        ('pghistory', '0007_auto_20250421_0444'),
+        ('sessions', '0001_initial'),
     ]
 
     operations = [
