@@ -33,6 +33,7 @@ class Migration(migrations.Migration):
         ('auth', '0012_alter_user_first_name_max_length'),
         ('auth', '__first__'),
         ('knox', '0009_extend_authtoken_field'),
+        ('edc', '0001_squashed_0006'),  # the core and the third-party apps first (#19)
     ]
 
     operations = [

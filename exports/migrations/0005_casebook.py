@@ -11,7 +11,7 @@ import edc.core.triggers
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exports', '0001_squashed_0004'),
+        ('exports', '0004_tumour_and_trial_design_datasets'),
         ('subjects', '0001_squashed_0008'),
     ]
 

@@ -49,3 +49,13 @@ def test_docker_compose_config_parses():
     result = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"],
                             env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_image_ships_the_bytecode_its_processes_cannot_write():
+    """Issue 19: with ``PYTHONDONTWRITEBYTECODE=1`` no process writes ``.pyc``; unless the image
+    compiles the app once, every process start (migrate, web, worker) compiles its modules."""
+    lines = (COMPOSE.parent / "Dockerfile").read_text().splitlines()
+    assert any(line.startswith("ENV ") and "PYTHONDONTWRITEBYTECODE=1" in line for line in lines)
+    last_copy = max(index for index, line in enumerate(lines) if line.startswith("COPY "))
+    compiles = [index for index, line in enumerate(lines) if "python -m compileall" in line]
+    assert compiles and compiles[0] > last_copy

@@ -27,6 +27,7 @@ class Migration(migrations.Migration):
     ]
 
     dependencies = [
+        ('edc', '0001_squashed_0006'),  # the core and the third-party apps first (#19)
     ]
 
     operations = [

@@ -1,0 +1,57 @@
+"""Databases migrated before a squash keep working (issue #19).
+
+The squashed migrations (``<app>/migrations/0001_squashed_*``) replace migrations that existing
+databases applied one by one; those databases recorded only the replaced names. On the test
+database (migrated by the owner, as in production) the squashed names are removed from the
+history, as such a database has it: ``migrate`` must find the history consistent and nothing to
+apply, and with the last replaced migration of an app unapplied it must apply that one only
+(Django then uses the replaced chain, not the squashed migration).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+
+from tests.conftest import _as_owner
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def _plan_with_history_of_before_the_squash(also_unapplied=()) -> list[tuple[str, str]]:
+    """``migrate``'s plan once the squashed names (and ``also_unapplied``) leave the history."""
+    executor = MigrationExecutor(connection)
+    squashed = [key for key, migration in executor.loader.disk_migrations.items()
+                if migration.replaces]
+    assert squashed, "no squashed migration"
+    plan: list[tuple[str, str]] = []
+    with _as_owner():
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    for app, name in [*squashed, *also_unapplied]:
+                        cursor.execute("DELETE FROM django_migrations WHERE app = %s AND name = %s",
+                                       [app, name])
+                executor = MigrationExecutor(connection)
+                executor.loader.check_consistent_history(connection)
+                targets = executor.loader.graph.leaf_nodes()
+                plan = [(m.app_label, m.name) for m, _ in executor.migration_plan(targets)]
+                raise _RolledBack
+        except _RolledBack:
+            pass
+    return plan
+
+
+def test_a_database_of_the_replaced_migrations_migrates_as_before():
+    # one test: each transactional test flushes every table afterwards
+    assert _plan_with_history_of_before_the_squash() == []
+    assert _plan_with_history_of_before_the_squash(
+        also_unapplied=[("exports", "0005_casebook")]) == [("exports", "0005_casebook")]
+    assert _plan_with_history_of_before_the_squash(
+        also_unapplied=[("data_management", "0004_source_documents")]) == [
+            ("data_management", "0004_source_documents")]
