@@ -8,10 +8,16 @@ instance. A plain field is read with ``getattr`` and converted as DRF's own
 sources, subclasses that change how a value is shown, such as a blinded product code) goes
 through DRF as before. On a page of 100 records of 30 fields this removes most of the
 serializer's cost; ``tests/unit/test_representation.py`` checks that the output is DRF's.
+
+It also builds the fields ``ModelSerializer.get_fields`` derives from the model once per
+serializer class: every serializer gets its own deep copy (DRF's own way of copying declared
+fields), so what a subclass's ``get_fields`` then removes or changes for one request (a
+sponsor's birth dates) stays that request's.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable
 
@@ -87,6 +93,23 @@ def _related_id(field, model) -> str | None:
 
 class PlainFieldsMixin:
     """DRF's ``to_representation``, with plain fields read directly (see module doc)."""
+
+    def get_fields(self):
+        """``ModelSerializer.get_fields`` with the model's fields derived once per class: each
+        is made anew from the arguments DRF made it with (what DRF's own copy of a field does,
+        less the introspection); declared fields are deep-copied, as DRF does."""
+        cls = type(self)
+        recipe = cls.__dict__.get("_field_recipe")
+        if recipe is None:
+            built = super().get_fields()
+            recipe = [(name, None) if name in self._declared_fields
+                      else (name, (type(field), field._args, field._kwargs))
+                      for name, field in built.items()]
+            cls._field_recipe = recipe
+            return built
+        declared = copy.deepcopy(self._declared_fields)
+        return {name: declared[name] if made is None else made[0](*made[1], **made[2])
+                for name, made in recipe}
 
     def _plain_plan(self) -> list[tuple]:
         """(name, attribute, converter, None) per plain field, (name, None, None, field) per
