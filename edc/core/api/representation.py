@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import operator
 from collections.abc import Callable
 
 from django.conf import settings
@@ -133,16 +134,37 @@ class PlainFieldsMixin:
             self.__dict__["_plain_fields"] = plan
         return plan
 
+    def _row_plan(self) -> tuple:
+        """The plan as one read per row: every field name in order, an ``attrgetter`` of the
+        plain fields' attributes, their names and converters, and the other fields."""
+        row = self.__dict__.get("_row_read")
+        if row is None:
+            plan = self._plain_plan()
+            plain = [(name, attr, convert) for name, attr, convert, field in plan
+                     if field is None]
+            attrs = [attr for _, attr, _ in plain]
+            getter = (operator.attrgetter(*attrs) if len(attrs) > 1
+                      else (lambda obj: (getattr(obj, attrs[0]),)) if attrs else None)
+            row = self.__dict__["_row_read"] = (
+                [name for name, *_ in plan], getter, [name for name, *_ in plain],
+                [(name, convert) for name, _, convert in plain],
+                [(name, field) for name, _, _, field in plan if field is not None])
+        return row
+
     def to_representation(self, instance):
-        ret = {}
-        for name, attr, convert, field in self._plain_plan():
-            if field is None:
-                value = getattr(instance, attr)
-                ret[name] = None if value is None else convert(value)
-                continue
+        names, getter, plain_names, converters, others = self._row_plan()
+        ret = dict.fromkeys(names)  # DRF's order of the fields
+        if getter is not None:
+            ret.update(zip(plain_names, getter(instance), strict=True))
+            for name, convert in converters:
+                value = ret[name]
+                if value is not None:
+                    ret[name] = convert(value)
+        for name, field in others:
             try:
                 attribute = field.get_attribute(instance)
             except SkipField:
+                del ret[name]
                 continue
             check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             ret[name] = None if check is None else field.to_representation(attribute)
