@@ -53,9 +53,11 @@ class ReachedTrialField(ModelChoiceField):
 
 def _named(name: str, keys) -> bool:
     """Whether a query string with ``keys`` gives filter ``name`` a value (its widget reads
-    ``name``, or ``name_<suffix>`` for range and multi-value widgets)."""
+    ``name``, or ``name_<suffix>`` for range and multi-value widgets; ``name__<lookup>`` is
+    another filter)."""
     prefix = name + "_"
-    return any(key == name or key.startswith(prefix) for key in keys)
+    return any(key == name or key.startswith(prefix) and key[len(prefix):len(prefix) + 1] != "_"
+               for key in keys)
 
 
 class PolicyFilterBackend(DjangoFilterBackend):
@@ -94,6 +96,15 @@ class PolicyFilterBackend(DjangoFilterBackend):
                 continue
             field = get_model_field(queryset.model, spec.field_name)
             model = getattr(field, "related_model", None)
+            if (not every and isinstance(spec, ModelChoiceFilter)
+                    and model is hooks.trial_model() and request.user.is_authenticated
+                    and not is_admin(request.user) and model.choice_scope is not None):
+                # checked against the memberships alone: the choices are never read
+                spec.queryset = spec.extra["queryset"] = model._default_manager.none()
+                spec.field_class = ReachedTrialField
+                spec.extra["reached"] = frozenset(reach_of(request.user).sites)
+                spec.__dict__.pop("_field", None)
+                continue
             scoped = scoped_choices(model, request.user) if model is not None else None
             if scoped is not None:  # django-filter rebuilds extra["queryset"] from it
                 spec.queryset = spec.extra["queryset"] = scoped
