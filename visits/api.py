@@ -100,7 +100,7 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         queryset = super().get_queryset().with_overdue()
         if self.action == "list":  # the subject's two columns with the visit (see below)
-            queryset = queryset.select_related(None).only(*own_and(Visit)).annotate(
+            queryset = queryset.select_related(None).defer(None).annotate(
                 subject_trial_read=F("subject__trial_id"),
                 subject_version_read=F("subject__protocol_version_id"))
         return queryset
@@ -381,10 +381,8 @@ class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelVi
         instances per row, not three: issue 19)."""
         queryset = super().get_queryset()
         if self.action == "list":
-            queryset = queryset.select_related(None).select_related("score").only(
-                *own_and(QlqC30Form),
-                *(f"score__{f.name}" for f in QlqC30Score._meta.concrete_fields)).annotate(
-                    visit_qlq_c30_due_read=F("visit__qlq_c30_due"))
+            queryset = queryset.select_related(None).select_related("score").defer(
+                None).annotate(visit_qlq_c30_due_read=F("visit__qlq_c30_due"))
         return queryset
 
     def perform_create(self, serializer):
