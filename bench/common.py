@@ -275,6 +275,10 @@ def prepare() -> dict[str, str]:
 
 
 def free_port() -> int:
+    """A free loopback port: ``BENCH_PORT`` when set (sessions sharing a machine keep to
+    their own ports), else one the system picks."""
+    if os.environ.get("BENCH_PORT"):
+        return int(os.environ["BENCH_PORT"])
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -99,7 +99,7 @@ def main() -> None:
             print(f"=== {label}: {len(queries)} SQL statements")
             if args.sql:
                 for query in queries:
-                    print("   ", query["sql"][:200])
+                    print("   ", query["sql"][:int(__import__("os").environ.get("SQLW", "200"))])
             profile = cProfile.Profile()
             profile.runcall(lambda c=call: [c() for _ in range(20)])
             stats = pstats.Stats(profile, stream=sys.stdout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import F
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -17,7 +18,7 @@ from trials import masking
 from trials.models import EligibilityCriterion
 
 from . import enrollment, lifecycle, services
-from .models import EligibilityAnswer, Site, Subject, Unblinding
+from .models import EligibilityAnswer, Site, Subject, Unblinding, usubjid
 
 
 class SiteSerializer(serializers.ModelSerializer):
@@ -70,10 +71,15 @@ class SubjectSerializer(PlainFieldsMixin, serializers.ModelSerializer):
         return fields
 
     def get_usubjid(self, obj) -> str | None:
-        return obj.usubjid if obj.subject_number else None
+        if not obj.subject_number:
+            return None
+        if hasattr(obj, "registry_id_read"):  # a list page (SubjectViewSet.LIST_COLUMNS)
+            return usubjid(obj.registry_id_read, obj.site_code_read, obj.subject_number)
+        return obj.usubjid
 
     def get_arm_label(self, obj) -> str | None:
-        return arm_label_for(obj, self.context["request"].user)
+        return masking.arm_label(self.context["request"].user, obj,
+                                 getattr(obj, "arm_label_read", None))
 
     def validate(self, attrs):
         attrs.pop("reason", None)
@@ -162,10 +168,20 @@ class InvestigatorOnly(permissions.BasePermission):
 class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
     queryset = Subject.objects.select_related("trial", "site", "arm").only(
         *own_and(Subject, "trial__registry_id", "site__code", "arm__label"))
+    #: A list page reads the trial's registry id, the site's code and the arm's label as
+    #: columns of the subject (one model instance per row, not four: issue 19).
+    LIST_COLUMNS = {"registry_id_read": F("trial__registry_id"), "site_code_read": F("site__code"),
+                    "arm_label_read": F("arm__label")}
     serializer_class = SubjectSerializer
     permission_classes = [DataEntryPermission]
     filterset_fields = ["trial", "site", "status", "cohort", "dose_level"]
     ordering_fields = ["id", "screening_number", "consent_date", "enrolled_on"]
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "list":
+            queryset = queryset.select_related(None).defer(None).annotate(**self.LIST_COLUMNS)
+        return queryset
 
     def _respond(self, subject, code=status.HTTP_200_OK):
         subject = Subject.objects.select_related("trial", "site", "arm").get(pk=subject.pk)

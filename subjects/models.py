@@ -60,6 +60,11 @@ class Membership(ClinicalModel):
         return f"{self.user} @ {self.trial} ({where})"
 
 
+def usubjid(registry_id: str, site_code: str, subject_number) -> str:
+    """SDTM USUBJID: ``<study id>-<site>-<subject>`` (SDTMIG 3.4, DM domain)."""
+    return f"{registry_id}-{site_code}-{subject_number}"
+
+
 @audited
 class Subject(ClinicalModel):
     #: admin dropdowns list the user's own (``edc.core.admin.scoped_choices``)
@@ -147,7 +152,7 @@ class Subject(ClinicalModel):
     @property
     def usubjid(self) -> str:
         """SDTM USUBJID: ``<study id>-<site>-<subject>`` (SDTMIG 3.4, DM domain)."""
-        return f"{self.trial.registry_id}-{self.site.code}-{self.subject_number}"
+        return usubjid(self.trial.registry_id, self.site.code, self.subject_number)
 
 
 @audited

@@ -94,15 +94,16 @@ def hidden_records(model) -> dict:
     return dict(getattr(model, "hidden_when_blinded", None) or {})
 
 
-def arm_label(user, subject) -> str | None:
+def arm_label(user, subject, label: str | None = None) -> str | None:
     """The allocation of ``subject`` as ``user`` may see it: the arm's label, or for a user
     blinded to the trial ``BLINDED_ARM``, the same for every subject (an emergency unblinding
-    reveals its one subject through ``subjects.api``, never through a label)."""
+    reveals its one subject through ``subjects.api``, never through a label). ``label``: the
+    arm's label when already read with the subject (a list page), else ``subject.arm``'s."""
     if subject.arm_id is None:
         return None
     if roles.blinded_to(user, subject.trial_id):
         return blinding.BLINDED_ARM
-    return subject.arm.label
+    return subject.arm.label if label is None else label
 
 
 def masking_groups(protocol_version_id: int, user=None) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import F
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as django_filters
 from drf_spectacular.utils import extend_schema
@@ -97,7 +98,30 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
 
     def get_queryset(self):
-        return super().get_queryset().with_overdue()
+        queryset = super().get_queryset().with_overdue()
+        if self.action == "list":  # the subject's two columns with the visit (see below)
+            queryset = queryset.select_related(None).defer(None).annotate(
+                subject_trial_read=F("subject__trial_id"),
+                subject_version_read=F("subject__protocol_version_id"))
+        return queryset
+
+    def paginate_queryset(self, queryset):
+        """The page; on a list, one subject (its trial and protocol version, what the blinded
+        product code needs) per subject of the page, not per visit (issue 19)."""
+        page = super().paginate_queryset(queryset)
+        if page is not None and self.action == "list":
+            names = [f.attname for f in Subject._meta.concrete_fields
+                     if f.attname in ("id", "trial_id", "protocol_version_id")]
+            subjects = {}
+            for visit in page:
+                subject = subjects.get(visit.subject_id)
+                if subject is None:
+                    columns = {"id": visit.subject_id, "trial_id": visit.subject_trial_read,
+                               "protocol_version_id": visit.subject_version_read}
+                    subject = subjects[visit.subject_id] = Subject.from_db(
+                        queryset.db, names, [columns[name] for name in names])
+                Visit.subject.field.set_cached_value(visit, subject)
+        return page
 
     def _respond(self, visit):
         return Response(self.get_serializer(self.get_queryset().get(pk=visit.pk)).data)
@@ -309,7 +333,8 @@ class QlqC30FormSerializer(PlainFieldsMixin, serializers.ModelSerializer):
                   *qlq_c30.ITEM_KEYS, "score", "unscheduled", "reason"]
 
     def get_unscheduled(self, obj) -> bool:
-        return not obj.visit.qlq_c30_due
+        due = getattr(obj, "visit_qlq_c30_due_read", None)  # a list page's column
+        return not (obj.visit.qlq_c30_due if due is None else due)
 
     def validate(self, attrs):
         attrs.pop("reason", None)
@@ -350,6 +375,15 @@ class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelVi
     filterset_fields = ["subject", "visit", "subject__site"]
     ordering_fields = ["id", "completion_date"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
+
+    def get_queryset(self):
+        """A list page reads the visit's ``qlq_c30_due`` as a column of the form (two model
+        instances per row, not three: issue 19)."""
+        queryset = super().get_queryset()
+        if self.action == "list":
+            queryset = queryset.select_related(None).select_related("score").defer(
+                None).annotate(visit_qlq_c30_due_read=F("visit__qlq_c30_due"))
+        return queryset
 
     def perform_create(self, serializer):
         super().perform_create(serializer)

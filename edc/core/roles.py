@@ -22,6 +22,7 @@ import functools
 import operator
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import OuterRef, Q, QuerySet
 from django.db.models.functions import JSONObject
@@ -127,20 +128,38 @@ def _remember_reach(user, rows, generation: int) -> Reach:
     return reach
 
 
+def roles_and_reach(user_ref) -> dict:
+    """Annotations reading, with any query that has the user (``user_ref``: an ``OuterRef``
+    to the user's id), the user's group names (``_roles``) and active memberships with
+    their trials' masking (``_reach``); :func:`remember_roles_and_reach` caches them."""
+    groups = get_user_model()._meta.get_field("groups").related_model
+    return {
+        "_roles": ArraySubquery(groups.objects.filter(user=user_ref).values("name")),
+        "_reach": ArraySubquery(_membership_rows(user_ref).values(row=JSONObject(
+            trial="trial_id", site="site_id", unblinded="unblinded",
+            masking="trial__masking"))),
+    }
+
+
+def remember_roles_and_reach(user, names, rows, generation: int | None = None) -> None:
+    """Cache on ``user``, for the request, what :func:`roles_and_reach` read (read at
+    ``generation`` of the memberships), as :func:`roles_of` and :func:`reach_of` would."""
+    _remember_reach(user, [(r["trial"], r["site"], r["unblinded"], r["masking"]) for r in rows],
+                    _generation if generation is None else generation)
+    found = frozenset(names)
+    user._trialdesk_roles = found | {ADMIN} if user.is_superuser else found
+
+
 def _read_roles_and_reach(user) -> list[str]:
     """The user's group names; with them, in one query, the memberships if not cached."""
     cached = user.__dict__.get("_trialdesk_reach")
     if cached is not None and cached[0] == _generation:
         return list(user.groups.values_list("name", flat=True))
     generation = _generation
-    groups = user._meta.get_field("groups").related_model
+    annotations = roles_and_reach(OuterRef("pk"))
     names, rows = user._meta.model._base_manager.filter(pk=user.pk).values_list(
-        ArraySubquery(groups.objects.filter(user=OuterRef("pk")).values("name")),
-        ArraySubquery(_membership_rows(OuterRef("pk")).values(row=JSONObject(
-            trial="trial_id", site="site_id", unblinded="unblinded",
-            masking="trial__masking")))).get()
-    _remember_reach(user, [(r["trial"], r["site"], r["unblinded"], r["masking"])
-                           for r in rows], generation)
+        annotations["_roles"], annotations["_reach"]).get()
+    remember_roles_and_reach(user, names, rows, generation)
     return names
 
 

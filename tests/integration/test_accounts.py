@@ -187,6 +187,49 @@ def test_a_lock_out_also_stops_tokens_issued_before_it(api, client, world):
     assert response.json()["errors"][0]["code"] == "account_locked"
 
 
+@pytest.mark.parametrize("lockout_parameters", [["username"], [["username", "ip_address"]]])
+def test_a_token_is_refused_exactly_when_axes_counts_a_lock_out(api, world,
+                                                                lockout_parameters):
+    """The token's query counts the failed log-ins as axes does (issue 19: one query): the
+    failures within the cool-off period, summed, against the limit; failures older than the
+    cool-off do not count. With other lock-out parameters axes itself is asked."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from axes.models import AccessAttempt
+    from django.test import RequestFactory
+
+    token = AuthToken.objects.create(user=world["nurse"])[1]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    limit, cool_off = settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME
+    now = timezone.now()
+    recent = AccessAttempt.objects.create(
+        username="nurse", ip_address="127.0.0.1", user_agent="a",
+        failures_since_start=limit - 1, get_data="", post_data="", http_accept="",
+        path_info="/")
+    old = AccessAttempt.objects.create(
+        username="nurse", ip_address="127.0.0.1", user_agent="b", failures_since_start=limit,
+        get_data="", post_data="", http_accept="", path_info="/")
+    AccessAttempt.objects.filter(pk=old.pk).update(  # attempt_time is auto_now_add
+        attempt_time=now - cool_off - dt.timedelta(minutes=1))
+    request = RequestFactory().get("/api/v1/subjects/", REMOTE_ADDR="127.0.0.1")
+    with override_settings(AXES_LOCKOUT_PARAMETERS=lockout_parameters):
+        for failures, attempt_time, locked in ((limit - 1, now, False),
+                                               (limit, now, True),
+                                               (limit + 3, now, True),
+                                               (limit - 1, now, False)):
+            recent.failures_since_start, recent.attempt_time = failures, attempt_time
+            recent.save()
+            assert AxesProxyHandler.is_locked(request, {"username": "nurse"}) is locked
+            response = api.get("/api/v1/subjects/")
+            if locked:
+                assert response.status_code == 401, response.content
+                assert response.json()["errors"][0]["code"] == "account_locked"
+            else:
+                assert response.status_code == 200, response.content
+        AccessAttempt.objects.filter(pk=old.pk).update(  # now inside the cool-off
+            attempt_time=now - cool_off + dt.timedelta(minutes=1))
+        assert api.get("/api/v1/subjects/").status_code == 401
+
+
 def test_a_revoked_token_is_refused_and_both_events_are_audited(api, world):
     token = api.post(TOKEN_URL, {"username": "nurse", "password": PASSWORD},
                      format="json").json()["token"]

@@ -7,11 +7,18 @@
   or visits; a trial given to a filter is checked against the user's memberships, already
   read for the scoping (:class:`ReachedTrialField`), not by a query;
 * :class:`PolicyOrderingFilter` ignores any ordering through the allocation.
+
+Per request, only the filters the query string names are scoped, built into the form and
+validated (a filter given no value filters nothing: django-filter skips empty values), and a
+view's ``filterset_fields`` become a filterset class once per process, not on every request
+(issue 19: building every filter's scoped choice field took a list page's time). The
+browsable API's filter form still shows every filter.
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.template import loader
 from django_filters import ModelChoiceFilter, ModelMultipleChoiceFilter
 from django_filters.fields import ModelChoiceField
 from django_filters.rest_framework import DjangoFilterBackend
@@ -44,26 +51,75 @@ class ReachedTrialField(ModelChoiceField):
         return self.queryset.model(pk=pk)
 
 
+def _named(name: str, keys) -> bool:
+    """Whether a query string with ``keys`` gives filter ``name`` a value (its widget reads
+    ``name``, or ``name_<suffix>`` for range and multi-value widgets; ``name__<lookup>`` is
+    another filter)."""
+    prefix = name + "_"
+    return any(key == name or key.startswith(prefix) and key[len(prefix):len(prefix) + 1] != "_"
+               for key in keys)
+
+
 class PolicyFilterBackend(DjangoFilterBackend):
-    def get_filterset(self, request, queryset, view):
-        filterset = super().get_filterset(request, queryset, view)
+    #: (view class, model) -> the filterset class of a view's ``filterset_fields``.
+    _auto_classes: dict = {}
+
+    def get_filterset_class(self, view, queryset=None):
+        """django-filter's class, made once per view class and model for ``filterset_fields``
+        (it declares a new class on every call) when the view declares them on its class."""
+        fields = getattr(view, "filterset_fields", None)
+        if (getattr(view, "filterset_class", None) or queryset is None or not fields
+                or fields is not getattr(type(view), "filterset_fields", None)):
+            return super().get_filterset_class(view, queryset)
+        key = (type(view), queryset.model)
+        made = self._auto_classes.get(key)
+        if made is None:
+            made = self._auto_classes[key] = super().get_filterset_class(view, queryset)
+        return made
+
+    def get_filterset(self, request, queryset, view, every: bool = False):
+        """The filterset for ``request``: the filters its query string names (``every``: all,
+        for the browsable API's form), without the allocation's, with scoped choices."""
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None:
+            return None
+        keys = list(request.query_params)
+        filterset = filterset_class.__new__(filterset_class)
+        # the instance's own base filters: __init__ copies these, not the class's every one
+        filterset.base_filters = {
+            name: spec for name, spec in filterset_class.base_filters.items()
+            if (every or spec.extra.get("required") or _named(name, keys))
+            and not reveals_allocation(queryset.model, spec.field_name)}
+        filterset.__init__(**self.get_filterset_kwargs(request, queryset, view))
+        for spec in filterset.filters.values():
+            if not isinstance(spec, ModelChoiceFilter | ModelMultipleChoiceFilter):
+                continue
+            field = get_model_field(queryset.model, spec.field_name)
+            model = getattr(field, "related_model", None)
+            if (not every and isinstance(spec, ModelChoiceFilter)
+                    and model is hooks.trial_model() and request.user.is_authenticated
+                    and not is_admin(request.user) and model.choice_scope is not None):
+                # checked against the memberships alone: the choices are never read
+                spec.queryset = spec.extra["queryset"] = model._default_manager.none()
+                spec.field_class = ReachedTrialField
+                spec.extra["reached"] = frozenset(reach_of(request.user).sites)
+                spec.__dict__.pop("_field", None)
+                continue
+            scoped = scoped_choices(model, request.user) if model is not None else None
+            if scoped is not None:  # django-filter rebuilds extra["queryset"] from it
+                spec.queryset = spec.extra["queryset"] = scoped
+                if (isinstance(spec, ModelChoiceFilter) and model is hooks.trial_model()
+                        and request.user.is_authenticated and not is_admin(request.user)):
+                    spec.field_class = ReachedTrialField
+                    spec.extra["reached"] = frozenset(reach_of(request.user).sites)
+                spec.__dict__.pop("_field", None)  # built with the unscoped choices
+        return filterset
+
+    def to_html(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view, every=True)
         if filterset is None:
             return None
-        for name, spec in list(filterset.filters.items()):
-            if reveals_allocation(queryset.model, spec.field_name):
-                del filterset.filters[name]
-            elif isinstance(spec, ModelChoiceFilter | ModelMultipleChoiceFilter):
-                field = get_model_field(queryset.model, spec.field_name)
-                model = getattr(field, "related_model", None)
-                scoped = scoped_choices(model, request.user) if model is not None else None
-                if scoped is not None:  # django-filter rebuilds extra["queryset"] from it
-                    spec.queryset = spec.extra["queryset"] = scoped
-                    if (isinstance(spec, ModelChoiceFilter) and model is hooks.trial_model()
-                            and request.user.is_authenticated and not is_admin(request.user)):
-                        spec.field_class = ReachedTrialField
-                        spec.extra["reached"] = frozenset(reach_of(request.user).sites)
-                    spec.__dict__.pop("_field", None)  # built with the unscoped choices
-        return filterset
+        return loader.get_template(self.template).render({"filter": filterset}, request)
 
 
 class PolicyOrderingFilter(OrderingFilter):

@@ -8,11 +8,18 @@ instance. A plain field is read with ``getattr`` and converted as DRF's own
 sources, subclasses that change how a value is shown, such as a blinded product code) goes
 through DRF as before. On a page of 100 records of 30 fields this removes most of the
 serializer's cost; ``tests/unit/test_representation.py`` checks that the output is DRF's.
+
+It also builds the fields ``ModelSerializer.get_fields`` derives from the model once per
+serializer class: every serializer gets its own deep copy (DRF's own way of copying declared
+fields), so what a subclass's ``get_fields`` then removes or changes for one request (a
+sponsor's birth dates) stays that request's.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
+import operator
 from collections.abc import Callable
 
 from django.conf import settings
@@ -88,6 +95,23 @@ def _related_id(field, model) -> str | None:
 class PlainFieldsMixin:
     """DRF's ``to_representation``, with plain fields read directly (see module doc)."""
 
+    def get_fields(self):
+        """``ModelSerializer.get_fields`` with the model's fields derived once per class: each
+        is made anew from the arguments DRF made it with (what DRF's own copy of a field does,
+        less the introspection); declared fields are deep-copied, as DRF does."""
+        cls = type(self)
+        recipe = cls.__dict__.get("_field_recipe")
+        if recipe is None:
+            built = super().get_fields()
+            recipe = [(name, None) if name in self._declared_fields
+                      else (name, (type(field), field._args, field._kwargs))
+                      for name, field in built.items()]
+            cls._field_recipe = recipe
+            return built
+        declared = copy.deepcopy(self._declared_fields)
+        return {name: declared[name] if made is None else made[0](*made[1], **made[2])
+                for name, made in recipe}
+
     def _plain_plan(self) -> list[tuple]:
         """(name, attribute, converter, None) per plain field, (name, None, None, field) per
         other field, computed once per serializer instance (a list's child serves a page)."""
@@ -110,16 +134,37 @@ class PlainFieldsMixin:
             self.__dict__["_plain_fields"] = plan
         return plan
 
+    def _row_plan(self) -> tuple:
+        """The plan as one read per row: every field name in order, an ``attrgetter`` of the
+        plain fields' attributes, their names and converters, and the other fields."""
+        row = self.__dict__.get("_row_read")
+        if row is None:
+            plan = self._plain_plan()
+            plain = [(name, attr, convert) for name, attr, convert, field in plan
+                     if field is None]
+            attrs = [attr for _, attr, _ in plain]
+            getter = (operator.attrgetter(*attrs) if len(attrs) > 1
+                      else (lambda obj: (getattr(obj, attrs[0]),)) if attrs else None)
+            row = self.__dict__["_row_read"] = (
+                [name for name, *_ in plan], getter, [name for name, *_ in plain],
+                [(name, convert) for name, _, convert in plain],
+                [(name, field) for name, _, _, field in plan if field is not None])
+        return row
+
     def to_representation(self, instance):
-        ret = {}
-        for name, attr, convert, field in self._plain_plan():
-            if field is None:
-                value = getattr(instance, attr)
-                ret[name] = None if value is None else convert(value)
-                continue
+        names, getter, plain_names, converters, others = self._row_plan()
+        ret = dict.fromkeys(names)  # DRF's order of the fields
+        if getter is not None:
+            ret.update(zip(plain_names, getter(instance), strict=True))
+            for name, convert in converters:
+                value = ret[name]
+                if value is not None:
+                    ret[name] = convert(value)
+        for name, field in others:
             try:
                 attribute = field.get_attribute(instance)
             except SkipField:
+                del ret[name]
                 continue
             check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
             ret[name] = None if check is None else field.to_representation(attribute)
