@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import itertools
 import json
 import os
 import random
@@ -274,11 +275,14 @@ def prepare() -> dict[str, str]:
     return users()
 
 
+_ports_taken = itertools.count()
+
+
 def free_port() -> int:
-    """A free loopback port: ``BENCH_PORT`` when set (sessions sharing a machine keep to
-    their own ports), else one the system picks."""
+    """A free loopback port: from ``BENCH_PORT`` on when set (sessions sharing a machine keep
+    to their own ports; each server of a run takes the next), else one the system picks."""
     if os.environ.get("BENCH_PORT"):
-        return int(os.environ["BENCH_PORT"])
+        return int(os.environ["BENCH_PORT"]) + next(_ports_taken)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
