@@ -137,6 +137,8 @@ def test_site_staff_screen_enroll_infuse_and_see_the_ti_flag(
     # A related grade 3 AE lasting 8 days, 2 days after the infusion.
     onset, end = day0 + dt.timedelta(days=2), day0 + dt.timedelta(days=9)
     page.click("a.td-add-ae")
+    page.wait_for_url(re.compile(rf".*/adverseevent/add/\?subject={pk}$"))
+    page.wait_for_load_state()  # the whole form parsed, not only the select's opening tag
     assert page.input_value("#id_subject") == str(pk)
     page.click(".field-term .select2-selection")
     page.fill(".select2-search__field", "Neutrophil count decreased")
