@@ -206,6 +206,20 @@ def history(obj: models.Model) -> list[dict]:
     return rows
 
 
+def guarded_write(using, check, write):
+    """``write(check())`` as one unit: the write guard's ``check`` (locks, signatures), then
+    the write and its after-hooks. Outside a transaction, in one of their own; inside the
+    caller's, without a savepoint (as Django's own ``Model.save_base``: two statements fewer
+    per write): ``check`` runs first, so a refusal leaves the caller's transaction usable,
+    and an error while writing marks it for rollback, as a half-done write must be."""
+    if not transaction.get_connection(using).in_atomic_block:
+        with transaction.atomic(using=using):
+            return write(check())
+    checked = check()
+    with transaction.atomic(using=using, savepoint=False):
+        return write(checked)
+
+
 class ClinicalQuerySet(models.QuerySet):
     """Default queryset of clinical models: bulk writes obey data management too.
 
@@ -221,11 +235,12 @@ class ClinicalQuerySet(models.QuerySet):
         hooks = self.model.data_management_hooks()
         if hooks is None:
             return super().update(**kwargs)
-        with transaction.atomic(using=self.db):
-            snapshot = hooks.before_update(self, kwargs)
-            count = super().update(**kwargs)
+        def write(snapshot):
+            count = super(ClinicalQuerySet, self).update(**kwargs)
             hooks.after_update(self.model, snapshot)
-        return count
+            return count
+
+        return guarded_write(self.db, lambda: hooks.before_update(self, kwargs), write)
 
     update.alters_data = True
 
@@ -234,11 +249,13 @@ class ClinicalQuerySet(models.QuerySet):
         if hooks is None:
             return super().bulk_create(objs, *args, **kwargs)
         objs = list(objs)
-        with transaction.atomic(using=self.db):
-            hooks.check_all_unlocked(objs)
-            created = super().bulk_create(objs, *args, **kwargs)
+
+        def write(_):
+            created = super(ClinicalQuerySet, self).bulk_create(objs, *args, **kwargs)
             hooks.after_bulk_create(created)
-        return created
+            return created
+
+        return guarded_write(self.db, lambda: hooks.check_all_unlocked(objs), write)
 
     bulk_create.alters_data = True
 
@@ -295,10 +312,11 @@ class ClinicalModel(models.Model):
         if hooks is None:
             super().save(*args, **kwargs)
             return
-        with transaction.atomic(using=kwargs.get("using")):
-            watch = hooks.before_save(self)
-            super().save(*args, **kwargs)
+        def write(watch):
+            super(ClinicalModel, self).save(*args, **kwargs)
             hooks.after_save(self, watch)
+
+        guarded_write(kwargs.get("using"), lambda: hooks.before_save(self), write)
 
     def full_clean(self, *args, **kwargs) -> None:
         """Model validation (model forms, the admin) also refuses frozen or locked data."""

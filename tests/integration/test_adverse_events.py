@@ -42,9 +42,9 @@ URL = "/api/v1/adverse-events/"
 #: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
 SELECTS_PER_CREATE = 9
 #: Savepoints of one AE create in a test (whose own transaction makes the service's atomic
-#: a savepoint): the service's and one per row written (ClinicalModel.save), none nested
-#: around the service.
-SAVEPOINTS_PER_CREATE = 4
+#: a savepoint): the service's only; the rows are written inside it without one each
+#: (``edc.core.audit.guarded_write``), none nested around the service.
+SAVEPOINTS_PER_CREATE = 1
 INFUSION = dt.date(2025, 2, 3)
 FATIGUE, ANEMIA, NEUTROPENIA = "10016256", "10002272", "10029366"
 UTC = dt.UTC

@@ -251,3 +251,23 @@ def test_bulk_create_checks_its_rows_in_one_query_and_names_the_locked_one(api, 
                   if 'FROM "data_management_lock"' in q["sql"]]
     assert len(lock_reads) == 1
     assert Visit.objects.filter(subject=other, code__startswith="X").count() == 5
+
+
+def test_a_write_inside_the_callers_transaction_is_refused_cleanly_or_rolls_back_whole(world):
+    """Rows are written inside the caller's transaction without a savepoint of their own
+    (``edc.core.audit.guarded_write``): a refusal by the write guard leaves the transaction
+    usable; a failure while writing marks it for rollback, so no half-done write can commit."""
+    from django.db import IntegrityError, transaction
+    from django.db.transaction import TransactionManagementError
+
+    locks.change_lock(world["dm"], "visit", world["visit"], "freeze")
+    with transaction.atomic():
+        with pytest.raises(RecordLocked), change_reason("x"):
+            world["visit"].status_reason = "late"
+            world["visit"].save()
+        assert Visit.objects.filter(subject=world["subject"]).count() == 2  # still usable
+        with pytest.raises(IntegrityError):
+            make_dm_visit(world["subject"], "C2")  # (subject, code) is unique
+        with pytest.raises(TransactionManagementError):
+            Visit.objects.count()
+    assert Visit.objects.filter(subject=world["subject"]).count() == 2
