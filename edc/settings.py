@@ -115,11 +115,14 @@ TEMPLATES = [
     },
 ]
 
+# Seconds a process keeps its database connection (0: one per request); a kept connection is
+# checked before each request reuses it, so a restarted or failed-over server costs no error.
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", "0"))
 # PostgreSQL is the only supported engine (see edc.core.checks).
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/trialdesk",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=DB_CONN_MAX_AGE > 0,
     )
 }
 # A streaming replica (hot standby) for exports, listings and reports (edc.core.replica): only
@@ -128,7 +131,8 @@ DATABASES = {
 if os.environ.get("DATABASE_REPLICA_URL"):
     DATABASES["replica"] = {
         **dj_database_url.parse(os.environ["DATABASE_REPLICA_URL"],
-                                conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0"))),
+                                conn_max_age=DB_CONN_MAX_AGE,
+                                conn_health_checks=DB_CONN_MAX_AGE > 0),
         "TEST": {"MIRROR": "default"},
     }
     DATABASE_ROUTERS = ["edc.core.replica.PrimaryRouter"]
