@@ -16,7 +16,7 @@ from .models import Visit
 from .services import unscheduled_products
 
 
-class OverdueFilter(admin.SimpleListFilter):
+class SubjectsWithOverdueVisitsFilter(admin.SimpleListFilter):
     title = "overdue visits"
     parameter_name = "overdue"
 
@@ -39,7 +39,7 @@ def overdue_visits(subject):
 
 class Schedule(SubjectPageSection):
     list_display = (overdue_visits,)
-    list_filter = (OverdueFilter,)
+    list_filter = (SubjectsWithOverdueVisitsFilter,)
 
     def annotate(self, queryset, user):
         """The number of overdue visits of each subject (one correlated count for the page)."""

@@ -96,23 +96,19 @@ class PolicyFilterBackend(DjangoFilterBackend):
                 continue
             field = get_model_field(queryset.model, spec.field_name)
             model = getattr(field, "related_model", None)
-            if (not every and isinstance(spec, ModelChoiceFilter)
-                    and model is hooks.trial_model() and request.user.is_authenticated
-                    and not is_admin(request.user) and model.choice_scope is not None):
-                # checked against the memberships alone: the choices are never read
-                spec.queryset = spec.extra["queryset"] = model._default_manager.none()
+            trial_filter = (isinstance(spec, ModelChoiceFilter) and model is hooks.trial_model()
+                            and request.user.is_authenticated and not is_admin(request.user))
+            if trial_filter and not every and model.choice_scope is not None:
+                scoped = model._default_manager.none()  # memberships alone: choices never read
+            else:
+                scoped = scoped_choices(model, request.user) if model is not None else None
+            if scoped is None:
+                continue
+            spec.queryset = spec.extra["queryset"] = scoped  # django-filter rebuilds from it
+            if trial_filter:
                 spec.field_class = ReachedTrialField
                 spec.extra["reached"] = frozenset(reach_of(request.user).sites)
-                spec.__dict__.pop("_field", None)
-                continue
-            scoped = scoped_choices(model, request.user) if model is not None else None
-            if scoped is not None:  # django-filter rebuilds extra["queryset"] from it
-                spec.queryset = spec.extra["queryset"] = scoped
-                if (isinstance(spec, ModelChoiceFilter) and model is hooks.trial_model()
-                        and request.user.is_authenticated and not is_admin(request.user)):
-                    spec.field_class = ReachedTrialField
-                    spec.extra["reached"] = frozenset(reach_of(request.user).sites)
-                spec.__dict__.pop("_field", None)  # built with the unscoped choices
+            spec.__dict__.pop("_field", None)  # built with the unscoped choices
         return filterset
 
     def to_html(self, request, queryset, view):
