@@ -284,9 +284,8 @@ def enroll(subject: Subject, *, enrolled_on: dt.date, user=None, day0: dt.date |
     subject.status = lifecycle.ENROLLED
     subject.status_date = enrolled_on
     subject.status_reason = "enrolled"
-    # Audited writes come last: each audit table's hash chain serialises its writers until
-    # commit (``edc.core.triggers.HashChain``), so the schedule is planned from the unsaved
-    # state first, then visits (one INSERT), slot, number and subject are written back to back.
+    # The schedule is planned from the unsaved state first, then visits (one INSERT), slot,
+    # number and subject are written back to back, holding their row locks briefly.
     signals.schedule_changed.send(sender=Subject, subject=subject, reason="enrollment",
                                   locked=True)
     if slot is not None:

@@ -57,7 +57,9 @@ class ReasonRequired(Exception):
 class AuditEvent(pghistory.models.Event):
     """Base of every audit event model: who connected, and the row's link in the hash chain.
 
-    Both are set by the database (``edc.core.triggers.HashChain``), whatever the INSERT says.
+    Both are set by the database, whatever the INSERT says: the role as the row is inserted
+    (``edc.core.triggers.HashChain``), the hash when its transaction commits
+    (``edc.core.triggers.ChainAtCommit``).
     """
 
     # NULL, not "": only rows written before the chain existed lack them (DJ001 does not apply)

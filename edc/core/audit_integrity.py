@@ -1,12 +1,13 @@
 """Tamper evidence of the audit trail (21 CFR 11.10(e); ICH E6(R3) 4.2: attributable records).
 
 * **Hash chain**: every audit (event) row carries ``pgh_hash``, computed by the database when
-  the row is inserted (``edc.core.triggers.HashChain``) from the previous row's hash and the row
-  itself. Rewriting, deleting or inserting a row anywhere but at the end breaks the chain at
-  that row (or, if the rewritten row was re-hashed, at the next one). :func:`verify` recomputes
-  each table's chain and reports its first broken link; ``manage.py verify_audit`` and the
-  beat task ``edc.core.tasks.verify_audit_trail`` run it and print each table's head hash, which an
-  operator can keep outside the database to anchor the chain's end.
+  the transaction that wrote the row commits (``edc.core.triggers.ChainAtCommit``) from the
+  previous row's hash and the row itself. Rewriting, deleting or inserting a row anywhere but
+  at the end breaks the chain at that row (or, if the rewritten row was re-hashed, at the next
+  one). :func:`verify` recomputes each table's chain and reports its first broken link;
+  ``manage.py verify_audit`` and the beat task ``edc.core.tasks.verify_audit_trail`` run it
+  and print each table's head hash, which an operator can keep outside the database to anchor
+  the chain's end.
 * **Who**: ``pgh_db_user`` is the role of the connection, set by the database; the
   application's user and reason come from the pghistory context, which the application signs
   (:class:`SigningEncoder`: HMAC-SHA256 with ``AUDIT_SIGNING_KEY`` over the context id and the
@@ -27,6 +28,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
 from .audit import pghistory_context
+from .triggers import ChainAtCommit
 
 SIGNATURE_KEY = "sig"
 
@@ -115,11 +117,23 @@ def _context_problems(cursor, table: str) -> list[Problem]:
     return problems
 
 
+def chain_now(cursor) -> None:
+    """Chain the audit rows this transaction has written so far, as its commit would
+    (``SET CONSTRAINTS ... IMMEDIATE`` fires the deferred chain triggers), and defer again."""
+    cursor.execute("SELECT string_agg(quote_ident(tgname), ', ') FROM pg_trigger "
+                   "WHERE tgname LIKE %s", [f"pgtrigger_{ChainAtCommit.name}_%"])
+    names = cursor.fetchone()[0]
+    if names:
+        cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE; SET CONSTRAINTS {names} DEFERRED")
+
+
 def verify(*tables: str) -> list[Problem]:
     """The first broken link of each audit table's chain and every row whose context is not
-    the application's, ordered by table and row."""
+    the application's, ordered by table and row. Rows the calling transaction wrote are
+    chained first (:func:`chain_now`)."""
     problems = []
     with transaction.atomic(), connection.cursor() as cursor:
+        chain_now(cursor)
         cursor.execute("SET LOCAL TimeZone = 'UTC'")
         for table in tables or event_tables():
             broken = _first_broken_link(cursor, table)

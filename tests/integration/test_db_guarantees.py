@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
@@ -170,6 +171,8 @@ def test_a_forged_audit_context_is_detected(world, capsys):
     forged = json.dumps({"user": dm.pk, "username": "dm", "reason": "corrected per source"})
     _sql("SELECT set_config('pghistory.context_metadata', %s, true); "
          "UPDATE subjects_subject SET age_at_consent = 62 WHERE id = %s", [forged, free.pk])
+    with connection.cursor() as cursor:  # an audit row's id is final once it is chained
+        audit_integrity.chain_now(cursor)
     event = _sql("SELECT pgh_id, pgh_db_user FROM subjects_subjectevent "
                  "ORDER BY pgh_id DESC LIMIT 1")[0]
     assert event[1] == settings.DATABASE_APP_ROLE  # who really connected, from the database
@@ -191,11 +194,57 @@ def test_a_forged_audit_context_is_detected(world, capsys):
     assert [p.kind for p in audit_integrity.verify()] == ["unsigned context", "bad signature"]
 
 
+@committed
 def test_each_audit_row_is_chained_to_the_previous_row_of_its_table(world):
     rows = _sql("SELECT pgh_id, pgh_hash FROM subjects_subjectevent ORDER BY pgh_id")
     assert len(rows) == 2 and all(len(h) == 64 for _, h in rows)
     assert rows[0][1] != rows[1][1]
     assert audit_integrity.verify() == []
+
+
+def _app_connection():
+    """A second connection of the application's role to the test database (a psycopg
+    connection, not in autocommit)."""
+    db = settings.DATABASES["default"]
+    return psycopg.connect(host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432,
+                           dbname=db["NAME"], user=db["USER"],
+                           password=db.get("PASSWORD") or None)
+
+
+def _change_age(cursor, subject, age) -> None:
+    cursor.execute("SELECT set_config('pghistory.context_metadata', %s, true)",
+                   [json.dumps({"reason": "concurrent writer"})])
+    cursor.execute("UPDATE subjects_subject SET age_at_consent = %s WHERE id = %s",
+                   [age, subject.pk])
+
+
+@committed
+def test_writers_of_one_audit_table_wait_only_for_each_others_commit(world):
+    """Issue 19: the hash chain serialised every writer of an audit table from its first
+    audited write to its commit; now only the chaining at commit is serialised."""
+    free = world["free"]
+    other = make_subject(world["trial"], free.site, screening_number="A-3", age_at_consent=50)
+    with _app_connection() as first, _app_connection() as second:
+        with first.cursor() as cursor:  # an audited write, its transaction still open
+            _change_age(cursor, free, 70)
+        with second.cursor() as cursor:  # another writer of the same audit table
+            cursor.execute("SET lock_timeout = '2s'")
+            _change_age(cursor, other, 51)
+        second.commit()  # did not wait for the first transaction
+        first.commit()  # committed last, so chained last, whatever the order of the writes
+    rows = _sql("SELECT pgh_obj_id, age_at_consent FROM subjects_subjectevent "
+                "ORDER BY pgh_id DESC LIMIT 2")
+    assert rows == [(free.pk, 70), (other.pk, 51)]
+    assert [p.kind for p in audit_integrity.verify()] == ["unsigned context"] * 2  # raw SQL
+
+
+def test_rows_of_the_open_transaction_are_chained_before_they_are_verified(world):
+    free = world["free"]
+    with change_reason("age per ID card"):
+        Subject.objects.filter(pk=free.pk).update(age_at_consent=61)
+    assert _sql("SELECT count(*) FROM subjects_subjectevent WHERE pgh_hash IS NULL")[0][0] > 0
+    assert audit_integrity.verify() == []
+    assert _sql("SELECT count(*) FROM subjects_subjectevent WHERE pgh_hash IS NULL")[0][0] == 0
 
 
 @committed
