@@ -7,25 +7,35 @@ models 18 times (about half of ``migrate`` on an empty database, cProfile). :cla
 adds the model states of a group of ``CreateModel`` operations first and renders them once; the
 tables, constraints, indexes and triggers are then created by each ``CreateModel`` as before,
 so the schema and the migration state are the same as the operations one by one.
+:class:`TriggerChanges` does the same for pgtrigger's ``AddTrigger``/``RemoveTrigger``, which
+re-render their model (and the models related to it) once each.
 """
 
 from __future__ import annotations
 
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.models import CreateModel
+from pgtrigger.migrations import AddTrigger, RemoveTrigger
 
 
-class CreateModels(Operation):
-    """Several ``CreateModel`` operations with a single render of the migration state."""
+class _RenderOnce(Operation):
+    """Several operations of one kind, applied to the state with a single render of it; their
+    database operations run one by one between the group's states."""
 
     reversible = True
     reduces_to_sql = True
+    kinds: tuple[type[Operation], ...] = ()
 
-    def __init__(self, operations: list[CreateModel]):
-        if not all(isinstance(operation, CreateModel) for operation in operations):
-            raise TypeError("CreateModels groups CreateModel operations only")
+    def __init__(self, operations: list[Operation]):
+        if not all(isinstance(operation, self.kinds) for operation in operations):
+            raise TypeError(f"{type(self).__name__} groups "
+                            f"{', '.join(kind.__name__ for kind in self.kinds)} operations only")
         self.operations = list(operations)
         super().__init__()
+
+    @staticmethod
+    def model_of(operation) -> str:
+        raise NotImplementedError
 
     def deconstruct(self):
         return self.__class__.__qualname__, [self.operations], {}
@@ -39,8 +49,9 @@ class CreateModels(Operation):
             if rendered is not None:
                 state.__dict__["apps"] = rendered
         if rendered is not None:
-            state.reload_models([(app_label, operation.name_lower)
-                                 for operation in self.operations], delay=False)
+            state.reload_models(list(dict.fromkeys(
+                (app_label, self.model_of(operation)) for operation in self.operations)),
+                delay=False)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         for operation in self.operations:
@@ -53,9 +64,34 @@ class CreateModels(Operation):
     def references_model(self, name, app_label):
         return any(operation.references_model(name, app_label) for operation in self.operations)
 
-    def describe(self):
-        return "Create models " + ", ".join(operation.name for operation in self.operations)
-
     @property
     def migration_name_fragment(self):
         return "_".join(operation.migration_name_fragment for operation in self.operations)
+
+
+class CreateModels(_RenderOnce):
+    """Several ``CreateModel`` operations with a single render of the migration state."""
+
+    kinds = (CreateModel,)
+
+    @staticmethod
+    def model_of(operation) -> str:
+        return operation.name_lower
+
+    def describe(self):
+        return "Create models " + ", ".join(operation.name for operation in self.operations)
+
+
+class TriggerChanges(_RenderOnce):
+    """Several pgtrigger ``AddTrigger``/``RemoveTrigger`` operations with a single render of the
+    migration state (a removal drops the trigger of the state before the group, an addition
+    installs its own compiled trigger, as one by one)."""
+
+    kinds = (AddTrigger, RemoveTrigger)
+
+    @staticmethod
+    def model_of(operation) -> str:
+        return operation.model_name_lower
+
+    def describe(self):
+        return f"Change {len(self.operations)} triggers"

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.migrations.operations import CreateModel
 from django.db.migrations.state import ProjectState
 
-from edc.core.migration_operations import CreateModels
+from edc.core.migration_operations import CreateModels, TriggerChanges
 
 
 def _operations() -> list[CreateModel]:
@@ -69,3 +69,43 @@ def test_only_create_model_operations_are_grouped():
     with pytest.raises(TypeError):
         CreateModels([CreateModel("A", []), "not an operation"])
     assert CreateModels(_operations()).describe() == "Create models Parent, Child"
+
+
+def _trigger_operations():
+    """What the audit chain migrations do to an audit model (whose state here already has the
+    three triggers): remove the triggers, add them."""
+    from pgtrigger.migrations import AddTrigger, RemoveTrigger
+
+    from edc.core.triggers import AppendOnly, ChainAtCommit, HashChain
+    from subjects.models import Subject
+
+    event = Subject.pgh_event_model
+    return [RemoveTrigger("subjectevent", "append_only"),
+            RemoveTrigger("subjectevent", "hash_chain"),
+            RemoveTrigger("subjectevent", "chain_at_commit"),
+            *(AddTrigger("subjectevent", trigger.compile(event))
+              for trigger in (AppendOnly(), HashChain(), ChainAtCommit()))]
+
+
+def test_trigger_changes_give_the_state_of_the_operations_one_by_one_rendered_once(monkeypatch):
+    one_by_one, grouped = _rendered_state(), _rendered_state()
+    calls = {"count": 0}
+    original = ProjectState._reload
+
+    def counting(self, related_models):
+        calls["count"] += 1
+        return original(self, related_models)
+
+    monkeypatch.setattr(ProjectState, "_reload", counting)
+    for operation in _trigger_operations():
+        operation.state_forwards("subjects", one_by_one)
+    assert calls["count"] == 6
+    calls["count"] = 0
+    TriggerChanges(_trigger_operations()).state_forwards("subjects", grouped)
+    assert calls["count"] == 1
+    key = ("subjects", "subjectevent")
+    assert grouped.models[key].options["triggers"] == one_by_one.models[key].options["triggers"]
+    assert [t.name for t in grouped.apps.get_model(*key)._meta.triggers] == [
+        "append_only", "hash_chain", "chain_at_commit"]
+    with pytest.raises(TypeError):
+        TriggerChanges([CreateModel("A", [])])
