@@ -25,6 +25,8 @@ class _RenderOnce(Operation):
     reversible = True
     reduces_to_sql = True
     kinds: tuple[type[Operation], ...] = ()
+    #: ``ProjectState.reload_models``' ``delay``, as the grouped operations pass it one by one
+    delay = False
 
     def __init__(self, operations: list[Operation]):
         if not all(isinstance(operation, self.kinds) for operation in operations):
@@ -51,7 +53,7 @@ class _RenderOnce(Operation):
         if rendered is not None:
             state.reload_models(list(dict.fromkeys(
                 (app_label, self.model_of(operation)) for operation in self.operations)),
-                delay=False)
+                delay=self.delay)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         for operation in self.operations:
@@ -88,6 +90,7 @@ class TriggerChanges(_RenderOnce):
     installs its own compiled trigger, as one by one)."""
 
     kinds = (AddTrigger, RemoveTrigger)
+    delay = True  # a trigger changes no relation
 
     @staticmethod
     def model_of(operation) -> str:
