@@ -174,6 +174,7 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, ValuesListMixin,
     #: columns of its rows (``ValuesListMixin``: no model instances, issue 19).
     LIST_COLUMNS = {"registry_id_read": F("trial__registry_id"), "site_code_read": F("site__code"),
                     "arm_label_read": F("arm__label")}
+    list_columns = ("arm_id",)  # the arm label's masking asks whether there is an arm
     serializer_class = SubjectSerializer
     permission_classes = [DataEntryPermission]
     filterset_fields = ["trial", "site", "status", "cohort", "dose_level"]

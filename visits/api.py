@@ -94,6 +94,7 @@ class VisitViewSet(ScopedQuerysetMixin, ValuesListMixin, viewsets.ReadOnlyModelV
         *own_and(Visit, "subject__trial_id", "subject__protocol_version_id"))
     #: A list page reads the subject's two columns the blinded product code needs with each
     #: visit (``ValuesListMixin``: no model instances, issue 19).
+    list_columns = ("intervention",)
     list_related = {"subject": ("trial_id", "protocol_version_id")}
     serializer_class = VisitSerializer
     permission_classes = [DataEntryPermission]

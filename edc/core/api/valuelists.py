@@ -1,29 +1,54 @@
-"""List pages read as ``.values()`` rows, shown by the view's own serializer (issue 19).
+"""List pages read as ``.values()`` rows, shown as the view's serializer shows a record
+(issue 19).
 
 :class:`ValuesListMixin` answers a viewset's ``list`` with the query it answered before (the
 scoping of ``get_queryset``, every filter and ordering of ``filter_queryset``, the cursor
-pagination) read as dicts instead of model instances: the model's columns, the queryset's
-annotations and the columns ``list_related`` names. Each row becomes a :class:`Row`, its
-columns as attributes, and the request's serializer (the fields its ``get_fields`` leaves
-for this user) shows it as it shows a record: plain fields by column
-(``representation.PlainFieldsMixin``), every other field by DRF's own ``get_attribute`` and
-``to_representation``. The masking therefore runs the very code it runs on an instance (a
-method field or a product field asking ``trials.masking``); a field the row cannot serve fails
-(AttributeError), it never shows something else.
+pagination), read as dicts instead of model instances. What a row shows is planned once per
+request from the request's own serializer, i.e. the fields its ``get_fields`` leaves for this
+user (a sponsor's subject has no birth date: the column is not even read):
 
-A row also has the model's properties its serializer's fields read (e.g. a visit's
-``out_of_window``), ``pk``, and per ``list_related`` relation an object with the related
-record's primary key and named columns (one per related record of the page).
+* a plain field (``representation.plain_read``) whose source is a column or an annotation of
+  the query is that column, converted as DRF converts it (no conversion where the column's
+  type already gives DRF's value: an integer, text or boolean column);
+* every other field (a method field, a product code, a model property) is shown by DRF's own
+  ``get_attribute`` and ``to_representation`` on a :class:`Row` of the row: its columns as
+  attributes, ``pk``, the model's properties those fields read, and per ``list_related``
+  relation an object with the related record's key and named columns. The masking therefore
+  runs the very code it runs on an instance (``trials.masking``); a column the view did not
+  name in ``list_columns`` is missing (AttributeError): a field never shows something else.
 """
 
 from __future__ import annotations
 
 import inspect
 from functools import cached_property
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from rest_framework.response import Response
+
+from .representation import plain_read, show_others
+
+#: Converters that return a non-null value of a column of these internal types unchanged.
+_UNCHANGED = {
+    int: {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+          "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+          "PositiveSmallIntegerField"},
+    str: {"CharField", "TextField", "SlugField"},
+    bool: {"BooleanField"},
+    float: {"FloatField"},
+}
+
+
+def _unchanged(convert, model, column: str) -> bool:
+    """Whether ``convert`` leaves every non-null value ``model``'s ``column`` reads as is."""
+    try:
+        field = model._meta.get_field(column)
+    except FieldDoesNotExist:  # an annotation
+        return False
+    if field.is_relation:
+        field = field.target_field
+    return field.get_internal_type() in _UNCHANGED.get(convert, ())
 
 
 class Row:
@@ -52,61 +77,89 @@ def _terms(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value or ())
 
 
-class ValuesListMixin:
-    """``list`` from ``.values()`` rows (see module doc); the serializer shows each row."""
+class ListPlan:
+    """How one request's serializer shows rows of ``queryset`` (see module doc)."""
 
-    #: relation -> columns of the related record a row's fields read (``subject.trial_id``).
+    def __init__(self, serializer, queryset, columns: tuple[str, ...],
+                 related: dict[str, tuple[str, ...]], ordering: list[str]):
+        model = queryset.model
+        readable = {f.attname for f in model._meta.concrete_fields}
+        readable |= set(queryset.query.annotation_select)
+        self.names, plain, self.others, properties = [], [], [], set()
+        for field in serializer._readable_fields:
+            self.names.append(field.field_name)
+            read = plain_read(field, model)
+            if read is not None and read[0] in readable:
+                plain.append((field.field_name, *read))
+                continue
+            self.others.append((field.field_name, field))
+            source = field.source_attrs[0] if field.source_attrs else None
+            if source and isinstance(inspect.getattr_static(model, source, None),
+                                     property | cached_property):
+                properties.add(source)
+        self.plain_names = [name for name, _, _ in plain]
+        plain_columns = [column for _, column, _ in plain]
+        self.getter = (itemgetter(*plain_columns) if len(plain_columns) > 1
+                       else (lambda row: (row[plain_columns[0]],)) if plain_columns else None)
+        self.converters = [(name, convert) for name, column, convert in plain
+                           if not _unchanged(convert, model, column)]
+        self.make = row_class(model, tuple(sorted(properties)))
+        self.related = []
+        wanted = [*plain_columns, *columns, *queryset.query.annotation_select]
+        for relation, names in related.items():
+            field = model._meta.get_field(relation)
+            if relation in wanted:
+                raise ImproperlyConfigured(f"{relation} is a column and a related record")
+            self.related.append((relation, field.attname, field.related_model._meta.pk.attname,
+                                 [(name, f"{relation}__{name}") for name in names]))
+            wanted += [field.attname, *(f"{relation}__{name}" for name in names)]
+        if "__all__" in ordering:
+            raise ImproperlyConfigured("a values list needs its ordering fields named")
+        wanted += [term.lstrip("-") for term in ordering]  # a cursor reads its position
+        self.columns = list(dict.fromkeys(wanted))
+
+    def show(self, rows: list[dict]) -> list[dict]:
+        names, plain_names, getter = self.names, self.plain_names, self.getter
+        converters, others, make = self.converters, self.others, self.make
+        seen = {relation: {} for relation, *_ in self.related}
+        shown = []
+        for row in rows:
+            ret = dict.fromkeys(names)  # DRF's order of the fields
+            if getter is not None:
+                ret.update(zip(plain_names, getter(row), strict=True))
+            for name, convert in converters:
+                value = ret[name]
+                if value is not None:
+                    ret[name] = convert(value)
+            if others:
+                record = make(row)
+                for relation, attname, pk, names_of in self.related:
+                    key = row[attname]
+                    other = seen[relation].get(key)
+                    if other is None and key is not None:
+                        other = seen[relation][key] = Row(
+                            {pk: key, **{name: row[column] for name, column in names_of}})
+                    setattr(record, relation, other)
+                show_others(ret, others, record)
+            shown.append(ret)
+        return shown
+
+
+class ValuesListMixin:
+    """``list`` from ``.values()`` rows (see module doc)."""
+
+    #: Columns (attnames) that fields other than plain ones read (``arm_id``), beyond the
+    #: plain fields' own columns and the queryset's annotations.
+    list_columns: tuple[str, ...] = ()
+    #: relation -> columns of the related record other fields read (``subject.trial_id``).
     list_related: dict[str, tuple[str, ...]] = {}
 
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
-        columns = self._list_columns(queryset)
-        rows = queryset.values(*columns)
+        plan = ListPlan(self.get_serializer(), queryset, self.list_columns, self.list_related,
+                        [*_terms(getattr(self, "ordering_fields", None)),
+                         *_terms(getattr(self.paginator, "ordering", None))])
+        rows = queryset.values(*plan.columns)
         page = self.paginate_queryset(rows)
-        data = self.show_rows(list(rows) if page is None else page, set(columns))
+        data = plan.show(list(rows) if page is None else page)
         return Response(data) if page is None else self.get_paginated_response(data)
-
-    def _list_columns(self, queryset) -> list[str]:
-        """The model's columns, the queryset's annotations, the related columns and every
-        ordering term (a cursor's position is read from the row)."""
-        model = queryset.model
-        columns = [f.attname for f in model._meta.concrete_fields]
-        columns += [name for name in queryset.query.annotation_select if name not in columns]
-        for relation, names in self.list_related.items():
-            if relation in columns:
-                raise ImproperlyConfigured(f"{relation} is a column and a related record")
-            columns += [f"{relation}__{name}" for name in names]
-        terms = [*_terms(getattr(self, "ordering_fields", None)),
-                 *_terms(getattr(self.paginator, "ordering", None))]
-        if "__all__" in terms:
-            raise ImproperlyConfigured("a values list needs its ordering fields named")
-        columns += [name for name in dict.fromkeys(term.lstrip("-") for term in terms)
-                    if name not in columns]
-        return columns
-
-    def show_rows(self, rows: list[dict], columns: set[str]) -> list[dict]:
-        """Each row as the request's serializer shows the record."""
-        serializer = self.get_serializer()
-        model = serializer.Meta.model
-        properties = tuple(sorted({
-            field.source_attrs[0] for field in serializer._readable_fields
-            if field.source_attrs and field.source_attrs[0] not in columns and isinstance(
-                inspect.getattr_static(model, field.source_attrs[0], None),
-                property | cached_property)}))
-        make = row_class(model, properties)
-        related = {}
-        for relation, names in self.list_related.items():
-            field = model._meta.get_field(relation)
-            related[relation] = (field.attname, field.related_model._meta.pk.attname, names, {})
-        shown = []
-        for columns_of_row in rows:
-            row = make(columns_of_row)
-            for relation, (attname, pk, names, seen) in related.items():
-                key = columns_of_row[attname]
-                record = seen.get(key)
-                if record is None and key is not None:
-                    record = seen[key] = Row({pk: key, **{
-                        name: columns_of_row[f"{relation}__{name}"] for name in names}})
-                setattr(row, relation, record)
-            shown.append(serializer.to_representation(row))
-        return shown
