@@ -96,3 +96,13 @@ def test_a_blinded_list_names_no_arm_and_no_product(api, trial004):
         text = json.dumps([subjects, visits])
         assert not [label for label in labels if label in text], user
         assert not [code for code in products if f'"{code}"' in text], user
+
+
+def test_a_column_the_view_does_not_name_fails_instead_of_showing_something_else(
+        api, trial004, monkeypatch):
+    from subjects.api import SubjectViewSet
+
+    monkeypatch.setattr(SubjectViewSet, "list_columns", ())  # the masking needs arm_id
+    api.force_authenticate(trial004["users"]["blinded investigator"])
+    with pytest.raises(AttributeError, match="arm_id"):
+        api.get("/api/v1/subjects/")
