@@ -42,7 +42,7 @@ def _iso_datetime(value):
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _iso_date(value):
+def iso_date(value):
     return value if isinstance(value, str) else value.isoformat()
 
 
@@ -73,7 +73,7 @@ def _converter(field) -> Callable | None:
         return _iso_datetime
     if _stock(field, fields.DateField) and getattr(
             field, "format", api_settings.DATE_FORMAT) == fields.ISO_8601:
-        return _iso_date
+        return iso_date
     return None
 
 

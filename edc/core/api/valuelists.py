@@ -10,8 +10,9 @@ user (a sponsor's subject has no birth date: the column is not even read):
 * a plain field (``representation.plain_read``) whose source is a column or an annotation of
   the query is that column, converted as DRF converts it (no conversion where the column's
   type already gives DRF's value: an integer, text or boolean column);
-* every other field (a method field, a product code, a model property) is shown by DRF's own
-  ``get_attribute`` and ``to_representation`` on a :class:`Row` of the row: its columns as
+* a method field is its serializer's method called with a :class:`Row` of the row, as DRF
+  calls it with the record; every other field (a product code, a model property) is shown
+  by DRF's own ``get_attribute`` and ``to_representation`` on that row: its columns as
   attributes, ``pk``, the model's properties those fields read, and per ``list_related``
   relation an object with the related record's key and named columns. The masking therefore
   runs the very code it runs on an instance (``trials.masking``); a column the view did not
@@ -20,14 +21,16 @@ user (a sponsor's subject has no birth date: the column is not even read):
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 from functools import cached_property
 from operator import attrgetter, itemgetter
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from rest_framework.fields import SerializerMethodField
 from rest_framework.response import Response
 
-from .representation import plain_read, show_others
+from .representation import iso_date, plain_read, show_others
 
 #: Converters that return a non-null value of a column of these internal types unchanged.
 _UNCHANGED = {
@@ -40,15 +43,26 @@ _UNCHANGED = {
 }
 
 
-def _unchanged(convert, model, column: str) -> bool:
-    """Whether ``convert`` leaves every non-null value ``model``'s ``column`` reads as is."""
+def _internal_type(model, column: str) -> str | None:
+    """The internal type of ``model``'s ``column`` (a relation's: its target's; None: an
+    annotation)."""
     try:
         field = model._meta.get_field(column)
-    except FieldDoesNotExist:  # an annotation
-        return False
-    if field.is_relation:
-        field = field.target_field
-    return field.get_internal_type() in _UNCHANGED.get(convert, ())
+    except FieldDoesNotExist:
+        return None
+    return (field.target_field if field.is_relation else field).get_internal_type()
+
+
+def _unchanged(convert, model, column: str) -> bool:
+    """Whether ``convert`` leaves every non-null value ``model``'s ``column`` reads as is."""
+    return _internal_type(model, column) in _UNCHANGED.get(convert, ())
+
+
+def _as_read(convert, model, column: str):
+    """``convert`` for the values of ``column`` (a date column's are dates: ``isoformat``)."""
+    if convert is iso_date and _internal_type(model, column) == "DateField":
+        return dt.date.isoformat
+    return convert
 
 
 class Row:
@@ -85,12 +99,15 @@ class ListPlan:
         model = queryset.model
         readable = {f.attname for f in model._meta.concrete_fields}
         readable |= set(queryset.query.annotation_select)
-        self.names, plain, self.others, properties = [], [], [], set()
+        self.names, plain, self.others, self.methods, properties = [], [], [], [], set()
         for field in serializer._readable_fields:
             self.names.append(field.field_name)
             read = plain_read(field, model)
             if read is not None and read[0] in readable:
                 plain.append((field.field_name, *read))
+                continue
+            if type(field) is SerializerMethodField:  # DRF calls the method with the record
+                self.methods.append((field.field_name, getattr(field.parent, field.method_name)))
                 continue
             self.others.append((field.field_name, field))
             source = field.source_attrs[0] if field.source_attrs else None
@@ -101,7 +118,8 @@ class ListPlan:
         plain_columns = [column for _, column, _ in plain]
         self.getter = (itemgetter(*plain_columns) if len(plain_columns) > 1
                        else (lambda row: (row[plain_columns[0]],)) if plain_columns else None)
-        self.converters = [(name, convert) for name, column, convert in plain
+        self.converters = [(name, _as_read(convert, model, column))
+                           for name, column, convert in plain
                            if not _unchanged(convert, model, column)]
         self.make = row_class(model, tuple(sorted(properties)))
         self.related = []
@@ -120,7 +138,8 @@ class ListPlan:
 
     def show(self, rows: list[dict]) -> list[dict]:
         names, plain_names, getter = self.names, self.plain_names, self.getter
-        converters, others, make = self.converters, self.others, self.make
+        converters, others, methods, make = (self.converters, self.others, self.methods,
+                                             self.make)
         seen = {relation: {} for relation, *_ in self.related}
         shown = []
         for row in rows:
@@ -131,7 +150,7 @@ class ListPlan:
                 value = ret[name]
                 if value is not None:
                     ret[name] = convert(value)
-            if others:
+            if others or methods:
                 record = make(row)
                 for relation, attname, pk, names_of in self.related:
                     key = row[attname]
@@ -140,6 +159,8 @@ class ListPlan:
                         other = seen[relation][key] = Row(
                             {pk: key, **{name: row[column] for name, column in names_of}})
                     setattr(record, relation, other)
+                for name, method in methods:
+                    ret[name] = method(record)
                 show_others(ret, others, record)
             shown.append(ret)
         return shown
