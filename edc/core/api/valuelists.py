@@ -9,7 +9,8 @@ user (a sponsor's subject has no birth date: the column is not even read):
 
 * a plain field (``representation.plain_read``) whose source is a column or an annotation of
   the query is that column, converted as DRF converts it (no conversion where the column's
-  type already gives DRF's value: an integer, text or boolean column);
+  type already gives DRF's value: an integer, text or boolean column; a column an instance
+  reads through a descriptor of its own is refused);
 * a method field is its serializer's method called with a :class:`Row` of the row, as DRF
   calls it with the record; every other field (a product code, a model property) is shown
   by DRF's own ``get_attribute`` and ``to_representation`` on that row: its columns as
@@ -27,6 +28,7 @@ from functools import cached_property
 from operator import attrgetter, itemgetter
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db.models.query_utils import DeferredAttribute
 from rest_framework.fields import SerializerMethodField
 from rest_framework.response import Response
 
@@ -104,6 +106,10 @@ class ListPlan:
             self.names.append(field.field_name)
             read = plain_read(field, model)
             if read is not None and read[0] in readable:
+                if not isinstance(inspect.getattr_static(model, read[0], None),
+                                  DeferredAttribute | None):
+                    raise ImproperlyConfigured(f"{read[0]}: an instance reads it through its "
+                                               "own descriptor, a row cannot")
                 plain.append((field.field_name, *read))
                 continue
             if type(field) is SerializerMethodField:  # DRF calls the method with the record
