@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from edc.core import roles
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from edc.core.api.representation import PlainFieldsMixin, own_and
+from edc.core.api.valuelists import ValuesListMixin
 from edc.core.audit import change_reason
 from trials import masking
 from trials.models import EligibilityCriterion
@@ -165,13 +166,15 @@ class InvestigatorOnly(permissions.BasePermission):
         return roles.has_role(request.user, roles.INVESTIGATOR, roles.ADMIN)
 
 
-class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
+class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, ValuesListMixin,
+                     viewsets.ModelViewSet):
     queryset = Subject.objects.select_related("trial", "site", "arm").only(
         *own_and(Subject, "trial__registry_id", "site__code", "arm__label"))
     #: A list page reads the trial's registry id, the site's code and the arm's label as
-    #: columns of the subject (one model instance per row, not four: issue 19).
+    #: columns of its rows (``ValuesListMixin``: no model instances, issue 19).
     LIST_COLUMNS = {"registry_id_read": F("trial__registry_id"), "site_code_read": F("site__code"),
                     "arm_label_read": F("arm__label")}
+    list_columns = ("arm_id",)  # the arm label's masking asks whether there is an arm
     serializer_class = SubjectSerializer
     permission_classes = [DataEntryPermission]
     filterset_fields = ["trial", "site", "status", "cohort", "dose_level"]
@@ -180,7 +183,7 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewS
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.action == "list":
-            queryset = queryset.select_related(None).defer(None).annotate(**self.LIST_COLUMNS)
+            queryset = queryset.annotate(**self.LIST_COLUMNS)
         return queryset
 
     def _respond(self, subject, code=status.HTTP_200_OK):

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from edc.core.api.errors import django_validation_detail
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from edc.core.api.representation import PlainFieldsMixin, own_and
+from edc.core.api.valuelists import ValuesListMixin
 from edc.core.exceptions import ConflictValidationError
 from subjects.models import Subject
 from trials import masking
@@ -86,11 +87,15 @@ class VisitFilter(django_filters.FilterSet):
         return queryset.overdue() if value else queryset.exclude(overdue_q())
 
 
-class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
+class VisitViewSet(ScopedQuerysetMixin, ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     """The visit calendar; visits are generated from the protocol, never created by hand."""
 
     queryset = Visit.objects.select_related("subject").only(
         *own_and(Visit, "subject__trial_id", "subject__protocol_version_id"))
+    #: A list page reads the subject's two columns the blinded product code needs with each
+    #: visit (``ValuesListMixin``: no model instances, issue 19).
+    list_columns = ("intervention",)
+    list_related = {"subject": ("trial_id", "protocol_version_id")}
     serializer_class = VisitSerializer
     permission_classes = [DataEntryPermission]
     filterset_class = VisitFilter
@@ -98,30 +103,7 @@ class VisitViewSet(ScopedQuerysetMixin, viewsets.ReadOnlyModelViewSet):
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
 
     def get_queryset(self):
-        queryset = super().get_queryset().with_overdue()
-        if self.action == "list":  # the subject's two columns with the visit (see below)
-            queryset = queryset.select_related(None).defer(None).annotate(
-                subject_trial_read=F("subject__trial_id"),
-                subject_version_read=F("subject__protocol_version_id"))
-        return queryset
-
-    def paginate_queryset(self, queryset):
-        """The page; on a list, one subject (its trial and protocol version, what the blinded
-        product code needs) per subject of the page, not per visit (issue 19)."""
-        page = super().paginate_queryset(queryset)
-        if page is not None and self.action == "list":
-            names = [f.attname for f in Subject._meta.concrete_fields
-                     if f.attname in ("id", "trial_id", "protocol_version_id")]
-            subjects = {}
-            for visit in page:
-                subject = subjects.get(visit.subject_id)
-                if subject is None:
-                    columns = {"id": visit.subject_id, "trial_id": visit.subject_trial_read,
-                               "protocol_version_id": visit.subject_version_read}
-                    subject = subjects[visit.subject_id] = Subject.from_db(
-                        queryset.db, names, [columns[name] for name in names])
-                Visit.subject.field.set_cached_value(visit, subject)
-        return page
+        return super().get_queryset().with_overdue()
 
     def _respond(self, visit):
         return Response(self.get_serializer(self.get_queryset().get(pk=visit.pk)).data)

@@ -54,3 +54,16 @@ def test_only_stock_fields_with_one_attribute_are_plain():
     assert plan["label"] is not None  # a method field goes through DRF
     assert all(plan[name] is None for name in ("id", "trial", "sex", "birth_date",
                                                "created_at", "cohort"))
+
+
+def test_each_serializer_has_its_own_copy_of_a_derived_field():
+    PlainSubject(Subject()).fields  # the first one makes the class's prototypes  # noqa: B018
+    one, two = PlainSubject(Subject()).fields, PlainSubject(Subject()).fields
+    assert type(one["sex"]) is type(two["sex"]) and one["sex"] is not two["sex"]
+    assert one["sex"].parent is not two["sex"].parent
+    one["sex"].error_messages["invalid_choice"] = "changed for one request"
+    one["screening_number"].validators.append(lambda value: None)
+    assert two["sex"].error_messages["invalid_choice"] != "changed for one request"
+    assert len(two["screening_number"].validators) == len(
+        DrfSubject(Subject()).fields["screening_number"].validators)
+    assert PlainSubject(Subject(id=1, sex="F")).data == DrfSubject(Subject(id=1, sex="F")).data

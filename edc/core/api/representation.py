@@ -27,6 +27,7 @@ from django.utils import timezone
 from rest_framework import fields, relations
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
+from rest_framework.serializers import BaseSerializer
 from rest_framework.settings import api_settings
 
 
@@ -41,7 +42,7 @@ def _iso_datetime(value):
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _iso_date(value):
+def iso_date(value):
     return value if isinstance(value, str) else value.isoformat()
 
 
@@ -72,7 +73,7 @@ def _converter(field) -> Callable | None:
         return _iso_datetime
     if _stock(field, fields.DateField) and getattr(
             field, "format", api_settings.DATE_FORMAT) == fields.ISO_8601:
-        return _iso_date
+        return iso_date
     return None
 
 
@@ -92,25 +93,59 @@ def _related_id(field, model) -> str | None:
     return model_field.attname
 
 
+class _Prototype:
+    """An unbound field made once; :meth:`fresh` copies it for one serializer with its own
+    attributes and containers (a validator list, an error message dict): a field made again,
+    at a fraction of the cost."""
+
+    def __init__(self, field):
+        self.field = field
+        self.containers = [name for name, value in field.__dict__.items()
+                           if type(value) in (dict, list)]
+
+    def fresh(self):
+        field = object.__new__(type(self.field))
+        state = field.__dict__ = self.field.__dict__.copy()
+        for name in self.containers:
+            state[name] = state[name].copy()
+        return field
+
+
+def plain_read(field, model) -> tuple[str, Callable] | None:
+    """(attribute, converter) when ``field`` is plain for ``model``'s records, else None."""
+    attname = _related_id(field, model)
+    if attname is not None:
+        return attname, int
+    convert = _converter(field)
+    source = field.source_attrs[0] if len(field.source_attrs) == 1 else None
+    if convert is None or source is None or callable(
+            inspect.getattr_static(model, source, None)):  # DRF calls methods
+        return None
+    return source, convert
+
+
 class PlainFieldsMixin:
     """DRF's ``to_representation``, with plain fields read directly (see module doc)."""
 
     def get_fields(self):
         """``ModelSerializer.get_fields`` with the model's fields derived once per class: each
-        is made anew from the arguments DRF made it with (what DRF's own copy of a field does,
-        less the introspection); declared fields are deep-copied, as DRF does."""
+        is made once from the arguments DRF made it with (what DRF's own copy of a field
+        does, less the introspection) and every serializer gets a copy of it
+        (:class:`_Prototype`); declared fields are deep-copied, as DRF does."""
         cls = type(self)
         recipe = cls.__dict__.get("_field_recipe")
         if recipe is None:
             built = super().get_fields()
-            recipe = [(name, None) if name in self._declared_fields
-                      else (name, (type(field), field._args, field._kwargs))
+            recipe = [(name, None if name in self._declared_fields
+                       else (type(field), field._args, field._kwargs)
+                       if isinstance(field, BaseSerializer)
+                       else _Prototype(type(field)(*field._args, **field._kwargs)))
                       for name, field in built.items()]
             cls._field_recipe = recipe
             return built
         declared = copy.deepcopy(self._declared_fields)
         return {name: declared[name] if made is None else made[0](*made[1], **made[2])
-                for name, made in recipe}
+                if type(made) is tuple else made.fresh() for name, made in recipe}
 
     def _plain_plan(self) -> list[tuple]:
         """(name, attribute, converter, None) per plain field, (name, None, None, field) per
@@ -120,17 +155,9 @@ class PlainFieldsMixin:
             model = self.Meta.model
             plan = []
             for field in self._readable_fields:
-                attname = _related_id(field, model)
-                if attname is not None:
-                    plan.append((field.field_name, attname, int, None))
-                    continue
-                convert = _converter(field)
-                source = field.source_attrs[0] if len(field.source_attrs) == 1 else None
-                if convert is None or source is None or callable(
-                        inspect.getattr_static(model, source, None)):  # DRF calls methods
-                    plan.append((field.field_name, None, None, field))
-                else:
-                    plan.append((field.field_name, source, convert, None))
+                read = plain_read(field, model)
+                plan.append((field.field_name, None, None, field) if read is None
+                            else (field.field_name, *read, None))
             self.__dict__["_plain_fields"] = plan
         return plan
 
@@ -160,15 +187,21 @@ class PlainFieldsMixin:
                 value = ret[name]
                 if value is not None:
                     ret[name] = convert(value)
-        for name, field in others:
-            try:
-                attribute = field.get_attribute(instance)
-            except SkipField:
-                del ret[name]
-                continue
-            check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
-            ret[name] = None if check is None else field.to_representation(attribute)
-        return ret
+        return show_others(ret, others, instance)
+
+
+def show_others(ret: dict, others: list[tuple], instance) -> dict:
+    """``ret`` with each of the ``others`` (name, field) shown from ``instance`` as DRF shows
+    it (``Serializer.to_representation``)."""
+    for name, field in others:
+        try:
+            attribute = field.get_attribute(instance)
+        except SkipField:
+            del ret[name]
+            continue
+        check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+        ret[name] = None if check is None else field.to_representation(attribute)
+    return ret
 
 
 def own_and(model, *related: str) -> list[str]:

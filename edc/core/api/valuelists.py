@@ -1,0 +1,192 @@
+"""List pages read as ``.values()`` rows, shown as the view's serializer shows a record
+(issue 19).
+
+:class:`ValuesListMixin` answers a viewset's ``list`` with the query it answered before (the
+scoping of ``get_queryset``, every filter and ordering of ``filter_queryset``, the cursor
+pagination), read as dicts instead of model instances. What a row shows is planned once per
+request from the request's own serializer, i.e. the fields its ``get_fields`` leaves for this
+user (a sponsor's subject has no birth date: the column is not even read):
+
+* a plain field (``representation.plain_read``) whose source is a column or an annotation of
+  the query is that column, converted as DRF converts it (no conversion where the column's
+  type already gives DRF's value: an integer, text or boolean column; a column an instance
+  reads through a descriptor of its own is refused);
+* a method field is its serializer's method called with a :class:`Row` of the row, as DRF
+  calls it with the record; every other field (a product code, a model property) is shown
+  by DRF's own ``get_attribute`` and ``to_representation`` on that row: its columns as
+  attributes, ``pk``, the model's properties those fields read, and per ``list_related``
+  relation an object with the related record's key and named columns. The masking therefore
+  runs the very code it runs on an instance (``trials.masking``); a column the view did not
+  name in ``list_columns`` is missing (AttributeError): a field never shows something else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from functools import cached_property
+from operator import attrgetter, itemgetter
+
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db.models.query_utils import DeferredAttribute
+from rest_framework.fields import SerializerMethodField
+from rest_framework.response import Response
+
+from .representation import iso_date, plain_read, show_others
+
+#: Converters that return a non-null value of a column of these internal types unchanged.
+_UNCHANGED = {
+    int: {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField",
+          "SmallIntegerField", "PositiveIntegerField", "PositiveBigIntegerField",
+          "PositiveSmallIntegerField"},
+    str: {"CharField", "TextField", "SlugField"},
+    bool: {"BooleanField"},
+    float: {"FloatField"},
+}
+
+
+def _internal_type(model, column: str) -> str | None:
+    """The internal type of ``model``'s ``column`` (a relation's: its target's; None: an
+    annotation)."""
+    try:
+        field = model._meta.get_field(column)
+    except FieldDoesNotExist:
+        return None
+    return (field.target_field if field.is_relation else field).get_internal_type()
+
+
+def _unchanged(convert, model, column: str) -> bool:
+    """Whether ``convert`` leaves every non-null value ``model``'s ``column`` reads as is."""
+    return _internal_type(model, column) in _UNCHANGED.get(convert, ())
+
+
+def _as_read(convert, model, column: str):
+    """``convert`` for the values of ``column`` (a date column's are dates: ``isoformat``)."""
+    if convert is iso_date and _internal_type(model, column) == "DateField":
+        return dt.date.isoformat
+    return convert
+
+
+class Row:
+    """A ``.values()`` row read as a record: its columns are its attributes."""
+
+    def __init__(self, columns: dict):
+        self.__dict__ = columns
+
+
+#: (model, property names) -> the Row class with those properties of the model.
+_row_classes: dict[tuple, type] = {}
+
+
+def row_class(model, properties: tuple[str, ...]) -> type:
+    """The :class:`Row` of ``model``'s rows: ``pk`` and the model's ``properties``."""
+    key = (model, properties)
+    made = _row_classes.get(key)
+    if made is None:
+        members = {name: inspect.getattr_static(model, name) for name in properties}
+        members["pk"] = property(attrgetter(model._meta.pk.attname))
+        made = _row_classes[key] = type(f"{model.__name__}Row", (Row,), members)
+    return made
+
+
+def _terms(value) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or ())
+
+
+class ListPlan:
+    """How one request's serializer shows rows of ``queryset`` (see module doc)."""
+
+    def __init__(self, serializer, queryset, columns: tuple[str, ...],
+                 related: dict[str, tuple[str, ...]], ordering: list[str]):
+        model = queryset.model
+        readable = {f.attname for f in model._meta.concrete_fields}
+        readable |= set(queryset.query.annotation_select)
+        self.names, plain, self.others, self.methods, properties = [], [], [], [], set()
+        for field in serializer._readable_fields:
+            self.names.append(field.field_name)
+            read = plain_read(field, model)
+            if read is not None and read[0] in readable:
+                if not isinstance(inspect.getattr_static(model, read[0], None),
+                                  DeferredAttribute | None):
+                    raise ImproperlyConfigured(f"{read[0]}: an instance reads it through its "
+                                               "own descriptor, a row cannot")
+                plain.append((field.field_name, *read))
+                continue
+            if type(field) is SerializerMethodField:  # DRF calls the method with the record
+                self.methods.append((field.field_name, getattr(field.parent, field.method_name)))
+                continue
+            self.others.append((field.field_name, field))
+            source = field.source_attrs[0] if field.source_attrs else None
+            if source and isinstance(inspect.getattr_static(model, source, None),
+                                     property | cached_property):
+                properties.add(source)
+        self.plain_names = [name for name, _, _ in plain]
+        plain_columns = [column for _, column, _ in plain]
+        self.getter = (itemgetter(*plain_columns) if len(plain_columns) > 1
+                       else (lambda row: (row[plain_columns[0]],)) if plain_columns else None)
+        self.converters = [(name, _as_read(convert, model, column))
+                           for name, column, convert in plain
+                           if not _unchanged(convert, model, column)]
+        self.make = row_class(model, tuple(sorted(properties)))
+        self.related = []
+        wanted = [*plain_columns, *columns, *queryset.query.annotation_select]
+        for relation, names in related.items():
+            field = model._meta.get_field(relation)
+            if relation in wanted:
+                raise ImproperlyConfigured(f"{relation} is a column and a related record")
+            self.related.append((relation, field.attname, field.related_model._meta.pk.attname,
+                                 [(name, f"{relation}__{name}") for name in names]))
+            wanted += [field.attname, *(f"{relation}__{name}" for name in names)]
+        if "__all__" in ordering:
+            raise ImproperlyConfigured("a values list needs its ordering fields named")
+        wanted += [term.lstrip("-") for term in ordering]  # a cursor reads its position
+        self.columns = list(dict.fromkeys(wanted))
+
+    def show(self, rows: list[dict]) -> list[dict]:
+        names, plain_names, getter = self.names, self.plain_names, self.getter
+        converters, others, methods, make = (self.converters, self.others, self.methods,
+                                             self.make)
+        seen = {relation: {} for relation, *_ in self.related}
+        shown = []
+        for row in rows:
+            ret = dict.fromkeys(names)  # DRF's order of the fields
+            if getter is not None:
+                ret.update(zip(plain_names, getter(row), strict=True))
+            for name, convert in converters:
+                value = ret[name]
+                if value is not None:
+                    ret[name] = convert(value)
+            if others or methods:
+                record = make(row)
+                for relation, attname, pk, names_of in self.related:
+                    key = row[attname]
+                    other = seen[relation].get(key)
+                    if other is None and key is not None:
+                        other = seen[relation][key] = Row(
+                            {pk: key, **{name: row[column] for name, column in names_of}})
+                    setattr(record, relation, other)
+                for name, method in methods:
+                    ret[name] = method(record)
+                show_others(ret, others, record)
+            shown.append(ret)
+        return shown
+
+
+class ValuesListMixin:
+    """``list`` from ``.values()`` rows (see module doc)."""
+
+    #: Columns (attnames) that fields other than plain ones read (``arm_id``), beyond the
+    #: plain fields' own columns and the queryset's annotations.
+    list_columns: tuple[str, ...] = ()
+    #: relation -> columns of the related record other fields read (``subject.trial_id``).
+    list_related: dict[str, tuple[str, ...]] = {}
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        plan = ListPlan(self.get_serializer(), queryset, self.list_columns, self.list_related,
+                        [*_terms(getattr(self, "ordering_fields", None)),
+                         *_terms(getattr(self.paginator, "ordering", None))])
+        rows = queryset.values(*plan.columns)
+        page = self.paginate_queryset(rows)
+        data = plan.show(list(rows) if page is None else page)
+        return Response(data) if page is None else self.get_paginated_response(data)
