@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.core.audit import ReasonRequired, change_reason, current_reason
+from edc.core.audit import ReasonRequired, change_reason, checked_together, current_reason
 from edc.core.outbox import enqueue
 from notifications import services as alerts
 from subjects.models import Subject
@@ -92,10 +92,11 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
         if name in merged:
             setattr(ae, name, merged[name])
     ae.grade = max(e.grade for e in episodes)
-    ae.save()
-    # the rows this call created: for a new AE all its episodes and attributions
-    ae.created_rows = (_save_episodes(ae, episodes, creating=instance is None),
-                       _save_attributions(ae, attributions, creating=instance is None))
+    with checked_together():  # the AE and its new rows: one lock-and-signature check
+        ae.save()
+        # the rows this call created: for a new AE all its episodes and attributions
+        ae.created_rows = (_save_episodes(ae, episodes, creating=instance is None),
+                           _save_attributions(ae, attributions, creating=instance is None))
     if ae.grade == 5:
         from subjects.services import record_death
 
