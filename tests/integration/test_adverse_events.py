@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/adverse-events/"
 #: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
-SELECTS_PER_CREATE = 7
+SELECTS_PER_CREATE = 6
 #: Savepoints of one AE create in a test (whose own transaction makes the service's atomic
 #: a savepoint): the service's only; the rows are written inside it without one each
 #: (``edc.core.audit.guarded_write``), none nested around the service.
@@ -313,6 +313,26 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
     assert len(savepoints) == SAVEPOINTS_PER_CREATE
     lock_checks = [s for s in selects if 'FROM "data_management_lock"' in s]
     assert len(lock_checks) == 1  # the AE, its episodes and attributions: one subject
+    subject_reads = [s for s in selects if s.startswith('SELECT "subjects_subject"."id"')]
+    assert len(subject_reads) == 1 and subject_reads[0].endswith(
+        'FOR UPDATE OF "subjects_subject"'), subject_reads  # validated in scope, locked
+
+
+def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, setting):
+    """The subject is looked up in the user's scope as a field (DRF's answer for an unknown
+    one), reported with the other fields' errors, and nothing is saved."""
+    other = make_subject(setting["trial"], setting["site_b"],
+                         protocol_version=setting["trial"].current_version())
+    api.force_authenticate(setting["nurse"])  # site A only
+    before = counts()
+    response = api.post(URL, payload(setting, subject=other.pk, term=0), format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        {"field": "subject", "code": "does_not_exist",
+         "message": f'Invalid pk "{other.pk}" - object does not exist.'},
+        {"field": "term", "code": "does_not_exist",
+         "message": 'Invalid pk "0" - object does not exist.'}]
+    assert counts() == before
 
 
 def test_create_under_a_lock_is_refused_and_saves_nothing(api, setting):
