@@ -94,8 +94,27 @@ class GradeEpisodeSerializer(serializers.ModelSerializer):
         return row  # already these fields, dates in ISO 8601 (EPISODE_ROWS)
 
 
+class ProtocolInterventionField(serializers.PrimaryKeyRelatedField):
+    """An intervention, read (by an integer id) with the other interventions of its protocol
+    version, which the context keeps (``interventions``: protocol version id -> list) for
+    the AE's attribution targets: the protocol's products are read once per create."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            return super().to_internal_value(data)
+        known = self.context.setdefault("interventions", {})
+        found = next((i for group in known.values() for i in group if i.pk == data), None)
+        if found is None:
+            group = list(self.get_queryset().filter(protocol_version__interventions=data))
+            if not group:
+                self.fail("does_not_exist", pk_value=data)
+            known[group[0].protocol_version_id] = group
+            found = next(i for i in group if i.pk == data)
+        return found
+
+
 class AttributionSerializer(serializers.ModelSerializer):
-    intervention = serializers.PrimaryKeyRelatedField(queryset=Intervention.objects.all())
+    intervention = ProtocolInterventionField(queryset=Intervention.objects.all())
     intervention_code = ProductCodeField("intervention.code", "adverse_event.subject")
 
     class Meta:
@@ -199,8 +218,9 @@ class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
         user = self.context["request"].user
         locked = instance is None and self.context.get("lock_subject", False)
         try:
-            ae = services.save_adverse_event(subject, validated, episodes, attributions,
-                                             instance=instance, user=user, locked=locked)
+            ae = services.save_adverse_event(
+                subject, validated, episodes, attributions, instance=instance, user=user,
+                locked=locked, interventions=self.context.get("interventions"))
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
         if instance is not None:

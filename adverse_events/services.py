@@ -57,11 +57,12 @@ def active_attributions(ae: AdverseEvent) -> list[AttributionDraft]:
 def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDraft] | None,
                        attributions: list[AttributionDraft] | None, *,
                        instance: AdverseEvent | None = None, user=None,
-                       locked: bool = False) -> AdverseEvent:
+                       locked: bool = False, interventions=None) -> AdverseEvent:
     """Create (``instance=None``) or change an AE with its episodes and attributions, in one
     transaction; ``locked`` (a new AE): the caller's transaction holds ``subject``'s row lock
     (read ``FOR UPDATE`` with its trial: :func:`locked_subjects`), so the subject is not read
-    again and the writes join that transaction (a refusal rolls it back).
+    again and the writes join that transaction (a refusal rolls it back); ``interventions``:
+    ``{protocol version id: its interventions}`` the caller read in that transaction.
 
     ``values`` holds AE fields (missing ones keep the instance's); ``episodes`` and
     ``attributions`` are the complete new lists (None = unchanged): episodes are matched by
@@ -74,7 +75,7 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
         raise transaction.TransactionManagementError("a locked subject needs its transaction")
     with transaction.atomic(savepoint=not locked):
         return _save_adverse_event(subject, values, episodes, attributions, instance, user,
-                                   locked)
+                                   locked, interventions or {})
 
 
 def locked_subjects(subjects):
@@ -83,7 +84,8 @@ def locked_subjects(subjects):
     return subjects.select_for_update(of=("self",)).select_related("trial")
 
 
-def _save_adverse_event(subject, values, episodes, attributions, instance, user, locked):
+def _save_adverse_event(subject, values, episodes, attributions, instance, user, locked,
+                        interventions):
     if instance is not None:
         if current_reason() is None:
             raise ReasonRequired("adverse event")
@@ -97,7 +99,8 @@ def _save_adverse_event(subject, values, episodes, attributions, instance, user,
     merged.update(values)
     episodes = active_episodes(instance) if episodes is None else episodes
     attributions = active_attributions(instance) if attributions is None else attributions
-    targets = attribution_targets(subject)  # blinded trials: one per masking group
+    # blinded trials: one per masking group
+    targets = attribution_targets(subject, interventions.get(subject.protocol_version_id))
     attributions = [AttributionDraft(targets.get(a.intervention.pk, a.intervention), a.level)
                     for a in attributions]
     _check_episode_ids(instance, episodes)

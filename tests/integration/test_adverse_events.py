@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/adverse-events/"
 #: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
-SELECTS_PER_CREATE = 6
+SELECTS_PER_CREATE = 5
 #: Savepoints of one AE create in a test (whose own transaction makes the service's atomic
 #: a savepoint): the service's only; the rows are written inside it without one each
 #: (``edc.core.audit.guarded_write``), none nested around the service.
@@ -313,6 +313,8 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
     assert len(savepoints) == SAVEPOINTS_PER_CREATE
     lock_checks = [s for s in selects if 'FROM "data_management_lock"' in s]
     assert len(lock_checks) == 1  # the AE, its episodes and attributions: one subject
+    queued = [q for q in queries if 'UPDATE "edc_pendingtask" SET "state"' in q["sql"]]
+    assert len(queued) == 1  # the edit checks' and the DLT/TI evaluation's rows, sent together
     subject_reads = [s for s in selects if s.startswith('SELECT "subjects_subject"."id"')]
     assert len(subject_reads) == 1 and subject_reads[0].endswith(
         'FOR UPDATE OF "subjects_subject"'), subject_reads  # validated in scope, locked
@@ -332,6 +334,26 @@ def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, s
          "message": f'Invalid pk "{other.pk}" - object does not exist.'},
         {"field": "term", "code": "does_not_exist",
          "message": 'Invalid pk "0" - object does not exist.'}]
+    assert counts() == before
+
+
+def test_create_refuses_an_unknown_product_and_one_of_another_protocol(api, setting):
+    """An attribution names a product by id: an unknown id is refused as DRF refuses it; a
+    product of another protocol is not one the subject received."""
+    other = load_seed_trial("NCT05962450").current_version().interventions.first()
+    api.force_authenticate(setting["nurse"])
+    before = counts()
+    for intervention, field, message in (
+            (0, "attributions.0.intervention", 'Invalid pk "0" - object does not exist.'),
+            ("x", "attributions.0.intervention",
+             "Incorrect type. Expected pk value, received str."),
+            (other.pk, "attributions[0].intervention", "The subject never received")):
+        body = payload(setting)
+        body["attributions"] = [{"intervention": intervention, "level": "possible"}]
+        response = api.post(URL, body, format="json")
+        assert response.status_code == 400, response.content
+        errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+        assert errors.get(field, "").startswith(message), errors
     assert counts() == before
 
 
