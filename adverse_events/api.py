@@ -316,9 +316,10 @@ class AdverseEventViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.Model
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
 
     def create(self, request, *args, **kwargs):
-        """One transaction from validation to commit: the subject is read once, in scope and
-        locked (``lock_subject``), and ``services.save_adverse_event`` writes in that
-        transaction under that lock (no savepoint of its own); a refusal rolls it back."""
+        # One transaction from validation to commit (not a docstring: the OpenAPI schema
+        # shows the view's): the subject is read once, in scope and locked (lock_subject),
+        # and services.save_adverse_event writes in that transaction under that lock (no
+        # savepoint of its own); a refusal rolls it back.
         with transaction.atomic():
             serializer = self.get_serializer(data=request.data, context={
                 **self.get_serializer_context(), "lock_subject": True})
