@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import JSONObject
 from django.utils import timezone
@@ -93,8 +94,27 @@ class GradeEpisodeSerializer(serializers.ModelSerializer):
         return row  # already these fields, dates in ISO 8601 (EPISODE_ROWS)
 
 
+class ProtocolInterventionField(serializers.PrimaryKeyRelatedField):
+    """An intervention, read (by an integer id) with the other interventions of its protocol
+    version, which the context keeps (``interventions``: protocol version id -> list) for
+    the AE's attribution targets: the protocol's products are read once per create."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            return super().to_internal_value(data)
+        known = self.context.setdefault("interventions", {})
+        found = next((i for group in known.values() for i in group if i.pk == data), None)
+        if found is None:
+            group = list(self.get_queryset().filter(protocol_version__interventions=data))
+            if not group:
+                self.fail("does_not_exist", pk_value=data)
+            known[group[0].protocol_version_id] = group
+            found = next(i for i in group if i.pk == data)
+        return found
+
+
 class AttributionSerializer(serializers.ModelSerializer):
-    intervention = serializers.PrimaryKeyRelatedField(queryset=Intervention.objects.all())
+    intervention = ProtocolInterventionField(queryset=Intervention.objects.all())
     intervention_code = ProductCodeField("intervention.code", "adverse_event.subject")
 
     class Meta:
@@ -109,8 +129,12 @@ class AttributionSerializer(serializers.ModelSerializer):
 
 
 class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
+    """A subject in the user's scope; with ``lock_subject`` in the context (a create, inside
+    its transaction) read locked as the service locks it (``services.locked_subjects``)."""
+
     def get_queryset(self):
-        return roles.scope(Subject.objects.all(), self.context["request"].user)
+        subjects = roles.scope(Subject.objects.all(), self.context["request"].user)
+        return services.locked_subjects(subjects) if self.context.get("lock_subject") else subjects
 
 
 class SaeClockSerializer(serializers.Serializer):
@@ -192,9 +216,11 @@ class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
         episodes, attributions = validated.pop("_episodes"), validated.pop("_attributions")
         subject = validated.pop("subject", None) or instance.subject
         user = self.context["request"].user
+        locked = instance is None and self.context.get("lock_subject", False)
         try:
-            ae = services.save_adverse_event(subject, validated, episodes, attributions,
-                                             instance=instance, user=user)
+            ae = services.save_adverse_event(
+                subject, validated, episodes, attributions, instance=instance, user=user,
+                locked=locked, interventions=self.context.get("interventions"))
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
         if instance is not None:
@@ -289,10 +315,21 @@ class AdverseEventViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.Model
     ordering_fields = ["id", "onset_date", "aware_at"]
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
 
+    def create(self, request, *args, **kwargs):
+        # One transaction from validation to commit (not a docstring: the OpenAPI schema
+        # shows the view's): the subject is read once, in scope and locked (lock_subject),
+        # and services.save_adverse_event writes in that transaction under that lock (no
+        # savepoint of its own); a refusal rolls it back.
+        with transaction.atomic():
+            serializer = self.get_serializer(data=request.data, context={
+                **self.get_serializer_context(), "lock_subject": True})
+            serializer.is_valid(raise_exception=True)
+            self.perform_create(serializer)
+        return Response(serializer.data, status=201,
+                        headers=self.get_success_headers(serializer.data))
+
     def perform_create(self, serializer):
-        """The create is one transaction of ``services.save_adverse_event`` (atomic, and all
-        it writes): no transaction around it, whose savepoint would nest for nothing."""
-        serializer.save()
+        serializer.save()  # in create's transaction (no savepoint nested for nothing)
 
     @extend_schema(request=ReportSaeSerializer, responses={200: AdverseEventSerializer})
     @action(detail=True, methods=["post"], url_path="report-sae",

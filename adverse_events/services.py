@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.core.audit import ReasonRequired, change_reason, current_reason
+from edc.core.audit import ReasonRequired, change_reason, checked_together, current_reason
 from edc.core.outbox import enqueue
 from notifications import services as alerts
 from subjects.models import Subject
@@ -54,11 +54,15 @@ def active_attributions(ae: AdverseEvent) -> list[AttributionDraft]:
             for a in ae.attributions.all() if a.retired_at is None]
 
 
-@transaction.atomic
 def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDraft] | None,
                        attributions: list[AttributionDraft] | None, *,
-                       instance: AdverseEvent | None = None, user=None) -> AdverseEvent:
-    """Create (``instance=None``) or change an AE with its episodes and attributions.
+                       instance: AdverseEvent | None = None, user=None,
+                       locked: bool = False, interventions=None) -> AdverseEvent:
+    """Create (``instance=None``) or change an AE with its episodes and attributions, in one
+    transaction; ``locked`` (a new AE): the caller's transaction holds ``subject``'s row lock
+    (read ``FOR UPDATE`` with its trial: :func:`locked_subjects`), so the subject is not read
+    again and the writes join that transaction (a refusal rolls it back); ``interventions``:
+    ``{protocol version id: its interventions}`` the caller read in that transaction.
 
     ``values`` holds AE fields (missing ones keep the instance's); ``episodes`` and
     ``attributions`` are the complete new lists (None = unchanged): episodes are matched by
@@ -67,6 +71,21 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     SAE (or an AE becoming serious) and a new grade 5 are alerted (``notifications``).
     The episodes and attributions this call created are on the AE (``created_rows``).
     """
+    if locked and not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError("a locked subject needs its transaction")
+    with transaction.atomic(savepoint=not locked):
+        return _save_adverse_event(subject, values, episodes, attributions, instance, user,
+                                   locked, interventions or {})
+
+
+def locked_subjects(subjects):
+    """``subjects`` (a queryset) read ``FOR UPDATE`` with their trials, as
+    :func:`save_adverse_event` locks the AE's subject: the clinical rules run under that lock."""
+    return subjects.select_for_update(of=("self",)).select_related("trial")
+
+
+def _save_adverse_event(subject, values, episodes, attributions, instance, user, locked,
+                        interventions):
     if instance is not None:
         if current_reason() is None:
             raise ReasonRequired("adverse event")
@@ -75,12 +94,13 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
         merged = {name: getattr(instance, name) for name in (*AE_FIELDS, "reported_at")}
     else:
         merged = {}
-    subject = Subject.objects.select_for_update(of=("self",)).select_related("trial").get(
-        pk=subject.pk)
+    if instance is not None or not locked:
+        subject = locked_subjects(Subject.objects.all()).get(pk=subject.pk)
     merged.update(values)
     episodes = active_episodes(instance) if episodes is None else episodes
     attributions = active_attributions(instance) if attributions is None else attributions
-    targets = attribution_targets(subject)  # blinded trials: one per masking group
+    # blinded trials: one per masking group
+    targets = attribution_targets(subject, interventions.get(subject.protocol_version_id))
     attributions = [AttributionDraft(targets.get(a.intervention.pk, a.intervention), a.level)
                     for a in attributions]
     _check_episode_ids(instance, episodes)
@@ -92,10 +112,11 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
         if name in merged:
             setattr(ae, name, merged[name])
     ae.grade = max(e.grade for e in episodes)
-    ae.save()
-    # the rows this call created: for a new AE all its episodes and attributions
-    ae.created_rows = (_save_episodes(ae, episodes, creating=instance is None),
-                       _save_attributions(ae, attributions, creating=instance is None))
+    with checked_together():  # the AE and its new rows: one lock-and-signature check
+        ae.save()
+        # the rows this call created: for a new AE all its episodes and attributions
+        ae.created_rows = (_save_episodes(ae, episodes, creating=instance is None),
+                           _save_attributions(ae, attributions, creating=instance is None))
     if ae.grade == 5:
         from subjects.services import record_death
 

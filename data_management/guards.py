@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
@@ -184,14 +185,37 @@ def _new_record_covered(record, subject_id: int, visits: set) -> bool | None:
     return row[1]
 
 
+#: Inside :func:`checked_together`: (subject, visits) of new records -> signed, as checked.
+_checked: ContextVar[dict | None] = ContextVar("dm_checked_together", default=None)
+
+
+@contextlib.contextmanager
+def checked_together():
+    """New records of one subject (and visits) written inside the block share one check of the
+    locks and signatures covering them, the first record's (an AE with its episodes and
+    attributions: one query, not one per row). For one service's writes of a record and its
+    parts, which write no lock or signature in between; the database's lock trigger
+    (``lock_trigger``) still refuses every row under a lock."""
+    token = _checked.set({})
+    try:
+        yield
+    finally:
+        _checked.reset(token)
+
+
 def before_save(record) -> Watch | None:
     """Refuse writes to locked data; note the row if a verification or signature covers it."""
     model = type(record)
     subjects, visits = {subject_id_of(record)}, {visit_id_of(record)}
     if record._state.adding or record.pk is None:
         subject = next(iter(subjects))
+        checked, key = _checked.get(), (subject, frozenset(visits))
+        if checked is not None and key in checked:
+            return Watch(True, None, subjects, visits) if checked[key] else None
         watched = (None if subject is None or paths(model).subject == "pk"
                    else _new_record_covered(record, subject, visits))
+        if checked is not None and watched is not None:
+            checked[key] = watched
         if watched is None:
             check_unlocked(record)
             watched = _signatures(subjects, visits).exists()
@@ -225,6 +249,9 @@ def after_save(record, watch: Watch | None) -> None:
         if not changes:
             return
     record_changed(model, record.pk, watch.subjects, watch.visits, changes, watch.created)
+    checked = _checked.get()
+    if watch.created and checked is not None:  # those signatures are invalidated now
+        checked[(next(iter(watch.subjects)), frozenset(watch.visits))] = False
 
 
 def before_update(queryset, values: dict) -> dict:

@@ -161,13 +161,16 @@ def product_masker(protocol_version_id: int) -> Callable[[str], str]:
     return lambda text: pattern.sub(blinding.BLINDED_PRODUCT, str(text)) if text else text
 
 
-def attribution_targets(subject) -> dict[int, Intervention]:
+def attribution_targets(subject, interventions: list[Intervention] | None = None
+                        ) -> dict[int, Intervention]:
     """``{intervention pk: the intervention an attribution to it is recorded against}`` for
-    the interventions of ``subject``'s protocol: in a blinded trial a masking group's active
-    product (``trials.blinding``: causality is assessed against the blinded study treatment),
-    else the intervention itself."""
-    interventions = list(Intervention.objects.filter(
-        protocol_version_id=subject.protocol_version_id))
+    the interventions of ``subject``'s protocol (``interventions``: all of them, if the
+    caller read them): in a blinded trial a masking group's active product
+    (``trials.blinding``: causality is assessed against the blinded study treatment), else
+    the intervention itself."""
+    if interventions is None:
+        interventions = list(Intervention.objects.filter(
+            protocol_version_id=subject.protocol_version_id))
     if not subject.trial.is_blinded:
         return {i.pk: i for i in interventions}
     groups = blinding.masking_groups((i.code, i.placebo_for) for i in interventions)

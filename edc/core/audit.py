@@ -222,6 +222,16 @@ def guarded_write(using, check, write):
         return write(checked)
 
 
+@contextlib.contextmanager
+def checked_together() -> Iterator[None]:
+    """New CRF records of one subject written inside the block (a service writing a record
+    with its parts) share one check of the locks and signatures covering them: the write
+    guard's ``checked_together``."""
+    guard = hooks.write_guard()
+    with guard.checked_together() if guard is not None else contextlib.nullcontext():
+        yield
+
+
 class ClinicalQuerySet(models.QuerySet):
     """Default queryset of clinical models: bulk writes obey data management too.
 

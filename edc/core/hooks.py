@@ -34,6 +34,8 @@ WRITE_GUARD = {
     "before_save": "(record) -> watch", "after_save": "(record, watch)",
     "before_update": "(queryset, values) -> snapshot", "after_update": "(model, snapshot)",
     "after_bulk_create": "(records)", "exclude_locked": "(queryset) -> queryset",
+    "checked_together": "() -> context: new records of one subject written inside share one "
+                        "check",
 }
 
 

@@ -32,43 +32,92 @@ logger = logging.getLogger(__name__)
 
 def enqueue(task_name: str, *args) -> PendingTask:
     """Record work for the task registered as ``task_name`` and dispatch it after the current
-    transaction commits. By name: a service never imports its tasks (tasks import services)."""
+    transaction commits. By name: a service never imports its tasks (tasks import services).
+
+    Rows enqueued in the same savepoint of a transaction (same ``savepoint_ids``: they commit
+    or roll back together) are sent by one on-commit callback and marked queued in one
+    ``UPDATE`` (:func:`dispatch_all`); a row in another savepoint gets a callback of its own,
+    which Django drops if that savepoint rolls back."""
     pending = PendingTask.objects.create(task_name=task_name, args=list(args))
-    transaction.on_commit(lambda: dispatch(pending))
+    connection = transaction.get_connection()
+    batch = _open_batch(connection)
+    if batch is not None:
+        batch.append(pending)
+        return pending
+    batch = [pending]
+
+    def send():
+        dispatch_all(batch)
+
+    transaction.on_commit(send)
+    if connection.in_atomic_block:
+        connection._outbox_batch = (send, _savepoints(connection), batch)
     return pending
+
+
+def _savepoints(connection) -> list[str]:
+    """The savepoints a rollback may discard on-commit callbacks of (an ``atomic`` block
+    without a savepoint has none of its own)."""
+    return [sid for sid in connection.savepoint_ids if sid is not None]
+
+
+def _open_batch(connection) -> list | None:
+    """The rows of this transaction whose on-commit callback is still registered, with the
+    same savepoints as now (None if there is none)."""
+    last = getattr(connection, "_outbox_batch", None)
+    if last is None or not connection.in_atomic_block:
+        return None
+    send, savepoints, batch = last
+    if savepoints != _savepoints(connection) or not any(
+            func is send for _, func, _ in connection.run_on_commit):
+        return None
+    return batch
 
 
 def dispatch(pending: PendingTask | int) -> bool:
     """Send one pending task (the row or its id) to the broker; False (and left pending) if
-    that fails. ``enqueue`` passes the row it wrote: sent on the commit that made it visible,
-    it is not read back (a sweep that sends it too is a duplicate delivery, done once)."""
-    from celery import current_app as app
-
+    that fails. ``enqueue`` passes the rows it wrote: sent on the commit that made them
+    visible, they are not read back (a sweep that sends one too is a duplicate delivery, done
+    once)."""
     if not isinstance(pending, PendingTask):
         pending = PendingTask.objects.filter(pk=pending).first()
     if pending is None or pending.state == PendingTask.State.DONE:
         return False
+    return bool(dispatch_all([pending]))
+
+
+def dispatch_all(rows: list[PendingTask]) -> int:
+    """Send the rows to the broker, then mark those sent queued in one ``UPDATE``; a row the
+    broker refuses stays pending with the error. The number sent."""
+    from celery import current_app as app
+
     if app.conf.task_always_eager:
         app.loader.import_default_modules()  # the apps' ``tasks`` modules (autodiscovery)
-        app.tasks[pending.task_name].apply(args=pending.args, kwargs={"pending_id": pending.pk})
-        return True
-    try:
-        app.send_task(
-            pending.task_name,
-            args=pending.args,
-            kwargs={"pending_id": pending.pk},
-            retry=False,
+        for pending in rows:
+            app.tasks[pending.task_name].apply(args=pending.args,
+                                               kwargs={"pending_id": pending.pk})
+        return len(rows)
+    sent = []
+    for pending in rows:
+        try:
+            app.send_task(
+                pending.task_name,
+                args=pending.args,
+                kwargs={"pending_id": pending.pk},
+                retry=False,
+            )
+        except Exception as exc:  # the broker is down or unreachable: keep it pending
+            logger.warning(
+                "broker unavailable, task %s kept pending: %s", pending.pk, type(exc).__name__
+            )
+            PendingTask.objects.filter(pk=pending.pk).update(last_error=f"broker: {exc}"[:2000])
+        else:
+            sent.append(pending.pk)
+    if sent:
+        PendingTask.objects.filter(pk__in=sent, state=PendingTask.State.PENDING).update(
+            state=PendingTask.State.QUEUED, queued_at=timezone.now()
         )
-    except Exception as exc:  # the broker is down or unreachable: keep it pending
-        logger.warning(
-            "broker unavailable, task %s kept pending: %s", pending.pk, type(exc).__name__
-        )
-        PendingTask.objects.filter(pk=pending.pk).update(last_error=f"broker: {exc}"[:2000])
-        return False
-    PendingTask.objects.filter(pk=pending.pk, state=PendingTask.State.PENDING).update(
-        state=PendingTask.State.QUEUED, queued_at=timezone.now()
-    )
-    return True
+    return len(sent)
 
 
 def prune_bookkeeping(now=None) -> dict[str, int]:

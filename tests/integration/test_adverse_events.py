@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/adverse-events/"
 #: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
-SELECTS_PER_CREATE = 9
+SELECTS_PER_CREATE = 5
 #: Savepoints of one AE create in a test (whose own transaction makes the service's atomic
 #: a savepoint): the service's only; the rows are written inside it without one each
 #: (``edc.core.audit.guarded_write``), none nested around the service.
@@ -296,8 +296,9 @@ def test_list_is_scoped_filtered_and_constant_in_queries(api, setting):
 def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_callbacks):
     """AE create reads the subject (locked), term, product, exposures, protocol products once
     each: the clinical checks run once, under the subject's lock, not also before it; the
-    locks and signatures covering each new row in one query; the outbox rows are sent after
-    commit without being read back (issue 19); writes and savepoints are not counted."""
+    locks and signatures covering the new rows (of one subject) in one query; the outbox rows
+    are sent after commit without being read back (issue 19); writes and savepoints are not
+    counted."""
     api.force_authenticate(setting["nurse"])
     assert api.post(URL, payload(setting), format="json").status_code == 201  # warm caches
     body = payload(setting, meddra_code=ANEMIA)
@@ -310,6 +311,86 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
     assert len(selects) == SELECTS_PER_CREATE, "\n".join(s[:120] for s in selects)
     savepoints = [q for q in queries if re.search(r"(^|; )SAVEPOINT", q["sql"])]
     assert len(savepoints) == SAVEPOINTS_PER_CREATE
+    lock_checks = [s for s in selects if 'FROM "data_management_lock"' in s]
+    assert len(lock_checks) == 1  # the AE, its episodes and attributions: one subject
+    queued = [q for q in queries if 'UPDATE "edc_pendingtask" SET "state"' in q["sql"]]
+    assert len(queued) == 1  # the edit checks' and the DLT/TI evaluation's rows, sent together
+    subject_reads = [s for s in selects if s.startswith('SELECT "subjects_subject"."id"')]
+    assert len(subject_reads) == 1 and subject_reads[0].endswith(
+        'FOR UPDATE OF "subjects_subject"'), subject_reads  # validated in scope, locked
+
+
+def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, setting):
+    """The subject is looked up in the user's scope as a field (DRF's answer for an unknown
+    one), reported with the other fields' errors, and nothing is saved."""
+    other = make_subject(setting["trial"], setting["site_b"],
+                         protocol_version=setting["trial"].current_version())
+    api.force_authenticate(setting["nurse"])  # site A only
+    before = counts()
+    response = api.post(URL, payload(setting, subject=other.pk, term=0), format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        {"field": "subject", "code": "does_not_exist",
+         "message": f'Invalid pk "{other.pk}" - object does not exist.'},
+        {"field": "term", "code": "does_not_exist",
+         "message": 'Invalid pk "0" - object does not exist.'}]
+    assert counts() == before
+
+
+def test_create_refuses_an_unknown_product_and_one_of_another_protocol(api, setting):
+    """An attribution names a product by id: an unknown id is refused as DRF refuses it; a
+    product of another protocol is not one the subject received."""
+    other = load_seed_trial("NCT05962450").current_version().interventions.first()
+    api.force_authenticate(setting["nurse"])
+    before = counts()
+    for intervention, field, message in (
+            (0, "attributions.0.intervention", 'Invalid pk "0" - object does not exist.'),
+            ("x", "attributions.0.intervention",
+             "Incorrect type. Expected pk value, received str."),
+            (other.pk, "attributions[0].intervention", "The subject never received")):
+        body = payload(setting)
+        body["attributions"] = [{"intervention": intervention, "level": "possible"}]
+        response = api.post(URL, body, format="json")
+        assert response.status_code == 400, response.content
+        errors = {e["field"]: e["message"] for e in response.json()["errors"]}
+        assert errors.get(field, "").startswith(message), errors
+    assert counts() == before
+
+
+def test_create_under_a_lock_is_refused_and_saves_nothing(api, setting):
+    """A freeze or lock of the subject or of its trial refuses a new AE: a JSON 4xx naming
+    the AE, and nothing saved (no AE, episode, attribution or outbox row)."""
+    from data_management import locks
+
+    dm = make_user("ae_dm", "data_manager", (setting["trial"], None))
+    api.force_authenticate(setting["nurse"])
+    for level, record in (("subject", setting["subject"]), ("trial", setting["trial"])):
+        locks.change_lock(dm, level, record, "freeze")
+        before = counts()
+        response = api.post(URL, payload(setting), format="json")
+        assert response.status_code in (400, 409), response.content
+        assert response.json()["errors"][0]["message"].startswith(
+            f"This adverse event is read-only: its {level} "), response.content
+        assert counts() == before
+        locks.change_lock(dm, level, record, "unlock", reason="freeze lifted for the test")
+    assert api.post(URL, payload(setting), format="json").status_code == 201
+
+
+def test_a_new_ae_invalidates_the_subjects_signature_once(api, setting):
+    """A new AE (with its episodes and attributions) changes a signed casebook: the signature
+    is invalidated, once, naming the AE (21 CFR 11.70)."""
+    from data_management import signatures
+
+    investigator = make_user("ae_inv", "investigator", (setting["trial"], setting["site_a"]))
+    signature = signatures.sign(investigator, setting["subject"], "pw-for-tests-1")
+    api.force_authenticate(setting["nurse"])
+    response = api.post(URL, payload(setting), format="json")
+    assert response.status_code == 201, response.content
+    signature.refresh_from_db()
+    assert signature.state == "invalidated"
+    assert signature.invalidated_reason == (
+        f"Signed data changed after signing: adverse event #{response.json()['id']} added")
+    assert [r["event"] for r in history(signature)] == ["insert", "update"]
 
 
 def test_a_created_ae_is_answered_as_it_is_read(api, setting):

@@ -1,0 +1,83 @@
+"""The outbox sends a transaction's rows on commit, together where they commit together.
+
+Rows enqueued in the same savepoint are sent by one on-commit callback and marked queued in
+one UPDATE; a row whose savepoint rolls back is never sent; a row the broker refuses stays
+pending with the error (the sweep sends it again), whatever happens to the rows beside it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from edc.core.models import PendingTask
+from edc.core.outbox import enqueue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TASK = "adverse_events.tasks.evaluate_toxicity"
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The broker: records what is sent; an argument of -1 is refused."""
+    from edc.celery import app
+
+    messages = []
+
+    def send_task(name, args, kwargs, retry):
+        if args == [-1]:
+            raise ConnectionError("broker refused")
+        messages.append((name, args, kwargs["pending_id"]))
+
+    monkeypatch.setattr(app, "send_task", send_task)
+    return messages
+
+
+def _queued_updates(queries) -> list[str]:
+    return [q["sql"] for q in queries
+            if 'UPDATE "edc_pendingtask" SET "state"' in q["sql"]]
+
+
+def test_rows_of_one_transaction_are_sent_on_commit_and_marked_queued_at_once(sent):
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        first, second = enqueue(TASK, 1), enqueue(TASK, 2)
+        assert sent == []  # nothing before the commit
+    assert sent == [(TASK, [1], first.pk), (TASK, [2], second.pk)]
+    assert len(_queued_updates(queries)) == 1
+    assert set(PendingTask.objects.values_list("state", flat=True)) == {"queued"}
+
+
+def test_a_row_whose_savepoint_rolls_back_is_never_sent(sent):
+    with transaction.atomic():
+        before = enqueue(TASK, 1)
+        try:
+            with transaction.atomic():
+                enqueue(TASK, 2)
+                raise RuntimeError("refused")
+        except RuntimeError:
+            pass
+        after = enqueue(TASK, 3)
+        with transaction.atomic():
+            inner = enqueue(TASK, 4)  # a savepoint that is released: sent too
+    assert sorted(sent) == [(TASK, [1], before.pk), (TASK, [3], after.pk),
+                            (TASK, [4], inner.pk)]
+    assert {row.args[0]: row.state for row in PendingTask.objects.all()} == {
+        1: "queued", 3: "queued", 4: "queued"}
+
+
+def test_a_row_the_broker_refuses_stays_pending_beside_one_it_takes(sent):
+    with transaction.atomic():
+        refused, taken = enqueue(TASK, -1), enqueue(TASK, 5)
+    assert sent == [(TASK, [5], taken.pk)]
+    refused.refresh_from_db()
+    taken.refresh_from_db()
+    assert (refused.state, taken.state) == ("pending", "queued")
+    assert refused.last_error == "broker: broker refused"
+
+
+def test_a_row_enqueued_outside_a_transaction_is_sent_at_once(sent):
+    pending = enqueue(TASK, 6)
+    assert sent == [(TASK, [6], pending.pk)]
+    pending.refresh_from_db()
+    assert pending.state == "queued"
