@@ -78,15 +78,17 @@ def _bare_page(model, trial_lookup: str, extra: tuple[str, ...] = ()):
 
 def bare_ae_create(request):
     """The same three inserts as the API's AE create, without validation, serializers,
-    permissions, scoping or the outbox."""
+    permissions, scoping or the outbox; with one check of the locks and signatures for the
+    three, as the API's create does (``checked_together``)."""
     from django.db import transaction
     from django.http import JsonResponse
 
     from adverse_events.models import AdverseEvent, Attribution, GradeEpisode
+    from edc.core.audit import checked_together
 
     data = json.loads(request.body)
     episode = data["grade_episodes"][0]
-    with transaction.atomic():
+    with transaction.atomic(), checked_together():
         ae = AdverseEvent.objects.create(
             subject_id=data["subject"], term_id=data["term"], onset_date=data["onset_date"],
             resolution_date=data["resolution_date"], grade=episode["grade"])
