@@ -284,7 +284,8 @@ class ToxicityFlag(ClinicalModel):
         DLT = "DLT", "dose-limiting toxicity"
         TI = "TI", "treatment intolerance"
 
-    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="toxicity_flags")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="toxicity_flags",
+                                db_index=False)
     adverse_event = models.ForeignKey(
         AdverseEvent, on_delete=models.PROTECT, related_name="toxicity_flags"
     )

@@ -11,6 +11,7 @@ in the audit trail (``edc.core.audit.history``).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 from django.conf import settings
@@ -57,10 +58,20 @@ class TargetedRecord(ClinicalModel):
         return f"{self.content_type.app_label}.{self.content_type.model}"
 
 
+def _unindexed(name: str) -> models.Field:
+    """``TargetedRecord``'s field ``name`` without its own index, for a subclass with an index
+    or unique constraint that leads with it. A copy, so it keeps its place among the fields."""
+    field = copy.deepcopy(TargetedRecord._meta.get_field(name))
+    field.db_index = False
+    return field
+
+
 @audited
 class Query(TargetedRecord):
     """A question on a record or one of its fields, raised by a monitor, a data manager or an
     edit check, answered by the site and closed by its opener (ICH E6(R3) 3.16.1)."""
+
+    content_type = _unindexed("content_type")
 
     class State(models.TextChoices):
         OPEN = wf.OPEN, "open"
@@ -131,6 +142,8 @@ class QueryMessage(ClinicalModel):
 @audited
 class Verification(TargetedRecord):
     """Source data verification of a record (``field_name`` empty) or of one field."""
+
+    content_type = _unindexed("content_type")
 
     class State(models.TextChoices):
         VERIFIED = wf.VERIFIED, "verified"
@@ -236,6 +249,9 @@ class ProtocolDeviation(TargetedRecord):
     keeps it, with who, when and why. ``check_code`` names the rule that raised it (empty for
     one reported by a user)."""
 
+    trial = _unindexed("trial")
+    content_type = _unindexed("content_type")
+
     class Category(models.TextChoices):
         DOSING = "dosing", "study treatment dose"
         WRONG_TREATMENT = "wrong_treatment", "study treatment not in the arm"
@@ -310,6 +326,9 @@ class SourceDocument(TargetedRecord):
     overwritten; one entered in error is retired with a reason. ``sha256`` is the digest of
     the stored bytes. A document flagged ``reveals_allocation`` (e.g.
     a pharmacy record) is hidden from users blinded to the trial (ICH E9 2.3)."""
+
+    trial = _unindexed("trial")
+    content_type = _unindexed("content_type")
 
     class Kind(models.TextChoices):
         PATHOLOGY = "pathology", "pathology report"

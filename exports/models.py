@@ -107,7 +107,7 @@ class ExportRecord(ClinicalModel):
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                     related_name="exports")
+                                     related_name="exports", db_index=False)
     dataset = models.CharField(max_length=20, choices=Dataset.choices)
     format = models.CharField(max_length=8, choices=Format.choices)
     mode = models.CharField(max_length=10, choices=Mode.choices)

@@ -14,7 +14,7 @@ class Site(ClinicalModel):
     #: admin dropdowns list the user's own (``edc.core.admin.scoped_choices``)
     choice_scope = {"trial": "trial", "site": "pk"}
     choice_related = ("trial",)
-    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="sites", db_index=False)
     code = models.CharField(max_length=20)
     name = models.CharField(max_length=200)
     city = models.CharField(max_length=100, blank=True)
@@ -98,7 +98,8 @@ class Subject(ClinicalModel):
         FOLLOW_UP = lifecycle.FOLLOW_UP, "follow-up"
         OFF_STUDY = lifecycle.OFF_STUDY, "off study"
 
-    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="subjects")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="subjects",
+                              db_index=False)
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
     protocol_version = models.ForeignKey(
         ProtocolVersion, on_delete=models.PROTECT, related_name="subjects"
@@ -160,7 +161,7 @@ class EligibilityAnswer(ClinicalModel):
     """The site's answer to one criterion: inclusion met / exclusion present."""
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
-                                related_name="eligibility_answers")
+                                related_name="eligibility_answers", db_index=False)
     criterion = models.ForeignKey("trials.EligibilityCriterion", on_delete=models.PROTECT)
     met = models.BooleanField(help_text="Inclusion: criterion met. Exclusion: condition present.")
 
@@ -179,7 +180,7 @@ class RandomizationSlot(ClinicalModel):
 
     data_managed = False  # allocation/unblinding/dose records, not CRF data
 
-    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="slots")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="slots", db_index=False)
     stratum = models.CharField(max_length=100, blank=True)
     sequence = models.PositiveIntegerField()
     block_number = models.PositiveIntegerField()
@@ -263,7 +264,8 @@ class DoseConfirmation(ClinicalModel):
         NEXT_COHORT = "next_cohort", "Dose of the next cohort"
         RESULT = "result", "Result of the dose finding"
 
-    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="dose_confirmations")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="dose_confirmations",
+                              db_index=False)
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT)
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.NEXT_COHORT)
     cohort = models.PositiveIntegerField()

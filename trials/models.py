@@ -62,7 +62,8 @@ class Trial(ClinicalModel):
 
 @audited
 class ProtocolVersion(ClinicalModel):
-    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="versions")
+    trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="versions",
+                              db_index=False)
     version = models.PositiveIntegerField()
     digest = models.CharField(max_length=64, help_text="SHA-256 of the protocol file")
     source_file = models.CharField(max_length=255)
@@ -100,7 +101,7 @@ class Arm(ClinicalModel):
         ACTIVE_COMPARATOR = "active_comparator", "active comparator"
 
     protocol_version = models.ForeignKey(
-        ProtocolVersion, on_delete=models.PROTECT, related_name="arms"
+        ProtocolVersion, on_delete=models.PROTECT, related_name="arms", db_index=False
     )
     code = models.CharField(max_length=40)
     label = models.CharField(max_length=200)
@@ -126,7 +127,7 @@ class DoseLevel(ClinicalModel):
     """A dose level of a dose-finding design, in the protocol's order (index 0 = first)."""
 
     protocol_version = models.ForeignKey(
-        ProtocolVersion, on_delete=models.PROTECT, related_name="dose_levels"
+        ProtocolVersion, on_delete=models.PROTECT, related_name="dose_levels", db_index=False
     )
     arm = models.ForeignKey(
         Arm, on_delete=models.PROTECT, null=True, blank=True, related_name="dose_levels"
@@ -156,7 +157,7 @@ class DoseLevel(ClinicalModel):
 @audited
 class Intervention(ClinicalModel):
     protocol_version = models.ForeignKey(
-        ProtocolVersion, on_delete=models.PROTECT, related_name="interventions"
+        ProtocolVersion, on_delete=models.PROTECT, related_name="interventions", db_index=False
     )
     code = models.CharField(max_length=40)
     agent = models.CharField(max_length=200)
@@ -184,7 +185,7 @@ class EligibilityCriterion(ClinicalModel):
         EXCLUSION = "exclusion", "exclusion"
 
     protocol_version = models.ForeignKey(
-        ProtocolVersion, on_delete=models.PROTECT, related_name="criteria"
+        ProtocolVersion, on_delete=models.PROTECT, related_name="criteria", db_index=False
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     number = models.PositiveIntegerField()

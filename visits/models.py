@@ -77,7 +77,8 @@ class Visit(ClinicalModel):
     #: The planned product code follows the arm (``trials.masking.allocation_fields``).
     allocation_fields = frozenset({"intervention"})
 
-    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="visits")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="visits",
+                                db_index=False)
     code = models.CharField(max_length=40)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     cycle = models.PositiveIntegerField(null=True, blank=True)
@@ -229,7 +230,8 @@ class TumourAssessment(ClinicalModel):
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
                                 related_name="tumour_assessments")
-    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="tumour_assessments")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="tumour_assessments",
+                              db_index=False)
     assessment_date = models.DateField()
     method = models.CharField(max_length=10, choices=Method.choices)
     criteria = models.CharField(max_length=12, choices=Criteria.choices)
@@ -277,7 +279,8 @@ class QlqC30Form(ClinicalModel, QlqC30Items):
         #: writes it, and only a data clarification changes its answers.
         EPRO = "epro", "patient-completed (ePRO)"
 
-    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="qlq_c30_forms")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="qlq_c30_forms",
+                                db_index=False)
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="qlq_c30_forms")
     completion_date = models.DateField()
     mode = models.CharField(max_length=12, choices=Mode.choices)
@@ -346,7 +349,7 @@ class QlqC30Deterioration(models.Model):
     """Time to deterioration of one scale for one subject (derived; one row per scale)."""
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
-                                related_name="qlq_c30_deterioration")
+                                related_name="qlq_c30_deterioration", db_index=False)
     scale = models.CharField(max_length=4, choices=[(s, s) for s in qlq_c30.SCALES])
     event = models.BooleanField()
     event_date = models.DateField(null=True, blank=True)

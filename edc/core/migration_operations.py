@@ -1,19 +1,22 @@
 """Migration operations of the project's own (issue #19: schema creation time).
 
-``migrate`` re-renders the migration state after every ``CreateModel``: Django rebuilds the new
-model and every model related to it (``ProjectState.add_model`` -> ``reload_model``), and most
+``migrate`` re-renders the migration state after every ``CreateModel`` (and every ``AlterField``
+of a relation): Django rebuilds the new model and every model related to it
+(``ProjectState.add_model`` -> ``reload_model``), and most
 models relate to ``auth.User`` and the trial, so an app of 18 models rendered the same related
 models 18 times (about half of ``migrate`` on an empty database, cProfile). :class:`CreateModels`
 adds the model states of a group of ``CreateModel`` operations first and renders them once; the
 tables, constraints, indexes and triggers are then created by each ``CreateModel`` as before,
 so the schema and the migration state are the same as the operations one by one.
 :class:`TriggerChanges` does the same for pgtrigger's ``AddTrigger``/``RemoveTrigger``, which
-re-render their model (and the models related to it) once each.
+re-render their model (and the models related to it) once each, and :class:`AlterFields` for
+``AlterField``.
 """
 
 from __future__ import annotations
 
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.fields import AlterField
 from django.db.migrations.operations.models import CreateModel
 from pgtrigger.migrations import AddTrigger, RemoveTrigger
 
@@ -98,3 +101,25 @@ class TriggerChanges(_RenderOnce):
 
     def describe(self):
         return f"Change {len(self.operations)} triggers"
+
+
+class AlterFields(_RenderOnce):
+    """Several ``AlterField`` operations with a single render of the migration state (each
+    alters its own field: the states before and after the group differ in that field as they
+    would for the operation alone)."""
+
+    kinds = (AlterField,)
+
+    def __init__(self, operations: list[AlterField]):
+        super().__init__(operations)
+        fields = [(operation.model_name_lower, operation.name_lower) for operation in operations]
+        if len(set(fields)) != len(fields):
+            raise ValueError("AlterFields alters each field once")
+
+    @staticmethod
+    def model_of(operation) -> str:
+        return operation.model_name_lower
+
+    def describe(self):
+        return "Alter fields " + ", ".join(f"{operation.model_name}.{operation.name}"
+                                           for operation in self.operations)

@@ -46,7 +46,7 @@ class IdempotencyRecord(models.Model):
     """A POST sent with an ``Idempotency-Key``: claimed (no status yet) before the work
     starts, then the response, replayed on a retry (``edc.core.api.idempotency``)."""
 
-    user = models.ForeignKey("auth.User", on_delete=models.PROTECT)
+    user = models.ForeignKey("auth.User", on_delete=models.PROTECT, db_index=False)
     key = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body")
     status_code = models.PositiveSmallIntegerField(null=True, blank=True,

@@ -1,15 +1,16 @@
-"""``CreateModels``: the same migration state as its ``CreateModel`` operations one by one,
-rendered once instead of once per model (issue #19). The schema it creates is checked by every
-test run (the test database is migrated with it) and was compared with ``pg_dump -s``."""
+"""``CreateModels``, ``TriggerChanges`` and ``AlterFields``: the same migration state as their
+operations one by one, rendered once instead of once per operation (issue #19). The schema they
+make is checked by every test run (the test database is migrated with them) and was compared
+with ``pg_dump -s``."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import models
-from django.db.migrations.operations import CreateModel
+from django.db.migrations.operations import AlterField, CreateModel
 from django.db.migrations.state import ProjectState
 
-from edc.core.migration_operations import CreateModels, TriggerChanges
+from edc.core.migration_operations import AlterFields, CreateModels, TriggerChanges
 
 
 def _operations() -> list[CreateModel]:
@@ -109,3 +110,54 @@ def test_trigger_changes_give_the_state_of_the_operations_one_by_one_rendered_on
         "append_only", "hash_chain", "chain_at_commit"]
     with pytest.raises(TypeError):
         TriggerChanges([CreateModel("A", [])])
+
+
+def _alter_operations() -> list[AlterField]:
+    return [
+        AlterField("Parent", "user", models.ForeignKey("auth.User", models.PROTECT,
+                                                       db_index=False)),
+        AlterField("Child", "parent", models.ForeignKey("probe.Parent", models.PROTECT,
+                                                        related_name="children",
+                                                        db_index=False)),
+    ]
+
+
+def _created_state() -> ProjectState:
+    state = _rendered_state()
+    CreateModels(_operations()).state_forwards("probe", state)
+    return state
+
+
+def test_altered_fields_give_the_state_of_the_operations_one_by_one(monkeypatch):
+    one_by_one, grouped = _created_state(), _created_state()
+    calls = {"count": 0}
+    original = ProjectState._reload
+
+    def counting(self, related_models):
+        calls["count"] += 1
+        return original(self, related_models)
+
+    monkeypatch.setattr(ProjectState, "_reload", counting)
+    for operation in _alter_operations():
+        operation.state_forwards("probe", one_by_one)
+    assert calls["count"] == 2
+    calls["count"] = 0
+    AlterFields(_alter_operations()).state_forwards("probe", grouped)
+    assert calls["count"] == 1
+
+    for model in ("parent", "child"):
+        assert grouped.models[("probe", model)] == one_by_one.models[("probe", model)]
+    child = grouped.apps.get_model("probe", "Child")
+    parent = grouped.apps.get_model("probe", "Parent")
+    assert not child._meta.get_field("parent").db_index
+    assert child._meta.get_field("parent").related_model is parent
+    assert parent._meta.get_field("children").related_model is child
+
+
+def test_alter_fields_alters_each_field_once():
+    operation = _alter_operations()[0]
+    with pytest.raises(ValueError):
+        AlterFields([operation, operation])
+    with pytest.raises(TypeError):
+        AlterFields([*_alter_operations(), *_operations()])
+    assert AlterFields(_alter_operations()).describe() == "Alter fields Parent.user, Child.parent"
