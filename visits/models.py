@@ -326,9 +326,11 @@ def _scale_field() -> models.FloatField:
 
 
 class QlqC30Score(models.Model):
-    """Scores of one form (derived data: recomputed from the audited form by a task)."""
+    """Scores of one form (derived data: recomputed from the audited form by a task). Keyed by
+    its form: one index for both, none to maintain for a surrogate key."""
 
-    form = models.OneToOneField(QlqC30Form, on_delete=models.PROTECT, related_name="score")
+    form = models.OneToOneField(QlqC30Form, on_delete=models.PROTECT, related_name="score",
+                                primary_key=True)
     state = models.CharField(max_length=10, choices=ComputationState.choices,
                              default=ComputationState.PENDING)
     error = models.TextField(blank=True)

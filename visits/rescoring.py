@@ -44,7 +44,7 @@ def _forms_sql() -> str:
     stored = ", ".join(f'sc."{s}"' for s in SCALES)
     return (f"SELECT f.id, f.subject_id, f.completion_date, "
             f"coalesce(s.enrolled_on, s.day0, s.consent_date), "
-            f"v.qlq_c30_due, s.protocol_version_id, {items}, sc.id IS NOT NULL, "
+            f"v.qlq_c30_due, s.protocol_version_id, {items}, sc.form_id IS NOT NULL, "
             f"sc.state = %s AND sc.error = '', {stored} "
             f"FROM {form} f JOIN {subject} s ON s.id = f.subject_id "
             f"JOIN {visit} v ON v.id = f.visit_id "

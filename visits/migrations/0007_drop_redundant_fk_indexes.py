@@ -1,6 +1,7 @@
 """Drop the single-column indexes of foreign keys that an index or unique constraint of the
-same table already leads with (issue #19; ``db_index=False`` on the fields). One
-``AlterFields``: the project state is rendered once for the migration, not once per field.
+same table already leads with (issue #19; ``db_index=False`` on the fields), and key the
+QLQ-C30 scores by their form (its unique index becomes the primary key; the surrogate ``id``
+and its index go). One ``AlterFields``: the project state is rendered once for the fields.
 """
 
 import django.db.models.deletion
@@ -16,6 +17,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RemoveField(
+            model_name='qlqc30score',
+            name='id',
+        ),
         AlterFields([
             migrations.AlterField(
                 model_name='qlqc30deterioration',
@@ -36,6 +41,11 @@ class Migration(migrations.Migration):
                 model_name='visit',
                 name='subject',
                 field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='visits', to='subjects.subject'),
+            ),
+            migrations.AlterField(
+                model_name='qlqc30score',
+                name='form',
+                field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='score', serialize=False, to='visits.qlqc30form'),
             ),
         ]),
     ]
