@@ -132,10 +132,25 @@ def main(n_forms: int) -> None:
             history.append(by_scale(qlq_c30.score(r)))
         qlq_c30.time_to_deterioration_all(starts[current], dates, history)
 
-    def timed(fn) -> float:
-        t0 = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+
+    def cpu() -> float:
+        """CPU seconds of this process and of its database backend (same machine)."""
+        fields = backend.read_text().rsplit(")", 1)[1].split()
+        return time.process_time() + (int(fields[11]) + int(fields[12])) / os.sysconf(
+            "SC_CLK_TCK")
+
+    cpu_times: dict[str, list[float]] = {"cold": [], "pure": []}
+
+    def timed(fn, name: str) -> float:
+        t0, c0 = time.perf_counter(), cpu()
         fn()
-        return time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
+        if name in cpu_times:
+            cpu_times[name].append(cpu() - c0)
+        return elapsed
 
     def cold() -> int:
         with connection.cursor() as cursor:  # derived tables only: a first-ever scoring run
@@ -147,7 +162,7 @@ def main(n_forms: int) -> None:
         for name, fn in (("cold", cold), ("pure", pure),
                          ("warm", lambda: rescore_trial(trial.pk)),
                          ("pure_ttd", pure_with_deterioration)):
-            times[name].append(timed(fn))
+            times[name].append(timed(fn, name))
     count = QlqC30Score.objects.filter(form__subject__trial=trial).count()
     assert count == len(responses), (count, len(responses))
 
@@ -165,6 +180,10 @@ def main(n_forms: int) -> None:
                       median["pure_ttd"], "s", statistics.median(ratios("cold", "pure_ttd"))),
         common.Figure(f"{label} re-run, nothing changed / pure scoring", median["warm"],
                       median["pure"], "s", statistics.median(ratios("warm", "pure"))),
+        common.Figure(f"{label} CPU (command + its backend / pure scoring)",
+                      statistics.median(cpu_times["cold"]), statistics.median(cpu_times["pure"]),
+                      "s", statistics.median(a / b for a, b in zip(*cpu_times.values(),
+                                                                   strict=True))),
     ])
 
 
