@@ -72,3 +72,13 @@ def test_no_project_table_has_a_single_column_index_another_index_starts_with():
 def test_every_foreign_key_of_a_project_table_leads_an_index():
     tables = _project_tables()
     assert [row for row in _rows(UNINDEXED_FOREIGN_KEYS_SQL) if row[0] in tables] == []
+
+
+def test_the_scores_are_keyed_by_their_form_alone():
+    """A score row is the form's: its primary key is the form (no surrogate key and second
+    unique index to maintain for each of the rows a rescoring writes)."""
+    rows = _rows("""
+        SELECT x.indisprimary, a.attname FROM pg_index x
+        JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey)
+        WHERE x.indrelid = 'visits_qlqc30score'::regclass""")
+    assert rows == [(True, "form_id")]
