@@ -4,8 +4,9 @@ The squashed migrations (``<app>/migrations/0001_squashed_*``) replace migration
 databases applied one by one; those databases recorded only the replaced names. On the test
 database (migrated by the owner, as in production) the squashed names are removed from the
 history, as such a database has it: ``migrate`` must find the history consistent and nothing to
-apply, and with the last replaced migration of an app unapplied it must apply that one only
-(Django then uses the replaced chain, not the squashed migration).
+apply, and with the last replaced migration of an app (and the app's migrations after it)
+unapplied it must apply those only (Django then uses the replaced chain, not the squashed
+migration).
 """
 
 from __future__ import annotations

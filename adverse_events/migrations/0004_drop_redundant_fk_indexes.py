@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('adverse_events', '0001_squashed_0002'),
+        ('adverse_events', '0003_audit_chain_at_commit'),
     ]
 
     operations = [

@@ -16,7 +16,7 @@ from edc.core.migration_operations import AlterFields
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('visits', '0001_squashed_0006'),
+        ('visits', '0007_audit_chain_at_commit'),
     ]
 
     operations = [

@@ -14,7 +14,7 @@ from edc.core.migration_operations import AlterFields
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trials', '0001_squashed_0003'),
+        ('trials', '0004_audit_chain_at_commit'),
     ]
 
     operations = [

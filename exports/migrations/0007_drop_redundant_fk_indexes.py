@@ -13,7 +13,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exports', '0001_squashed_0005'),
+        ('exports', '0006_audit_chain_at_commit'),
     ]
 
     operations = [

@@ -14,7 +14,7 @@ from edc.core.migration_operations import AlterFields
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('subjects', '0001_squashed_0008'),
+        ('subjects', '0009_audit_chain_at_commit'),
     ]
 
     operations = [

@@ -14,7 +14,7 @@ from edc.core.migration_operations import AlterFields
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('data_management', '0001_squashed_0004'),
+        ('data_management', '0005_audit_chain_at_commit'),
     ]
 
     operations = [
