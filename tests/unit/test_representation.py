@@ -44,7 +44,7 @@ def test_plain_fields_show_what_drf_shows():
     assert PlainSubject(subject).data == DrfSubject(subject).data
     assert PlainSubject(subject).data["created_at"] == "2025-01-02T03:04:05.000678Z"
     assert PlainSubject(subject).data["label"] == "#7"
-    score = QlqC30Score(id=3, form_id=9, state="done", error="", QL2=83.33333333333333,
+    score = QlqC30Score(form_id=9, state="done", error="", QL2=83.33333333333333,
                         PF2=None, computed_at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
     assert PlainScore(score).data == DrfScore(score).data
 
