@@ -11,7 +11,7 @@ from edc.core.migration_operations import TriggerChanges
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('data_management', '0001_squashed_0004'),
+        ('data_management', '0004_source_documents'),
     ]
 
     # one render of the migration state for all of them (edc.core.migration_operations)

@@ -11,7 +11,7 @@ from edc.core.migration_operations import TriggerChanges
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('epro', '0001_squashed_0002'),
+        ('epro', '0002_patient_answers_guard'),
     ]
 
     # one render of the migration state for all of them (edc.core.migration_operations)

@@ -11,7 +11,7 @@ from edc.core.migration_operations import TriggerChanges
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('exports', '0001_squashed_0005'),
+        ('exports', '0005_casebook'),
     ]
 
     # one render of the migration state for all of them (edc.core.migration_operations)

@@ -11,7 +11,7 @@ from edc.core.migration_operations import TriggerChanges
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0001_squashed_0003'),
+        ('notifications', '0003_epro_reminders'),
     ]
 
     # one render of the migration state for all of them (edc.core.migration_operations)

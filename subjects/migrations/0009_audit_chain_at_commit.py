@@ -11,7 +11,7 @@ from edc.core.migration_operations import TriggerChanges
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('subjects', '0001_squashed_0008'),
+        ('subjects', '0008_allocation_errors'),
     ]
 
     # one render of the migration state for all of them (edc.core.migration_operations)

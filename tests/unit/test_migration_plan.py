@@ -52,3 +52,12 @@ def test_third_party_migrations_run_before_the_project_models():
     later = [node for node in plan[first_project:] if node[0] not in project]
     assert later == []
     assert plan[first_project] == ("edc", "0001_squashed_0006")
+
+
+def test_an_empty_database_runs_only_the_squashed_migrations_of_the_project():
+    """A later schema change of an app (the audit chain's triggers, the index drops) is folded
+    into the app's squash (which also ``replaces`` it): a fresh database creates the final
+    schema at once instead of re-rendering the models once more per change."""
+    project = _project_labels()
+    assert [(label, name) for label, name in _plan()
+            if label in project and not name.startswith("0001_squashed_")] == []

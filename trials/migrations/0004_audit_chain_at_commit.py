@@ -11,7 +11,7 @@ from edc.core.migration_operations import TriggerChanges
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trials', '0001_squashed_0003'),
+        ('trials', '0003_dosing_periods_deviations_labels_strict_audit'),
     ]
 
     # one render of the migration state for all of them (edc.core.migration_operations)

@@ -11,7 +11,7 @@ from edc.core.migration_operations import TriggerChanges
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('visits', '0001_squashed_0006'),
+        ('visits', '0006_qlqc30form_mode_epro'),
     ]
 
     # one render of the migration state for all of them (edc.core.migration_operations)

@@ -1,4 +1,5 @@
-"""The edc core schema in one migration, replacing 0001_initial .. 0006_statistician_role (#19).
+"""The edc core schema in one migration, replacing 0001_initial .. 0006_statistician_role (#19)
+and the later migrations listed in ``replaces`` after them (#19, folded in).
 
 Generated from the models' migration state, then folded like the domain apps' squashed
 migrations: the models are created by one ``CreateModels`` (``edc.core.migration_operations``),
@@ -35,6 +36,7 @@ class Migration(migrations.Migration):
         ('edc', '0004_idempotency_claim'),
         ('edc', '0005_pendingtask_started_at'),
         ('edc', '0006_statistician_role'),
+        ('edc', '0007_drop_redundant_fk_indexes'),
     ]
 
     # The third-party apps' migrations first (issue #19): not needed by these models, but so
@@ -87,7 +89,7 @@ class Migration(migrations.Migration):
                     ('body', models.BinaryField(default=b'')),
                     ('content_type', models.CharField(blank=True, max_length=100)),
                     ('created_at', models.DateTimeField(default=django.utils.timezone.now, help_text='Claimed at')),
-                    ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL)),
+                    ('user', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL)),
                     ('headers', models.JSONField(default=dict, help_text='Response headers replayed (ETag...)')),
                 ],
                 options={

@@ -13,7 +13,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('edc', '0001_squashed_0006'),
+        ('edc', '0006_statistician_role'),
     ]
 
     operations = [
