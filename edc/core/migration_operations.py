@@ -30,6 +30,8 @@ class _RenderOnce(Operation):
     kinds: tuple[type[Operation], ...] = ()
     #: ``ProjectState.reload_models``' ``delay``, as the grouped operations pass it one by one
     delay = False
+    #: The attribute of a grouped operation that names its model (lower case)
+    model_attr = "model_name_lower"
 
     def __init__(self, operations: list[Operation]):
         if not all(isinstance(operation, self.kinds) for operation in operations):
@@ -37,10 +39,6 @@ class _RenderOnce(Operation):
                             f"{', '.join(kind.__name__ for kind in self.kinds)} operations only")
         self.operations = list(operations)
         super().__init__()
-
-    @staticmethod
-    def model_of(operation) -> str:
-        raise NotImplementedError
 
     def deconstruct(self):
         return self.__class__.__qualname__, [self.operations], {}
@@ -55,7 +53,7 @@ class _RenderOnce(Operation):
                 state.__dict__["apps"] = rendered
         if rendered is not None:
             state.reload_models(list(dict.fromkeys(
-                (app_label, self.model_of(operation)) for operation in self.operations)),
+                (app_label, getattr(operation, self.model_attr)) for operation in self.operations)),
                 delay=self.delay)
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
@@ -78,10 +76,7 @@ class CreateModels(_RenderOnce):
     """Several ``CreateModel`` operations with a single render of the migration state."""
 
     kinds = (CreateModel,)
-
-    @staticmethod
-    def model_of(operation) -> str:
-        return operation.name_lower
+    model_attr = "name_lower"
 
     def describe(self):
         return "Create models " + ", ".join(operation.name for operation in self.operations)
@@ -94,10 +89,6 @@ class TriggerChanges(_RenderOnce):
 
     kinds = (AddTrigger, RemoveTrigger)
     delay = True  # a trigger changes no relation
-
-    @staticmethod
-    def model_of(operation) -> str:
-        return operation.model_name_lower
 
     def describe(self):
         return f"Change {len(self.operations)} triggers"
@@ -115,10 +106,6 @@ class AlterFields(_RenderOnce):
         fields = [(operation.model_name_lower, operation.name_lower) for operation in operations]
         if len(set(fields)) != len(fields):
             raise ValueError("AlterFields alters each field once")
-
-    @staticmethod
-    def model_of(operation) -> str:
-        return operation.model_name_lower
 
     def describe(self):
         return "Alter fields " + ", ".join(f"{operation.model_name}.{operation.name}"

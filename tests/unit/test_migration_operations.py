@@ -24,6 +24,20 @@ def _operations() -> list[CreateModel]:
     ]
 
 
+@pytest.fixture
+def renders(monkeypatch) -> dict:
+    """``{"count": n}``: how many times the migration state was re-rendered (``_reload``)."""
+    calls = {"count": 0}
+    original = ProjectState._reload
+
+    def counting(self, related_models):
+        calls["count"] += 1
+        return original(self, related_models)
+
+    monkeypatch.setattr(ProjectState, "_reload", counting)
+    return calls
+
+
 def _rendered_state() -> ProjectState:
     from django.apps import apps
 
@@ -48,16 +62,9 @@ def test_the_state_equals_the_operations_one_by_one():
     assert any(rel.related_model is parent for rel in user._meta.related_objects)
 
 
-def test_the_models_are_rendered_once(monkeypatch):
+def test_the_models_are_rendered_once(renders):
     one_by_one, grouped = _rendered_state(), _rendered_state()
-    calls = {"count": 0}
-    original = ProjectState._reload
-
-    def counting(self, related_models):
-        calls["count"] += 1
-        return original(self, related_models)
-
-    monkeypatch.setattr(ProjectState, "_reload", counting)
+    calls = renders
     for operation in _operations():
         operation.state_forwards("probe", one_by_one)
     assert calls["count"] == 2
@@ -88,16 +95,9 @@ def _trigger_operations():
               for trigger in (AppendOnly(), HashChain(), ChainAtCommit()))]
 
 
-def test_trigger_changes_give_the_state_of_the_operations_one_by_one_rendered_once(monkeypatch):
+def test_trigger_changes_give_the_state_of_the_operations_one_by_one_rendered_once(renders):
     one_by_one, grouped = _rendered_state(), _rendered_state()
-    calls = {"count": 0}
-    original = ProjectState._reload
-
-    def counting(self, related_models):
-        calls["count"] += 1
-        return original(self, related_models)
-
-    monkeypatch.setattr(ProjectState, "_reload", counting)
+    calls = renders
     for operation in _trigger_operations():
         operation.state_forwards("subjects", one_by_one)
     assert calls["count"] == 6
@@ -128,16 +128,10 @@ def _created_state() -> ProjectState:
     return state
 
 
-def test_altered_fields_give_the_state_of_the_operations_one_by_one(monkeypatch):
+def test_altered_fields_give_the_state_of_the_operations_one_by_one(renders):
     one_by_one, grouped = _created_state(), _created_state()
-    calls = {"count": 0}
-    original = ProjectState._reload
-
-    def counting(self, related_models):
-        calls["count"] += 1
-        return original(self, related_models)
-
-    monkeypatch.setattr(ProjectState, "_reload", counting)
+    calls = renders
+    calls["count"] = 0  # counted from the created models on
     for operation in _alter_operations():
         operation.state_forwards("probe", one_by_one)
     assert calls["count"] == 2
