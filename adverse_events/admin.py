@@ -21,6 +21,7 @@ from edc.core.admin import (
     ClinicalAdmin,
     ReasonForChangeForm,
     RetireForm,
+    RoleInline,
     ScopedRelatedFilter,
     service_form_view,
 )
@@ -107,25 +108,7 @@ class AttributionFormSet(_ClinicalInlineFormSet):
             self._report(exc, filled)
 
 
-class RoleInlineMixin:
-    """Inline permissions follow the trialdesk roles (like ClinicalAdmin), not Django perms."""
-
-    can_delete = False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return bool(roles.roles_of(request.user))
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return roles.can_enter_data(request.user)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return roles.can_enter_data(request.user)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class GradeEpisodeInline(RoleInlineMixin, admin.TabularInline):
+class GradeEpisodeInline(RoleInline, admin.TabularInline):
     model = GradeEpisode
     formset = GradeEpisodeFormSet
     fields = ["grade", "start_date", "end_date"]
@@ -143,7 +126,7 @@ class AttributionTargetField(forms.ModelChoiceField):
         return f"{trial.registry_id}: {obj.agent}"
 
 
-class AttributionInline(RoleInlineMixin, admin.TabularInline):
+class AttributionInline(RoleInline, admin.TabularInline):
     model = Attribution
     formset = AttributionFormSet
     fields = ["intervention", "level"]
@@ -162,7 +145,7 @@ class AttributionInline(RoleInlineMixin, admin.TabularInline):
         return AttributionTargetField(queryset=choices, **kwargs)
 
 
-class ToxicityFlagInline(RoleInlineMixin, admin.TabularInline):
+class ToxicityFlagInline(RoleInline, admin.TabularInline):
     model = ToxicityFlag
     fields = ["kind", "rule_code", "computed", "override", "effective", "reason",
               "evaluated_at"]

@@ -38,6 +38,7 @@ from edc.core.admin import (
     ClinicalAdmin,
     ReasonForChangeForm,
     RetireForm,
+    RoleInline,
     ScopedRelatedFilter,
     blinded_for,
     blinded_q,
@@ -242,24 +243,6 @@ class EligibilityFormSet(forms.BaseInlineFormSet):
         for form in self.extra_forms:
             if form.has_changed() and form.instance.criterion_id in answered:
                 form.add_error(None, "Already answered meanwhile; reload the page.")
-
-
-class RoleInline:
-    """Inline permissions follow the trialdesk roles, not Django's model permissions."""
-
-    can_delete = False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return bool(roles.roles_of(request.user))
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return roles.can_enter_data(request.user)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return roles.can_enter_data(request.user)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class EligibilityAnswerInline(RoleInline, admin.TabularInline):

@@ -342,6 +342,25 @@ class ClinicalAdmin(AllocationGuard, admin.ModelAdmin):
 # ---------------------------------------------------------------- service forms
 
 
+class RoleInline:
+    """Inline permissions follow the trialdesk roles (like ClinicalAdmin), not Django's model
+    permissions."""
+
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return bool(roles.roles_of(request.user))
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return roles.can_enter_data(request.user)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return roles.can_enter_data(request.user)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 def errors_onto_form(form: forms.Form, exc: ValidationError, rename=None) -> None:
     """Show a service's ``ValidationError`` on the form field it names (else on the form)."""
     rename = rename or {}
