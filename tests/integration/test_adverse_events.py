@@ -315,6 +315,13 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
     assert len(lock_checks) == 1  # the AE, its episodes and attributions: one subject
     queued = [q for q in queries if 'UPDATE "edc_pendingtask" SET "state"' in q["sql"]]
     assert len(queued) == 1  # the edit checks' and the DLT/TI evaluation's rows, sent together
+    inserted = [q for q in queries if 'INSERT INTO "edc_pendingtask"' in q["sql"]]
+    assert len(inserted) == 1  # and written together
+    ae = AdverseEvent.objects.get(pk=response.json()["id"])
+    assert sorted(PendingTask.objects.filter(created_at__gte=ae.created_at).values_list(
+        "task_name", "args", "state")) == [
+        ("adverse_events.tasks.evaluate_toxicity", [ae.subject_id], "done"),
+        ("data_management.tasks.run_edit_checks", [ae.subject_id], "done")]
     subject_reads = [s for s in selects if s.startswith('SELECT "subjects_subject"."id"')]
     assert len(subject_reads) == 1 and subject_reads[0].endswith(
         'FOR UPDATE OF "subjects_subject"'), subject_reads  # validated in scope, locked
