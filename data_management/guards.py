@@ -241,7 +241,7 @@ def _saved_row_covered(record, subjects: set, visits: set) -> dict | None:
 
     model = type(record)
     p = paths(model)
-    locks = active_locks().filter(_record_lock_q(record)).order_by().values("pk")[:1]
+    locks = active_locks().filter(_record_lock_q(record)).values("pk")[:1]  # first() order
     new_subjects, new_visits = [s for s in subjects if s], [v for v in visits if v]
     covering = (Q(level="subject", subject_id__in=new_subjects)
                 | Q(level="visit", visit_id__in=new_visits)

@@ -315,16 +315,33 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
     assert len(lock_checks) == 1  # the AE, its episodes and attributions: one subject
     queued = [q for q in queries if 'UPDATE "edc_pendingtask" SET "state"' in q["sql"]]
     assert len(queued) == 1  # the edit checks' and the DLT/TI evaluation's rows, sent together
-    inserted = [q for q in queries if 'INSERT INTO "edc_pendingtask"' in q["sql"]]
-    assert len(inserted) == 1  # and written together
-    ae = AdverseEvent.objects.get(pk=response.json()["id"])
-    assert sorted(PendingTask.objects.filter(created_at__gte=ae.created_at).values_list(
-        "task_name", "args", "state")) == [
-        ("adverse_events.tasks.evaluate_toxicity", [ae.subject_id], "done"),
-        ("data_management.tasks.run_edit_checks", [ae.subject_id], "done")]
     subject_reads = [s for s in selects if s.startswith('SELECT "subjects_subject"."id"')]
     assert len(subject_reads) == 1 and subject_reads[0].endswith(
         'FOR UPDATE OF "subjects_subject"'), subject_reads  # validated in scope, locked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_writes_the_tasks_it_queues_in_one_insert(api, setting, monkeypatch):
+    """The edit checks' and the DLT/TI evaluation's outbox rows of a new AE: one INSERT in its
+    transaction, both sent after the commit (issue 19)."""
+    from edc.celery import app
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs, retry: sent.append(
+        (name, args, kwargs["pending_id"])))
+    api.force_authenticate(setting["nurse"])
+    before = set(PendingTask.objects.values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(URL, payload(setting), format="json")
+    assert response.status_code == 201, response.content
+    inserted = [q for q in queries if 'INSERT INTO "edc_pendingtask"' in q["sql"]]
+    assert len(inserted) == 1
+    subject = response.json()["subject"]
+    rows = PendingTask.objects.exclude(pk__in=before).order_by("task_name")
+    assert [(r.task_name, r.args, r.state) for r in rows] == [
+        ("adverse_events.tasks.evaluate_toxicity", [subject], "queued"),
+        ("data_management.tasks.run_edit_checks", [subject], "queued")]
+    assert sorted(sent) == sorted((r.task_name, r.args, r.pk) for r in rows)
 
 
 def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, setting):
