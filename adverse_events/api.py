@@ -82,7 +82,7 @@ class CtcaeTermSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class GradeEpisodeSerializer(serializers.ModelSerializer):
+class GradeEpisodeSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     id = serializers.IntegerField(required=False, help_text="Give it to change a saved episode")
 
     class Meta:
@@ -113,7 +113,7 @@ class ProtocolInterventionField(serializers.PrimaryKeyRelatedField):
         return found
 
 
-class AttributionSerializer(serializers.ModelSerializer):
+class AttributionSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     intervention = ProtocolInterventionField(queryset=Intervention.objects.all())
     intervention_code = ProductCodeField("intervention.code", "adverse_event.subject")
 

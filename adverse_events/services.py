@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from edc.core.audit import ReasonRequired, change_reason, checked_together, current_reason
-from edc.core.outbox import enqueue
+from edc.core.outbox import enqueue, inserted_together
 from notifications import services as alerts
 from subjects.models import Subject
 from trials.masking import attribution_targets
@@ -69,11 +69,12 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     id, attributions by intervention; saved rows left out are retired, never deleted.
     A grade 5 AE records the subject's death (``subjects.services.record_death``). A new
     SAE (or an AE becoming serious) and a new grade 5 are alerted (``notifications``).
-    The episodes and attributions this call created are on the AE (``created_rows``).
+    The episodes and attributions this call created are on the AE (``created_rows``); the
+    tasks it queues (edit checks, DLT/TI evaluation) are inserted in one outbox ``INSERT``.
     """
     if locked and not transaction.get_connection().in_atomic_block:
         raise transaction.TransactionManagementError("a locked subject needs its transaction")
-    with transaction.atomic(savepoint=not locked):
+    with transaction.atomic(savepoint=not locked), inserted_together():
         return _save_adverse_event(subject, values, episodes, attributions, instance, user,
                                    locked, interventions or {})
 

@@ -7,8 +7,9 @@ Usage::
 On ``bench_enrollment.py``'s database (``BENCH_ENROL_DATABASE_URL``, built by it): screens 22
 new subjects, enrolls one through ``POST /api/v1/subjects/<id>/enroll/`` (Django's test client,
 the bench's knox token) with ``CaptureQueriesContext`` (statements and their time; ``--sql``
-prints them), then the CPU of this process for 10 more (not profiled) and a ``cProfile`` of
-10 more: the ``--top`` functions by ``--sort`` (cumulative time by default).
+prints them, ``SQLW=<n>`` characters of each), then the CPU of this process for 10 more (not
+profiled) and a ``cProfile`` of 10 more: the ``--top`` functions by ``--sort`` (cumulative
+time by default).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import sys
 import time
@@ -56,8 +58,9 @@ def main() -> None:
     print(f"one enrollment: {len(queries)} SQL statements, {wall * 1000:.1f} ms, of which "
           f"{in_sql * 1000:.1f} ms waiting for PostgreSQL (statements as the client times them)")
     if args.sql:
+        width = int(os.environ.get("SQLW", "160"))
         for query in queries:
-            print(f"   {float(query['time']) * 1000:6.1f} ms  {query['sql'][:160]}")
+            print(f"   {float(query['time']) * 1000:6.1f} ms  {query['sql'][:width]}")
     cpu, started = time.process_time(), time.perf_counter()
     for pk in ids[2:12]:
         enroll(pk)

@@ -58,7 +58,7 @@ def _record_lock_q(record) -> Q:
     ct_id = ContentType.objects.get_for_model(model).pk
     q = _lock_q(ct_id, record.pk, visit, subject, trial)
     if record.pk is not None and not record._state.adding:
-        saved = model._base_manager.filter(pk=record.pk)
+        saved = model._base_manager.filter(pk=record.pk).order_by()  # one row: no ordering
 
         def db(path):
             return Subquery(saved.values(path)[:1])

@@ -220,18 +220,45 @@ def before_save(record) -> Watch | None:
             check_unlocked(record)
             watched = _signatures(subjects, visits).exists()
         return Watch(True, None, subjects, visits) if watched else None
-    check_unlocked(record)
     p = paths(model)
-    old = model._base_manager.filter(pk=record.pk).values(*_columns(model)).first()
+    old = _saved_row_covered(record, subjects, visits)
     if old is None:
+        check_unlocked(record)
         return None
+    verified, signed = old.pop("_dm_verified"), old.pop("_dm_signed")
     subjects.add(old.get(_col(model, p.subject)))
     if p.visit:
         visits.add(old.get(_col(model, p.visit)))
+    return Watch(False, old, subjects, visits) if verified or signed else None
+
+
+def _saved_row_covered(record, subjects: set, visits: set) -> dict | None:
+    """For a change to a saved record: refuse it if an active lock covers the record (as it
+    is in memory or in the database), and its row as stored (``_columns``) with whether a
+    verification of it, or a signature covering it before or after the change, exists; in
+    one query. None if the row is not there (the caller checks the usual way)."""
+    from .models import Signature
+
+    model = type(record)
+    p = paths(model)
+    locks = active_locks().filter(_record_lock_q(record)).values("pk")[:1]  # first() order
+    new_subjects, new_visits = [s for s in subjects if s], [v for v in visits if v]
+    covering = (Q(level="subject", subject_id__in=new_subjects)
+                | Q(level="visit", visit_id__in=new_visits)
+                | Q(level="subject", subject_id=OuterRef(_col(model, p.subject))))
+    if p.visit:
+        covering |= Q(level="visit", visit_id=OuterRef(_col(model, p.visit)))
     ct = ContentType.objects.get_for_model(model)
-    if _verifications(ct, record.pk).exists() or _signatures(subjects, visits).exists():
-        return Watch(False, old, subjects, visits)
-    return None
+    row = model._base_manager.filter(pk=record.pk).order_by().annotate(
+        _dm_lock=Subquery(locks), _dm_verified=Exists(_verifications(ct, record.pk)),
+        _dm_signed=Exists(Signature.objects.filter(state=wf.SIGNED).filter(covering)),
+    ).values(*_columns(model), "_dm_lock", "_dm_verified", "_dm_signed").first()
+    if row is None:
+        return None
+    lock = row.pop("_dm_lock")
+    if lock is not None:
+        raise refusal(_label(record), active_locks().get(pk=lock))
+    return row
 
 
 def after_save(record, watch: Watch | None) -> None:

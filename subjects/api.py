@@ -187,7 +187,8 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, ValuesListMixin,
         return queryset
 
     def _respond(self, subject, code=status.HTTP_200_OK):
-        subject = Subject.objects.select_related("trial", "site", "arm").get(pk=subject.pk)
+        subject = self.read_after_write(
+            Subject.objects.select_related("trial", "site", "arm").get(pk=subject.pk))
         return Response(SubjectSerializer(subject, context=self.get_serializer_context()).data,
                         status=code)
 

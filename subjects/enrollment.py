@@ -51,9 +51,10 @@ def age_at(subject: Subject, on: dt.date) -> int | None:
 def eligibility_problems(subject: Subject) -> list[str]:
     """Unanswered or failed criteria, and machine-checked age and sex at consent."""
     version = subject.protocol_version
-    answers = {a.criterion_id: a.met for a in subject.eligibility_answers.all()}
+    # unordered / ordered within the version: the models' orderings join for nothing here
+    answers = {a.criterion_id: a.met for a in subject.eligibility_answers.order_by()}
     problems = []
-    for criterion in version.criteria.all():
+    for criterion in version.criteria.order_by("kind", "number"):
         label = f"{criterion.kind} {criterion.number}"
         if criterion.pk not in answers:
             problems.append(f"{label} not answered")
@@ -135,15 +136,18 @@ def ensure_allocation_list(trial: Trial, stratum: str = "") -> int:
 
 def _free_slot(subject: Subject) -> RandomizationSlot:
     """The first free slot of the subject's stratum, locked (``SKIP LOCKED``: a slot another
-    enrollment holds is passed over, never waited for); written by ``_take`` at the end."""
+    enrollment holds is passed over, never waited for); written by ``_take`` at the end. The
+    stratum's list is generated when none is found and the stratum has no list yet."""
     stratum = _stratum_of(subject.trial, subject.site)
-    if not RandomizationSlot.objects.filter(trial=subject.trial, stratum=stratum).exists():
+    free = (RandomizationSlot.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("arm").filter(trial=subject.trial, stratum=stratum,
+                                          subject__isnull=True).order_by("sequence"))
+    slot = free.first()
+    if slot is None and not RandomizationSlot.objects.filter(
+            trial=subject.trial, stratum=stratum).exists():
         with transaction.atomic():
             ensure_allocation_list(subject.trial, stratum)
-    slot = (RandomizationSlot.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("arm").filter(trial=subject.trial, stratum=stratum,
-                                          subject__isnull=True)
-            .order_by("sequence").first())
+        slot = free.first()
     if slot is None:
         where = f" of stratum {stratum}" if stratum else ""
         raise EnrollmentRefused([f"the allocation list{where} is exhausted; the unblinded "

@@ -45,7 +45,6 @@ def _subject_state(subject: Subject, visits: dict[str, Visit]) -> scheduling.Sub
                                    off_study=off)
 
 
-@transaction.atomic
 def regenerate_visits(subject: Subject, reason: str = "schedule regenerated",
                       locked: bool = False) -> list[Visit]:
     """Materialise the subject's planned visits from its protocol version.
@@ -55,8 +54,16 @@ def regenerate_visits(subject: Subject, reason: str = "schedule regenerated",
     longer has (treatment stopped, death, withdrawal) are cancelled, not deleted. New visits
     are written in one ``bulk_create`` (one INSERT: the audit hash chain's lock on the visit
     table is then held for one statement, not one per visit). ``locked``: ``subject`` is the
-    caller's locked instance, its new state not saved yet (enrollment: ``subjects.signals``).
+    caller's locked instance, its new state not saved yet (enrollment: ``subjects.signals``),
+    and the writes join the caller's transaction (no savepoint: a refusal rolls it back).
     """
+    if locked and not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError("a locked subject needs its transaction")
+    with transaction.atomic(savepoint=not locked):
+        return _regenerate_visits(subject, reason, locked)
+
+
+def _regenerate_visits(subject: Subject, reason: str, locked: bool) -> list[Visit]:
     if not locked:
         subject = Subject.objects.select_for_update(of=("self",)).select_related(
             "arm", "trial", "protocol_version").get(pk=subject.pk)

@@ -122,7 +122,7 @@ def change_reason(reason: str, user=None) -> Iterator[None]:
     finally:
         if token is not None:
             _active_context.reset(token)
-    if token is not None:
+    if token is not None and pghistory_context() is None:
         _clear_database_context()
 
 
@@ -167,7 +167,9 @@ def _clear_database_context() -> None:
     """pghistory stores the context with ``set_config(..., is_local => true)``, which lasts
     until the transaction ends, not until the block does: clear it, so that a later change in
     the same transaction neither borrows this block's reason and user in its audit row nor
-    passes the database's reason-required check."""
+    passes the database's reason-required check. Needed only where no pghistory context
+    encloses the block: an enclosing one (a request's) sets both values again with every
+    later write (``pghistory.runtime``), so clearing them there is a round trip for nothing."""
     conn = transaction.get_connection()
     if conn.in_atomic_block and not conn.needs_rollback:
         with conn.cursor() as cursor:

@@ -17,7 +17,10 @@ until it commits) lost its worker, and is sent again; with the sweep every
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import timedelta
 
 from celery import Task
@@ -30,6 +33,10 @@ from .models import PendingTask
 logger = logging.getLogger(__name__)
 
 
+#: Inside :func:`inserted_together`: (connection, its savepoints, the rows not yet inserted).
+_deferred: ContextVar[tuple | None] = ContextVar("outbox_deferred", default=None)
+
+
 def enqueue(task_name: str, *args) -> PendingTask:
     """Record work for the task registered as ``task_name`` and dispatch it after the current
     transaction commits. By name: a service never imports its tasks (tasks import services).
@@ -37,14 +44,48 @@ def enqueue(task_name: str, *args) -> PendingTask:
     Rows enqueued in the same savepoint of a transaction (same ``savepoint_ids``: they commit
     or roll back together) are sent by one on-commit callback and marked queued in one
     ``UPDATE`` (:func:`dispatch_all`); a row in another savepoint gets a callback of its own,
-    which Django drops if that savepoint rolls back."""
-    pending = PendingTask.objects.create(task_name=task_name, args=list(args))
+    which Django drops if that savepoint rolls back. Inside :func:`inserted_together` the row
+    is inserted when the block ends."""
+    pending = PendingTask(task_name=task_name, args=list(args))
     connection = transaction.get_connection()
+    deferred = _deferred.get()
+    if (deferred is not None and deferred[0] is connection and connection.in_atomic_block
+            and deferred[1] == _savepoints(connection)):
+        deferred[2].append(pending)
+    else:
+        _record([pending], connection)
+    return pending
+
+
+@contextlib.contextmanager
+def inserted_together() -> Iterator[None]:
+    """The rows enqueued inside the block, in the transaction and savepoint it started in, are
+    inserted in one ``INSERT`` when it ends (a service queuing several tasks for one write);
+    if it ends with an exception, its transaction or savepoint rolls back, and they are not
+    inserted. A row enqueued in a savepoint opened inside the block (which may roll back
+    alone), or outside a transaction, is inserted at once."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        yield
+        return
+    rows: list[PendingTask] = []
+    token = _deferred.set((connection, _savepoints(connection), rows))
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    if rows:
+        _record(rows, connection)
+
+
+def _record(rows: list[PendingTask], connection) -> None:
+    """Insert the rows (one statement) and have them sent on commit."""
+    PendingTask.objects.bulk_create(rows)
     batch = _open_batch(connection)
     if batch is not None:
-        batch.append(pending)
-        return pending
-    batch = [pending]
+        batch.extend(rows)
+        return
+    batch = list(rows)
 
     def send():
         dispatch_all(batch)
@@ -52,7 +93,6 @@ def enqueue(task_name: str, *args) -> PendingTask:
     transaction.on_commit(send)
     if connection.in_atomic_block:
         connection._outbox_batch = (send, _savepoints(connection), batch)
-    return pending
 
 
 def _savepoints(connection) -> list[str]:

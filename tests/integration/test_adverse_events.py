@@ -320,6 +320,30 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
         'FOR UPDATE OF "subjects_subject"'), subject_reads  # validated in scope, locked
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_create_writes_the_tasks_it_queues_in_one_insert(api, setting, monkeypatch):
+    """The edit checks' and the DLT/TI evaluation's outbox rows of a new AE: one INSERT in its
+    transaction, both sent after the commit (issue 19)."""
+    from edc.celery import app
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs, retry: sent.append(
+        (name, args, kwargs["pending_id"])))
+    api.force_authenticate(setting["nurse"])
+    before = set(PendingTask.objects.values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(URL, payload(setting), format="json")
+    assert response.status_code == 201, response.content
+    inserted = [q for q in queries if 'INSERT INTO "edc_pendingtask"' in q["sql"]]
+    assert len(inserted) == 1
+    subject = response.json()["subject"]
+    rows = PendingTask.objects.exclude(pk__in=before).order_by("task_name")
+    assert [(r.task_name, r.args, r.state) for r in rows] == [
+        ("adverse_events.tasks.evaluate_toxicity", [subject], "queued"),
+        ("data_management.tasks.run_edit_checks", [subject], "queued")]
+    assert sorted(sent) == sorted((r.task_name, r.args, r.pk) for r in rows)
+
+
 def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, setting):
     """The subject is looked up in the user's scope as a field (DRF's answer for an unknown
     one), reported with the other fields' errors, and nothing is saved."""

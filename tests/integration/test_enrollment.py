@@ -8,8 +8,10 @@ from collections import Counter, defaultdict
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from edc.core.api.concurrency import etag_for
 from edc.core.audit import history
 from subjects.enrollment import enroll
 from subjects.models import RandomizationSlot, Subject, Unblinding
@@ -209,6 +211,26 @@ def test_unanswered_criteria_and_dates_are_refused(api, screening):
     assert created.json()["errors"][0]["field"] == "consent_date"
     subject.refresh_from_db()
     assert subject.status == "screening"
+
+
+@pytest.mark.django_db
+def test_an_enrollment_answers_with_the_version_it_stored_read_once(api, screening):
+    """The answer's subject is read after the enrollment committed: its ETag is that read's
+    version, not read a second time (issue 19), and a write naming it is accepted."""
+    subject = make_eligible(make_subject(screening["trial"], screening["site"]))
+    api.force_authenticate(screening["nurse"])
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(f"/api/v1/subjects/{subject.pk}/enroll/",
+                            {"enrolled_on": ENROLL_DAY.isoformat()}, format="json")
+    assert response.status_code == 200, response.content
+    stored = Subject.objects.get(pk=subject.pk)
+    assert response["ETag"] == etag_for(subject.pk, stored.updated_at)
+    versions = [q for q in queries
+                if q["sql"].startswith('SELECT "subjects_subject"."updated_at"')]
+    assert versions == []
+    changed = api.patch(f"/api/v1/subjects/{subject.pk}/", {"race": "ASIAN", "reason": "typo"},
+                        format="json", HTTP_IF_MATCH=response["ETag"])
+    assert changed.status_code == 200, changed.content
 
 
 @pytest.mark.django_db

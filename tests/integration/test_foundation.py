@@ -102,6 +102,35 @@ def test_a_reason_ends_with_its_block_not_with_the_transaction(world):
         "consent re-signed on the new version")
 
 
+def _clears(queries) -> list[str]:
+    return [q["sql"] for q in queries
+            if q["sql"].startswith("SELECT set_config('pghistory.context_id', '', true)")]
+
+
+def test_under_an_enclosing_context_a_reason_block_ends_without_a_statement(world):
+    """Inside an enclosing audit context (a request's), every later write sets the context in
+    the database again: the end of a reason block there costs no clearing statement (issue
+    19), outside one it does; the change has its reason, a later insert is audited in the
+    enclosing context."""
+    import pghistory
+    from django.test.utils import CaptureQueriesContext
+
+    subject = make_subject(world["trial"], world["site_a"])
+    with transaction.atomic(), CaptureQueriesContext(connection) as alone, change_reason(
+            "consent re-signed"):
+        Subject.objects.filter(pk=subject.pk).update(age_at_consent=50)
+    assert len(_clears(alone)) == 1
+    with transaction.atomic(), pghistory.context(url="/request") as request:
+        with CaptureQueriesContext(connection) as queries, change_reason(
+                "consent re-signed on the new version"):
+            Subject.objects.filter(pk=subject.pk).update(age_at_consent=51)
+        later = make_subject(world["trial"], world["site_a"])
+    assert _clears(queries) == [] and len(queries) == len(alone) - 1
+    assert history(Subject.objects.get(pk=subject.pk))[-1]["reason"] == (
+        "consent re-signed on the new version")
+    assert later.events.get().pgh_context_id == request.id
+
+
 def test_delete_is_refused_everywhere(api, world):
     subject = make_subject(world["trial"], world["site_a"])
     api.force_authenticate(world["staff_a"])

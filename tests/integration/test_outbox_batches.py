@@ -3,6 +3,8 @@
 Rows enqueued in the same savepoint are sent by one on-commit callback and marked queued in
 one UPDATE; a row whose savepoint rolls back is never sent; a row the broker refuses stays
 pending with the error (the sweep sends it again), whatever happens to the rows beside it.
+Inside ``inserted_together`` the rows of the block's savepoint are written in one INSERT as
+it ends, none if it ends with an exception.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from edc.core.models import PendingTask
-from edc.core.outbox import enqueue
+from edc.core.outbox import enqueue, inserted_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TASK = "adverse_events.tasks.evaluate_toxicity"
@@ -81,3 +83,50 @@ def test_a_row_enqueued_outside_a_transaction_is_sent_at_once(sent):
     assert sent == [(TASK, [6], pending.pk)]
     pending.refresh_from_db()
     assert pending.state == "queued"
+
+
+def _inserts(queries) -> list[str]:
+    return [q["sql"] for q in queries if 'INSERT INTO "edc_pendingtask"' in q["sql"]]
+
+
+def test_rows_enqueued_together_are_inserted_in_one_statement_at_the_end_and_sent(sent):
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        with inserted_together():
+            first, second = enqueue(TASK, 1), enqueue(TASK, 2)
+            assert _inserts(queries) == [] and first.pk is None
+        assert len(_inserts(queries)) == 1
+        assert PendingTask.objects.count() == 2
+    assert sent == [(TASK, [1], first.pk), (TASK, [2], second.pk)]
+    assert len(_queued_updates(queries)) == 1
+    assert set(PendingTask.objects.values_list("state", flat=True)) == {"queued"}
+
+
+def test_rows_of_a_block_ending_in_an_exception_are_not_inserted(sent):
+    with transaction.atomic():
+        kept = enqueue(TASK, 1)
+        with pytest.raises(RuntimeError), transaction.atomic(), inserted_together():
+            enqueue(TASK, 2)
+            raise RuntimeError("refused")
+    assert sent == [(TASK, [1], kept.pk)]
+    assert list(PendingTask.objects.values_list("args", flat=True)) == [[1]]
+
+
+def test_a_row_in_a_savepoint_opened_inside_the_block_is_inserted_at_once(sent):
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), \
+            inserted_together():
+        outer = enqueue(TASK, 1)
+        try:
+            with transaction.atomic():
+                enqueue(TASK, 2)
+                assert len(_inserts(queries)) == 1  # written in its savepoint
+                raise RuntimeError("refused")
+        except RuntimeError:
+            pass
+    assert sent == [(TASK, [1], outer.pk)]  # the rolled-back row is neither kept nor sent
+    assert list(PendingTask.objects.values_list("args", flat=True)) == [[1]]
+
+
+def test_outside_a_transaction_the_block_inserts_and_sends_each_row_at_once(sent):
+    with inserted_together():
+        pending = enqueue(TASK, 6)
+        assert sent == [(TASK, [6], pending.pk)]

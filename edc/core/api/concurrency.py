@@ -64,13 +64,20 @@ class VersionedMixin:
         self._versioned_object = obj
         return obj
 
+    def read_after_write(self, obj):
+        """``obj`` was read from the database after the request's write (the answer's
+        record): its ``updated_at`` is the stored version, the ``ETag`` is not read again."""
+        self._versioned_object, self._versioned_read_after_write = obj, True
+        return obj
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         obj = getattr(self, "_versioned_object", None)
         unsafe = request.method not in permissions.SAFE_METHODS
         if (obj is not None and 200 <= response.status_code < 300
                 and (unsafe or self.action in RECORD_ACTIONS_SAFE)):
-            etag = (current_etag(obj) if unsafe
+            stale = unsafe and not getattr(self, "_versioned_read_after_write", False)
+            etag = (current_etag(obj) if stale
                     else etag_for(obj.pk, getattr(obj, "updated_at", None)))
             if etag:
                 response["ETag"] = etag
