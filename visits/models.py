@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from edc.core.audit import ClinicalModel, ClinicalQuerySet, audited
@@ -347,26 +349,63 @@ for _scale in qlq_c30.SCALES:
     QlqC30Score.add_to_class(_scale, _scale_field())
 
 
-class QlqC30Deterioration(models.Model):
-    """Time to deterioration of one scale for one subject (derived; one row per scale)."""
+#: The fields of a scale's time to deterioration (``qlq_c30.DeteriorationResult``'s) and its
+#: computation time
+TTD_FIELDS = ("event", "event_date", "confirm_date", "censor_date", "days", "computed_at")
 
-    subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
-                                related_name="qlq_c30_deterioration", db_index=False)
+
+class QlqC30SubjectDeterioration(models.Model):
+    """Time to deterioration of every scale of one subject (derived, recomputed from the scored
+    forms by a task or ``rescore_qlq_c30``): one row per subject, each field an array of the 16
+    scales' values in ``qlq_c30.SCALES`` order, so a rescoring writes one row per subject, not
+    one per scale. Read through :class:`QlqC30Deterioration` (one row per scale)."""
+
+    subject = models.OneToOneField(Subject, on_delete=models.PROTECT, primary_key=True,
+                                   related_name="qlq_c30_deterioration_set")
+    event = ArrayField(models.BooleanField())
+    event_date = ArrayField(models.DateField(null=True))
+    confirm_date = ArrayField(models.DateField(null=True))
+    censor_date = ArrayField(models.DateField(null=True))
+    days = ArrayField(models.IntegerField())
+    computed_at = ArrayField(models.DateTimeField())
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(**{f"{field}__len": len(qlq_c30.SCALES) for field in TTD_FIELDS}),
+                name="qlq_ttd_every_scale"),
+            models.CheckConstraint(  # the per-scale fields that are never null
+                condition=Q(*(IsNull(Func(F(field), Value(None), function="array_position",
+                                          output_field=models.IntegerField()), True)
+                              for field in ("event", "days", "computed_at"))),
+                name="qlq_ttd_values_not_null"),
+        ]
+
+    def __str__(self) -> str:
+        return f"QLQ-C30 deterioration of {self.subject}"
+
+
+class QlqC30Deterioration(models.Model):
+    """Time to deterioration of one scale for one subject: a read-only view of
+    :class:`QlqC30SubjectDeterioration`, one row per scale (``id``: subject id * 16 + the
+    scale's position in ``qlq_c30.SCALES``)."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.DO_NOTHING,
+                                related_name="qlq_c30_deterioration", db_constraint=False)
     scale = models.CharField(max_length=4, choices=[(s, s) for s in qlq_c30.SCALES])
     event = models.BooleanField()
     event_date = models.DateField(null=True, blank=True)
     confirm_date = models.DateField(null=True, blank=True)
     censor_date = models.DateField(null=True, blank=True)
     days = models.IntegerField()
-    computed_at = models.DateTimeField(auto_now=True)
+    computed_at = models.DateTimeField()
 
     class Meta:
+        managed = False
+        db_table = "visits_qlqc30deterioration"
         verbose_name = "QLQ-C30 deterioration"
         verbose_name_plural = "QLQ-C30 deteriorations"
         ordering = ["subject", "scale"]
-        constraints = [
-            models.UniqueConstraint(fields=["subject", "scale"], name="qlq_ttd_one_per_scale")
-        ]
 
     def __str__(self) -> str:
         return f"{self.subject} {self.scale}: {'event' if self.event else 'censored'}"

@@ -7,9 +7,9 @@ go through ``qlq_c30.time_to_deterioration_all``. Only results that differ from 
 written (a re-run over unchanged forms writes nothing): rows that do not exist yet with one
 binary ``COPY`` into the table, rows that changed with a binary ``COPY`` into a temporary
 table and one ``INSERT ... ON CONFLICT DO UPDATE`` per batch. Idempotent: the result rows
-are keyed by form and by (subject, scale). As in ``services.recompute_deterioration``,
-unscheduled forms (at a visit without a QLQ-C30 due) are scored but count in deterioration
-only where the protocol allows it.
+are keyed by form and by subject (one row holds every scale's time to deterioration). As in
+``services.recompute_deterioration``, unscheduled forms (at a visit without a QLQ-C30 due)
+are scored but count in deterioration only where the protocol allows it.
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import qlq_c30
-from .models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score
+from .models import (
+    TTD_FIELDS,
+    ComputationState,
+    QlqC30Form,
+    QlqC30Score,
+    QlqC30SubjectDeterioration,
+)
 
 SCALES = qlq_c30.SCALES
 SCORE_COLUMNS = ["form_id", *SCALES, "state", "error", "computed_at"]
-TTD_COLUMNS = ["subject_id", "scale", "event", "event_date", "confirm_date", "censor_date",
-               "days", "computed_at"]
+TTD_COLUMNS = ["subject_id", *TTD_FIELDS]
 N_ITEMS = len(qlq_c30.ITEM_KEYS)
 _BY_SCALE = itemgetter(*SCALES)
 
@@ -55,8 +60,8 @@ def _forms_sql() -> str:
 
 @functools.cache
 def _ttd_sql() -> str:
-    return (f"SELECT subject_id, scale, {_quoted(TTD_COLUMNS[2:-1])} "
-            f"FROM {QlqC30Deterioration._meta.db_table} WHERE subject_id = ANY(%s)")
+    return (f"SELECT {_quoted(TTD_COLUMNS)} "
+            f"FROM {QlqC30SubjectDeterioration._meta.db_table} WHERE subject_id = ANY(%s)")
 
 
 def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
@@ -128,7 +133,7 @@ def _subject_batches(forms, subjects_per_batch: int):
 def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     raw = psycopg.Cursor(cursor.connection)  # binary results: no float parsed from text
     raw.execute(_ttd_sql(), [list(dict.fromkeys(row[1] for row in forms))], binary=True)
-    stored_ttd = {(row[0], row[1]): row[2:] for row in raw.fetchall()}
+    stored_ttd = {row[0]: row[1:] for row in raw.fetchall()}
     new_scores, changed_scores, new_ttd, changed_ttd = [], [], [], []
     keys, score, by_scale = qlq_c30.ITEM_KEYS, qlq_c30.score, _BY_SCALE
     done = (ComputationState.DONE, "", now)
@@ -136,13 +141,15 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     current, start, dates, history = None, None, [], []
 
     def close_subject() -> None:
-        for scale, result in zip(SCALES, qlq_c30.time_to_deterioration_all(
-                start, dates, history), strict=True):
-            before = stored_ttd.get((current, scale))
-            if before is None:
-                new_ttd.append((current, scale, *result, now))
-            elif before != result:
-                changed_ttd.append((current, scale, *result, now))
+        results = qlq_c30.time_to_deterioration_all(start, dates, history)
+        fields = [list(values) for values in zip(*results, strict=True)]
+        before = stored_ttd.get(current)
+        if before is None:
+            new_ttd.append((current, *fields, [now] * len(results)))
+        elif list(before[:-1]) != fields:  # a scale whose result is unchanged keeps its time
+            at = [at if old == new else now for at, old, new in
+                  zip(before[-1], zip(*before[:-1], strict=True), results, strict=True)]
+            changed_ttd.append((current, *fields, at))
 
     for row in forms:
         if row[1] != current:
@@ -160,8 +167,8 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     if current is not None:
         close_subject()
     _write(cursor, QlqC30Score, SCORE_COLUMNS, new_scores, changed_scores, ["form_id"])
-    _write(cursor, QlqC30Deterioration, TTD_COLUMNS, new_ttd, changed_ttd,
-           ["subject_id", "scale"])
+    _write(cursor, QlqC30SubjectDeterioration, TTD_COLUMNS, new_ttd, changed_ttd,
+           ["subject_id"])
     return len(forms)
 
 

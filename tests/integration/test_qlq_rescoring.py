@@ -11,7 +11,14 @@ from django.db import connection
 from edc.core.audit import change_reason
 from tests.factories import load_seed_trial, make_subject
 from visits import qlq_c30, rescoring
-from visits.models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
+from visits.models import (
+    ComputationState,
+    QlqC30Deterioration,
+    QlqC30Form,
+    QlqC30Score,
+    QlqC30SubjectDeterioration,
+    Visit,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +129,6 @@ def test_batches_of_one_subject_give_the_results_of_one_batch(forms):
     assert len(one_by_one[0]) == 7 and len(one_by_one[1]) == 2 * len(qlq_c30.SCALES)
     assert one_by_one[1][(other.pk, "PF2")][0] is True  # 100, 66.7, 33.3: confirmed
     QlqC30Score.objects.all().delete()
-    QlqC30Deterioration.objects.all().delete()
+    QlqC30SubjectDeterioration.objects.all().delete()
     assert rescoring.rescore_trial(trial.pk) == 7
     assert results() == one_by_one

@@ -8,8 +8,10 @@ renders the project state once for the app instead of once per operation.
 Databases that applied the replaced migrations keep their history; new ones run this.
 """
 
+import django.contrib.postgres.fields
 import django.core.validators
 import django.db.models.deletion
+import django.db.models.lookups
 import pghistory.utils
 import pgtrigger.compiler
 from django.db import migrations, models
@@ -17,6 +19,18 @@ from django.db import migrations, models
 import edc.core.triggers
 import visits.models
 from edc.core.migration_operations import CreateModels
+
+SCALES = "'{QL2,PF2,RF2,EF,CF,SF,FA,NV,PA,DY,SL,AP,CO,DI,FI,SUM}'::varchar(4)[]"
+FIELDS = "event, event_date, confirm_date, censor_date, days, computed_at"
+
+PER_SCALE = (
+    f"SELECT d.subject_id * 16 + u.n - 1 AS id, u.scale, u.event, u.event_date, u.confirm_date, "
+    f"u.censor_date, u.days, u.computed_at, d.subject_id "
+    f"FROM visits_qlqc30subjectdeterioration d CROSS JOIN LATERAL unnest({SCALES}, "
+    + ", ".join(f"d.{f}" for f in FIELDS.split(", "))
+    + f") WITH ORDINALITY u(scale, {FIELDS}, n)")
+
+VIEW = f"CREATE VIEW visits_qlqc30deterioration AS {PER_SCALE}"
 
 
 class Migration(migrations.Migration):
@@ -32,6 +46,7 @@ class Migration(migrations.Migration):
         ('visits', '0006_qlqc30form_mode_epro'),
         ('visits', '0007_audit_chain_at_commit'),
         ('visits', '0008_drop_redundant_fk_indexes'),
+        ('visits', '0009_qlq_c30_deterioration_per_subject'),
     ]
 
     dependencies = [
@@ -371,15 +386,32 @@ class Migration(migrations.Migration):
                     ('confirm_date', models.DateField(blank=True, null=True)),
                     ('censor_date', models.DateField(blank=True, null=True)),
                     ('days', models.IntegerField()),
-                    ('computed_at', models.DateTimeField(auto_now=True)),
-                    ('subject', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='qlq_c30_deterioration', to='subjects.subject')),
+                    ('computed_at', models.DateTimeField()),
+                    ('subject', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='qlq_c30_deterioration', to='subjects.subject')),
                 ],
                 options={
                     'verbose_name': 'QLQ-C30 deterioration',
                     'verbose_name_plural': 'QLQ-C30 deteriorations',
+                    'db_table': 'visits_qlqc30deterioration',
                     'ordering': ['subject', 'scale'],
-                    'constraints': [models.UniqueConstraint(fields=('subject', 'scale'), name='qlq_ttd_one_per_scale')],
+                    'managed': False,
+                },
+            ),
+            migrations.CreateModel(
+                name='QlqC30SubjectDeterioration',
+                fields=[
+                    ('subject', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='qlq_c30_deterioration_set', serialize=False, to='subjects.subject')),
+                    ('event', django.contrib.postgres.fields.ArrayField(base_field=models.BooleanField(), size=None)),
+                    ('event_date', django.contrib.postgres.fields.ArrayField(base_field=models.DateField(null=True), size=None)),
+                    ('confirm_date', django.contrib.postgres.fields.ArrayField(base_field=models.DateField(null=True), size=None)),
+                    ('censor_date', django.contrib.postgres.fields.ArrayField(base_field=models.DateField(null=True), size=None)),
+                    ('days', django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), size=None)),
+                    ('computed_at', django.contrib.postgres.fields.ArrayField(base_field=models.DateTimeField(), size=None)),
+                ],
+                options={
+                    'constraints': [models.CheckConstraint(condition=models.Q(('censor_date__len', 16), ('computed_at__len', 16), ('confirm_date__len', 16), ('days__len', 16), ('event__len', 16), ('event_date__len', 16)), name='qlq_ttd_every_scale'), models.CheckConstraint(condition=models.Q(django.db.models.lookups.IsNull(models.Func(models.F('event'), models.Value(None), function='array_position', output_field=models.IntegerField()), True), django.db.models.lookups.IsNull(models.Func(models.F('days'), models.Value(None), function='array_position', output_field=models.IntegerField()), True), django.db.models.lookups.IsNull(models.Func(models.F('computed_at'), models.Value(None), function='array_position', output_field=models.IntegerField()), True)), name='qlq_ttd_values_not_null')],
                 },
             ),
         ]),
+        migrations.RunSQL(VIEW, reverse_sql="DROP VIEW visits_qlqc30deterioration"),
     ]
