@@ -6,7 +6,10 @@ constraint sits in its CreateModel's options and every foreign key in its model,
 models are created by one ``CreateModels`` (``edc.core.migration_operations``), so ``migrate``
 renders the project state once for the app instead of once per operation.
 Databases that applied the replaced migrations keep their history; new ones run this.
+The SQL of the view of ``0009_qlq_c30_deterioration_per_subject`` is run from that module.
 """
+
+from importlib import import_module
 
 import django.contrib.postgres.fields
 import django.core.validators
@@ -20,17 +23,7 @@ import edc.core.triggers
 import visits.models
 from edc.core.migration_operations import CreateModels
 
-SCALES = "'{QL2,PF2,RF2,EF,CF,SF,FA,NV,PA,DY,SL,AP,CO,DI,FI,SUM}'::varchar(4)[]"
-FIELDS = "event, event_date, confirm_date, censor_date, days, computed_at"
-
-PER_SCALE = (
-    f"SELECT d.subject_id * 16 + u.n - 1 AS id, u.scale, u.event, u.event_date, u.confirm_date, "
-    f"u.censor_date, u.days, u.computed_at, d.subject_id "
-    f"FROM visits_qlqc30subjectdeterioration d CROSS JOIN LATERAL unnest({SCALES}, "
-    + ", ".join(f"d.{f}" for f in FIELDS.split(", "))
-    + f") WITH ORDINALITY u(scale, {FIELDS}, n)")
-
-VIEW = f"CREATE VIEW visits_qlqc30deterioration AS {PER_SCALE}"
+_SQL = import_module('visits.migrations.0009_qlq_c30_deterioration_per_subject')
 
 
 class Migration(migrations.Migration):
@@ -413,5 +406,5 @@ class Migration(migrations.Migration):
                 },
             ),
         ]),
-        migrations.RunSQL(VIEW, reverse_sql="DROP VIEW visits_qlqc30deterioration"),
+        migrations.RunSQL(_SQL.VIEW, reverse_sql="DROP VIEW visits_qlqc30deterioration"),
     ]
