@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
-from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Func, Q, Value
-from django.db.models.lookups import IsNull
+from django.db.models import Q
 from django.utils import timezone
 
 from edc.core.audit import ClinicalModel, ClinicalQuerySet, audited
@@ -349,40 +348,34 @@ for _scale in qlq_c30.SCALES:
     QlqC30Score.add_to_class(_scale, _scale_field())
 
 
-#: The fields of a scale's time to deterioration (``qlq_c30.DeteriorationResult``'s) and its
-#: computation time
-TTD_FIELDS = ("event", "event_date", "confirm_date", "censor_date", "days", "computed_at")
+#: The fields of one scale's time to deterioration (``qlq_c30.DeteriorationResult``'s) and the
+#: time it was computed, as :class:`QlqC30SubjectDeterioration` has them for each scale
+TTD_FIELDS = {
+    "event": models.BooleanField,
+    "event_date": partial(models.DateField, null=True, blank=True),
+    "confirm_date": partial(models.DateField, null=True, blank=True),
+    "censor_date": partial(models.DateField, null=True, blank=True),
+    "days": models.IntegerField,
+    "computed_at": models.DateTimeField,
+}
 
 
 class QlqC30SubjectDeterioration(models.Model):
     """Time to deterioration of every scale of one subject (derived, recomputed from the scored
-    forms by a task or ``rescore_qlq_c30``): one row per subject, each field an array of the 16
-    scales' values in ``qlq_c30.SCALES`` order, so a rescoring writes one row per subject, not
+    forms by a task or ``rescore_qlq_c30``): one row per subject with the fields of each scale
+    (``PF2_event``, ``PF2_event_date``, ...), so a rescoring writes one row per subject, not
     one per scale. Read through :class:`QlqC30Deterioration` (one row per scale)."""
 
     subject = models.OneToOneField(Subject, on_delete=models.PROTECT, primary_key=True,
                                    related_name="qlq_c30_deterioration_set")
-    event = ArrayField(models.BooleanField())
-    event_date = ArrayField(models.DateField(null=True))
-    confirm_date = ArrayField(models.DateField(null=True))
-    censor_date = ArrayField(models.DateField(null=True))
-    days = ArrayField(models.IntegerField())
-    computed_at = ArrayField(models.DateTimeField())
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(**{f"{field}__len": len(qlq_c30.SCALES) for field in TTD_FIELDS}),
-                name="qlq_ttd_every_scale"),
-            models.CheckConstraint(  # the per-scale fields that are never null
-                condition=Q(*(IsNull(Func(F(field), Value(None), function="array_position",
-                                          output_field=models.IntegerField()), True)
-                              for field in ("event", "days", "computed_at"))),
-                name="qlq_ttd_values_not_null"),
-        ]
 
     def __str__(self) -> str:
         return f"QLQ-C30 deterioration of {self.subject}"
+
+
+for _scale in qlq_c30.SCALES:
+    for _name, _field in TTD_FIELDS.items():
+        QlqC30SubjectDeterioration.add_to_class(f"{_scale}_{_name}", _field())
 
 
 class QlqC30Deterioration(models.Model):

@@ -15,6 +15,7 @@ are scored but count in deterioration only where the protocol allows it.
 from __future__ import annotations
 
 import functools
+from itertools import chain
 from operator import itemgetter
 
 import psycopg
@@ -32,7 +33,8 @@ from .models import (
 
 SCALES = qlq_c30.SCALES
 SCORE_COLUMNS = ["form_id", *SCALES, "state", "error", "computed_at"]
-TTD_COLUMNS = ["subject_id", *TTD_FIELDS]
+TTD_COLUMNS = ["subject_id", *(f"{scale}_{name}" for scale in SCALES for name in TTD_FIELDS)]
+N_TTD = len(TTD_FIELDS)
 N_ITEMS = len(qlq_c30.ITEM_KEYS)
 _BY_SCALE = itemgetter(*SCALES)
 
@@ -81,8 +83,8 @@ def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
 def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list[str]) -> None:
     """COPY ``rows`` into a temporary table, then upsert them into ``model``'s table.
 
-    A row whose values are unchanged is not rewritten (``computed_at`` keeps the time the
-    result last changed), so a rescoring run costs writes only where results moved.
+    A row whose values are unchanged is not rewritten (its ``computed_at`` columns keep the
+    time the result last changed), so a rescoring run costs writes only where results moved.
     """
     if not rows:
         return
@@ -92,8 +94,9 @@ def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list
                    f"FROM {table} WITH NO DATA")
     cursor.execute(f"TRUNCATE {temp}")
     _copy(cursor, temp, columns, rows)
-    values = [c for c in columns if c not in conflict and c != "computed_at"]
-    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in [*values, "computed_at"])
+    updated = [c for c in columns if c not in conflict]
+    values = [c for c in updated if not c.endswith("computed_at")]
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in updated)
     changed = " OR ".join(f't."{c}" IS DISTINCT FROM EXCLUDED."{c}"' for c in values)
     cursor.execute(f"INSERT INTO {table} AS t ({_quoted(columns)}) SELECT {_quoted(columns)} "
                    f"FROM {temp} ON CONFLICT ({_quoted(conflict)}) DO UPDATE SET {updates} "
@@ -142,14 +145,18 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
 
     def close_subject() -> None:
         results = qlq_c30.time_to_deterioration_all(start, dates, history)
-        fields = [list(values) for values in zip(*results, strict=True)]
         before = stored_ttd.get(current)
         if before is None:
-            new_ttd.append((current, *fields, [now] * len(results)))
-        elif list(before[:-1]) != fields:  # a scale whose result is unchanged keeps its time
-            at = [at if old == new else now for at, old, new in
-                  zip(before[-1], zip(*before[:-1], strict=True), results, strict=True)]
-            changed_ttd.append((current, *fields, at))
+            new_ttd.append((current, *chain.from_iterable((*r, now) for r in results)))
+            return
+        row, changed = [current], False
+        for i, result in enumerate(results):  # a scale whose result is unchanged keeps its time
+            stored = before[i * N_TTD:(i + 1) * N_TTD]
+            same = stored[:-1] == result
+            row += (*result, stored[-1] if same else now)
+            changed |= not same
+        if changed:
+            changed_ttd.append(tuple(row))
 
     for row in forms:
         if row[1] != current:

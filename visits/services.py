@@ -20,6 +20,7 @@ from trials.protocol_schema import FREQUENCIES
 
 from . import dose_checks, dosing, qlq_c30, scheduling, signals
 from .models import (
+    TTD_FIELDS,
     ComputationState,
     Exposure,
     QlqC30Deterioration,
@@ -530,8 +531,7 @@ def recompute_deterioration(subject_id: int) -> list[QlqC30Deterioration]:
         for scale in qlq_c30.SCALES]
     now = timezone.now()
     QlqC30SubjectDeterioration.objects.update_or_create(subject=subject, defaults={
-        "event": [r.event for r in results], "event_date": [r.event_date for r in results],
-        "confirm_date": [r.confirm_date for r in results],
-        "censor_date": [r.censor_date for r in results], "days": [r.days for r in results],
-        "computed_at": [now] * len(results)})
+        f"{scale}_{name}": value for scale, r in zip(qlq_c30.SCALES, results, strict=True)
+        for name, value in zip(TTD_FIELDS, (r.event, r.event_date, r.confirm_date,
+                                            r.censor_date, r.days, now), strict=True)})
     return list(QlqC30Deterioration.objects.filter(subject=subject).order_by("id"))  # SCALES order
