@@ -106,7 +106,7 @@ def main(n_forms: int) -> None:
 
     with connection.cursor() as cursor:  # statistics as autovacuum would keep them
         cursor.execute("ANALYZE subjects_subject, visits_visit, visits_qlqc30form, "
-                       "visits_qlqc30score, visits_qlqc30deterioration")
+                       "visits_qlqc30score, visits_qlqc30subjectdeterioration")
     rows = list(QlqC30Form.objects.filter(subject__trial=trial)
                 .order_by("subject_id", "completion_date", "pk")
                 .values_list("subject_id", "completion_date", *qlq_c30.ITEM_KEYS)
@@ -154,7 +154,7 @@ def main(n_forms: int) -> None:
 
     def cold() -> int:
         with connection.cursor() as cursor:  # derived tables only: a first-ever scoring run
-            cursor.execute("TRUNCATE visits_qlqc30score, visits_qlqc30deterioration")
+            cursor.execute("TRUNCATE visits_qlqc30score, visits_qlqc30subjectdeterioration")
         return rescore_trial(trial.pk)
 
     times: dict[str, list[float]] = {"cold": [], "pure": [], "warm": [], "pure_ttd": []}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -347,26 +348,57 @@ for _scale in qlq_c30.SCALES:
     QlqC30Score.add_to_class(_scale, _scale_field())
 
 
-class QlqC30Deterioration(models.Model):
-    """Time to deterioration of one scale for one subject (derived; one row per scale)."""
+#: The fields of one scale's time to deterioration (``qlq_c30.DeteriorationResult``'s) and the
+#: time it was computed, as :class:`QlqC30SubjectDeterioration` has them for each scale
+TTD_FIELDS = {
+    "event": models.BooleanField,
+    "event_date": partial(models.DateField, null=True, blank=True),
+    "confirm_date": partial(models.DateField, null=True, blank=True),
+    "censor_date": partial(models.DateField, null=True, blank=True),
+    "days": models.IntegerField,
+    "computed_at": models.DateTimeField,
+}
 
-    subject = models.ForeignKey(Subject, on_delete=models.PROTECT,
-                                related_name="qlq_c30_deterioration", db_index=False)
+
+class QlqC30SubjectDeterioration(models.Model):
+    """Time to deterioration of every scale of one subject (derived, recomputed from the scored
+    forms by a task or ``rescore_qlq_c30``): one row per subject with the fields of each scale
+    (``PF2_event``, ``PF2_event_date``, ...), so a rescoring writes one row per subject, not
+    one per scale. Read through :class:`QlqC30Deterioration` (one row per scale)."""
+
+    subject = models.OneToOneField(Subject, on_delete=models.PROTECT, primary_key=True,
+                                   related_name="qlq_c30_deterioration_set")
+
+    def __str__(self) -> str:
+        return f"QLQ-C30 deterioration of {self.subject}"
+
+
+for _scale in qlq_c30.SCALES:
+    for _name, _field in TTD_FIELDS.items():
+        QlqC30SubjectDeterioration.add_to_class(f"{_scale}_{_name}", _field())
+
+
+class QlqC30Deterioration(models.Model):
+    """Time to deterioration of one scale for one subject: a read-only view of
+    :class:`QlqC30SubjectDeterioration`, one row per scale (``id``: subject id * 16 + the
+    scale's position in ``qlq_c30.SCALES``)."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.DO_NOTHING,
+                                related_name="qlq_c30_deterioration", db_constraint=False)
     scale = models.CharField(max_length=4, choices=[(s, s) for s in qlq_c30.SCALES])
     event = models.BooleanField()
     event_date = models.DateField(null=True, blank=True)
     confirm_date = models.DateField(null=True, blank=True)
     censor_date = models.DateField(null=True, blank=True)
     days = models.IntegerField()
-    computed_at = models.DateTimeField(auto_now=True)
+    computed_at = models.DateTimeField()
 
     class Meta:
+        managed = False
+        db_table = "visits_qlqc30deterioration"
         verbose_name = "QLQ-C30 deterioration"
         verbose_name_plural = "QLQ-C30 deteriorations"
         ordering = ["subject", "scale"]
-        constraints = [
-            models.UniqueConstraint(fields=["subject", "scale"], name="qlq_ttd_one_per_scale")
-        ]
 
     def __str__(self) -> str:
         return f"{self.subject} {self.scale}: {'event' if self.event else 'censored'}"

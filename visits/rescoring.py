@@ -7,14 +7,15 @@ go through ``qlq_c30.time_to_deterioration_all``. Only results that differ from 
 written (a re-run over unchanged forms writes nothing): rows that do not exist yet with one
 binary ``COPY`` into the table, rows that changed with a binary ``COPY`` into a temporary
 table and one ``INSERT ... ON CONFLICT DO UPDATE`` per batch. Idempotent: the result rows
-are keyed by form and by (subject, scale). As in ``services.recompute_deterioration``,
-unscheduled forms (at a visit without a QLQ-C30 due) are scored but count in deterioration
-only where the protocol allows it.
+are keyed by form and by subject (one row holds every scale's time to deterioration). As in
+``services.recompute_deterioration``, unscheduled forms (at a visit without a QLQ-C30 due)
+are scored but count in deterioration only where the protocol allows it.
 """
 
 from __future__ import annotations
 
 import functools
+from itertools import chain
 from operator import itemgetter
 
 import psycopg
@@ -22,12 +23,18 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import qlq_c30
-from .models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score
+from .models import (
+    TTD_FIELDS,
+    ComputationState,
+    QlqC30Form,
+    QlqC30Score,
+    QlqC30SubjectDeterioration,
+)
 
 SCALES = qlq_c30.SCALES
 SCORE_COLUMNS = ["form_id", *SCALES, "state", "error", "computed_at"]
-TTD_COLUMNS = ["subject_id", "scale", "event", "event_date", "confirm_date", "censor_date",
-               "days", "computed_at"]
+TTD_COLUMNS = ["subject_id", *(f"{scale}_{name}" for scale in SCALES for name in TTD_FIELDS)]
+N_TTD = len(TTD_FIELDS)
 N_ITEMS = len(qlq_c30.ITEM_KEYS)
 _BY_SCALE = itemgetter(*SCALES)
 
@@ -55,8 +62,8 @@ def _forms_sql() -> str:
 
 @functools.cache
 def _ttd_sql() -> str:
-    return (f"SELECT subject_id, scale, {_quoted(TTD_COLUMNS[2:-1])} "
-            f"FROM {QlqC30Deterioration._meta.db_table} WHERE subject_id = ANY(%s)")
+    return (f"SELECT {_quoted(TTD_COLUMNS)} "
+            f"FROM {QlqC30SubjectDeterioration._meta.db_table} WHERE subject_id = ANY(%s)")
 
 
 def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
@@ -76,8 +83,8 @@ def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
 def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list[str]) -> None:
     """COPY ``rows`` into a temporary table, then upsert them into ``model``'s table.
 
-    A row whose values are unchanged is not rewritten (``computed_at`` keeps the time the
-    result last changed), so a rescoring run costs writes only where results moved.
+    A row whose values are unchanged is not rewritten (its ``computed_at`` columns keep the
+    time the result last changed), so a rescoring run costs writes only where results moved.
     """
     if not rows:
         return
@@ -87,8 +94,9 @@ def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list
                    f"FROM {table} WITH NO DATA")
     cursor.execute(f"TRUNCATE {temp}")
     _copy(cursor, temp, columns, rows)
-    values = [c for c in columns if c not in conflict and c != "computed_at"]
-    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in [*values, "computed_at"])
+    updated = [c for c in columns if c not in conflict]
+    values = [c for c in updated if not c.endswith("computed_at")]
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in updated)
     changed = " OR ".join(f't."{c}" IS DISTINCT FROM EXCLUDED."{c}"' for c in values)
     cursor.execute(f"INSERT INTO {table} AS t ({_quoted(columns)}) SELECT {_quoted(columns)} "
                    f"FROM {temp} ON CONFLICT ({_quoted(conflict)}) DO UPDATE SET {updates} "
@@ -128,7 +136,7 @@ def _subject_batches(forms, subjects_per_batch: int):
 def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     raw = psycopg.Cursor(cursor.connection)  # binary results: no float parsed from text
     raw.execute(_ttd_sql(), [list(dict.fromkeys(row[1] for row in forms))], binary=True)
-    stored_ttd = {(row[0], row[1]): row[2:] for row in raw.fetchall()}
+    stored_ttd = {row[0]: row[1:] for row in raw.fetchall()}
     new_scores, changed_scores, new_ttd, changed_ttd = [], [], [], []
     keys, score, by_scale = qlq_c30.ITEM_KEYS, qlq_c30.score, _BY_SCALE
     done = (ComputationState.DONE, "", now)
@@ -136,13 +144,19 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     current, start, dates, history = None, None, [], []
 
     def close_subject() -> None:
-        for scale, result in zip(SCALES, qlq_c30.time_to_deterioration_all(
-                start, dates, history), strict=True):
-            before = stored_ttd.get((current, scale))
-            if before is None:
-                new_ttd.append((current, scale, *result, now))
-            elif before != result:
-                changed_ttd.append((current, scale, *result, now))
+        results = qlq_c30.time_to_deterioration_all(start, dates, history)
+        before = stored_ttd.get(current)
+        if before is None:
+            new_ttd.append((current, *chain.from_iterable((*r, now) for r in results)))
+            return
+        row, changed = [current], False
+        for i, result in enumerate(results):  # a scale whose result is unchanged keeps its time
+            stored = before[i * N_TTD:(i + 1) * N_TTD]
+            same = stored[:-1] == result
+            row += (*result, stored[-1] if same else now)
+            changed |= not same
+        if changed:
+            changed_ttd.append(tuple(row))
 
     for row in forms:
         if row[1] != current:
@@ -160,8 +174,8 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     if current is not None:
         close_subject()
     _write(cursor, QlqC30Score, SCORE_COLUMNS, new_scores, changed_scores, ["form_id"])
-    _write(cursor, QlqC30Deterioration, TTD_COLUMNS, new_ttd, changed_ttd,
-           ["subject_id", "scale"])
+    _write(cursor, QlqC30SubjectDeterioration, TTD_COLUMNS, new_ttd, changed_ttd,
+           ["subject_id"])
     return len(forms)
 
 

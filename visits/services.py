@@ -20,11 +20,13 @@ from trials.protocol_schema import FREQUENCIES
 
 from . import dose_checks, dosing, qlq_c30, scheduling, signals
 from .models import (
+    TTD_FIELDS,
     ComputationState,
     Exposure,
     QlqC30Deterioration,
     QlqC30Form,
     QlqC30Score,
+    QlqC30SubjectDeterioration,
     TumourAssessment,
     Visit,
 )
@@ -521,8 +523,8 @@ def recompute_deterioration(subject_id: int) -> list[QlqC30Deterioration]:
     at visits where the protocol schedules the QLQ-C30 (and unscheduled ones only where the
     protocol allows them, ``unscheduled_in_analysis``).
 
-    The subject row is locked so two runs for one subject serialise; the result is one row
-    per subject and scale whatever the number of runs.
+    The subject row is locked so two runs for one subject serialise; the result is the
+    subject's one row (every scale) whatever the number of runs, read back one row per scale.
     """
     subject = Subject.objects.select_for_update().get(pk=subject_id)
     scores = QlqC30Score.objects.filter(
@@ -531,16 +533,12 @@ def recompute_deterioration(subject_id: int) -> list[QlqC30Deterioration]:
         scores = scores.filter(form__visit__qlq_c30_due=True)  # scheduled forms only
     forms = list(scores.select_related("form").order_by("form__completion_date", "form_id"))
     start = start_date_of(subject)
-    results = []
-    for scale in qlq_c30.SCALES:
-        ttd = qlq_c30.time_to_deterioration(
-            scale, start, [(s.form.completion_date, getattr(s, scale)) for s in forms]
-        )
-        row, _ = QlqC30Deterioration.objects.update_or_create(
-            subject=subject, scale=scale,
-            defaults={"event": ttd.event, "event_date": ttd.event_date,
-                      "confirm_date": ttd.confirm_date, "censor_date": ttd.censor_date,
-                      "days": ttd.days},
-        )
-        results.append(row)
-    return results
+    results = [qlq_c30.time_to_deterioration(
+        scale, start, [(s.form.completion_date, getattr(s, scale)) for s in forms])
+        for scale in qlq_c30.SCALES]
+    now = timezone.now()
+    QlqC30SubjectDeterioration.objects.update_or_create(subject=subject, defaults={
+        f"{scale}_{name}": value for scale, r in zip(qlq_c30.SCALES, results, strict=True)
+        for name, value in zip(TTD_FIELDS, (r.event, r.event_date, r.confirm_date,
+                                            r.censor_date, r.days, now), strict=True)})
+    return list(QlqC30Deterioration.objects.filter(subject=subject).order_by("id"))  # SCALES order

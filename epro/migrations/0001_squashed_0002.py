@@ -38,7 +38,9 @@ class Migration(migrations.Migration):
         ('auth', '__first__'),
         ('subjects', '0001_squashed_0008'),
         ('trials', '0001_squashed_0003'),
-        ('visits', '0001_squashed_0006'),
+        # not the squash: it also replaces visits 0009, which this app does not need, and a
+        # database from before 0009 must find this dependency applied (history consistent)
+        ('visits', '0008_drop_redundant_fk_indexes'),
     ]
 
     operations = [

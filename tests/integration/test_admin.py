@@ -52,7 +52,8 @@ from tests.factories import (
     record_ae,
 )
 from trials.models import DoseLevel
-from visits.models import QlqC30Deterioration, QlqC30Score, TumourAssessment, Visit
+from visits import qlq_c30
+from visits.models import QlqC30Score, QlqC30SubjectDeterioration, TumourAssessment, Visit
 
 pytestmark = pytest.mark.django_db
 
@@ -101,8 +102,10 @@ def _subject_rows(w, subject, i):
                                      new_value=2, reason="the patient meant 2",
                                      patient_confirmation="by telephone",
                                      confirmed_on=dt.date(2025, 2, 5), recorded_by=w["root"])
-    QlqC30Deterioration.objects.create(subject=subject, scale="QL2", event=False, days=10,
-                                       censor_date=dt.date(2025, 2, 1))
+    QlqC30SubjectDeterioration.objects.create(subject=subject, **{  # every scale censored
+        f"{scale}_{name}": value for scale in qlq_c30.SCALES for name, value in (
+            ("event", False), ("censor_date", dt.date(2025, 2, 1)), ("days", 10),
+            ("computed_at", timezone.now()))})
     ae = AdverseEvent.objects.create(
         subject=subject, term=w["term"], onset_date=dt.date(2025, 2, 2), grade=3,
         serious=True, sae_hospitalization=True,

@@ -26,16 +26,20 @@ class _RolledBack(Exception):
 
 def _plan_with_history_of_before_the_squash(also_unapplied=()) -> list[tuple[str, str]]:
     """``migrate``'s plan once the squashed names (and ``also_unapplied``) leave the history."""
-    executor = MigrationExecutor(connection)
-    squashed = [key for key, migration in executor.loader.disk_migrations.items()
-                if migration.replaces]
+    migrations = MigrationExecutor(connection).loader.disk_migrations
+    squashed = [key for key, migration in migrations.items() if migration.replaces]
     assert squashed, "no squashed migration"
+    return _plan_without([*squashed, *also_unapplied])
+
+
+def _plan_without(unapplied) -> list[tuple[str, str]]:
+    """``migrate``'s plan once the migrations ``unapplied`` leave the history."""
     plan: list[tuple[str, str]] = []
     with _as_owner():
         try:
             with transaction.atomic():
                 with connection.cursor() as cursor:
-                    for app, name in [*squashed, *also_unapplied]:
+                    for app, name in unapplied:
                         cursor.execute("DELETE FROM django_migrations WHERE app = %s AND name = %s",
                                        [app, name])
                 executor = MigrationExecutor(connection)
@@ -60,3 +64,10 @@ def test_a_database_of_the_replaced_migrations_migrates_as_before():
                        ("data_management", "0006_drop_redundant_fk_indexes")]
     assert _plan_with_history_of_before_the_squash(
         also_unapplied=data_management) == data_management
+    # the visits squash is a dependency of other apps' squashes (by its last migration before
+    # 0009, which they do not need): a database from before 0009 is consistent and gets 0009
+    visits = [("visits", "0009_qlq_c30_deterioration_per_subject")]
+    assert _plan_with_history_of_before_the_squash(also_unapplied=visits) == visits
+    # a database created by the squashes before 0009 (their names in its history): the other
+    # apps' squashes that depend on the visits squash stay applied without 0009
+    assert _plan_without([("visits", "0001_squashed_0006"), *visits]) == visits

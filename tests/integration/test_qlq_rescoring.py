@@ -9,9 +9,16 @@ from django.core.management import call_command
 from django.db import connection
 
 from edc.core.audit import change_reason
-from tests.factories import load_seed_trial, make_subject
+from tests.factories import load_seed_trial, make_subject, make_user
 from visits import qlq_c30, rescoring
-from visits.models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
+from visits.models import (
+    ComputationState,
+    QlqC30Deterioration,
+    QlqC30Form,
+    QlqC30Score,
+    QlqC30SubjectDeterioration,
+    Visit,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +129,32 @@ def test_batches_of_one_subject_give_the_results_of_one_batch(forms):
     assert len(one_by_one[0]) == 7 and len(one_by_one[1]) == 2 * len(qlq_c30.SCALES)
     assert one_by_one[1][(other.pk, "PF2")][0] is True  # 100, 66.7, 33.3: confirmed
     QlqC30Score.objects.all().delete()
-    QlqC30Deterioration.objects.all().delete()
+    QlqC30SubjectDeterioration.objects.all().delete()
     assert rescoring.rescore_trial(trial.pk) == 7
     assert results() == one_by_one
+
+
+def test_the_api_shows_one_row_per_scale_of_the_subjects_stored_results(forms, api):
+    """One stored row per subject, read through the view: the API's rows, fields and filters
+    are those of one row per scale (``QlqC30Deterioration``)."""
+    subject = forms[0].subject
+    call_command("rescore_qlq_c30", subject.trial.registry_id)
+    api.force_authenticate(make_user("qol_reader", "site_staff", (subject.trial, subject.site)))
+    url = "/api/v1/qlq-c30-deterioration/"
+    rows = api.get(url, {"subject": subject.pk, "ordering": "id"}).json()["results"]
+    scores = [(f.completion_date, f.score.as_dict()) for f in sorted(
+        QlqC30Form.objects.select_related("score"), key=lambda f: f.completion_date)]
+    expected = [qlq_c30.time_to_deterioration(scale, DAY0, [(d, s[scale]) for d, s in scores])
+                for scale in qlq_c30.SCALES]
+    assert [list(row) for row in rows] == [["id", "subject", "scale", "event", "event_date",
+                                            "confirm_date", "censor_date", "days",
+                                            "computed_at"]] * len(qlq_c30.SCALES)
+    assert [(r["subject"], r["scale"], r["event"], r["event_date"], r["confirm_date"],
+             r["censor_date"], r["days"]) for r in rows] == [
+        (subject.pk, scale, e.event, *(d and d.isoformat() for d in
+                                      (e.event_date, e.confirm_date, e.censor_date)), e.days)
+        for scale, e in zip(qlq_c30.SCALES, expected, strict=True)]
+    assert api.get(f"{url}{rows[1]['id']}/").json() == rows[1]
+    assert [r["scale"] for r in api.get(url, {"scale": "PF2"}).json()["results"]] == ["PF2"]
+    assert {r["id"] for r in api.get(url, {"event": "false"}).json()["results"]} == {
+        r["id"] for r in rows if not r["event"]}

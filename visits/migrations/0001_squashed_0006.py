@@ -6,7 +6,11 @@ constraint sits in its CreateModel's options and every foreign key in its model,
 models are created by one ``CreateModels`` (``edc.core.migration_operations``), so ``migrate``
 renders the project state once for the app instead of once per operation.
 Databases that applied the replaced migrations keep their history; new ones run this.
+The deterioration model, view and SQL of ``0009_qlq_c30_deterioration_per_subject`` are
+that module's (one home for them).
 """
+
+from importlib import import_module
 
 import django.core.validators
 import django.db.models.deletion
@@ -17,6 +21,8 @@ from django.db import migrations, models
 import edc.core.triggers
 import visits.models
 from edc.core.migration_operations import CreateModels
+
+_0009 = import_module('visits.migrations.0009_qlq_c30_deterioration_per_subject')
 
 
 class Migration(migrations.Migration):
@@ -32,6 +38,7 @@ class Migration(migrations.Migration):
         ('visits', '0006_qlqc30form_mode_epro'),
         ('visits', '0007_audit_chain_at_commit'),
         ('visits', '0008_drop_redundant_fk_indexes'),
+        ('visits', '0009_qlq_c30_deterioration_per_subject'),
     ]
 
     dependencies = [
@@ -361,25 +368,8 @@ class Migration(migrations.Migration):
                     'triggers': [pgtrigger.compiler.Trigger(name='append_only', sql=edc.core.triggers.StrictTriggerSql(func="\n        IF TG_OP = 'UPDATE' AND OLD.pgh_hash IS NULL AND NEW.pgh_hash IS NOT NULL\n           AND (to_jsonb(NEW) - 'pgh_id' - 'pgh_hash') = (to_jsonb(OLD) - 'pgh_id' - 'pgh_hash')\n        THEN\n            RETURN NEW;\n        END IF;\n        RAISE EXCEPTION 'pgtrigger: Cannot % rows of the append-only audit table %',\n            lower(TG_OP), TG_TABLE_NAME USING ERRCODE = 'restrict_violation';\n    ", hash='aa13c9d5c4abb7a820b390bf65614b50cf3f99ce', operation='UPDATE OR DELETE', pgid='pgtrigger_append_only_c3153', table='visits_visitevent', when='BEFORE')), pgtrigger.compiler.Trigger(name='hash_chain', sql=edc.core.triggers.StrictTriggerSql(declare='DECLARE _tables TEXT;', func="\n        NEW.pgh_db_user := current_user;\n        NEW.pgh_hash := NULL;\n        _tables := coalesce(nullif(current_setting('edc.audit_chains', true), ''), ',');\n        IF position(',' || TG_TABLE_NAME || ',' IN _tables) = 0 THEN\n            PERFORM set_config('edc.audit_chains', _tables || TG_TABLE_NAME || ',', true);\n        END IF;\n        RETURN NEW;\n    ", hash='9825f46d0b036e294edd7fa89430f8d1f85bbca5', operation='INSERT', pgid='pgtrigger_hash_chain_8d4c5', table='visits_visitevent', when='BEFORE')), pgtrigger.compiler.Trigger(name='chain_at_commit', sql=edc.core.triggers.DefinerTriggerSql(constraint='CONSTRAINT', declare='DECLARE _prev TEXT; _tz TEXT; _id BIGINT; _table TEXT;', func='\n            FOR _table IN SELECT t FROM unnest(string_to_array(\n                    current_setting(\'edc.audit_chains\', true), \',\')) t\n                    WHERE t <> \'\' ORDER BY t LOOP\n                PERFORM pg_advisory_xact_lock(15015, hashtext(_table));\n            END LOOP;\n            PERFORM set_config(\'edc.audit_chains\', \'\', true);\n            PERFORM pg_advisory_xact_lock(15015, hashtext(TG_TABLE_NAME));\n            _id := NEW.pgh_id;\n            NEW.pgh_id := nextval(pg_get_serial_sequence(\'"visits_visitevent"\', \'pgh_id\'));\n            NEW.pgh_hash := NULL;\n            SELECT pgh_hash INTO _prev FROM "visits_visitevent" WHERE pgh_hash IS NOT NULL\n                ORDER BY pgh_id DESC LIMIT 1;\n            _tz := current_setting(\'TimeZone\');\n            PERFORM set_config(\'TimeZone\', \'UTC\', true);\n            NEW.pgh_hash := encode(sha256(convert_to(\n                coalesce(_prev, \'\') || (jsonb_strip_nulls(to_jsonb(NEW)) - \'pgh_hash\')::text,\n                \'UTF8\')), \'hex\');\n            PERFORM set_config(\'TimeZone\', _tz, true);\n            UPDATE "visits_visitevent" SET pgh_id = NEW.pgh_id, pgh_hash = NEW.pgh_hash\n                WHERE pgh_id = _id AND pgh_hash IS NULL;\n            IF NOT FOUND THEN\n                RAISE EXCEPTION \'audit row % of % was changed before it was chained\', _id,\n                    TG_TABLE_NAME USING ERRCODE = \'restrict_violation\';\n            END IF;\n            RETURN NULL;\n        ', hash='54d00322c38e3be8cb32a6569a97dc7e5167b729', operation='INSERT', pgid='pgtrigger_chain_at_commit_73c16', table='visits_visitevent', timing='DEFERRABLE INITIALLY DEFERRED', when='AFTER'))],
                 },
             ),
-            migrations.CreateModel(
-                name='QlqC30Deterioration',
-                fields=[
-                    ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                    ('scale', models.CharField(choices=[('QL2', 'QL2'), ('PF2', 'PF2'), ('RF2', 'RF2'), ('EF', 'EF'), ('CF', 'CF'), ('SF', 'SF'), ('FA', 'FA'), ('NV', 'NV'), ('PA', 'PA'), ('DY', 'DY'), ('SL', 'SL'), ('AP', 'AP'), ('CO', 'CO'), ('DI', 'DI'), ('FI', 'FI'), ('SUM', 'SUM')], max_length=4)),
-                    ('event', models.BooleanField()),
-                    ('event_date', models.DateField(blank=True, null=True)),
-                    ('confirm_date', models.DateField(blank=True, null=True)),
-                    ('censor_date', models.DateField(blank=True, null=True)),
-                    ('days', models.IntegerField()),
-                    ('computed_at', models.DateTimeField(auto_now=True)),
-                    ('subject', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='qlq_c30_deterioration', to='subjects.subject')),
-                ],
-                options={
-                    'verbose_name': 'QLQ-C30 deterioration',
-                    'verbose_name_plural': 'QLQ-C30 deteriorations',
-                    'ordering': ['subject', 'scale'],
-                    'constraints': [models.UniqueConstraint(fields=('subject', 'scale'), name='qlq_ttd_one_per_scale')],
-                },
-            ),
+            _0009.subject_deterioration(),
+            _0009.deterioration_view(),
         ]),
+        migrations.RunSQL(_0009.VIEW, reverse_sql="DROP VIEW visits_qlqc30deterioration"),
     ]
