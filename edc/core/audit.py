@@ -105,7 +105,11 @@ def current_reason() -> str | None:
 
 @contextlib.contextmanager
 def change_reason(reason: str, user=None) -> Iterator[None]:
-    """Attach a reason (and the acting user) to every audit event written inside the block."""
+    """Attach a reason (and the acting user) to every audit event written inside the block, and
+    to none after it: where an enclosing pghistory context (a request's) exists, pghistory
+    merges the block's metadata into it and writes it in front of every later statement, so
+    the outermost block puts that context's metadata back as it was when it ends; where none
+    exists, the setting is cleared in the database (:func:`_clear_database_context`)."""
     if not reason or not reason.strip():
         raise ReasonRequired()
     metadata = {"reason": reason.strip()}
@@ -116,13 +120,18 @@ def change_reason(reason: str, user=None) -> Iterator[None]:
     token = _active_context.set(dict(metadata)) if outer is None else None
     if outer is not None:
         outer.update(metadata)
+    enclosing = pghistory_context() if token is not None else None
+    before = dict(enclosing.metadata) if enclosing is not None else None
     try:
         with pghistory.context(**metadata):
             yield
     finally:
         if token is not None:
             _active_context.reset(token)
-    if token is not None and pghistory_context() is None:
+        if enclosing is not None:  # pghistory merged the block into it: take the block out
+            enclosing.metadata.clear()
+            enclosing.metadata.update(before)
+    if token is not None and enclosing is None:
         _clear_database_context()
 
 
@@ -168,8 +177,9 @@ def _clear_database_context() -> None:
     until the transaction ends, not until the block does: clear it, so that a later change in
     the same transaction neither borrows this block's reason and user in its audit row nor
     passes the database's reason-required check. Needed only where no pghistory context
-    encloses the block: an enclosing one (a request's) sets both values again with every
-    later write (``pghistory.runtime``), so clearing them there is a round trip for nothing."""
+    encloses the block: an enclosing one (a request's) sets both values again, as
+    :func:`change_reason` put them back, with every later write (``pghistory.runtime``), so
+    clearing them there is a round trip for nothing."""
     conn = transaction.get_connection()
     if conn.in_atomic_block and not conn.needs_rollback:
         with conn.cursor() as cursor:

@@ -131,6 +131,26 @@ def test_under_an_enclosing_context_a_reason_block_ends_without_a_statement(worl
     assert later.events.get().pgh_context_id == request.id
 
 
+def test_a_reason_block_inside_a_request_context_lends_its_reason_to_no_later_write(world):
+    """pghistory merges a nested context's metadata into the enclosing one (a request's) and
+    writes it in front of every later statement: after a reason block, a later update in the
+    same request must meet the database's reason-required check without the block's reason,
+    and a later insert's audit row must not name it."""
+    import pghistory
+
+    subject = make_subject(world["trial"], world["site_a"])
+    with transaction.atomic(), pghistory.context(url="/request"):
+        with change_reason("consent re-signed", world["staff_a"]):
+            Subject.objects.filter(pk=subject.pk).update(age_at_consent=50)
+        later = make_subject(world["trial"], world["site_a"])
+        with pytest.raises(DatabaseError, match="reason for change required"), \
+                transaction.atomic():
+            Subject.objects.filter(pk=subject.pk).update(age_at_consent=51)
+    assert history(Subject.objects.get(pk=subject.pk))[-1]["reason"] == "consent re-signed"
+    assert "reason" not in later.events.get().pgh_context
+    assert Subject.objects.get(pk=subject.pk).age_at_consent == 50
+
+
 def test_delete_is_refused_everywhere(api, world):
     subject = make_subject(world["trial"], world["site_a"])
     api.force_authenticate(world["staff_a"])
