@@ -296,12 +296,25 @@ def pytest_runtest_teardown(item, nextitem):
     """Before a test's database is flushed, let the session worker (once started, it consumes
     the work of every later test: edit checks are queued by every save) finish the work already
     sent to it: a task still running holds locks the flush needs (a deadlock with TRUNCATE).
-    Work never sent (a broker outage test) is not waited for."""
+    Work never sent to it (a broker outage test, a test that records the sends itself) is not
+    waited for: the wait lasts while the session's queue holds messages or a task has started
+    and not finished."""
     marker = item.get_closest_marker("django_db")
     commits = marker is not None and marker.kwargs.get("transaction", False)
     if "celery_worker" in getattr(item, "fixturenames", ()) or (_session_worker and commits):
-        from edc.core.models import PendingTask
-
         with contextlib.suppress(AssertionError):
-            wait_for(lambda: not PendingTask.objects.filter(state="queued").exists())
+            wait_for(lambda: not _worker_busy())
     yield
+
+
+def _worker_busy() -> bool:
+    """Messages wait in the session's queue, or a task the worker started is not done."""
+    import redis
+    from django.conf import settings
+
+    from edc.core.models import PendingTask
+
+    with redis.Redis.from_url(settings.CELERY_BROKER_URL) as broker:
+        if broker.llen(TEST_QUEUE):
+            return True
+    return PendingTask.objects.filter(state="queued", started_at__isnull=False).exists()
