@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/profile_api.py [label] [--sql] [--top N]
+    .venv/bin/python bench/profile_api.py [label] [--sql] [--top N] [--sort tottime]
 
 On the bench database (``BENCH_DATABASE_URL``, built by ``bench_api.py``), through Django's
 test client with a knox token (as the bench's gunicorn requests are): for each request kind
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("label", nargs="?", default="")
     parser.add_argument("--sql", action="store_true")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--sort", default="cumulative", help="pstats key, e.g. tottime")
     args = parser.parse_args()
     import django
 
@@ -104,7 +105,7 @@ def main() -> None:
             profile.runcall(lambda c=call: [c() for _ in range(20)])
             stats = pstats.Stats(profile, stream=sys.stdout)
             print(f"    {stats.total_tt / 20 * 1000:.1f} ms per request (profiled)")
-            stats.sort_stats("cumulative").print_stats(args.top)
+            stats.sort_stats(args.sort).print_stats(args.top)
     finally:
         AuthToken.objects.filter(pk__in=made).delete()
 

@@ -74,6 +74,39 @@ def test_list_rows_are_the_detail_pages(api, trial004, user):
         _same_as_detail(api, rows, "/api/v1/visits/")
 
 
+def test_qlq_c30_list_rows_are_the_detail_pages(api, trial004):
+    """Forms scored, pending (a score row, no scores) and never queued (no score row: null),
+    answered in full or in part, at visits that schedule the form and at others."""
+    from edc.core.audit import change_reason
+    from tests.factories import make_dm_qlq_form
+    from visits import qlq_c30
+    from visits.models import QlqC30Score, Visit
+    from visits.services import score_form
+
+    visits = list(Visit.objects.filter(subject__trial=trial004["trial"]).order_by("id")[:9])
+    with change_reason("a protocol amendment schedules the form", None):
+        Visit.objects.filter(pk__in=[v.pk for v in visits[::2]]).update(qlq_c30_due=True)
+    for n, visit in enumerate(visits):
+        items = {key: 1 + (n + i) % qlq_c30.ITEM_MAX[key]
+                 for i, key in enumerate(qlq_c30.ITEM_KEYS[:30 - 3 * (n % 3)])}
+        form = make_dm_qlq_form(visit, **items)
+        if n % 3 == 0:
+            score_form(form.pk)
+        elif n % 3 == 1:
+            form.queue_scoring()
+    assert QlqC30Score.objects.count() == 6
+    for user in trial004["users"]:
+        api.force_authenticate(trial004["users"][user])
+        for query in ["", "ordering=completion_date", f"subject__site={trial004['p1'].pk}"]:
+            rows = _pages(api, f"/api/v1/qlq-c30-forms/?{query}&page_size=2")
+            assert len(rows) == 4
+            _same_as_detail(api, rows, "/api/v1/qlq-c30-forms/")
+        shown = api.get("/api/v1/qlq-c30-forms/?page_size=100").json()["results"]
+        assert {row["score"] and row["score"]["state"] for row in shown} == {
+            None, "pending", "done"}
+        assert {row["unscheduled"] for row in shown} == {True, False}
+
+
 def test_a_blinded_list_names_no_arm_and_no_product(api, trial004):
     trial = trial004["trial"]
     labels = set(Arm.objects.filter(protocol_version__trial=trial).values_list("label", flat=True))

@@ -29,10 +29,11 @@ from operator import attrgetter, itemgetter
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db.models.query_utils import DeferredAttribute
-from rest_framework.fields import SerializerMethodField
+from rest_framework.fields import ChoiceField, SerializerMethodField
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
-from .representation import iso_date, plain_read, show_others
+from .representation import PlainFieldsMixin, iso_date, plain_read, show_others
 
 #: Converters that return a non-null value of a column of these internal types unchanged.
 _UNCHANGED = {
@@ -56,7 +57,12 @@ def _internal_type(model, column: str) -> str | None:
 
 
 def _unchanged(convert, model, column: str) -> bool:
-    """Whether ``convert`` leaves every non-null value ``model``'s ``column`` reads as is."""
+    """Whether ``convert`` leaves every non-null value ``model``'s ``column`` reads as is (a
+    choice field whose choices are text, each shown as itself: as a text column)."""
+    if getattr(convert, "__func__", None) is ChoiceField.to_representation and all(
+            type(key) is str and value == key
+            for key, value in convert.__self__.choice_strings_to_values.items()):
+        convert = str
     return _internal_type(model, column) in _UNCHANGED.get(convert, ())
 
 
@@ -89,6 +95,50 @@ def row_class(model, properties: tuple[str, ...]) -> type:
     return made
 
 
+def _property_read(source: str, field, convert):
+    """What DRF shows of ``field``, whose source is a property of the record: the property,
+    None as None, a value of the type its plain converter keeps as is (a boolean of a
+    ``BooleanField``) as is, else the field's ``to_representation``."""
+    read, show = attrgetter(source), field.to_representation
+    kept = convert if convert in _UNCHANGED else None
+
+    def shown(record):
+        value = read(record)
+        return value if value is None or type(value) is kept else show(value)
+    return shown
+
+
+def _nested_read(field, model) -> tuple[str, list[tuple]] | None:
+    """A nested serializer of a one-to-one relation of ``model`` (either side) whose fields
+    are all plain: (the related key's column, [(name, column, converter or None)]) as
+    ``.values()`` reads them through the relation (no related row: a null key, shown None,
+    as DRF shows a missing related record); None for any other field."""
+    if not isinstance(field, Serializer) or len(field.source_attrs) != 1:
+        return None
+    if type(field).to_representation not in (PlainFieldsMixin.to_representation,
+                                             Serializer.to_representation):
+        raise ImproperlyConfigured(f"{field.field_name}: a nested serializer of its own")
+    try:
+        relation = model._meta.get_field(field.source)
+    except FieldDoesNotExist:
+        return None
+    if not relation.one_to_one:
+        return None
+    related = relation.related_model
+    columns = {f.attname for f in related._meta.concrete_fields}
+    reads = []
+    for nested in field._readable_fields:
+        read = plain_read(nested, related)
+        if read is None or read[0] not in columns:
+            raise ImproperlyConfigured(f"{field.field_name}.{nested.field_name}: a values list "
+                                       "shows only plain fields of a nested record")
+        column, convert = read
+        reads.append((nested.field_name, f"{field.source}__{column}",
+                      None if _unchanged(convert, related, column)
+                      else _as_read(convert, related, column)))
+    return f"{field.source}__{related._meta.pk.attname}", reads
+
+
 def _terms(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value or ())
 
@@ -102,6 +152,7 @@ class ListPlan:
         readable = {f.attname for f in model._meta.concrete_fields}
         readable |= set(queryset.query.annotation_select)
         self.names, plain, self.others, self.methods, properties = [], [], [], [], set()
+        self.nested = []
         for field in serializer._readable_fields:
             self.names.append(field.field_name)
             read = plain_read(field, model)
@@ -115,11 +166,22 @@ class ListPlan:
             if type(field) is SerializerMethodField:  # DRF calls the method with the record
                 self.methods.append((field.field_name, getattr(field.parent, field.method_name)))
                 continue
-            self.others.append((field.field_name, field))
-            source = field.source_attrs[0] if field.source_attrs else None
-            if source and isinstance(inspect.getattr_static(model, source, None),
-                                     property | cached_property):
+            nested = _nested_read(field, model)
+            if nested is not None:
+                self.nested.append((field.field_name, *nested))
+                continue
+            source = field.source_attrs[0] if len(field.source_attrs) == 1 else None
+            is_property = isinstance(inspect.getattr_static(model, source, None),
+                                     property | cached_property)
+            if is_property:
                 properties.add(source)
+            reader = getattr(field, "row_reader", None)
+            if reader is not None:  # the field's own read of a record (a product code)
+                self.methods.append((field.field_name, reader()))
+            elif is_property and read is not None:  # DRF's get_attribute, less its dispatch
+                self.methods.append((field.field_name, _property_read(source, field, read[1])))
+            else:
+                self.others.append((field.field_name, field))
         self.plain_names = [name for name, _, _ in plain]
         plain_columns = [column for _, column, _ in plain]
         self.getter = (itemgetter(*plain_columns) if len(plain_columns) > 1
@@ -129,7 +191,9 @@ class ListPlan:
                            if not _unchanged(convert, model, column)]
         self.make = row_class(model, tuple(sorted(properties)))
         self.related = []
-        wanted = [*plain_columns, *columns, *queryset.query.annotation_select]
+        wanted = [*plain_columns, *columns, *queryset.query.annotation_select,
+                  *(column for _, key, reads in self.nested
+                    for column in (key, *(column for _, column, _ in reads)))]
         for relation, names in related.items():
             field = model._meta.get_field(relation)
             if relation in wanted:
@@ -146,6 +210,7 @@ class ListPlan:
         names, plain_names, getter = self.names, self.plain_names, self.getter
         converters, others, methods, make = (self.converters, self.others, self.methods,
                                              self.make)
+        nested = self.nested
         seen = {relation: {} for relation, *_ in self.related}
         shown = []
         for row in rows:
@@ -156,6 +221,10 @@ class ListPlan:
                 value = ret[name]
                 if value is not None:
                     ret[name] = convert(value)
+            for name, key, reads in nested:
+                ret[name] = None if row[key] is None else {
+                    shown: value if value is None or convert is None else convert(value)
+                    for shown, column, convert in reads for value in (row[column],)}
             if others or methods:
                 record = make(row)
                 for relation, attname, pk, names_of in self.related:
