@@ -95,10 +95,22 @@ def row_class(model, properties: tuple[str, ...]) -> type:
     return made
 
 
-def _property_read(source: str, field, convert):
-    """What DRF shows of ``field``, whose source is a property of the record: the property,
-    None as None, a value of the type its plain converter keeps as is (a boolean of a
-    ``BooleanField``) as is, else the field's ``to_representation``."""
+def _method(serializer, field, name: str):
+    """A method field's method of ``serializer``, which DRF calls with the record."""
+    return getattr(serializer, name)
+
+
+def _reader(serializer, field, arg):
+    """A field's own read of a record (``row_reader``: a product code)."""
+    return field.row_reader()
+
+
+def _property_read(serializer, field, arg: tuple):
+    """What DRF shows of ``field``, whose source is a property of the record (``arg``: it
+    and the field's plain converter): the property, None as None, a value of the type the
+    converter keeps as is (a boolean of a ``BooleanField``) as is, else the field's
+    ``to_representation``."""
+    source, convert = arg
     read, show = attrgetter(source), field.to_representation
     kept = convert if convert in _UNCHANGED else None
 
@@ -144,44 +156,45 @@ def _terms(value) -> list[str]:
 
 
 class ListPlan:
-    """How one request's serializer shows rows of ``queryset`` (see module doc)."""
+    """How a serializer shows rows of ``queryset`` (see module doc). Made once per serializer
+    class, fields left by its ``get_fields`` (names, classes, sources), query and view
+    settings (:meth:`of`); each request binds its own serializer's methods and fields."""
 
     def __init__(self, serializer, queryset, columns: tuple[str, ...],
                  related: dict[str, tuple[str, ...]], ordering: list[str]):
         model = queryset.model
         readable = {f.attname for f in model._meta.concrete_fields}
         readable |= set(queryset.query.annotation_select)
-        self.names, plain, self.others, self.methods, properties = [], [], [], [], set()
-        self.nested = []
+        self.names, plain, self.bound, self.nested, properties = [], [], [], [], set()
         for field in serializer._readable_fields:
-            self.names.append(field.field_name)
+            name = field.field_name
+            self.names.append(name)
             read = plain_read(field, model)
             if read is not None and read[0] in readable:
                 if not isinstance(inspect.getattr_static(model, read[0], None),
                                   DeferredAttribute | None):
                     raise ImproperlyConfigured(f"{read[0]}: an instance reads it through its "
                                                "own descriptor, a row cannot")
-                plain.append((field.field_name, *read))
+                plain.append((name, *read))
                 continue
             if type(field) is SerializerMethodField:  # DRF calls the method with the record
-                self.methods.append((field.field_name, getattr(field.parent, field.method_name)))
+                self.bound.append((name, _method, field.method_name))
                 continue
             nested = _nested_read(field, model)
             if nested is not None:
-                self.nested.append((field.field_name, *nested))
+                self.nested.append((name, *nested))
                 continue
             source = field.source_attrs[0] if len(field.source_attrs) == 1 else None
             is_property = isinstance(inspect.getattr_static(model, source, None),
                                      property | cached_property)
             if is_property:
                 properties.add(source)
-            reader = getattr(field, "row_reader", None)
-            if reader is not None:  # the field's own read of a record (a product code)
-                self.methods.append((field.field_name, reader()))
+            if hasattr(field, "row_reader"):  # the field's own read of a record (a product)
+                self.bound.append((name, _reader, None))
             elif is_property and read is not None:  # DRF's get_attribute, less its dispatch
-                self.methods.append((field.field_name, _property_read(source, field, read[1])))
+                self.bound.append((name, _property_read, (source, read[1])))
             else:
-                self.others.append((field.field_name, field))
+                self.bound.append((name, None, None))
         self.plain_names = [name for name, _, _ in plain]
         plain_columns = [column for _, column, _ in plain]
         self.getter = (itemgetter(*plain_columns) if len(plain_columns) > 1
@@ -206,11 +219,28 @@ class ListPlan:
         wanted += [term.lstrip("-") for term in ordering]  # a cursor reads its position
         self.columns = list(dict.fromkeys(wanted))
 
-    def show(self, rows: list[dict]) -> list[dict]:
+    @classmethod
+    def of(cls, serializer, queryset, columns: tuple[str, ...],
+           related: dict[str, tuple[str, ...]], ordering: list[str]) -> ListPlan:
+        """The plan of ``serializer``'s fields for ``queryset``, made on first use."""
+        key = (type(serializer), queryset.model, tuple(queryset.query.annotation_select),
+               columns, tuple(related.items()), tuple(ordering),
+               tuple((f.field_name, type(f), f.source) for f in serializer._readable_fields))
+        plan = _plans.get(key)
+        if plan is None:
+            plan = _plans[key] = cls(serializer, queryset, columns, related, ordering)
+        return plan
+
+    def show(self, rows: list[dict], serializer) -> list[dict]:
+        """``rows`` as ``serializer`` (this request's) shows them."""
         names, plain_names, getter = self.names, self.plain_names, self.getter
-        converters, others, methods, make = (self.converters, self.others, self.methods,
-                                             self.make)
-        nested = self.nested
+        converters, make, nested = self.converters, self.make, self.nested
+        fields, methods, others = serializer.fields, [], []
+        for name, bind, arg in self.bound:
+            if bind is None:
+                others.append((name, fields[name]))
+            else:
+                methods.append((name, bind(serializer, fields[name], arg)))
         seen = {relation: {} for relation, *_ in self.related}
         shown = []
         for row in rows:
@@ -241,6 +271,10 @@ class ListPlan:
         return shown
 
 
+#: ListPlan.of's plans.
+_plans: dict[tuple, ListPlan] = {}
+
+
 class ValuesListMixin:
     """``list`` from ``.values()`` rows (see module doc)."""
 
@@ -252,10 +286,11 @@ class ValuesListMixin:
 
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
-        plan = ListPlan(self.get_serializer(), queryset, self.list_columns, self.list_related,
-                        [*_terms(getattr(self, "ordering_fields", None)),
-                         *_terms(getattr(self.paginator, "ordering", None))])
+        serializer = self.get_serializer()
+        plan = ListPlan.of(serializer, queryset, self.list_columns, self.list_related,
+                           [*_terms(getattr(self, "ordering_fields", None)),
+                            *_terms(getattr(self.paginator, "ordering", None))])
         rows = queryset.values(*plan.columns)
         page = self.paginate_queryset(rows)
-        data = plan.show(list(rows) if page is None else page)
+        data = plan.show(list(rows) if page is None else page, serializer)
         return Response(data) if page is None else self.get_paginated_response(data)
