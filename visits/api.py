@@ -348,9 +348,10 @@ class QlqC30FormSerializer(PlainFieldsMixin, serializers.ModelSerializer):
 
 class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, ValuesListMixin,
                         viewsets.ModelViewSet):
-    """QLQ-C30 forms; saving one queues its scoring and the subject's deterioration. A list
-    page reads rows with their scores (``ValuesListMixin``: no model instances, issue 19)."""
+    """QLQ-C30 forms; saving one queues its scoring and the subject's deterioration."""
 
+    #: A list page reads rows with their scores (``ValuesListMixin``: no model instances,
+    #: issue 19); a detail page reads the form with its visit and score.
     queryset = QlqC30Form.objects.select_related("visit", "score").only(
         *own_and(QlqC30Form, "visit__qlq_c30_due"),
         *(f"score__{f.name}" for f in QlqC30Score._meta.concrete_fields))
