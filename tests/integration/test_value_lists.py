@@ -139,3 +139,28 @@ def test_a_column_the_view_does_not_name_fails_instead_of_showing_something_else
     api.force_authenticate(trial004["users"]["blinded investigator"])
     with pytest.raises(AttributeError, match="arm_id"):
         api.get("/api/v1/subjects/")
+
+
+def test_a_nested_record_is_read_from_columns_only_when_every_field_is_plain():
+    from django.core.exceptions import ImproperlyConfigured
+    from rest_framework import serializers
+
+    from edc.core.api.valuelists import _nested_read
+    from visits.models import QlqC30Form, QlqC30Score
+
+    def form_with(score_fields: list[str], **declared):
+        score = type("Score", (serializers.ModelSerializer,), {
+            **declared, "Meta": type("Meta", (), {"model": QlqC30Score, "fields": score_fields}),
+            "get_label": lambda self, obj: "x"})
+        form = type("Form", (serializers.ModelSerializer,), {
+            "score": score(read_only=True),
+            "Meta": type("Meta", (), {"model": QlqC30Form, "fields": ["id", "score"]})})
+        return form().fields["score"]
+
+    key, reads = _nested_read(form_with(["state", "QL2"]), QlqC30Form)
+    assert key == "score__form_id"
+    assert [(name, column) for name, column, _ in reads] == [
+        ("state", "score__state"), ("QL2", "score__QL2")]
+    with pytest.raises(ImproperlyConfigured, match="score.label"):
+        _nested_read(form_with(["state", "label"], label=serializers.SerializerMethodField()),
+                     QlqC30Form)

@@ -3,21 +3,30 @@
 
 :class:`ValuesListMixin` answers a viewset's ``list`` with the query it answered before (the
 scoping of ``get_queryset``, every filter and ordering of ``filter_queryset``, the cursor
-pagination), read as dicts instead of model instances. What a row shows is planned once per
-request from the request's own serializer, i.e. the fields its ``get_fields`` leaves for this
-user (a sponsor's subject has no birth date: the column is not even read):
+pagination), read as dicts instead of model instances. What a row shows is planned from the
+request's own serializer, i.e. the fields its ``get_fields`` leaves for this user (a
+sponsor's subject has no birth date: the column is not even read):
 
 * a plain field (``representation.plain_read``) whose source is a column or an annotation of
   the query is that column, converted as DRF converts it (no conversion where the column's
   type already gives DRF's value: an integer, text or boolean column; a column an instance
   reads through a descriptor of its own is refused);
 * a method field is its serializer's method called with a :class:`Row` of the row, as DRF
-  calls it with the record; every other field (a product code, a model property) is shown
-  by DRF's own ``get_attribute`` and ``to_representation`` on that row: its columns as
-  attributes, ``pk``, the model's properties those fields read, and per ``list_related``
-  relation an object with the related record's key and named columns. The masking therefore
-  runs the very code it runs on an instance (``trials.masking``); a column the view did not
-  name in ``list_columns`` is missing (AttributeError): a field never shows something else.
+  calls it with the record; a field with a ``row_reader`` (the blinded product code) is the
+  function of the record it returns, the code its ``to_representation`` runs; a plain field
+  whose source is a model property (``out_of_window``) is that property of the row, shown as
+  DRF shows it; a nested serializer of a one-to-one relation whose fields are all plain
+  (a QLQ-C30 form's scores) is its columns read through the relation, None without a
+  related row; every other field is shown by DRF's own ``get_attribute`` and
+  ``to_representation`` on that row. A row has its columns as attributes, ``pk``, the
+  model's properties those fields read, and per ``list_related`` relation an object with the
+  related record's key and named columns. The masking therefore runs the very code it runs
+  on an instance (``trials.masking``); a column the view did not name in ``list_columns`` is
+  missing (AttributeError): a field never shows something else.
+
+The plan is made once per serializer class, set of fields its ``get_fields`` leaves (a
+sponsor's serializer gets its own), query annotations and view settings; each request binds
+its own serializer's methods and fields to it.
 """
 
 from __future__ import annotations
