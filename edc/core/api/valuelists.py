@@ -40,7 +40,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db.models.query_utils import DeferredAttribute
 from rest_framework.fields import ChoiceField, SerializerMethodField
 from rest_framework.response import Response
-from rest_framework.serializers import Serializer
+from rest_framework.serializers import ModelSerializer, Serializer
 
 from .representation import PlainFieldsMixin, iso_date, plain_read, show_others
 
@@ -136,8 +136,11 @@ def _nested_read(field, model) -> tuple[str, list[tuple]] | None:
     as DRF shows a missing related record); None for any other field."""
     if not isinstance(field, Serializer) or len(field.source_attrs) != 1:
         return None
-    if type(field).to_representation not in (PlainFieldsMixin.to_representation,
-                                             Serializer.to_representation):
+    if (type(field).to_representation not in (PlainFieldsMixin.to_representation,
+                                              Serializer.to_representation)
+            or type(field).get_fields not in (PlainFieldsMixin.get_fields,
+                                              ModelSerializer.get_fields)):
+        # its own representation, or fields per request (which the plan's key does not name)
         raise ImproperlyConfigured(f"{field.field_name}: a nested serializer of its own")
     try:
         relation = model._meta.get_field(field.source)
