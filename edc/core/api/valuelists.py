@@ -136,18 +136,18 @@ def _nested_read(field, model) -> tuple[str, list[tuple]] | None:
     as DRF shows a missing related record); None for any other field."""
     if not isinstance(field, Serializer) or len(field.source_attrs) != 1:
         return None
-    if (type(field).to_representation not in (PlainFieldsMixin.to_representation,
-                                              Serializer.to_representation)
-            or type(field).get_fields not in (PlainFieldsMixin.get_fields,
-                                              ModelSerializer.get_fields)):
-        # its own representation, or fields per request (which the plan's key does not name)
-        raise ImproperlyConfigured(f"{field.field_name}: a nested serializer of its own")
     try:
         relation = model._meta.get_field(field.source)
     except FieldDoesNotExist:
         return None
     if not relation.one_to_one:
         return None
+    if (type(field).to_representation not in (PlainFieldsMixin.to_representation,
+                                              Serializer.to_representation)
+            or type(field).get_fields not in (PlainFieldsMixin.get_fields,
+                                              ModelSerializer.get_fields)):
+        # its own representation, or fields per request (which the plan's key does not name)
+        raise ImproperlyConfigured(f"{field.field_name}: a nested serializer of its own")
     related = relation.related_model
     columns = {f.attname for f in related._meta.concrete_fields}
     reads = []
