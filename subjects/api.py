@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.db import transaction
 from django.db.models import F
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -79,8 +81,12 @@ class SubjectSerializer(PlainFieldsMixin, serializers.ModelSerializer):
         return obj.usubjid
 
     def get_arm_label(self, obj) -> str | None:
-        return masking.arm_label(self.context["request"].user, obj,
-                                 getattr(obj, "arm_label_read", None))
+        return masking.arm_label(self._user, obj, getattr(obj, "arm_label_read", None))
+
+    @cached_property
+    def _user(self):
+        """The requesting user, read once per serializer (a list page asks for every row)."""
+        return self.context["request"].user
 
     def validate(self, attrs):
         attrs.pop("reason", None)

@@ -22,6 +22,12 @@ class ProductCodeField(serializers.Field):
         super().__init__(source="*", read_only=True, **kwargs)
 
     def to_representation(self, obj):
+        return self.row_reader()(obj)
+
+    def row_reader(self):
+        """The code shown of a record, as a function of the record (a list's rows,
+        ``edc.core.api.valuelists``: the request's user read once, not per row)."""
         from .masking import shown_product
 
-        return shown_product(self.context["request"].user, self._subject(obj), self._code(obj))
+        user, code, subject = self.context["request"].user, self._code, self._subject
+        return lambda obj: shown_product(user, subject(obj), code(obj))

@@ -346,9 +346,12 @@ class QlqC30FormSerializer(PlainFieldsMixin, serializers.ModelSerializer):
         return attrs
 
 
-class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelViewSet):
+class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, ValuesListMixin,
+                        viewsets.ModelViewSet):
     """QLQ-C30 forms; saving one queues its scoring and the subject's deterioration."""
 
+    #: A list page reads rows with their scores (``ValuesListMixin``: no model instances,
+    #: issue 19); a detail page reads the form with its visit and score.
     queryset = QlqC30Form.objects.select_related("visit", "score").only(
         *own_and(QlqC30Form, "visit__qlq_c30_due"),
         *(f"score__{f.name}" for f in QlqC30Score._meta.concrete_fields))
@@ -359,12 +362,10 @@ class QlqC30FormViewSet(ScopedQuerysetMixin, AuditedWriteMixin, viewsets.ModelVi
     scope_trial, scope_site = SUBJECT_SCOPE["scope_trial"], SUBJECT_SCOPE["scope_site"]
 
     def get_queryset(self):
-        """A list page reads the visit's ``qlq_c30_due`` as a column of the form (two model
-        instances per row, not three: issue 19)."""
+        """A list page reads the visit's ``qlq_c30_due`` as a column of the form."""
         queryset = super().get_queryset()
         if self.action == "list":
-            queryset = queryset.select_related(None).select_related("score").defer(
-                None).annotate(visit_qlq_c30_due_read=F("visit__qlq_c30_due"))
+            queryset = queryset.annotate(visit_qlq_c30_due_read=F("visit__qlq_c30_due"))
         return queryset
 
     def perform_create(self, serializer):

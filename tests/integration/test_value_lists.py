@@ -74,6 +74,39 @@ def test_list_rows_are_the_detail_pages(api, trial004, user):
         _same_as_detail(api, rows, "/api/v1/visits/")
 
 
+def test_qlq_c30_list_rows_are_the_detail_pages(api, trial004):
+    """Forms scored, pending (a score row, no scores) and never queued (no score row: null),
+    answered in full or in part, at visits that schedule the form and at others."""
+    from edc.core.audit import change_reason
+    from tests.factories import make_dm_qlq_form
+    from visits import qlq_c30
+    from visits.models import QlqC30Score, Visit
+    from visits.services import score_form
+
+    visits = list(Visit.objects.filter(subject__trial=trial004["trial"]).order_by("id")[:9])
+    with change_reason("a protocol amendment schedules the form", None):
+        Visit.objects.filter(pk__in=[v.pk for v in visits[::2]]).update(qlq_c30_due=True)
+    for n, visit in enumerate(visits):
+        items = {key: 1 + (n + i) % qlq_c30.ITEM_MAX[key]
+                 for i, key in enumerate(qlq_c30.ITEM_KEYS[:30 - 3 * (n % 3)])}
+        form = make_dm_qlq_form(visit, **items)
+        if n % 3 == 0:
+            score_form(form.pk)
+        elif n % 3 == 1:
+            form.queue_scoring()
+    assert QlqC30Score.objects.count() == 6
+    for user in trial004["users"]:
+        api.force_authenticate(trial004["users"][user])
+        for query in ["", "ordering=completion_date", f"subject__site={trial004['p1'].pk}"]:
+            rows = _pages(api, f"/api/v1/qlq-c30-forms/?{query}&page_size=2")
+            assert len(rows) == 4
+            _same_as_detail(api, rows, "/api/v1/qlq-c30-forms/")
+        shown = api.get("/api/v1/qlq-c30-forms/?page_size=100").json()["results"]
+        assert {row["score"] and row["score"]["state"] for row in shown} == {
+            None, "pending", "done"}
+        assert {row["unscheduled"] for row in shown} == {True, False}
+
+
 def test_a_blinded_list_names_no_arm_and_no_product(api, trial004):
     trial = trial004["trial"]
     labels = set(Arm.objects.filter(protocol_version__trial=trial).values_list("label", flat=True))
@@ -106,3 +139,28 @@ def test_a_column_the_view_does_not_name_fails_instead_of_showing_something_else
     api.force_authenticate(trial004["users"]["blinded investigator"])
     with pytest.raises(AttributeError, match="arm_id"):
         api.get("/api/v1/subjects/")
+
+
+def test_a_nested_record_is_read_from_columns_only_when_every_field_is_plain():
+    from django.core.exceptions import ImproperlyConfigured
+    from rest_framework import serializers
+
+    from edc.core.api.valuelists import _nested_read
+    from visits.models import QlqC30Form, QlqC30Score
+
+    def form_with(score_fields: list[str], **declared):
+        score = type("Score", (serializers.ModelSerializer,), {
+            **declared, "Meta": type("Meta", (), {"model": QlqC30Score, "fields": score_fields}),
+            "get_label": lambda self, obj: "x"})
+        form = type("Form", (serializers.ModelSerializer,), {
+            "score": score(read_only=True),
+            "Meta": type("Meta", (), {"model": QlqC30Form, "fields": ["id", "score"]})})
+        return form().fields["score"]
+
+    key, reads = _nested_read(form_with(["state", "QL2"]), QlqC30Form)
+    assert key == "score__form_id"
+    assert [(name, column) for name, column, _ in reads] == [
+        ("state", "score__state"), ("QL2", "score__QL2")]
+    with pytest.raises(ImproperlyConfigured, match="score.label"):
+        _nested_read(form_with(["state", "label"], label=serializers.SerializerMethodField()),
+                     QlqC30Form)
