@@ -361,7 +361,9 @@ TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}| UTC)?"
     r"|[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4}, (\d{1,2}(:\d{2})? [ap]\.m\.|noon|midnight)"
     r"|\b\d{2}:\d{2}:\d{2}\b|datetime\.datetime\(\d+(, \d+)*(, tzinfo=[\w.]+(\([^)]*\))?)?\)")
-CSRF = re.compile(r'(csrfmiddlewaretoken" value="|csrfToken\W+)[\w-]+')
+#: A CSRF token (random: it may spell an arm's code), as a form, a page's script or the API
+#: docs' ``X-CSRFTOKEN`` header shows it
+CSRF = re.compile(r'(csrfmiddlewaretoken" value="|csrftoken\W+)[\w-]+', re.IGNORECASE)
 IDENTIFIER = re.compile(r"(?<!\d)([1-9]\d?)\d{12}(?!\d)")
 #: SHA-256 of a random secret (an ePRO link's token): random per record, like an identifier.
 DIGEST = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
