@@ -224,6 +224,57 @@ class Worker:
                 self.process.kill()
 
 
+def switch_broker(url: str | None = None, **transport_options) -> None:
+    """Point this process's Celery producer at another broker, or the same one with other
+    transport options (``global_keyprefix``); no argument: back to the configured broker and
+    options. Pooled connections are dropped.
+
+    ``broker_write_url`` is what producers use (``broker_url`` itself cannot be overridden:
+    CELERY_BROKER_URL in the environment wins)."""
+    from django.conf import settings
+
+    from edc.celery import app
+
+    app.conf.broker_write_url = url
+    app.conf.broker_transport_options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+                                         **transport_options}
+    # not app.close(): it deregisters the app, and tasks imported afterwards (a later test's
+    # ``from edc.core.tasks import ...``) would then never be registered with it
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_messages():
+    """What this process sends goes to the real broker under a key prefix of its own, where
+    no worker reads it; the fixture is a function returning each message sent there, oldest
+    first, as (task name, args, ``pending_id``). The keys are deleted afterwards."""
+    import base64
+    import json
+
+    import redis
+    from django.conf import settings
+
+    prefix = f"trialdesk-sent-{uuid.uuid4().hex[:8]}:"
+    switch_broker(global_keyprefix=prefix)
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+    def sent() -> list[tuple]:
+        messages = []
+        for raw in reversed(client.lrange(prefix + TEST_QUEUE, 0, -1)):  # LPUSH: newest first
+            message = json.loads(raw)
+            args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+            messages.append((message["headers"]["task"], args, kwargs["pending_id"]))
+        return messages
+
+    sent.prefix = prefix
+    yield sent
+    switch_broker()
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    client.close()
+
+
 #: The session's worker once started: from then on it consumes the work every test queues.
 _session_worker: list = []
 

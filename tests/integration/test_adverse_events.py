@@ -321,14 +321,9 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_create_writes_the_tasks_it_queues_in_one_insert(api, setting, monkeypatch):
+def test_a_create_writes_the_tasks_it_queues_in_one_insert(api, setting, broker_messages):
     """The edit checks' and the DLT/TI evaluation's outbox rows of a new AE: one INSERT in its
-    transaction, both sent after the commit (issue 19)."""
-    from edc.celery import app
-
-    sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args, kwargs, retry: sent.append(
-        (name, args, kwargs["pending_id"])))
+    transaction, both sent to the broker after the commit (issue 19)."""
     api.force_authenticate(setting["nurse"])
     before = set(PendingTask.objects.values_list("pk", flat=True))
     with CaptureQueriesContext(connection) as queries:
@@ -341,7 +336,7 @@ def test_a_create_writes_the_tasks_it_queues_in_one_insert(api, setting, monkeyp
     assert [(r.task_name, r.args, r.state) for r in rows] == [
         ("adverse_events.tasks.evaluate_toxicity", [subject], "queued"),
         ("data_management.tasks.run_edit_checks", [subject], "queued")]
-    assert sorted(sent) == sorted((r.task_name, r.args, r.pk) for r in rows)
+    assert sorted(broker_messages()) == sorted((r.task_name, r.args, r.pk) for r in rows)
 
 
 def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, setting):

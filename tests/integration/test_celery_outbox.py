@@ -9,27 +9,12 @@ import pytest
 
 from edc.core.models import PendingTask
 from edc.core.outbox import dispatch, requeue_pending
-from tests.conftest import TEST_QUEUE, Worker, wait_for
+from tests.conftest import TEST_QUEUE, Worker, switch_broker, wait_for
 from tests.factories import load_seed_trial, make_subject, make_user
 from visits import qlq_c30
 from visits.models import ComputationState, QlqC30Deterioration, QlqC30Form, QlqC30Score, Visit
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery_worker]
-
-
-def switch_broker(url: str | None) -> None:
-    """Point this process's Celery producer at another broker (drops pooled connections).
-
-    ``broker_write_url`` is what producers use; ``None`` goes back to the configured broker
-    (``broker_url`` itself cannot be overridden: CELERY_BROKER_URL in the environment wins).
-    """
-    from edc.celery import app
-
-    app.conf.broker_write_url = url
-    # not app.close(): it deregisters the app, and tasks imported afterwards (a later test's
-    # ``from edc.core.tasks import ...``) would then never be registered with it
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture
