@@ -14,7 +14,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.core.audit import ReasonRequired, change_reason, checked_together, current_reason
+from edc.core.audit import (
+    ReasonRequired,
+    change_reason,
+    checked_together,
+    current_reason,
+    subject_transaction,
+)
 from edc.core.outbox import enqueue, inserted_together
 from notifications import services as alerts
 from subjects.models import Subject
@@ -72,9 +78,7 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     The episodes and attributions this call created are on the AE (``created_rows``); the
     tasks it queues (edit checks, DLT/TI evaluation) are inserted in one outbox ``INSERT``.
     """
-    if locked and not transaction.get_connection().in_atomic_block:
-        raise transaction.TransactionManagementError("a locked subject needs its transaction")
-    with transaction.atomic(savepoint=not locked), inserted_together():
+    with subject_transaction(locked), inserted_together():
         return _save_adverse_event(subject, values, episodes, attributions, instance, user,
                                    locked, interventions or {})
 

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from edc.core.audit import change_reason
+from edc.core.audit import change_reason, subject_transaction
 from subjects import lifecycle, plausibility
 from subjects.models import Subject
 from trials.protocol_schema import FREQUENCIES
@@ -59,9 +59,7 @@ def regenerate_visits(subject: Subject, reason: str = "schedule regenerated",
     caller's locked instance, its new state not saved yet (enrollment: ``subjects.signals``),
     and the writes join the caller's transaction (no savepoint: a refusal rolls it back).
     """
-    if locked and not transaction.get_connection().in_atomic_block:
-        raise transaction.TransactionManagementError("a locked subject needs its transaction")
-    with transaction.atomic(savepoint=not locked):
+    with subject_transaction(locked):
         return _regenerate_visits(subject, reason, locked)
 
 

@@ -234,6 +234,16 @@ def guarded_write(using, check, write):
         return write(checked)
 
 
+def subject_transaction(locked: bool):
+    """The atomic block of a service handed a subject: with ``locked`` (the caller's instance,
+    read ``FOR UPDATE`` in its transaction) the service joins that transaction without a
+    savepoint (a refusal rolls it back), and refuses to run outside one; otherwise a block
+    of its own (a savepoint inside a caller's transaction)."""
+    if locked and not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError("a locked subject needs its transaction")
+    return transaction.atomic(savepoint=not locked)
+
+
 @contextlib.contextmanager
 def checked_together() -> Iterator[None]:
     """New CRF records of one subject written inside the block (a service writing a record
