@@ -348,8 +348,7 @@ def pytest_runtest_teardown(item, nextitem):
     the work of every later test: edit checks are queued by every save) finish the work already
     sent to it: a task still running holds locks the flush needs (a deadlock with TRUNCATE).
     Work never sent to it (a broker outage test, a test that records the sends itself) is not
-    waited for: the wait lasts while the session's queue holds messages or a task has started
-    and not finished."""
+    waited for: the wait lasts while :func:`_worker_busy`."""
     marker = item.get_closest_marker("django_db")
     commits = marker is not None and marker.kwargs.get("transaction", False)
     if "celery_worker" in getattr(item, "fixturenames", ()) or (_session_worker and commits):
@@ -358,14 +357,39 @@ def pytest_runtest_teardown(item, nextitem):
     yield
 
 
+def _later(eta: str | None) -> bool:
+    """A retry's countdown has more than a second to run (the flush deletes its pending row:
+    when it fires, it finds nothing to do)."""
+    from datetime import datetime, timedelta
+
+    return eta is not None and datetime.fromisoformat(eta).timestamp() > (
+        datetime.now().astimezone() + timedelta(seconds=1)).timestamp()
+
+
 def _worker_busy() -> bool:
-    """Messages wait in the session's queue, or a task the worker started is not done."""
+    """The session's worker has work it has not finished: messages wait in its queue, it
+    holds one it took but has not started (kombu's ``unacked`` hash: a prefetched message),
+    a task it started is not done, or another connection to the test database is inside a
+    transaction (a task between its ack and its first write)."""
+    import json
+
     import redis
     from django.conf import settings
+    from django.db import connection
 
     from edc.core.models import PendingTask
 
     with redis.Redis.from_url(settings.CELERY_BROKER_URL) as broker:
         if broker.llen(TEST_QUEUE):
             return True
-    return PendingTask.objects.filter(state="queued", started_at__isnull=False).exists()
+        for raw in broker.hvals("unacked"):
+            message, _exchange, routing_key = json.loads(raw)
+            if routing_key == TEST_QUEUE and not _later(message["headers"].get("eta")):
+                return True
+    if PendingTask.objects.filter(state="queued", started_at__isnull=False).exists():
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname ="
+                       " current_database() AND pid <> pg_backend_pid()"
+                       " AND xact_start IS NOT NULL)")
+        return cursor.fetchone()[0]
