@@ -31,11 +31,11 @@ from edc.core.audit import change_reason, subject_transaction
 from edc.core.exceptions import Conflict
 from edc.core.prepared import INTEGER_PLACEHOLDER, PARAMETER, PreparedQuery
 from trials import dose_finding
-from trials.models import Arm, DoseLevel, ProtocolVersion, Trial
+from trials.models import Arm, DoseLevel, EligibilityCriterion, ProtocolVersion, Trial
 
 from . import lifecycle, randomization, signals
 from .age import completed_years
-from .models import DoseConfirmation, RandomizationSlot, Site, Subject
+from .models import DoseConfirmation, EligibilityAnswer, RandomizationSlot, Site, Subject
 
 
 class EnrollmentRefused(Conflict):
@@ -50,13 +50,22 @@ def age_at(subject: Subject, on: dt.date) -> int | None:
     return completed_years(subject.birth_date, on)
 
 
+#: A subject's eligibility answers (unordered) and a protocol version's criteria (ordered within
+#: the version: the models' orderings join for nothing here), compiled once.
+_ANSWERS = PreparedQuery(
+    lambda: EligibilityAnswer.objects.filter(subject_id=INTEGER_PLACEHOLDER).order_by(),
+    (INTEGER_PLACEHOLDER,))
+_CRITERIA = PreparedQuery(
+    lambda: EligibilityCriterion.objects.filter(protocol_version_id=INTEGER_PLACEHOLDER)
+    .order_by("kind", "number"), (INTEGER_PLACEHOLDER,))
+
+
 def eligibility_problems(subject: Subject) -> list[str]:
     """Unanswered or failed criteria, and machine-checked age and sex at consent."""
     version = subject.protocol_version
-    # unordered / ordered within the version: the models' orderings join for nothing here
-    answers = {a.criterion_id: a.met for a in subject.eligibility_answers.order_by()}
+    answers = {a.criterion_id: a.met for a in _ANSWERS.run(subject.pk)}
     problems = []
-    for criterion in version.criteria.order_by("kind", "number"):
+    for criterion in _CRITERIA.run(version.pk):
         label = f"{criterion.kind} {criterion.number}"
         if criterion.pk not in answers:
             problems.append(f"{label} not answered")
