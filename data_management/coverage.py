@@ -49,19 +49,24 @@ def _trial_of_subject(subject_id):
 def _record_lock_q(record) -> Q:
     """Locks covering the record as it is in memory and, if saved, as it is in the database."""
     model = type(record)
+    return record_lock_q(model, ContentType.objects.get_for_model(model).pk, record.pk,
+                         subject_id_of(record), visit_id_of(record),
+                         record.trial_id if paths(model).subject == "pk" else None,
+                         saved=record.pk is not None and not record._state.adding)
+
+
+def record_lock_q(model, ct_id, pk, subject, visit, trial, saved: bool) -> Q:
+    """``_record_lock_q`` from the record's values: its content type, id, subject, visit and
+    (a subject's) trial; ``saved``: also the locks of the row as stored."""
     p = paths(model)
-    subject, visit = subject_id_of(record), visit_id_of(record)
-    if p.subject == "pk":
-        trial = record.trial_id
-    else:
+    if p.subject != "pk":
         trial = _trial_of_subject(subject) if subject is not None else None
-    ct_id = ContentType.objects.get_for_model(model).pk
-    q = _lock_q(ct_id, record.pk, visit, subject, trial)
-    if record.pk is not None and not record._state.adding:
-        saved = model._base_manager.filter(pk=record.pk).order_by()  # one row: no ordering
+    q = _lock_q(ct_id, pk, visit, subject, trial)
+    if saved:
+        stored = model._base_manager.filter(pk=pk).order_by()  # one row: no ordering
 
         def db(path):
-            return Subquery(saved.values(path)[:1])
+            return Subquery(stored.values(path)[:1])
 
         q |= _lock_q(visit=db(p.visit) if p.visit not in (None, "pk") else None,
                      subject=db(p.subject) if p.subject != "pk" else None, trial=db(p.trial))

@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from edc.core.audit import current_actor, current_reason, separate_reason
+from edc.core.prepared import PreparedValues
 
 from . import triggers
 from . import workflow as wf
@@ -30,6 +31,7 @@ from .coverage import (
     _record_lock_q,
     _trial_of_subject,
     active_locks,
+    record_lock_q,
 )
 from .exceptions import RecordLocked
 from .targets import paths, subject_id_of, visit_id_of
@@ -72,8 +74,6 @@ def check_all_unlocked(records) -> None:
     in one query: the locks of their subjects, visits and trials; where one covers some of them,
     the refusal names the first record it covers. Saved records one by one (their form-level
     locks and stored values)."""
-    from subjects.models import Subject
-
     records = list(records)
     new = [r for r in records if r._state.adding and r.pk is None]
     for record in records:
@@ -81,17 +81,32 @@ def check_all_unlocked(records) -> None:
             check_unlocked(record)
     if not new:
         return
-    subjects = {subject_id_of(r) for r in new} - {None}
-    visits = {visit_id_of(r) for r in new} - {None}
-    if paths(type(new[0])).subject == "pk":
-        trials = {r.trial_id for r in new}
-    else:
-        trials = Subject.objects.filter(pk__in=subjects).values("trial_id")
-    covering = (Q(level="visit", visit_id__in=visits) | Q(level="subject", subject_id__in=subjects)
-                | Q(level="trial", trial_id__in=trials))
-    if active_locks().filter(covering).exists():
+    subjects = sorted({subject_id_of(r) for r in new} - {None})
+    visits = sorted({visit_id_of(r) for r in new} - {None})
+    by_pk = paths(type(new[0])).subject == "pk"  # new subjects: their own trials
+    trials = sorted({r.trial_id for r in new} - {None}) if by_pk else []
+    if _NEW_ROWS_LOCKED.run((by_pk, len(visits), len(subjects), len(trials)),
+                            *visits, *subjects, *trials):
         for record in new:
             check_unlocked(record)
+
+
+def _new_rows_locked_query(shape, *values):
+    """The query of ``check_all_unlocked`` for ``shape`` (whether the records are subjects,
+    the number of visits, subjects and trials): an active lock of one of the visits, subjects
+    or their trials (of a subject's other records: the subjects' trials as stored)."""
+    from subjects.models import Subject
+
+    by_pk, n_visits, n_subjects, _ = shape
+    visits, subjects = values[:n_visits], values[n_visits:n_visits + n_subjects]
+    trials = (values[n_visits + n_subjects:] if by_pk
+              else Subject.objects.filter(pk__in=subjects).values("trial_id"))
+    covering = (Q(level="visit", visit_id__in=visits) | Q(level="subject", subject_id__in=subjects)
+                | Q(level="trial", trial_id__in=trials))
+    return active_locks().filter(covering).order_by().values("pk")[:1]
+
+
+_NEW_ROWS_LOCKED = PreparedValues(_new_rows_locked_query)
 
 
 def check_queryset_unlocked(queryset, new_values: dict | None = None) -> None:
@@ -167,6 +182,11 @@ def _signatures(subjects, visits):
         Q(level="subject", subject_id__in=subjects) | Q(level="visit", visit_id__in=visits))
 
 
+#: ``after_bulk_create``'s check of a batch: is one of its subjects or visits signed?
+_ANY_SIGNED = PreparedValues(
+    lambda shape, *ids: _signatures(ids[:shape[0]], ids[shape[0]:]).order_by().values("pk")[:1])
+
+
 def _new_record_covered(record, subject_id: int, visits: set) -> bool | None:
     """For a new record of a saved subject: refuse it if an active lock covers it, and whether
     a signature covers it, in one query (a row of the subject with both as subqueries); None
@@ -236,29 +256,47 @@ def _saved_row_covered(record, subjects: set, visits: set) -> dict | None:
     """For a change to a saved record: refuse it if an active lock covers the record (as it
     is in memory or in the database), and its row as stored (``_columns``) with whether a
     verification of it, or a signature covering it before or after the change, exists; in
-    one query. None if the row is not there (the caller checks the usual way)."""
+    one query, compiled once per model and shape (``_SAVED_ROW``: every update of a CRF
+    record runs it). None if the row is not there (the caller checks the usual way)."""
+    model = type(record)
+    new_subjects, new_visits = [s for s in subjects if s], [v for v in visits if v]
+    rows = _SAVED_ROW.run(
+        (model, len(new_subjects), len(new_visits)),
+        ContentType.objects.get_for_model(model).pk, record.pk, subject_id_of(record),
+        visit_id_of(record), record.trial_id if paths(model).subject == "pk" else None,
+        *new_subjects, *new_visits)
+    if not rows:
+        return None
+    row = rows[0]
+    lock = row.pop("_dm_lock")
+    if lock is not None:
+        raise refusal(_label(record), active_locks().get(pk=lock))
+    return row
+
+
+def _saved_row_query(shape, ct_id, pk, subject, visit, trial, *listed):
+    """The query of ``_saved_row_covered`` for ``shape`` (model, number of subjects and of
+    visits the change may touch), with placeholders for its values."""
     from .models import Signature
 
-    model = type(record)
+    model, n_subjects, _ = shape
     p = paths(model)
-    locks = active_locks().filter(_record_lock_q(record)).values("pk")[:1]  # first() order
-    new_subjects, new_visits = [s for s in subjects if s], [v for v in visits if v]
+    new_subjects, new_visits = list(listed[:n_subjects]), list(listed[n_subjects:])
+    # the lock first() would find (the locks' ordering)
+    locks = active_locks().filter(
+        record_lock_q(model, ct_id, pk, subject, visit, trial, saved=True)).values("pk")[:1]
     covering = (Q(level="subject", subject_id__in=new_subjects)
                 | Q(level="visit", visit_id__in=new_visits)
                 | Q(level="subject", subject_id=OuterRef(_col(model, p.subject))))
     if p.visit:
         covering |= Q(level="visit", visit_id=OuterRef(_col(model, p.visit)))
-    ct = ContentType.objects.get_for_model(model)
-    row = model._base_manager.filter(pk=record.pk).order_by().annotate(
-        _dm_lock=Subquery(locks), _dm_verified=Exists(_verifications(ct, record.pk)),
+    return model._base_manager.filter(pk=pk).order_by().annotate(
+        _dm_lock=Subquery(locks), _dm_verified=Exists(_verifications(ct_id, pk)),
         _dm_signed=Exists(Signature.objects.filter(state=wf.SIGNED).filter(covering)),
-    ).values(*_columns(model), "_dm_lock", "_dm_verified", "_dm_signed").first()
-    if row is None:
-        return None
-    lock = row.pop("_dm_lock")
-    if lock is not None:
-        raise refusal(_label(record), active_locks().get(pk=lock))
-    return row
+    ).values(*_columns(model), "_dm_lock", "_dm_verified", "_dm_signed")[:1]
+
+
+_SAVED_ROW = PreparedValues(_saved_row_query)
 
 
 def after_save(record, watch: Watch | None) -> None:
@@ -321,7 +359,9 @@ def after_bulk_create(objs) -> None:
         return
     subjects = {subject_id_of(obj) for obj in objs}
     triggers.written(type(objs[0]), subjects)
-    if not _signatures(subjects, {visit_id_of(obj) for obj in objs}).exists():
+    listed = sorted(s for s in subjects if s)
+    visits = sorted({v for v in (visit_id_of(obj) for obj in objs) if v})
+    if not _ANY_SIGNED.run((len(listed), len(visits)), *listed, *visits):
         return  # one query for the batch; per row only where a signature covers some of it
     for obj in objs:
         if obj.pk is not None:

@@ -17,6 +17,7 @@ from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQu
 from edc.core.api.representation import PlainFieldsMixin, own_and
 from edc.core.api.valuelists import ValuesListMixin
 from edc.core.audit import change_reason
+from edc.core.prepared import INTEGER_PLACEHOLDER, PreparedQuery
 from trials import masking
 from trials.models import EligibilityCriterion
 
@@ -190,11 +191,18 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, ValuesListMixin,
         queryset = super().get_queryset()
         if self.action == "list":
             queryset = queryset.annotate(**self.LIST_COLUMNS)
+        elif self.action == "enroll":
+            queryset = enrollment.locked_for_enrollment(queryset)
         return queryset
 
+    #: The answer's subject, read after the write (``_respond``): compiled once.
+    ANSWER = PreparedQuery(
+        lambda: Subject.objects.select_related("trial", "site", "arm").filter(
+            pk=INTEGER_PLACEHOLDER).order_by(), (INTEGER_PLACEHOLDER,))
+
     def _respond(self, subject, code=status.HTTP_200_OK):
-        subject = self.read_after_write(
-            Subject.objects.select_related("trial", "site", "arm").get(pk=subject.pk))
+        (subject,) = self.ANSWER.run(subject.pk)
+        subject = self.read_after_write(subject)
         return Response(SubjectSerializer(subject, context=self.get_serializer_context()).data,
                         status=code)
 
@@ -235,12 +243,14 @@ class SubjectViewSet(ScopedQuerysetMixin, AuditedWriteMixin, ValuesListMixin,
     @action(detail=True, methods=["post"])
     def enroll(self, request, pk=None):
         """Enroll: arm (randomized or open cohort), dose level, day 0 and study id (409 if not)."""
-        subject = self.get_object()
-        data = EnrollSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        subject = enrollment.enroll(subject, enrolled_on=v["enrolled_on"], day0=v.get("day0"),
-                                    arm_code=v.get("arm"), user=request.user)
+        with transaction.atomic():
+            subject = self.get_object()  # scoped and locked (get_queryset): read once
+            data = EnrollSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            v = data.validated_data
+            subject = enrollment.enroll(subject, enrolled_on=v["enrolled_on"],
+                                        day0=v.get("day0"), arm_code=v.get("arm"),
+                                        user=request.user, locked=True)
         return self._respond(subject)
 
     @extend_schema(request=StatusSerializer, responses={200: SubjectSerializer})

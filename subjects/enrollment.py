@@ -23,17 +23,19 @@ import hashlib
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from edc.core.audit import change_reason
+from edc.core.audit import change_reason, subject_transaction
 from edc.core.exceptions import Conflict
+from edc.core.prepared import INTEGER_PLACEHOLDER, PARAMETER, PreparedQuery
 from trials import dose_finding
-from trials.models import Arm, DoseLevel, Trial
+from trials.models import Arm, DoseLevel, EligibilityCriterion, ProtocolVersion, Trial
 
 from . import lifecycle, randomization, signals
 from .age import completed_years
-from .models import DoseConfirmation, RandomizationSlot, Site, Subject
+from .models import DoseConfirmation, EligibilityAnswer, RandomizationSlot, Site, Subject
 
 
 class EnrollmentRefused(Conflict):
@@ -48,13 +50,22 @@ def age_at(subject: Subject, on: dt.date) -> int | None:
     return completed_years(subject.birth_date, on)
 
 
+#: A subject's eligibility answers (unordered) and a protocol version's criteria (ordered within
+#: the version: the models' orderings join for nothing here), compiled once.
+_ANSWERS = PreparedQuery(
+    lambda: EligibilityAnswer.objects.filter(subject_id=INTEGER_PLACEHOLDER).order_by(),
+    (INTEGER_PLACEHOLDER,))
+_CRITERIA = PreparedQuery(
+    lambda: EligibilityCriterion.objects.filter(protocol_version_id=INTEGER_PLACEHOLDER)
+    .order_by("kind", "number"), (INTEGER_PLACEHOLDER,))
+
+
 def eligibility_problems(subject: Subject) -> list[str]:
     """Unanswered or failed criteria, and machine-checked age and sex at consent."""
     version = subject.protocol_version
-    # unordered / ordered within the version: the models' orderings join for nothing here
-    answers = {a.criterion_id: a.met for a in subject.eligibility_answers.order_by()}
+    answers = {a.criterion_id: a.met for a in _ANSWERS.run(subject.pk)}
     problems = []
-    for criterion in version.criteria.order_by("kind", "number"):
+    for criterion in _CRITERIA.run(version.pk):
         label = f"{criterion.kind} {criterion.number}"
         if criterion.pk not in answers:
             problems.append(f"{label} not answered")
@@ -85,7 +96,7 @@ def list_seed(trial: Trial) -> str:
 
 
 def _by_site(trial: Trial) -> bool:
-    rand = trial.current_version().protocol().design.randomization
+    rand = trial.current_protocol().design.randomization
     return bool(rand and "site" in (rand.stratification or ()))
 
 
@@ -134,20 +145,26 @@ def ensure_allocation_list(trial: Trial, stratum: str = "") -> int:
     return len(slots)
 
 
+#: The first free slot of a trial's stratum with its arm, locked ``SKIP LOCKED`` (of the slot
+#: row only): compiled once (``edc.core.prepared``), run in the enrollment's transaction.
+_FREE_SLOT = PreparedQuery(
+    lambda: RandomizationSlot.objects.select_for_update(skip_locked=True, of=("self",))
+    .select_related("arm").filter(trial_id=INTEGER_PLACEHOLDER, stratum=PARAMETER,
+                                  subject__isnull=True).order_by("sequence")[:1],
+    (INTEGER_PLACEHOLDER, PARAMETER))
+
+
 def _free_slot(subject: Subject) -> RandomizationSlot:
     """The first free slot of the subject's stratum, locked (``SKIP LOCKED``: a slot another
     enrollment holds is passed over, never waited for); written by ``_take`` at the end. The
     stratum's list is generated when none is found and the stratum has no list yet."""
     stratum = _stratum_of(subject.trial, subject.site)
-    free = (RandomizationSlot.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("arm").filter(trial=subject.trial, stratum=stratum,
-                                          subject__isnull=True).order_by("sequence"))
-    slot = free.first()
+    slot = next(iter(_FREE_SLOT.run(subject.trial_id, stratum)), None)
     if slot is None and not RandomizationSlot.objects.filter(
             trial=subject.trial, stratum=stratum).exists():
         with transaction.atomic():
             ensure_allocation_list(subject.trial, stratum)
-        slot = free.first()
+        slot = next(iter(_FREE_SLOT.run(subject.trial_id, stratum)), None)
     if slot is None:
         where = f" of stratum {stratum}" if stratum else ""
         raise EnrollmentRefused([f"the allocation list{where} is exhausted; the unblinded "
@@ -238,16 +255,39 @@ def _open_arm(subject: Subject, arm_code: str | None) -> Arm:
 
 # ---------------------------------------------------------------- enrollment
 
-@transaction.atomic
+def locked_for_enrollment(subjects: QuerySet) -> QuerySet:
+    """``subjects`` read as :func:`enroll` needs its subject: every column, with its trial,
+    site and protocol version (not the version's document and texts: ``protocol()`` does not
+    need them), the subject's row locked until the transaction ends.
+
+    Only the subject row is locked: a bare FOR UPDATE over the select_related join would also
+    lock the trial, site and protocol version rows FOR UPDATE, and the shared trial row then
+    conflicts with every FK check (FOR KEY SHARE) of a concurrent insert referencing the
+    trial -> lock cycles. NO KEY UPDATE: rows referencing the subject may still be inserted.
+    """
+    return (subjects.defer(None).select_related(None)
+            .select_related("trial", "site", "protocol_version")
+            .defer(*(f"protocol_version__{name}" for name in ProtocolVersion.LARGE_FIELDS))
+            .select_for_update(no_key=True, of=("self",)))
+
+
 def enroll(subject: Subject, *, enrolled_on: dt.date, user=None, day0: dt.date | None = None,
-           arm_code: str | None = None) -> Subject:
-    """Enroll an eligible subject: arm (randomized or open cohort), dose level, day 0, id."""
-    # Lock only the subject row: a bare FOR UPDATE over the select_related join would also
-    # lock the trial, site and protocol version rows FOR UPDATE, and the shared trial row then
-    # conflicts with every FK check (FOR KEY SHARE) of a concurrent insert referencing the
-    # trial -> lock cycles. NO KEY UPDATE: rows referencing the subject may still be inserted.
-    subject = Subject.objects.select_for_update(no_key=True, of=("self",)).select_related(
-        "trial", "site", "protocol_version").get(pk=subject.pk)
+           arm_code: str | None = None, locked: bool = False) -> Subject:
+    """Enroll an eligible subject: arm (randomized or open cohort), dose level, day 0, id.
+
+    ``locked``: ``subject`` was read by :func:`locked_for_enrollment` in the caller's
+    transaction (the API's enroll: one read of the subject, scoped and locked), which the
+    enrollment joins (no savepoint: a refusal rolls it back); otherwise the subject is read
+    so here, in a transaction of its own (a savepoint inside a caller's).
+    """
+    with subject_transaction(locked):
+        if not locked:
+            subject = locked_for_enrollment(Subject.objects).get(pk=subject.pk)
+        return _enroll(subject, enrolled_on, user, day0, arm_code)
+
+
+def _enroll(subject: Subject, enrolled_on: dt.date, user, day0: dt.date | None,
+            arm_code: str | None) -> Subject:
     if subject.status != lifecycle.SCREENING:
         raise EnrollmentRefused([f"the subject is {subject.status}, not in screening"])
     today = timezone.localdate()

@@ -59,6 +59,12 @@ class Trial(ClinicalModel):
     def current_version(self):
         return self.versions.order_by("-version").first()
 
+    def current_protocol(self):
+        """The parsed protocol of the current version, read without the version's document
+        and texts (``ProtocolVersion.LARGE_FIELDS``)."""
+        return self.versions.order_by("-version").defer(
+            *ProtocolVersion.LARGE_FIELDS).first().protocol()
+
 
 @audited
 class ProtocolVersion(ClinicalModel):
@@ -82,6 +88,10 @@ class ProtocolVersion(ClinicalModel):
             models.UniqueConstraint(fields=["trial", "version"], name="protocol_version_unique"),
             models.UniqueConstraint(fields=["trial", "digest"], name="protocol_digest_unique"),
         ]
+
+    #: The parsed document and the texts it is parsed from (tens of KB): a read that needs
+    #: only ``protocol()`` defers them (``protocol_of`` then reads the texts once per version).
+    LARGE_FIELDS = ("document", "file_text", "source_text")
 
     def __str__(self) -> str:
         return f"{self.trial.registry_id} v{self.version}"

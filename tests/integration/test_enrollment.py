@@ -15,7 +15,13 @@ from edc.core.api.concurrency import etag_for
 from edc.core.audit import history
 from subjects.enrollment import enroll
 from subjects.models import RandomizationSlot, Subject, Unblinding
-from tests.factories import load_seed_trial, make_eligible, make_subject, make_user
+from tests.factories import (
+    load_seed_trial,
+    make_eligible,
+    make_site,
+    make_subject,
+    make_user,
+)
 
 ENROLL_DAY = dt.date(2025, 3, 3)
 
@@ -231,6 +237,56 @@ def test_an_enrollment_answers_with_the_version_it_stored_read_once(api, screeni
     changed = api.patch(f"/api/v1/subjects/{subject.pk}/", {"race": "ASIAN", "reason": "typo"},
                         format="json", HTTP_IF_MATCH=response["ETag"])
     assert changed.status_code == 200, changed.content
+
+
+@pytest.mark.django_db
+def test_an_enrollment_reads_its_subject_once_scoped_and_locked(api, screening):
+    """The API's enroll reads the subject once, in scope and locked, and hands it to the
+    service (issue 19: the view and the service each read it); the answer's read after the
+    commit stays. A subject of another site is still not found (404), and nothing changes."""
+    subject = make_eligible(make_subject(screening["trial"], screening["site"]))
+    api.force_authenticate(screening["nurse"])
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(f"/api/v1/subjects/{subject.pk}/enroll/",
+                            {"enrolled_on": ENROLL_DAY.isoformat()}, format="json")
+    assert response.status_code == 200, response.content
+    reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "subjects_subject"."id", ')
+             and f'"subjects_subject"."id" = {subject.pk}' in q["sql"]]
+    assert len(reads) == 2, reads  # the enrollment's, the answer's
+    assert reads[0].endswith('FOR NO KEY UPDATE OF "subjects_subject"')
+    assert "FOR NO KEY UPDATE" not in reads[1]
+    assert f'"subjects_subject"."site_id" IN ({screening["site"].pk})' in reads[0]
+    elsewhere = make_eligible(make_subject(screening["trial"],
+                                           make_site(screening["trial"], "ELSEWHERE")))
+    refused = api.post(f"/api/v1/subjects/{elsewhere.pk}/enroll/",
+                       {"enrolled_on": ENROLL_DAY.isoformat()}, format="json")
+    assert refused.status_code == 404
+    elsewhere.refresh_from_db()
+    assert elsewhere.status == "screening" and elsewhere.subject_number == ""
+
+
+@pytest.mark.django_db
+def test_an_enrollment_reads_no_protocol_text(api):
+    """The protocol version is read without its document and texts (tens of KB) once its
+    parsed protocol is known in the process: the subject's version and the trial's current
+    one (is the trial stratified by site?)."""
+    trial = load_seed_trial("NCT05962450")  # randomized: the stratification is read
+    site = trial.sites.first()
+    api.force_authenticate(make_user("text_nurse", "site_staff", (trial, site)))
+    first, second = (make_eligible(make_subject(trial, site, age_at_consent=55))
+                     for _ in range(2))
+    assert api.post(f"/api/v1/subjects/{first.pk}/enroll/",
+                    {"enrolled_on": ENROLL_DAY.isoformat()}, format="json").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(f"/api/v1/subjects/{second.pk}/enroll/",
+                            {"enrolled_on": ENROLL_DAY.isoformat()}, format="json")
+    assert response.status_code == 200, response.content
+    versions = [q["sql"] for q in queries if '"trials_protocolversion"' in q["sql"]]
+    assert versions
+    for sql in versions:
+        assert '"file_text"' not in sql and '"source_text"' not in sql and '"document"' not in sql
+    second.refresh_from_db()
+    assert second.arm_id is not None and second.visits.exists()
 
 
 @pytest.mark.django_db

@@ -160,11 +160,30 @@ def _parse_version(digest: str, file: str, file_text: str, source_text: str) -> 
     return load_protocol_text(file_text, file, source_text=source_text)
 
 
+#: The stored texts a protocol is parsed from (``ProtocolVersion``): a read that needs only
+#: the parsed protocol defers them (with ``document``, its JSON).
+TEXT_FIELDS = ("source_file", "file_text", "source_text")
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_stored(pk: int, digest: str) -> Protocol:
+    from trials.models import ProtocolVersion
+
+    texts = ProtocolVersion.objects.filter(pk=pk, digest=digest).values_list(*TEXT_FIELDS).get()
+    return _parse_version(digest, *texts)
+
+
 def protocol_of(version) -> Protocol:
     """The parsed protocol of a stored version, rebuilt from the file text it was loaded from.
 
     Each version keeps its own file and source-document text, so an amendment never changes
-    what an older version says.
+    what an older version says. A version read without its texts (deferred: enrollment reads
+    the subject's and the trial's current version so) is parsed from the texts stored under
+    its id and digest, read once per process: a version is never changed once loaded (the
+    loader adds a version for a changed file; the admin shows versions read-only), and its
+    digest is the SHA-256 of its file.
     """
+    if version.get_deferred_fields() & set(TEXT_FIELDS):
+        return _parse_stored(version.pk, version.digest)
     return _parse_version(version.digest, version.source_file, version.file_text,
                           version.source_text)
