@@ -166,10 +166,10 @@ TEXT_FIELDS = ("source_file", "file_text", "source_text")
 
 
 @functools.lru_cache(maxsize=64)
-def _parse_stored(pk: int, digest: str) -> Protocol:
-    from trials.models import ProtocolVersion
-
-    texts = ProtocolVersion.objects.filter(pk=pk, digest=digest).values_list(*TEXT_FIELDS).get()
+def _parse_stored(model, pk: int, digest: str) -> Protocol:
+    """The protocol of stored version ``pk`` of ``model`` (``ProtocolVersion``, passed in:
+    this module knows no model), parsed from its texts read once."""
+    texts = model._default_manager.filter(pk=pk, digest=digest).values_list(*TEXT_FIELDS).get()
     return _parse_version(digest, *texts)
 
 
@@ -184,6 +184,6 @@ def protocol_of(version) -> Protocol:
     digest is the SHA-256 of its file.
     """
     if version.get_deferred_fields() & set(TEXT_FIELDS):
-        return _parse_stored(version.pk, version.digest)
+        return _parse_stored(type(version), version.pk, version.digest)
     return _parse_version(version.digest, version.source_file, version.file_text,
                           version.source_text)
