@@ -2,14 +2,16 @@
 
 The trial's forms are read by one query (a server-side cursor, binary results) that also
 returns each form's stored scores; per batch of subjects, their stored deterioration rows
-are read with another. Forms are scored with ``visits.qlq_c30`` and each subject's scales
-go through ``qlq_c30.time_to_deterioration_all``. Only results that differ from what is stored are
-written (a re-run over unchanged forms writes nothing): rows that do not exist yet with one
-binary ``COPY`` into the table, rows that changed with a binary ``COPY`` into a temporary
-table and one ``INSERT ... ON CONFLICT DO UPDATE`` per batch. Idempotent: the result rows
-are keyed by form and by subject (one row holds every scale's time to deterioration). As in
-``services.recompute_deterioration``, unscheduled forms (at a visit without a QLQ-C30 due)
-are scored but count in deterioration only where the protocol allows it.
+are read with another. A batch's forms are scored together (``qlq_c30.score_array``, the
+rules of ``qlq_c30.score``, over their answers packed by the query into one int2 buffer per
+form) and each subject's scales go through ``qlq_c30.time_to_deterioration_all``. Only
+results that differ from what is stored are written (a re-run over unchanged forms writes
+nothing): rows that do not exist yet with one binary ``COPY`` into the table, rows that
+changed with a binary ``COPY`` into a temporary table and one ``INSERT ... ON CONFLICT DO
+UPDATE`` per batch. Idempotent: the result rows are keyed by form and by subject (one row
+holds every scale's time to deterioration). As in ``services.recompute_deterioration``,
+unscheduled forms (at a visit without a QLQ-C30 due) are scored but count in deterioration
+only where the protocol allows it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import functools
 from itertools import chain
 from operator import itemgetter
 
+import numpy
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
@@ -36,7 +39,7 @@ SCORE_COLUMNS = ["form_id", *SCALES, "state", "error", "computed_at"]
 TTD_COLUMNS = ["subject_id", *(f"{scale}_{name}" for scale in SCALES for name in TTD_FIELDS)]
 N_TTD = len(TTD_FIELDS)
 N_ITEMS = len(qlq_c30.ITEM_KEYS)
-_BY_SCALE = itemgetter(*SCALES)
+_ANSWERS = itemgetter(6)
 
 
 def _quoted(columns: list[str]) -> str:
@@ -45,9 +48,13 @@ def _quoted(columns: list[str]) -> str:
 
 @functools.cache
 def _forms_sql() -> str:
-    """Each form of a trial (subject, date, id order) with its answers and stored scores."""
+    """Each form of a trial (subject, date, id order) with its answers (packed) and stored
+    scores."""
     form, subject, visit = QlqC30Form._meta.db_table, "subjects_subject", "visits_visit"
-    items = ", ".join(f"f.{key}" for key in qlq_c30.ITEM_KEYS)
+    # the 30 answers as one bytea of big-endian int2 (-1: no answer): one value to send and
+    # sort instead of 30, and one numpy buffer for the batch's scoring
+    items = " || ".join(f"int2send(coalesce(f.{key}, ({qlq_c30.UNANSWERED})::int2))"
+                        for key in qlq_c30.ITEM_KEYS)
     stored = ", ".join(f'sc."{s}"' for s in SCALES)
     return (f"SELECT f.id, f.subject_id, f.completion_date, "
             f"coalesce(s.enrolled_on, s.day0, s.consent_date), "
@@ -133,14 +140,23 @@ def _subject_batches(forms, subjects_per_batch: int):
         yield batch
 
 
+def _scores(forms: list[tuple]) -> list[tuple]:
+    """Each form's scores in ``SCALES`` order, None where missing (``qlq_c30.score_array``
+    over the batch's packed answers)."""
+    answers = numpy.frombuffer(b"".join(map(_ANSWERS, forms)), dtype=">i2")
+    scores = qlq_c30.score_array(answers.reshape(len(forms), N_ITEMS))
+    values = scores.astype(object)
+    values[numpy.isnan(scores)] = None
+    return list(map(tuple, values.tolist()))
+
+
 def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     raw = psycopg.Cursor(cursor.connection)  # binary results: no float parsed from text
     raw.execute(_ttd_sql(), [list(dict.fromkeys(row[1] for row in forms))], binary=True)
     stored_ttd = {row[0]: row[1:] for row in raw.fetchall()}
     new_scores, changed_scores, new_ttd, changed_ttd = [], [], [], []
-    keys, score, by_scale = qlq_c30.ITEM_KEYS, qlq_c30.score, _BY_SCALE
     done = (ComputationState.DONE, "", now)
-    items, stored_at = slice(6, 6 + N_ITEMS), 6 + N_ITEMS
+    stored_at = 7
     current, start, dates, history = None, None, [], []
 
     def close_subject() -> None:
@@ -158,12 +174,11 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
         if changed:
             changed_ttd.append(tuple(row))
 
-    for row in forms:
+    for row, values in zip(forms, _scores(forms), strict=True):
         if row[1] != current:
             if current is not None:
                 close_subject()
             current, start, dates, history = row[1], row[3], [], []
-        values = by_scale(score(dict(zip(keys, row[items], strict=True))))
         if not row[stored_at]:
             new_scores.append((row[0], *values, *done))
         elif not row[stored_at + 1] or row[stored_at + 2:] != values:
