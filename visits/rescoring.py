@@ -16,7 +16,9 @@ only where the protocol allows it.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 
@@ -73,8 +75,14 @@ def _ttd_sql() -> str:
             f"FROM {QlqC30SubjectDeterioration._meta.db_table} WHERE subject_id = ANY(%s)")
 
 
-def _copy(cursor, table: str, columns: list[str], rows: list[tuple]) -> None:
-    """Binary ``COPY`` of ``rows`` into ``table`` (psycopg packs each value in C)."""
+def _copy(cursor, table: str, columns: list[str], rows) -> None:
+    """Binary ``COPY`` of ``rows`` into ``table`` (psycopg packs each value in C; new score
+    rows come encoded)."""
+    if isinstance(rows, _NewScores):
+        with cursor.cursor.copy(f"COPY {table} ({_quoted(columns)}) FROM STDIN "
+                                f"(FORMAT BINARY)") as copy:
+            copy.write(rows.copy_data())
+        return
     cursor.execute("SELECT a.atttypid FROM unnest(%s::text[]) WITH ORDINALITY c(name, n) "
                    "JOIN pg_attribute a ON a.attname = c.name AND a.attrelid = %s::regclass "
                    "ORDER BY c.n", [columns, table])
@@ -110,7 +118,7 @@ def _upsert(cursor, model, columns: list[str], rows: list[tuple], conflict: list
                    f"WHERE {changed}")
 
 
-def _write(cursor, model, columns: list[str], new: list[tuple], changed: list[tuple],
+def _write(cursor, model, columns: list[str], new, changed: list[tuple],
            conflict: list[str]) -> None:
     """Insert the rows that did not exist when read (plain ``COPY``: no conflict check per
     row), upsert the changed ones. Should another transaction have created one of the new
@@ -120,7 +128,7 @@ def _write(cursor, model, columns: list[str], new: list[tuple], changed: list[tu
             with transaction.atomic():  # a savepoint: only the COPY is undone on a conflict
                 _copy(cursor, model._meta.db_table, columns, new)
         except psycopg.errors.UniqueViolation:
-            changed = changed + new
+            changed = changed + list(new)
     _upsert(cursor, model, columns, changed, conflict)
 
 
@@ -140,14 +148,66 @@ def _subject_batches(forms, subjects_per_batch: int):
         yield batch
 
 
-def _scores(forms: list[tuple]) -> list[tuple]:
-    """Each form's scores in ``SCALES`` order, None where missing (``qlq_c30.score_array``
-    over the batch's packed answers)."""
+def _scores(forms: list[tuple]) -> tuple[numpy.ndarray, list[tuple]]:
+    """Each form's scores in ``SCALES`` order (``qlq_c30.score_array`` over the batch's
+    packed answers): the array (NaN where missing) and its rows as tuples (None)."""
     answers = numpy.frombuffer(b"".join(map(_ANSWERS, forms)), dtype=">i2")
     scores = qlq_c30.score_array(answers.reshape(len(forms), N_ITEMS))
     values = scores.astype(object)
     values[numpy.isnan(scores)] = None
-    return list(map(tuple, values.tolist()))
+    return scores, list(map(tuple, values.tolist()))
+
+
+_PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extension
+_DONE = ComputationState.DONE.encode()
+#: A new score row in COPY's binary format: field count, then each field's length (-1: NULL,
+#: no data) and big-endian value: form id, the 16 scales, state, error, computed_at
+_SCORE_ROW = numpy.dtype(
+    [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8")]
+    + [(name, kind) for i in range(len(SCALES)) for name, kind in
+       ((f"len{i}", ">i4"), (f"scale{i}", ">f8"))]
+    + [("state_len", ">i4"), ("state", f"S{len(_DONE)}"), ("error_len", ">i4"),
+       ("at_len", ">i4"), ("at", ">i8")])
+
+
+@dataclass
+class _NewScores:
+    """The score rows of a batch that do not exist yet (forms' ids, their scores; NaN where
+    missing), written by one binary ``COPY`` whose data numpy encodes for all the rows at
+    once (psycopg's ``write_row`` packs one row per Python call); as tuples when they must
+    be upserted instead."""
+
+    ids: numpy.ndarray
+    scores: numpy.ndarray
+    values: list[tuple]
+    now: dt.datetime
+
+    def __bool__(self) -> bool:
+        return len(self.ids) > 0
+
+    def __iter__(self):
+        done = (ComputationState.DONE, "", self.now)
+        return ((form_id, *values, *done)
+                for form_id, values in zip(self.ids.tolist(), self.values, strict=True))
+
+    def copy_data(self) -> bytes:
+        """The rows in ``COPY ... (FORMAT BINARY)`` (header included; psycopg ends it)."""
+        rows = numpy.zeros(len(self.ids), dtype=_SCORE_ROW)
+        rows["fields"], rows["id_len"], rows["id"] = len(SCORE_COLUMNS), 8, self.ids
+        missing = numpy.isnan(self.scores)
+        for i in range(len(SCALES)):
+            rows[f"len{i}"] = numpy.where(missing[:, i], -1, 8)
+            rows[f"scale{i}"] = self.scores[:, i]
+        rows["state_len"], rows["state"] = len(_DONE), _DONE
+        rows["at_len"] = 8
+        rows["at"] = (self.now - _PG_EPOCH) // dt.timedelta(microseconds=1)
+        # a NULL field has no data: drop the 8 bytes of each missing scale
+        keep = numpy.ones((len(rows), _SCORE_ROW.itemsize), dtype=bool)
+        for i in range(len(SCALES)):
+            offset = _SCORE_ROW.fields[f"scale{i}"][1]
+            keep[:, offset:offset + 8] &= ~missing[:, i, None]
+        return _COPY_HEADER + rows.view(numpy.uint8).reshape(len(rows), -1)[keep].tobytes()
 
 
 def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
@@ -156,6 +216,7 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     stored_ttd = {row[0]: row[1:] for row in raw.fetchall()}
     new_scores, changed_scores, new_ttd, changed_ttd = [], [], [], []
     done = (ComputationState.DONE, "", now)
+    scores, values_of = _scores(forms)
     stored_at = 7
     current, start, dates, history = None, None, [], []
 
@@ -174,13 +235,13 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
         if changed:
             changed_ttd.append(tuple(row))
 
-    for row, values in zip(forms, _scores(forms), strict=True):
+    for i, (row, values) in enumerate(zip(forms, values_of, strict=True)):
         if row[1] != current:
             if current is not None:
                 close_subject()
             current, start, dates, history = row[1], row[3], [], []
         if not row[stored_at]:
-            new_scores.append((row[0], *values, *done))
+            new_scores.append(i)
         elif not row[stored_at + 1] or row[stored_at + 2:] != values:
             changed_scores.append((row[0], *values, *done))
         if row[4] or counts_unscheduled(row[5]):
@@ -188,6 +249,9 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
             history.append(values)
     if current is not None:
         close_subject()
+    new_scores = _NewScores(numpy.fromiter((forms[i][0] for i in new_scores), numpy.int64,
+                                           len(new_scores)),
+                            scores[new_scores], [values_of[i] for i in new_scores], now)
     _write(cursor, QlqC30Score, SCORE_COLUMNS, new_scores, changed_scores, ["form_id"])
     _write(cursor, QlqC30SubjectDeterioration, TTD_COLUMNS, new_ttd, changed_ttd,
            ["subject_id"])
