@@ -6,12 +6,13 @@ are read with another. A batch's forms are scored together (``qlq_c30.score_arra
 rules of ``qlq_c30.score``, over their answers packed by the query into one int2 buffer per
 form) and each subject's scales go through ``qlq_c30.time_to_deterioration_all``. Only
 results that differ from what is stored are written (a re-run over unchanged forms writes
-nothing): rows that do not exist yet with one binary ``COPY`` into the table, rows that
-changed with a binary ``COPY`` into a temporary table and one ``INSERT ... ON CONFLICT DO
-UPDATE`` per batch. Idempotent: the result rows are keyed by form and by subject (one row
-holds every scale's time to deterioration). As in ``services.recompute_deterioration``,
-unscheduled forms (at a visit without a QLQ-C30 due) are scored but count in deterioration
-only where the protocol allows it.
+nothing): rows that do not exist yet with one binary ``COPY`` into the table (new score
+rows encoded by numpy for the whole batch), rows that changed with a binary ``COPY`` into a
+temporary table and one ``INSERT ... ON CONFLICT DO UPDATE`` per batch. Idempotent: the
+result rows are keyed by form and by subject (one row holds every scale's time to
+deterioration). As in ``services.recompute_deterioration``, unscheduled forms (at a visit
+without a QLQ-C30 due) are scored but count in deterioration only where the protocol allows
+it.
 """
 
 from __future__ import annotations
