@@ -140,6 +140,27 @@ def test_new_score_rows_hold_the_values_of_score_missing_scales_null(forms):
     assert score.CF == 12.5 and score.PF2 is None and score.computed_at == at
 
 
+def test_the_read_is_planned_for_every_row_and_the_setting_is_put_back(forms):
+    """The trial's forms are all read: the cursor is declared with cursor_tuple_fraction 1;
+    the caller's transaction keeps its own value afterwards."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL cursor_tuple_fraction = 0.25")
+        statements = []
+
+        def record(execute, sql, params, many, context):  # the value in force before each
+            if "cursor_tuple_fraction" in sql:
+                raw = connection.connection.execute("SHOW cursor_tuple_fraction")
+                statements.append((sql, raw.fetchone()[0]))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            assert rescoring.rescore_trial(forms[0].subject.trial_id) == 4
+        cursor.execute("SHOW cursor_tuple_fraction")
+        assert cursor.fetchone()[0] == "0.25"
+    # read, set to 1, then (the cursor declared in between) put back: 1 was in force
+    assert [value for _, value in statements] == ["0.25", "0.25", "1"]
+
+
 def test_batches_of_one_subject_give_the_results_of_one_batch(forms):
     """The trial's forms are read by one streamed query and cut into batches of subjects:
     a cut between every subject changes nothing (no subject split across two batches)."""
