@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 
-import numpy
+import numpy as np
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
@@ -149,13 +149,13 @@ def _subject_batches(forms, subjects_per_batch: int):
         yield batch
 
 
-def _scores(forms: list[tuple]) -> tuple[numpy.ndarray, list[tuple]]:
+def _scores(forms: list[tuple]) -> tuple[np.ndarray, list[tuple]]:
     """Each form's scores in ``SCALES`` order (``qlq_c30.score_array`` over the batch's
     packed answers): the array (NaN where missing) and its rows as tuples (None)."""
-    answers = numpy.frombuffer(b"".join(map(_ANSWERS, forms)), dtype=">i2")
+    answers = np.frombuffer(b"".join(map(_ANSWERS, forms)), dtype=">i2")
     scores = qlq_c30.score_array(answers.reshape(len(forms), N_ITEMS))
     values = scores.astype(object)
-    values[numpy.isnan(scores)] = None
+    values[np.isnan(scores)] = None
     return scores, list(map(tuple, values.tolist()))
 
 
@@ -164,7 +164,7 @@ _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no extens
 _DONE = ComputationState.DONE.encode()
 #: A new score row in COPY's binary format: field count, then each field's length (-1: NULL,
 #: no data) and big-endian value: form id, the 16 scales, state, error, computed_at
-_SCORE_ROW = numpy.dtype(
+_SCORE_ROW = np.dtype(
     [("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8")]
     + [(name, kind) for i in range(len(SCALES)) for name, kind in
        ((f"len{i}", ">i4"), (f"scale{i}", ">f8"))]
@@ -179,8 +179,8 @@ class _NewScores:
     once (psycopg's ``write_row`` packs one row per Python call); as tuples when they must
     be upserted instead."""
 
-    ids: numpy.ndarray
-    scores: numpy.ndarray
+    ids: np.ndarray
+    scores: np.ndarray
     values: list[tuple]
     now: dt.datetime
 
@@ -194,28 +194,28 @@ class _NewScores:
 
     def copy_data(self) -> bytes:
         """The rows in ``COPY ... (FORMAT BINARY)`` (header included; psycopg ends it)."""
-        rows = numpy.zeros(len(self.ids), dtype=_SCORE_ROW)
+        rows = np.zeros(len(self.ids), dtype=_SCORE_ROW)
         rows["fields"], rows["id_len"], rows["id"] = len(SCORE_COLUMNS), 8, self.ids
-        missing = numpy.isnan(self.scores)
+        missing = np.isnan(self.scores)
         for i in range(len(SCALES)):
-            rows[f"len{i}"] = numpy.where(missing[:, i], -1, 8)
+            rows[f"len{i}"] = np.where(missing[:, i], -1, 8)
             rows[f"scale{i}"] = self.scores[:, i]
         rows["state_len"], rows["state"] = len(_DONE), _DONE
         rows["at_len"] = 8
         rows["at"] = (self.now - _PG_EPOCH) // dt.timedelta(microseconds=1)
         # a NULL field has no data: drop the 8 bytes of each missing scale
-        keep = numpy.ones((len(rows), _SCORE_ROW.itemsize), dtype=bool)
+        keep = np.ones((len(rows), _SCORE_ROW.itemsize), dtype=bool)
         for i in range(len(SCALES)):
             offset = _SCORE_ROW.fields[f"scale{i}"][1]
             keep[:, offset:offset + 8] &= ~missing[:, i, None]
-        return _COPY_HEADER + rows.view(numpy.uint8).reshape(len(rows), -1)[keep].tobytes()
+        return _COPY_HEADER + rows.view(np.uint8).reshape(len(rows), -1)[keep].tobytes()
 
 
 def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
     raw = psycopg.Cursor(cursor.connection)  # binary results: no float parsed from text
     raw.execute(_ttd_sql(), [list(dict.fromkeys(row[1] for row in forms))], binary=True)
     stored_ttd = {row[0]: row[1:] for row in raw.fetchall()}
-    new_scores, changed_scores, new_ttd, changed_ttd = [], [], [], []
+    new_at, changed_scores, new_ttd, changed_ttd = [], [], [], []
     done = (ComputationState.DONE, "", now)
     scores, values_of = _scores(forms)
     stored_at = 7
@@ -242,7 +242,7 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
                 close_subject()
             current, start, dates, history = row[1], row[3], [], []
         if not row[stored_at]:
-            new_scores.append(i)
+            new_at.append(i)
         elif not row[stored_at + 1] or row[stored_at + 2:] != values:
             changed_scores.append((row[0], *values, *done))
         if row[4] or counts_unscheduled(row[5]):
@@ -250,9 +250,8 @@ def _score_batch(cursor, forms: list[tuple], now, counts_unscheduled) -> int:
             history.append(values)
     if current is not None:
         close_subject()
-    new_scores = _NewScores(numpy.fromiter((forms[i][0] for i in new_scores), numpy.int64,
-                                           len(new_scores)),
-                            scores[new_scores], [values_of[i] for i in new_scores], now)
+    new_scores = _NewScores(np.fromiter((forms[i][0] for i in new_at), np.int64, len(new_at)),
+                            scores[new_at], [values_of[i] for i in new_at], now)
     _write(cursor, QlqC30Score, SCORE_COLUMNS, new_scores, changed_scores, ["form_id"])
     _write(cursor, QlqC30SubjectDeterioration, TTD_COLUMNS, new_ttd, changed_ttd,
            ["subject_id"])
