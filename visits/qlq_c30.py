@@ -1,4 +1,5 @@
-"""EORTC QLQ-C30 (version 3.0) scoring and time-to-deterioration, pure Python.
+"""EORTC QLQ-C30 (version 3.0) scoring and time-to-deterioration, pure (no Django, no
+database): Python per form, numpy for many forms at once (``score_array``, same rules).
 
 Scoring follows the EORTC QLQ-C30 Scoring Manual, 3rd edition (Fayers et al., 2001):
 
@@ -32,6 +33,8 @@ from numbers import Integral
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "FUNCTIONAL",
     "GLOBAL",
@@ -45,8 +48,10 @@ __all__ = [
     "SUMMARY",
     "SUMMARY_SCALES",
     "SYMPTOM",
+    "UNANSWERED",
     "DeteriorationResult",
     "score",
+    "score_array",
     "time_to_deterioration",
     "time_to_deterioration_all",
 ]
@@ -222,6 +227,55 @@ def score(responses: Mapping[str, int | None]) -> dict[str, float | None]:
         acc += (100.0 - s) if key in _SUM_REVERSED else s
     else:
         out[SUMMARY] = acc / 13
+    return out
+
+
+#: The answer that stands for "no answer" (None) in :func:`score_array`'s integer array.
+UNANSWERED = -1
+_ITEM_MAX_ARRAY = np.array([ITEM_MAX[k] for k in ITEM_KEYS])
+_SCALE_INDEX = {key: SCALES.index(key) for key in SCALES}
+
+
+def score_array(answers: np.ndarray) -> np.ndarray:
+    """:func:`score` of many forms at once (bulk rescoring): the same rules, one numpy pass
+    per scale over all the forms instead of one Python pass per form.
+
+    ``answers`` is an integer array of shape (forms, 30), columns q1..q30, ``UNANSWERED``
+    (-1) where an item has no answer. Returns a float64 array of shape (forms, 16), columns
+    in ``SCALES`` order, NaN where :func:`score` gives None, every other value equal to
+    :func:`score`'s: the same Scoring Manual formulas over integers (answered items n of a
+    scale summing to t; at least half of its items answered, else missing), each scale one
+    division of two integers exactly held in float64 (IEEE division is correctly rounded, as
+    Python's int / int), and SUM accumulated in ``SUMMARY_SCALES`` order then divided by 13
+    (the same float operations, in the same order; missing if any of the 13 is). Raises
+    ``ValueError`` naming the first (form-major) answer outside its item's range, as
+    :func:`score` does.
+    """
+    answers = np.asarray(answers)
+    if answers.ndim != 2 or answers.shape[1] != len(ITEM_KEYS):
+        raise ValueError(f"answers must be of shape (forms, 30), got {answers.shape}")
+    answered = answers != UNANSWERED
+    bad = answered & ((answers < 1) | (answers > _ITEM_MAX_ARRAY))
+    if bad.any():
+        form, item = np.argwhere(bad)[0]
+        raise _bad_answer(ITEM_KEYS[item], int(answers[form, item]))
+    values = np.where(answered, answers, 0).astype(np.int64)
+    out = np.empty((len(answers), len(SCALES)))
+    for key, items in ITEMS.items():
+        columns = [i - 1 for i in items]
+        n = answered[:, columns].sum(axis=1)
+        t = values[:, columns].sum(axis=1)
+        rng = ITEM_RANGE[key]
+        numerator = n * (rng + 1) - t if key in _FUNCTIONAL else t - n
+        with np.errstate(invalid="ignore", divide="ignore"):  # n = 0: NaN, replaced below
+            scores = (100 * numerator).astype(np.float64) / (n * rng).astype(np.float64)
+        scores[n < MIN_ITEMS[key]] = np.nan  # fewer than half of the items answered
+        out[:, _SCALE_INDEX[key]] = scores
+    acc = np.zeros(len(answers))
+    for key in SUMMARY_SCALES:
+        s = out[:, _SCALE_INDEX[key]]
+        acc = acc + ((100.0 - s) if key in _SUM_REVERSED else s)
+    out[:, _SCALE_INDEX[SUMMARY]] = acc / 13
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -104,6 +105,60 @@ def test_a_pending_score_row_is_updated_and_one_created_meanwhile_is_not_duplica
     assert QlqC30Score.objects.filter(form=forms[1]).count() == 1
     assert QlqC30Score.objects.get(form=forms[1]).SUM is None
     assert QlqC30Score.objects.count() == 4
+
+
+def test_new_score_rows_hold_the_values_of_score_missing_scales_null(forms):
+    """New score rows go by one binary COPY whose data numpy encodes for the whole batch:
+    each stored row equals ``qlq_c30.score`` of its form, float for float, a missing scale
+    (fewer than half of its items answered) NULL; stale new rows fall back to the upsert."""
+    subject = forms[0].subject
+    visit = Visit.objects.create(subject=subject, code="A4", kind="assessment",
+                                 target_date=DAY0 + dt.timedelta(weeks=32), qlq_c30_due=True)
+    answers = {key: 1 + i % 4 for i, key in enumerate(qlq_c30.ITEM_KEYS)}
+    answers.update(q1=None, q2=None, q3=None, q8=None, q29=None, q30=7)  # PF2, DY, SUM missing
+    partial = QlqC30Form.objects.create(subject=subject, visit=visit, mode="paper",
+                                        completion_date=visit.target_date, **answers)
+    expected = qlq_c30.score(partial.responses())
+    assert expected["PF2"] is expected["DY"] is expected["SUM"] is None
+    assert expected["QL2"] == 100.0 and expected["EF"] is not None
+
+    rescoring.rescore_trial(subject.trial_id)
+    for form in [*forms, partial]:
+        score = QlqC30Score.objects.get(form=form)
+        assert score.as_dict() == qlq_c30.score(form.responses()), form
+        assert (score.state, score.error) == (ComputationState.DONE, "")
+
+    scores = qlq_c30.score_array([[qlq_c30.UNANSWERED if v is None else v
+                                   for v in partial.responses().values()]])
+    scores[0, qlq_c30.SCALES.index("CF")] = 12.5  # differs from the stored row
+    at = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    stale = rescoring._NewScores(numpy.array([partial.pk]), scores,
+                                 [tuple(None if v != v else v for v in scores[0].tolist())], at)
+    with connection.cursor() as cursor:  # the row exists: the COPY fails, the upsert writes
+        rescoring._write(cursor, QlqC30Score, rescoring.SCORE_COLUMNS, stale, [], ["form_id"])
+    score = QlqC30Score.objects.get(form=partial)
+    assert score.CF == 12.5 and score.PF2 is None and score.computed_at == at
+
+
+def test_the_read_is_planned_for_every_row_and_the_setting_is_put_back(forms):
+    """The trial's forms are all read: the cursor is declared with cursor_tuple_fraction 1;
+    the caller's transaction keeps its own value afterwards."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL cursor_tuple_fraction = 0.25")
+        statements = []
+
+        def record(execute, sql, params, many, context):  # the value in force before each
+            if "cursor_tuple_fraction" in sql:
+                raw = connection.connection.execute("SHOW cursor_tuple_fraction")
+                statements.append((sql, raw.fetchone()[0]))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(record):
+            assert rescoring.rescore_trial(forms[0].subject.trial_id) == 4
+        cursor.execute("SHOW cursor_tuple_fraction")
+        assert cursor.fetchone()[0] == "0.25"
+    # read, set to 1, then (the cursor declared in between) put back: 1 was in force
+    assert [value for _, value in statements] == ["0.25", "0.25", "1"]
 
 
 def test_batches_of_one_subject_give_the_results_of_one_batch(forms):

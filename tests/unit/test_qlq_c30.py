@@ -7,6 +7,7 @@ import random
 from datetime import date, timedelta
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from visits.qlq_c30 import (
@@ -16,8 +17,10 @@ from visits.qlq_c30 import (
     SCALES,
     SUMMARY_SCALES,
     SYMPTOM,
+    UNANSWERED,
     DeteriorationResult,
     score,
+    score_array,
     time_to_deterioration,
     time_to_deterioration_all,
 )
@@ -441,3 +444,46 @@ def test_all_scales_at_once_equals_one_scale_at_a_time():
                 scale, START, [(d, row[i]) for d, row in zip(dates, rows, strict=True)],
                 threshold)
             assert DeteriorationResult(*bulk[i]) == one, (scale, dates, rows)
+
+
+def _as_array(forms: list[dict]) -> np.ndarray:
+    return np.array([[UNANSWERED if f.get(f"q{i}") is None else f[f"q{i}"]
+                      for i in range(1, 31)] for f in forms])
+
+
+def test_score_array_equals_score_form_by_form():
+    """The bulk form gives every value of ``score`` (the same float, not an approximation),
+    NaN where ``score`` gives None: random forms at several rates of missing answers, the
+    worked example and the extremes."""
+    rng = random.Random(2026)
+    forms = [WORKED, form(1), form(4, q29_30=7), form(None)]
+    for _ in range(5000):
+        p_missing = rng.choice((0.0, 0.05, 0.3, 0.5, 0.7))
+        forms.append({f"q{i}": None if rng.random() < p_missing
+                      else rng.randint(1, 7 if i >= 29 else 4) for i in range(1, 31)})
+    got = score_array(_as_array(forms))
+    assert got.shape == (len(forms), len(SCALES))
+    n_sum = 0
+    for f, row in zip(forms, got.tolist(), strict=True):
+        expected = score(f)
+        assert [None if v != v else v for v in row] == [expected[k] for k in SCALES]
+        n_sum += expected["SUM"] is not None
+    assert 300 < n_sum < len(forms)  # the summary and its missing branch were exercised
+
+
+@pytest.mark.parametrize(("item", "value", "message"), [
+    (0, 0, "q1: answer 0 out of range 1-4"),
+    (27, 5, "q28: answer 5 out of range 1-4"),
+    (29, 8, "q30: answer 8 out of range 1-7"),
+])
+def test_score_array_refuses_an_answer_out_of_range_as_score_does(item, value, message):
+    answers = np.ones((3, 30), dtype=np.int64)
+    answers[1, item] = value
+    with pytest.raises(ValueError, match=message):
+        score_array(answers)
+    with pytest.raises(ValueError, match=message):
+        score({f"q{i}": int(v) for i, v in enumerate(answers[1], 1)})
+
+
+def test_score_array_of_no_forms_is_empty():
+    assert score_array(np.empty((0, 30), dtype=np.int64)).shape == (0, len(SCALES))
