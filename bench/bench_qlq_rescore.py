@@ -10,8 +10,11 @@ binary COPY of every score and deterioration row, foreign-key checks at commit),
 ``visits.qlq_c30.score`` over the same responses (the floor of the goal figure), (c) the
 command again over unchanged forms (nothing to write) and (d) pure scoring plus
 ``qlq_c30.time_to_deterioration_all`` per subject (the command's computation without the
-database). Each figure is the median of the per-round ratios: (a)/(b) against the goal,
-(a)/(d) and (c)/(b) for information.
+database) and (e) ``qlq_c30.score_array`` over the same answers as one array (the scoring
+the command itself runs since issue 19's third pass: numpy, ~10x faster than (b)). Each figure
+is the median of the per-round ratios: (a)/(b) against the goal (the floor as the goal was
+set), (a)/(d), (c)/(b) and (a)/(e) for information: (a)/(e) is what the database work costs
+against the fastest pure scoring there is.
 """
 
 from __future__ import annotations
@@ -119,6 +122,14 @@ def main(n_forms: int) -> None:
         for r in responses:
             qlq_c30.score(r)
 
+    import numpy as np
+
+    array = np.array([[qlq_c30.UNANSWERED if v is None else v for v in row[2:]]
+                      for row in rows], dtype=np.int16)
+
+    def pure_array() -> None:
+        qlq_c30.score_array(array)
+
     def pure_with_deterioration() -> None:
         """The command's computation without the database: scores, then every subject's
         deterioration from its date-ordered forms (all at scheduled visits here)."""
@@ -157,11 +168,12 @@ def main(n_forms: int) -> None:
             cursor.execute("TRUNCATE visits_qlqc30score, visits_qlqc30subjectdeterioration")
         return rescore_trial(trial.pk)
 
-    times: dict[str, list[float]] = {"cold": [], "pure": [], "warm": [], "pure_ttd": []}
+    times: dict[str, list[float]] = {"cold": [], "pure": [], "warm": [], "pure_ttd": [],
+                                     "pure_array": []}
     for _ in range(3):
         for name, fn in (("cold", cold), ("pure", pure),
                          ("warm", lambda: rescore_trial(trial.pk)),
-                         ("pure_ttd", pure_with_deterioration)):
+                         ("pure_ttd", pure_with_deterioration), ("pure_array", pure_array)):
             times[name].append(timed(fn, name))
     count = QlqC30Score.objects.filter(form__subject__trial=trial).count()
     assert count == len(responses), (count, len(responses))
@@ -178,6 +190,9 @@ def main(n_forms: int) -> None:
                       f"rounds {min(goal):.2f}-{max(goal):.2f}x"),
         common.Figure(f"{label} (command / scoring + deterioration)", median["cold"],
                       median["pure_ttd"], "s", statistics.median(ratios("cold", "pure_ttd"))),
+        common.Figure(f"{label} (command / score_array, the fastest pure scoring)",
+                      median["cold"], median["pure_array"], "s",
+                      statistics.median(ratios("cold", "pure_array"))),
         common.Figure(f"{label} re-run, nothing changed / pure scoring", median["warm"],
                       median["pure"], "s", statistics.median(ratios("warm", "pure"))),
         common.Figure(f"{label} CPU (command + its backend / pure scoring)",
