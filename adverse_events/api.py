@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -29,16 +31,20 @@ from edc.core import roles
 from edc.core.api.filters import PolicyFilterBackend, PolicyOrderingFilter
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from edc.core.api.representation import PlainFieldsMixin
+from edc.core.prepared import INTEGER_PLACEHOLDER, PreparedQuery
 from subjects.models import Subject
 from trials.api_fields import ProductCodeField
 from trials.masking import shown_product, text_masker
 from trials.models import Intervention
+from visits.models import Exposure
 
 from . import services
 from .models import EFFECTIVE_FLAG, AdverseEvent, Attribution, CtcaeTerm, GradeEpisode, ToxicityFlag
 from .validation import AttributionDraft, EpisodeDraft
 
 SUBJECT_SCOPE = {"scope_trial": "subject__trial", "scope_site": "subject__site"}
+#: What stands for the ids given to the queries compiled once (``edc.core.prepared``).
+ID, SECOND_ID = INTEGER_PLACEHOLDER, INTEGER_PLACEHOLDER + 1
 
 
 def _drf_error(exc: DjangoValidationError) -> serializers.ValidationError:
@@ -94,10 +100,52 @@ class GradeEpisodeSerializer(PlainFieldsMixin, serializers.ModelSerializer):
         return row  # already these fields, dates in ISO 8601 (EPISODE_ROWS)
 
 
+def _protocol_products(exposures: bool) -> PreparedQuery:
+    """The interventions of an intervention's protocol version (by its id), unordered (the
+    model's ordering joins the protocol version and the trial for nothing); with
+    ``exposures``, each annotated with a subject's (by its id) active exposures as
+    ``{intervention, on}`` objects (``_exposures``: the same on every row)."""
+    def build():
+        products = Intervention.objects.filter(protocol_version__in=Intervention.objects.filter(
+            pk=ID).values("protocol_version")).order_by()
+        if exposures:
+            products = products.annotate(_exposures=ArraySubquery(
+                Exposure.objects.filter(subject=SECOND_ID, retired_at__isnull=True)
+                .order_by().values(row=JSONObject(intervention="intervention_id",
+                                                  on="administered_on"))))
+        return products
+    return PreparedQuery(build, (ID, SECOND_ID) if exposures else (ID,))
+
+
+PRODUCTS, PRODUCTS_AND_EXPOSURES = _protocol_products(False), _protocol_products(True)
+TERM = PreparedQuery(lambda: CtcaeTerm.objects.filter(pk=ID).order_by(), (ID,))
+
+
+class CtcaeTermField(serializers.PrimaryKeyRelatedField):
+    """A CTCAE term, read (by an integer id) by a query compiled once (``edc.core.prepared``:
+    every AE create reads one)."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            return super().to_internal_value(data)
+        found = TERM.run(data)
+        if not found:
+            self.fail("does_not_exist", pk_value=data)
+        return found[0]
+
+
 class ProtocolInterventionField(serializers.PrimaryKeyRelatedField):
     """An intervention, read (by an integer id) with the other interventions of its protocol
     version, which the context keeps (``interventions``: protocol version id -> list) for
-    the AE's attribution targets: the protocol's products are read once per create."""
+    the AE's attribution targets: the protocol's products are read once per create, by a
+    query compiled once (``edc.core.prepared``).
+
+    On a create whose subject the subject field read locked (``locked_subject`` in the
+    context: that read came first, in this transaction), the first read also reads the
+    subject's exposures (``exposures``: subject id -> ``(intervention id, administered on)``
+    pairs, for the attribution checks): one statement, run after the lock was granted, so
+    it sees every exposure committed before (an exposure's insert holds a key-share lock of
+    its subject's row until it commits)."""
 
     def to_internal_value(self, data):
         if type(data) is not int:
@@ -105,9 +153,16 @@ class ProtocolInterventionField(serializers.PrimaryKeyRelatedField):
         known = self.context.setdefault("interventions", {})
         found = next((i for group in known.values() for i in group if i.pk == data), None)
         if found is None:
-            group = list(self.get_queryset().filter(protocol_version__interventions=data))
+            subject = self.context.get("locked_subject")
+            with_exposures = subject is not None and "exposures" not in self.context
+            group = (PRODUCTS_AND_EXPOSURES.run(data, subject.pk) if with_exposures
+                     else PRODUCTS.run(data))
             if not group:
                 self.fail("does_not_exist", pk_value=data)
+            if with_exposures:
+                self.context["exposures"] = {subject.pk: [
+                    (row["intervention"], dt.date.fromisoformat(row["on"]))
+                    for row in group[0]._exposures]}
             known[group[0].protocol_version_id] = group
             found = next(i for i in group if i.pk == data)
         return found
@@ -136,6 +191,13 @@ class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
         subjects = roles.scope(Subject.objects.all(), self.context["request"].user)
         return services.locked_subjects(subjects) if self.context.get("lock_subject") else subjects
 
+    def to_internal_value(self, data):
+        """The subject; read locked, it is also the context's ``locked_subject``."""
+        subject = super().to_internal_value(data)
+        if self.context.get("lock_subject"):
+            self.context["locked_subject"] = subject
+        return subject
+
 
 class SaeClockSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
@@ -157,6 +219,7 @@ class RetireSerializer(serializers.Serializer):
 
 class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
     subject = ScopedSubjectField()
+    term = CtcaeTermField(queryset=CtcaeTerm.objects.all())
     term_name = serializers.CharField(read_only=True)
     meddra_code = serializers.CharField(read_only=True)
     grade_episodes = GradeEpisodeSerializer(many=True)
@@ -220,7 +283,8 @@ class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
         try:
             ae = services.save_adverse_event(
                 subject, validated, episodes, attributions, instance=instance, user=user,
-                locked=locked, interventions=self.context.get("interventions"))
+                locked=locked, interventions=self.context.get("interventions"),
+                exposures=self.context.get("exposures"))
         except DjangoValidationError as exc:
             raise _drf_error(exc) from None
         if instance is not None:

@@ -63,12 +63,16 @@ def active_attributions(ae: AdverseEvent) -> list[AttributionDraft]:
 def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDraft] | None,
                        attributions: list[AttributionDraft] | None, *,
                        instance: AdverseEvent | None = None, user=None,
-                       locked: bool = False, interventions=None) -> AdverseEvent:
+                       locked: bool = False, interventions=None, exposures=None
+                       ) -> AdverseEvent:
     """Create (``instance=None``) or change an AE with its episodes and attributions, in one
     transaction; ``locked`` (a new AE): the caller's transaction holds ``subject``'s row lock
     (read ``FOR UPDATE`` with its trial: :func:`locked_subjects`), so the subject is not read
     again and the writes join that transaction (a refusal rolls it back); ``interventions``:
-    ``{protocol version id: its interventions}`` the caller read in that transaction.
+    ``{protocol version id: its interventions}`` the caller read in that transaction;
+    ``exposures``: ``{subject id: its (intervention id, administered on) pairs}`` the caller
+    read in that transaction after the lock was granted (used for a new AE under ``locked``
+    only: otherwise the lock is taken here, and they are read after it).
 
     ``values`` holds AE fields (missing ones keep the instance's); ``episodes`` and
     ``attributions`` are the complete new lists (None = unchanged): episodes are matched by
@@ -80,7 +84,8 @@ def save_adverse_event(subject: Subject, values: dict, episodes: list[EpisodeDra
     """
     with subject_transaction(locked), inserted_together():
         return _save_adverse_event(subject, values, episodes, attributions, instance, user,
-                                   locked, interventions or {})
+                                   locked, interventions or {},
+                                   (exposures or {}) if locked and instance is None else {})
 
 
 def locked_subjects(subjects):
@@ -90,7 +95,7 @@ def locked_subjects(subjects):
 
 
 def _save_adverse_event(subject, values, episodes, attributions, instance, user, locked,
-                        interventions):
+                        interventions, exposures):
     if instance is not None:
         if current_reason() is None:
             raise ReasonRequired("adverse event")
@@ -109,7 +114,8 @@ def _save_adverse_event(subject, values, episodes, attributions, instance, user,
     attributions = [AttributionDraft(targets.get(a.intervention.pk, a.intervention), a.level)
                     for a in attributions]
     _check_episode_ids(instance, episodes)
-    validate(subject, merged, episodes, attributions, targets=targets)
+    validate(subject, merged, episodes, attributions, targets=targets,
+             exposures=exposures.get(subject.pk))
 
     ae = instance or AdverseEvent(subject=subject)
     was_serious, was_grade = ae.serious and instance is not None, ae.grade

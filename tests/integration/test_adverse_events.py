@@ -39,8 +39,9 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/adverse-events/"
-#: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs).
-SELECTS_PER_CREATE = 5
+#: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs): the subject
+#: (locked), the term, the protocol's products with the subject's exposures, the locks.
+SELECTS_PER_CREATE = 4
 #: Savepoints of one AE create in a test (whose own transaction makes the service's atomic
 #: a savepoint): the service's only; the rows are written inside it without one each
 #: (``edc.core.audit.guarded_write``), none nested around the service.
@@ -294,11 +295,11 @@ def test_list_is_scoped_filtered_and_constant_in_queries(api, setting):
 
 
 def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_callbacks):
-    """AE create reads the subject (locked), term, product, exposures, protocol products once
-    each: the clinical checks run once, under the subject's lock, not also before it; the
-    locks and signatures covering the new rows (of one subject) in one query; the outbox rows
-    are sent after commit without being read back (issue 19); writes and savepoints are not
-    counted."""
+    """AE create reads the subject (locked), term and the protocol's products once each, the
+    subject's exposures in the products' statement, after the lock (issue 19): the clinical
+    checks run once, under the subject's lock, not also before it; the locks and signatures
+    covering the new rows (of one subject) in one query; the outbox rows are sent after
+    commit without being read back (issue 19); writes and savepoints are not counted."""
     api.force_authenticate(setting["nurse"])
     assert api.post(URL, payload(setting), format="json").status_code == 201  # warm caches
     body = payload(setting, meddra_code=ANEMIA)
@@ -318,6 +319,8 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
     subject_reads = [s for s in selects if s.startswith('SELECT "subjects_subject"."id"')]
     assert len(subject_reads) == 1 and subject_reads[0].endswith(
         'FOR UPDATE OF "subjects_subject"'), subject_reads  # validated in scope, locked
+    exposures = [i for i, s in enumerate(selects) if 'FROM "visits_exposure"' in s]
+    assert exposures == [selects.index(subject_reads[0]) + 2]  # after the lock, the term
 
 
 @pytest.mark.django_db(transaction=True)
