@@ -128,7 +128,14 @@ def dispatch(pending: PendingTask | int) -> bool:
 
 def dispatch_all(rows: list[PendingTask]) -> int:
     """Send the rows to the broker, then mark those sent queued in one ``UPDATE``; a row the
-    broker refuses stays pending with the error. The number sent."""
+    broker refuses stays pending with the error. The number sent.
+
+    The rows are published through one producer in one batch (kombu's ``Producer.batch``:
+    with Redis, their messages in one pipeline, one round trip): each row is still a message
+    of its own, delivered and marked done by its task independently. A row whose message
+    cannot be made is refused alone; if the batch's round trip fails, every row of the batch
+    stays pending (their delivery is uncertain: the sweep sends them again, and a message
+    delivered twice does its work once)."""
     from celery import current_app as app
 
     if app.conf.task_always_eager:
@@ -137,27 +144,36 @@ def dispatch_all(rows: list[PendingTask]) -> int:
             app.tasks[pending.task_name].apply(args=pending.args,
                                                kwargs={"pending_id": pending.pk})
         return len(rows)
-    sent = []
-    for pending in rows:
-        try:
-            app.send_task(
-                pending.task_name,
-                args=pending.args,
-                kwargs={"pending_id": pending.pk},
-                retry=False,
-            )
-        except Exception as exc:  # the broker is down or unreachable: keep it pending
-            logger.warning(
-                "broker unavailable, task %s kept pending: %s", pending.pk, type(exc).__name__
-            )
-            PendingTask.objects.filter(pk=pending.pk).update(last_error=f"broker: {exc}"[:2000])
-        else:
-            sent.append(pending.pk)
+    sent, refused = [], []
+    try:
+        with app.producer_or_acquire() as producer, producer.batch():
+            for pending in rows:
+                try:
+                    app.send_task(pending.task_name, args=pending.args,
+                                  kwargs={"pending_id": pending.pk}, retry=False,
+                                  producer=producer)
+                except Exception as exc:  # this message was refused: the others may go
+                    refused.append(pending)
+                    _keep_pending([pending], exc)
+                else:
+                    sent.append(pending)
+    except Exception as exc:  # the broker is down or unreachable: keep them pending
+        _keep_pending([p for p in rows if not any(p is r for r in refused)], exc)
+        sent = []
     if sent:
-        PendingTask.objects.filter(pk__in=sent, state=PendingTask.State.PENDING).update(
+        PendingTask.objects.filter(pk__in=[p.pk for p in sent],
+                                   state=PendingTask.State.PENDING).update(
             state=PendingTask.State.QUEUED, queued_at=timezone.now()
         )
     return len(sent)
+
+
+def _keep_pending(rows: list[PendingTask], exc: Exception) -> None:
+    """The rows stay pending, with the broker's error."""
+    logger.warning("broker unavailable, task(s) %s kept pending: %s",
+                   [p.pk for p in rows], type(exc).__name__)
+    PendingTask.objects.filter(pk__in=[p.pk for p in rows]).update(
+        last_error=f"broker: {exc}"[:2000])
 
 
 def prune_bookkeeping(now=None) -> dict[str, int]:

@@ -42,6 +42,29 @@ def test_rows_of_one_transaction_are_sent_on_commit_and_marked_queued_at_once(se
     assert set(PendingTask.objects.values_list("state", flat=True)) == {"queued"}
 
 
+def test_rows_sent_together_reach_the_broker_in_one_round_trip(sent, monkeypatch):
+    """Each row is a message of its own, and the messages of one commit are written to the
+    broker together (one Redis pipeline: issue 19)."""
+    import redis.connection
+
+    with transaction.atomic():
+        warm = enqueue(TASK, 0)  # the producer's connection to the broker is open
+    trips = []
+    write = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self, command, *args, **kwargs):
+        trips.append(command)
+        return write(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    with transaction.atomic():
+        rows = [enqueue(TASK, 1), enqueue(TASK, 2), enqueue(TASK, 3)]
+    monkeypatch.undo()
+    assert len(trips) == 1
+    assert sent() == [(TASK, [0], warm.pk), *((TASK, row.args, row.pk) for row in rows)]
+    assert set(PendingTask.objects.values_list("state", flat=True)) == {"queued"}
+
+
 def test_a_row_whose_savepoint_rolls_back_is_never_sent(sent):
     with transaction.atomic():
         before = enqueue(TASK, 1)
