@@ -379,6 +379,21 @@ def test_create_refuses_an_unknown_product_and_one_of_another_protocol(api, sett
     assert counts() == before
 
 
+def test_create_refuses_ids_beyond_the_database_integers_as_unknown(api, setting):
+    """A term or product id no database integer holds is an id that does not exist (a 400 as
+    DRF answers it), not a database error."""
+    api.force_authenticate(setting["nurse"])
+    before = counts()
+    huge = 2**70
+    body = payload(setting, term=huge)
+    body["attributions"] = [{"intervention": huge, "level": "possible"}]
+    response = api.post(URL, body, format="json")
+    assert response.status_code == 400, response.content
+    errors = {e["field"]: e["code"] for e in response.json()["errors"]}
+    assert errors == {"term": "does_not_exist", "attributions.0.intervention": "does_not_exist"}
+    assert counts() == before
+
+
 def test_create_under_a_lock_is_refused_and_saves_nothing(api, setting):
     """A freeze or lock of the subject or of its trial refuses a new AE: a JSON 4xx naming
     the AE, and nothing saved (no AE, episode, attribution or outbox row)."""
