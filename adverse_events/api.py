@@ -144,8 +144,9 @@ class ProtocolInterventionField(serializers.PrimaryKeyRelatedField):
     context: that read came first, in this transaction), the first read also reads the
     subject's exposures (``exposures``: subject id -> ``(intervention id, administered on)``
     pairs, for the attribution checks): one statement, run after the lock was granted, so
-    it sees every exposure committed before (an exposure's insert holds a key-share lock of
-    its subject's row until it commits)."""
+    it sees every exposure committed before, also by a transaction that held the subject's
+    lock while the create waited (the locking statement's own snapshot, taken before its
+    wait, would miss it)."""
 
     def to_internal_value(self, data):
         if type(data) is not int:

@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from adverse_events import services
@@ -340,6 +340,44 @@ def test_a_create_writes_the_tasks_it_queues_in_one_insert(api, setting, broker_
         ("adverse_events.tasks.evaluate_toxicity", [subject], "queued"),
         ("data_management.tasks.run_edit_checks", [subject], "queued")]
     assert sorted(broker_messages()) == sorted((r.task_name, r.args, r.pk) for r in rows)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_create_waiting_on_the_subjects_lock_sees_the_exposure_committed_meanwhile(
+        api, setting, broker_messages):
+    """The subject's exposures are read after its lock is granted (with the protocol's
+    products, issue 19), not in the snapshot of the locking statement: a create that waited
+    for a transaction holding the subject's lock, which recorded an exposure, may attribute
+    the AE to that product."""
+    import threading
+    import time
+
+    recorded, committed = threading.Event(), []
+
+    def record_exposure():
+        try:
+            with transaction.atomic():
+                Subject.objects.select_for_update().get(pk=setting["subject"].pk)
+                make_exposure(setting["subject"], "NAB-PTX", INFUSION)
+                recorded.set()
+                time.sleep(0.5)  # the create below waits on the subject's row meanwhile
+                committed.append(time.monotonic())
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=record_exposure)
+    other.start()
+    assert recorded.wait(10)
+    api.force_authenticate(setting["nurse"])
+    body = payload(setting)
+    body["attributions"].append({"intervention": setting["ptx"].pk, "level": "unlikely"})
+    started = time.monotonic()
+    response = api.post(URL, body, format="json")
+    other.join()
+    assert started < committed[0] < time.monotonic()  # it was waiting when that committed
+    assert response.status_code == 201, response.content
+    assert {a["intervention_code"] for a in response.json()["attributions"]} == {
+        "MSC-IFNA", "NAB-PTX"}
 
 
 def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, setting):
