@@ -1,14 +1,16 @@
 """Protocol models: a trial and the versions of its protocol, loaded from ``seeds/*.toml``.
 
-A protocol version is immutable once subjects are enrolled under it: a changed protocol file
+A protocol version is never rewritten once loaded (a database trigger): a changed protocol file
 creates a new version (an amendment) and subjects stay on theirs until migrated explicitly.
 The parsed protocol is kept whole in ``ProtocolVersion.document``; the parts that clinical
 records point to (arms, dose levels, interventions, eligibility criteria) are rows.
 """
 
+import pgtrigger
 from django.db import models
 
 from edc.core.audit import ClinicalModel, audited
+from edc.core.triggers import StrictTrigger
 
 
 @audited
@@ -66,8 +68,20 @@ class Trial(ClinicalModel):
             *ProtocolVersion.LARGE_FIELDS).first().protocol()
 
 
+@pgtrigger.register(
+    # The parsed protocol is cached per version id and digest (protocol_schema.loading)
+    StrictTrigger(
+        name="loaded_text_immutable", when=pgtrigger.Before, operation=pgtrigger.Update,
+        condition=pgtrigger.AnyChange("trial", "version", "digest", "source_file", "document",
+                                      "file_text", "source_text"),
+        func="RAISE EXCEPTION 'a loaded protocol version is never rewritten (an amendment is "
+             "a new version): %', OLD.id;"),
+)
 @audited
 class ProtocolVersion(ClinicalModel):
+    """One loaded protocol file. What was loaded (trial, number, digest, file, parsed document,
+    texts) is never rewritten, by the database's trigger; an amendment is a new version."""
+
     trial = models.ForeignKey(Trial, on_delete=models.PROTECT, related_name="versions",
                               db_index=False)
     version = models.PositiveIntegerField()

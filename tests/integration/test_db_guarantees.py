@@ -303,3 +303,20 @@ def test_the_beat_task_reports_the_first_broken_link(world):
     report = verify_audit_trail()
     first = _sql("SELECT min(pgh_id) FROM subjects_subjectevent")[0][0]
     assert report == [f"subjects_subjectevent pgh_id={first}: hash mismatch"]
+
+
+def test_a_loaded_protocol_version_is_never_rewritten(world):
+    """A protocol version is what was loaded (an amendment is a new version): its file, texts,
+    digest, number and trial cannot be changed, even with a reason, below the ORM; what the
+    data manager may correct (the eligibility ages, the sex) still can. The parsed protocol is
+    cached per version id and digest (``trials.protocol_schema.loading``), so it relies on this."""
+    version = world["trial"].current_version()
+    for column, value in [("file_text", "x"), ("source_text", "x"), ("digest", "0" * 64),
+                          ("document", "{\"changed\": true}"), ("source_file", "x.toml"), ("version", 99)]:
+        with pytest.raises(DatabaseError, match="protocol version"):
+            _with_reason(f"UPDATE trials_protocolversion SET {column} = %s WHERE id = %s",
+                         [value, version.pk])
+    _with_reason("UPDATE trials_protocolversion SET max_age_years = 80 WHERE id = %s",
+                 [version.pk])
+    version.refresh_from_db()
+    assert version.max_age_years == 80
