@@ -312,7 +312,8 @@ def test_a_loaded_protocol_version_is_never_rewritten(world):
     cached per version id and digest (``trials.protocol_schema.loading``), so it relies on this."""
     version = world["trial"].current_version()
     for column, value in [("file_text", "x"), ("source_text", "x"), ("digest", "0" * 64),
-                          ("document", "{\"changed\": true}"), ("source_file", "x.toml"), ("version", 99)]:
+                          ("document", '{"changed": true}'), ("source_file", "x.toml"),
+                          ("version", 99)]:
         with pytest.raises(DatabaseError, match="protocol version"):
             _with_reason(f"UPDATE trials_protocolversion SET {column} = %s WHERE id = %s",
                          [value, version.pk])
