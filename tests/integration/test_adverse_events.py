@@ -399,13 +399,14 @@ def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, s
 
 def test_create_refuses_an_unknown_product_and_one_of_another_protocol(api, setting):
     """An attribution names a product by id: an unknown id is refused as DRF refuses it; a
-    product of another protocol is not one the subject received."""
+    product of another protocol is not one the subject received. Each error names the item
+    the same way (``attributions[0].intervention``), whichever check refused it."""
     other = load_seed_trial("NCT05962450").current_version().interventions.first()
     api.force_authenticate(setting["nurse"])
     before = counts()
     for intervention, field, message in (
-            (0, "attributions.0.intervention", 'Invalid pk "0" - object does not exist.'),
-            ("x", "attributions.0.intervention",
+            (0, "attributions[0].intervention", 'Invalid pk "0" - object does not exist.'),
+            ("x", "attributions[0].intervention",
              "Incorrect type. Expected pk value, received str."),
             (other.pk, "attributions[0].intervention", "The subject never received")):
         body = payload(setting)
@@ -428,7 +429,7 @@ def test_create_refuses_ids_beyond_the_database_integers_as_unknown(api, setting
     response = api.post(URL, body, format="json")
     assert response.status_code == 400, response.content
     errors = {e["field"]: e["code"] for e in response.json()["errors"]}
-    assert errors == {"term": "does_not_exist", "attributions.0.intervention": "does_not_exist"}
+    assert errors == {"term": "does_not_exist", "attributions[0].intervention": "does_not_exist"}
     assert counts() == before
 
 

@@ -25,7 +25,12 @@ def _flatten(detail, field: str | None = None) -> list[dict]:
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
-            name = key if field is None else f"{field}.{key}"
+            # DRF keys a list's item errors by their index ({0: {...}}): named as a list's
+            # are, ``attributions[0].intervention``, whichever check refused the item
+            if field is not None and isinstance(key, int):
+                name = f"{field}[{key}]"
+            else:
+                name = key if field is None else f"{field}.{key}"
             out.extend(_flatten(value, None if key == "non_field_errors" else name))
         return out
     if isinstance(detail, list):
