@@ -1,5 +1,6 @@
 """A loaded protocol version is never rewritten (a trigger, #19: the parsed protocol is cached
-per version id and digest). Numbered after the migrations the squash replaces."""
+per version id and digest). Folded into the squash
+(``0001_squashed_0003`` replaces it): this file is for databases that applied the old chain."""
 
 import pgtrigger.compiler
 import pgtrigger.migrations
@@ -11,7 +12,7 @@ import edc.core.triggers
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trials', '0001_squashed_0003'),
+        ('trials', '0005_drop_redundant_fk_indexes'),
     ]
 
     operations = [
