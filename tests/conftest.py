@@ -64,14 +64,38 @@ def _as_owner():
         _login(*app_login)
 
 
+#: The template this session's test database was copied from (None: built by the migrations).
+_TEMPLATE: dict[str, str | None] = {}
+
+
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """pytest-django's test database (made by the owner), then the application role logs in."""
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix,
+                                 django_db_use_migrations, django_db_blocker):
+    """The test database is copied from the migrated template when one exists
+    (``edc.core.template_database``): no migration state rendered on a repeat run."""
+    from edc.core.template_database import use_template
+
+    if django_db_use_migrations:
+        with django_db_blocker.unblock():
+            _TEMPLATE["used"] = use_template()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, django_db_use_migrations,
+                    django_db_keepdb):
+    """pytest-django's test database (made by the owner), then the application role logs in.
+
+    A database just built by every migration is first published as the template of later runs.
+    """
     from django.conf import settings
+
+    from edc.core.template_database import publish_template
 
     db = settings.DATABASES["default"]
     _OWNER.update({"USER": db.get("USER") or "postgres", "PASSWORD": db.get("PASSWORD") or ""})
     with django_db_blocker.unblock():
+        if django_db_use_migrations and not django_db_keepdb and not _TEMPLATE.get("used"):
+            publish_template()
         _login(settings.DATABASE_APP_ROLE, settings.DATABASE_APP_PASSWORD)
     yield
     with django_db_blocker.unblock():
