@@ -21,4 +21,14 @@ class TrialdeskAdminSite(admin.AdminSite):
         if not super().has_permission(request):
             return False
         user = request.user
-        return not user_has_device(user) or user.is_verified()
+        return not self._has_device(request, user) or user.is_verified()
+
+    @staticmethod
+    def _has_device(request, user) -> bool:
+        """Whether ``user`` has a confirmed device, read once a request (every admin page
+        asks twice: the view's guard and the page's navigation), for that user only."""
+        known = request.__dict__.get("_trialdesk_has_device")
+        if known is None or known[0] != user.pk:
+            known = (user.pk, user_has_device(user))
+            request._trialdesk_has_device = known
+        return known[1]

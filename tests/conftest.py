@@ -177,6 +177,22 @@ def _cache_apart_from_broker():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Passwords made in tests are hashed with MD5 (PBKDF2's million rounds took ~0.24 s for
+    every ``make_user``, a few in most tests' set-up); the configured hashers stay behind it,
+    so what they hashed still verifies. What a hasher costs is no test's subject (the policy
+    and lock-out tests are about the password, not its hash). Processes the tests start
+    (live servers are threads of this one; Celery workers and gunicorn check no passwords:
+    API tokens, ``force_login``) keep the configured hashers."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher",
+                                             *settings.PASSWORD_HASHERS]):
+        yield
+
+
 @pytest.fixture
 def api():
     return APIClient()

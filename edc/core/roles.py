@@ -28,6 +28,7 @@ from django.db.models import OuterRef, Q, QuerySet
 from django.db.models.functions import JSONObject
 
 from . import hooks
+from .prepared import INTEGER_PLACEHOLDER, PreparedQuery
 
 SITE_STAFF = "site_staff"
 INVESTIGATOR = "investigator"
@@ -150,15 +151,24 @@ def remember_roles_and_reach(user, names, rows, generation: int | None = None) -
     user._trialdesk_roles = found | {ADMIN} if user.is_superuser else found
 
 
+#: The user (by id: only the id read) with :func:`roles_and_reach`, compiled once per process
+#: (``edc.core.prepared``): every page of a session reads it (the admin's, the session API's),
+#: and building and compiling its two subqueries cost several times running it.
+_USER_ROLES_AND_REACH = PreparedQuery(
+    lambda: get_user_model()._base_manager.filter(pk=INTEGER_PLACEHOLDER).only("pk").order_by()
+    .annotate(**roles_and_reach(OuterRef("pk"))), (INTEGER_PLACEHOLDER,))
+
+
 def _read_roles_and_reach(user) -> list[str]:
     """The user's group names; with them, in one query, the memberships if not cached."""
     cached = user.__dict__.get("_trialdesk_reach")
     if cached is not None and cached[0] == _generation:
         return list(user.groups.values_list("name", flat=True))
     generation = _generation
-    annotations = roles_and_reach(OuterRef("pk"))
-    names, rows = user._meta.model._base_manager.filter(pk=user.pk).values_list(
-        annotations["_roles"], annotations["_reach"]).get()
+    found = _USER_ROLES_AND_REACH.run(user.pk, alias=user._state.db or "default")
+    if not found:
+        raise user._meta.model.DoesNotExist(f"no user {user.pk}")
+    names, rows = found[0]._roles, found[0]._reach
     remember_roles_and_reach(user, names, rows, generation)
     return names
 

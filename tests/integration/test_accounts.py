@@ -291,6 +291,18 @@ def test_a_session_not_verified_by_the_device_does_not_reach_the_admin(client, w
     assert not logged_in(client)
 
 
+def test_an_admin_page_reads_the_users_devices_once(client, world):
+    """The site asks whether the user has a device on every page (the view's guard, and
+    again for the page's navigation): one query a page, not one a question."""
+    client.force_login(world["nurse"])
+    for url in (reverse("admin:index"), reverse("admin:subjects_subject_changelist")):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        devices = [q["sql"] for q in queries.captured_queries
+                   if TOTPDevice._meta.db_table in q["sql"]]
+        assert len(devices) == 1, (url, devices)
+
+
 # ---------------------------------------------------------------- password policy
 
 @pytest.mark.parametrize("password", ["short-1", "123456789012345", "password1234",

@@ -44,6 +44,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import resolve, reverse
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from adverse_events.models import CtcaeTerm
 from edc.core.audit import change_reason
@@ -81,8 +82,8 @@ def _move_sequences(base: int) -> None:
                        [base])
 
 
-@pytest.fixture
-def _restore_sequences():
+@pytest.fixture(scope="module")
+def _restore_sequences(django_db_setup):
     with owner_connection() as cursor:
         cursor.execute("SELECT schemaname, sequencename, coalesce(last_value, 1), "
                        "last_value IS NOT NULL FROM pg_sequences "
@@ -187,14 +188,49 @@ def _epro(api, subject) -> str:
     return response.json()["url"].rstrip("/").rsplit("/", 1)[1]
 
 
+@pytest.fixture(scope="module")
+def _walk_data(_restore_sequences, django_db_blocker, tmp_path_factory):
+    """The walk's data, made once for the tests of this module that one process runs (each
+    role's walk used to make it again: ~4 s a test), in a transaction of its own that is
+    rolled back afterwards; each test still runs in a savepoint inside it (pytest-django's
+    ``django_db``), so what a test writes is undone before the next one."""
+    from django.db import transaction
+    from django.test import override_settings
+
+    media = override_settings(MEDIA_ROOT=tmp_path_factory.mktemp("walk") / "media")
+    media.enable()  # the source documents
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            data = _make_walk(APIClient(), tmp_path_factory.mktemp("seed"))
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            media.disable()
+            raise
+    yield data
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+    media.disable()
+
+
 @pytest.fixture
-def walk(api, _restore_sequences, settings, tmp_path):
+def walk(_walk_data):
     """Seed 004 with one site, a subject of each arm with the same data, a user per blinded
-    role, and an extra subject unblinded in an emergency by the (blinded) investigator."""
+    role, and an extra subject unblinded in an emergency by the (blinded) investigator
+    (made once per module: ``_walk_data``); the cache cleared for each test, as before."""
+    from django.core.cache import cache
+
+    cache.clear()
+    return _walk_data
+
+
+def _make_walk(api, tmp_path) -> dict:
     from django.core.cache import cache
 
     cache.clear()  # ePRO link issue is rate-limited per user
-    settings.MEDIA_ROOT = tmp_path / "media"  # the source documents
     load_ctcae_terms()
     trial = _seed_004_with_qlq(tmp_path)
     load_wording(trial, "zh-hans", default=True)
@@ -381,7 +417,8 @@ def normalise(text: str, subjects) -> str:
     for subject in subjects:
         for value, name in ((subject.usubjid, "USUBJID"), (subject.subject_number, "SUBJID"),
                             (subject.screening_number, "SCREENING")):
-            text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", f"<{name}>", text)
+            if value in text:  # (a page without it: nothing to replace, no regex scan)
+                text = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", f"<{name}>", text)
     text = IDENTIFIER.sub(lambda m: f"<id+{int(m[0]) % RANGE}>", text)
     text = text.replace(" selected>", ">")
     text = LOADED_VERSION.sub(r"\1<version>", text)  # optimistic-concurrency token (a time)
@@ -425,14 +462,14 @@ SITE_URLS_WITHOUT_DATA = {"login", "logout", "password_change", "password_change
                           "jsi18n", "view_on_site"}
 
 
-def admin_urls(trial, subjects, placebo_arm, placebo, client, probing=True):
+def admin_urls(trial, subjects, placebo_arm, placebo, client, probing=True, fetched=None):
     """``(key, {subject pk or None: url})`` for every admin URL; ``None`` = not per subject."""
     site_names = {p.name for p in admin.site.get_urls() if getattr(p, "name", None)}
     model_names = set()
     for model, model_admin in admin.site._registry.items():
         model_names |= {p.name for p in model_admin.get_urls() if p.name}
         yield from _model_admin_urls(model, model_admin, trial, subjects, placebo_arm, placebo,
-                                     client, probing)
+                                     client, probing, fetched)
     unknown = site_names - model_names - SITE_URLS_WITHOUT_DATA - {"index", "app_list",
                                                                    "autocomplete"}
     for pattern in admin.site.get_urls():  # the site's own pages of a model (dashboards)
@@ -454,7 +491,7 @@ def admin_urls(trial, subjects, placebo_arm, placebo, client, probing=True):
 
 
 def _model_admin_urls(model, model_admin, trial, subjects, placebo_arm, placebo, client,
-                      probing):
+                      probing, fetched=None):
     opts = model._meta
     path = _subject_path(model)
     for pattern in model_admin.get_urls():
@@ -472,7 +509,7 @@ def _model_admin_urls(model, model_admin, trial, subjects, placebo_arm, placebo,
                 yield f"{key} ?{lookup}", {
                     s.pk: f"{changelist}?{urlencode({ids[s.pk]: s.pk, lookup: value})}"
                     for s in subjects}
-            for query in _list_filter_choices(client, changelist, subjects[0], ids):
+            for query in _list_filter_choices(client, changelist, subjects[0], ids, fetched):
                 yield f"{key} {query}", {
                     s.pk: f"{changelist}?{ids[s.pk]}={s.pk}&{query}" for s in subjects}
         elif not params:
@@ -520,9 +557,14 @@ def _site_urls(pattern, model, model_admin, trial, subjects):
         yield f"{key} {obj.pk} ?subject", {s.pk: f"{url}?subject={s.pk}" for s in subjects}
 
 
-def _list_filter_choices(client, changelist: str, subject, ids) -> list[str]:
-    """The query strings of every choice the changelist's own filters offer the user."""
-    page = client.get(f"{changelist}?{ids[subject.pk]}={subject.pk}")
+def _list_filter_choices(client, changelist: str, subject, ids, fetched=None) -> list[str]:
+    """The query strings of every choice the changelist's own filters offer the user. The
+    page is requested as the walk requests it (:func:`_get`); with ``fetched`` (a dict), it is
+    kept there by URL, for the walk to check instead of requesting the same URL again."""
+    url = f"{changelist}?{ids[subject.pk]}={subject.pk}"
+    page = _request(client, url)
+    if fetched is not None:
+        fetched[url] = _shown(page)
     if page.status_code != 200 or page.context is None or "cl" not in page.context:
         return []
     queries = set()
@@ -537,9 +579,19 @@ def _list_filter_choices(client, changelist: str, subject, ids) -> list[str]:
     return sorted(queries)
 
 
+_SCHEMA: list = []
+
+
+def _schema() -> dict:
+    """The OpenAPI document (the same for every test of a process: generated once)."""
+    if not _SCHEMA:
+        _SCHEMA.append(SchemaGenerator().get_schema(request=None, public=True))
+    return _SCHEMA[0]
+
+
 def api_urls(trial, subjects, placebo_arm, placebo, probing=True):
     """``(key, {subject pk or None: url})`` for every GET operation of the OpenAPI document."""
-    schema = SchemaGenerator().get_schema(request=None, public=True)
+    schema = _schema()
     yield "schema", {None: "/api/schema/"}
     yield "docs", {None: "/api/docs/"}
     for route, operations in sorted(schema["paths"].items()):
@@ -596,12 +648,23 @@ def api_urls(trial, subjects, placebo_arm, placebo, probing=True):
 # ---------------------------------------------------------------- the walk
 
 
-def _get(client, url: str) -> tuple[int, str]:
+def _request(client, url: str):
     client.cookies.pop("messages", None)  # a message left by the previous page
-    response = client.get(url, HTTP_ACCEPT="application/json, text/html;q=0.9")
+    return client.get(url, HTTP_ACCEPT="application/json, text/html;q=0.9")
+
+
+def _shown(response) -> tuple[int, str]:
     body = b"".join(response.streaming_content) if response.streaming else response.content
     location = response.get("Location", "")
     return response.status_code, f"{location}\n{body.decode('utf-8', 'replace')}"
+
+
+def _get(client, url: str, fetched=None) -> tuple[int, str]:
+    """The status and text of ``url``: requested, or the page already requested by the
+    same client (same user) while the URLs were listed (``fetched``: taken once)."""
+    if fetched and url in fetched:
+        return fetched.pop(url)
+    return _shown(_request(client, url))
 
 
 def blinded_walk(client, walk, roles=BLINDED_ROLES) -> tuple[list[str], int]:
@@ -617,7 +680,9 @@ def blinded_walk(client, walk, roles=BLINDED_ROLES) -> tuple[list[str], int]:
         forbidden = forbidden_texts(trial, role)
         # The lookup guards do not depend on the user: filters are probed for the first role.
         probing = role == BLINDED_ROLES[0]
-        for key, urls in [*admin_urls(trial, subjects, placebo_arm, placebo, client, probing),
+        fetched = {}  # the changelists requested for their filters' choices
+        for key, urls in [*admin_urls(trial, subjects, placebo_arm, placebo, client, probing,
+                                      fetched),
                           *api_urls(trial, subjects, placebo_arm, placebo, probing)]:
             if None in urls and isinstance(urls[None], list):  # orderings: both directions
                 bodies = [_get(client, url) for url in urls[None]]
@@ -630,11 +695,12 @@ def blinded_walk(client, walk, roles=BLINDED_ROLES) -> tuple[list[str], int]:
                 if url is None:
                     seen[subject_pk] = "(no such object)"
                     continue
-                status, text = _get(client, url)
+                status, text = _get(client, url, fetched)
                 requests += 1
                 # CSRF tokens are random letters and digits: a code like "PBO" turns up in one
                 # now and then (every admin page carries two: log-out and language forms)
-                leaks = [t for t in forbidden if t in CSRF.sub(r"\1<csrf>", text)]
+                shown = CSRF.sub(r"\1<csrf>", text)  # once a page, not once a text
+                leaks = [t for t in forbidden if t in shown]
                 if leaks:
                     problems.append(f"{role} {key}: {url} shows {leaks}")
                     print(problems[-1][:300], flush=True)
@@ -666,7 +732,7 @@ def test_browsable_api_forms_name_no_other_site(client, walk):
     elsewhere = walk["elsewhere"]
     secrets = [elsewhere.screening_number, elsewhere.subject_number, elsewhere.usubjid]
     client.force_login(walk["users"]["site_staff"])
-    schema = SchemaGenerator().get_schema(request=None, public=True)
+    schema = _schema()
     pages = 0
     for route, operations in sorted(schema["paths"].items()):
         if "get" not in operations or "{" in route:
