@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -31,7 +32,7 @@ from edc.core import roles
 from edc.core.api.filters import PolicyFilterBackend, PolicyOrderingFilter
 from edc.core.api.mixins import AuditedWriteMixin, DataEntryPermission, ScopedQuerysetMixin
 from edc.core.api.representation import PlainFieldsMixin
-from edc.core.prepared import INTEGER_PLACEHOLDER, PreparedQuery
+from edc.core.prepared import INTEGER_PLACEHOLDER, PreparedQuery, PreparedShapes
 from subjects.models import Subject
 from trials.api_fields import ProductCodeField
 from trials.masking import shown_product, text_masker
@@ -123,13 +124,16 @@ TERM = PreparedQuery(lambda: CtcaeTerm.objects.filter(pk=ID).order_by(), (ID,))
 
 class CtcaeTermField(serializers.PrimaryKeyRelatedField):
     """A CTCAE term, read (by an integer id) by a query compiled once (``edc.core.prepared``:
-    every AE create reads one)."""
+    every AE create reads one), unless the create's read of its subject read it already
+    (``terms`` in the context: id -> the term, None where there is none;
+    :meth:`AdverseEventSerializer.to_internal_value`)."""
 
     def to_internal_value(self, data):
         if type(data) is not int:
             return super().to_internal_value(data)
-        found = TERM.run(data)
-        if not found:
+        read = self.context.get("terms", {})
+        found = [read[data]] if data in read else TERM.run(data)
+        if not found or found[0] is None:
             self.fail("does_not_exist", pk_value=data)
         return found[0]
 
@@ -186,7 +190,9 @@ class AttributionSerializer(PlainFieldsMixin, serializers.ModelSerializer):
 
 class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
     """A subject in the user's scope; with ``lock_subject`` in the context (a create, inside
-    its transaction) read locked as the service locks it (``services.locked_subjects``)."""
+    its transaction) read locked as the service locks it (``services.locked_subjects``),
+    or taken from the create's read of it (``subjects`` in the context: id -> the subject
+    read so, None where none is in scope; :meth:`AdverseEventSerializer.to_internal_value`)."""
 
     def get_queryset(self):
         subjects = roles.scope(Subject.objects.all(), self.context["request"].user)
@@ -194,10 +200,36 @@ class ScopedSubjectField(serializers.PrimaryKeyRelatedField):
 
     def to_internal_value(self, data):
         """The subject; read locked, it is also the context's ``locked_subject``."""
-        subject = super().to_internal_value(data)
+        read = self.context.get("subjects", {})
+        if type(data) is int and data in read:
+            subject = read[data]
+            if subject is None:
+                self.fail("does_not_exist", pk_value=data)
+        else:
+            subject = super().to_internal_value(data)
         if self.context.get("lock_subject"):
             self.context["locked_subject"] = subject
         return subject
+
+
+def _locked_subject_and_term(shape, subject_id, term_id, *scope_ids):
+    """A subject by id in a scope of ``shape`` (``roles.scoped_as``), locked as
+    ``services.locked_subjects`` locks it, with a term by id as a JSON object (``_term``:
+    null where there is none), or without (``term_id`` None)."""
+    scope_shape, with_term = shape
+    subjects = services.locked_subjects(roles.scoped_as(
+        Subject.objects.all(), scope_shape, scope_ids)).filter(pk=subject_id).order_by()
+    if not with_term:
+        return subjects
+    return subjects.annotate(_term=Subquery(CtcaeTerm.objects.filter(pk=term_id).order_by().values(
+        row=JSONObject(**{f.attname: f.attname for f in CtcaeTerm._meta.concrete_fields}))))
+
+
+#: The create's first read: its subject, in the user's scope and locked, and its term, in one
+#: statement compiled once per scope shape (``edc.core.prepared.PreparedShapes``).
+LOCKED_SUBJECT_AND_TERM = PreparedShapes(
+    lambda shape, subject_id, *ids: _locked_subject_and_term(
+        shape, subject_id, *(ids if shape[1] else (None, *ids))))
 
 
 class SaeClockSerializer(serializers.Serializer):
@@ -251,6 +283,29 @@ class AdverseEventSerializer(PlainFieldsMixin, serializers.ModelSerializer):
         return {"status": ae.sae_status(timezone.now()), "report_due": deadlines.report_due,
                 "expedited_due": deadlines.expedited_due,
                 "expedited_days": deadlines.expedited_days, "basis": deadlines.basis}
+
+    def to_internal_value(self, data):
+        """On a create (``lock_subject``) given a subject by an integer id: the subject, in the
+        user's scope and locked, and the term (given by an integer id) read first, in one
+        statement, for the subject and term fields (``subjects``, ``terms``: what was found,
+        None for what was not); otherwise each field reads its own."""
+        if self.context.get("lock_subject") and isinstance(data, Mapping):
+            self._read_subject_and_term(data.get("subject"), data.get("term"))
+        return super().to_internal_value(data)
+
+    def _read_subject_and_term(self, subject_id, term_id) -> None:
+        shape, scope_ids = roles.scope_shape(self.context["request"].user)
+        if type(subject_id) is not int or shape == roles.NOTHING:
+            return
+        with_term = type(term_id) is int
+        found = LOCKED_SUBJECT_AND_TERM.run(
+            (shape, with_term), subject_id, *((term_id,) if with_term else ()), *scope_ids)
+        self.context["subjects"] = {subject_id: found[0] if found else None}
+        if found and with_term:
+            row = found[0]._term
+            self.context["terms"] = {term_id: None if row is None else CtcaeTerm.from_db(
+                "default", [f.attname for f in CtcaeTerm._meta.concrete_fields],
+                [row[f.attname] for f in CtcaeTerm._meta.concrete_fields])}
 
     def validate(self, attrs):
         """Shape only: the clinical rules (``validation.validate``) run once, in

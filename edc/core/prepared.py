@@ -142,3 +142,26 @@ class PreparedValues:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return [dict(zip(names, row, strict=True)) for row in compiler.results_iter([rows])]
+
+
+class PreparedShapes:
+    """A :class:`PreparedQuery` of model instances per shape: ``build(shape, *placeholders)``
+    returns the queryset for one ``shape`` (the caller's key for everything that changes the
+    SQL, e.g. a user's scope: ``roles.scope_shape``), each value given as a placeholder
+    (:data:`INTEGER_PLACEHOLDER`, the next integer, ...: integer ids), each used once.
+    :meth:`run` finds the instances with the values for those placeholders."""
+
+    def __init__(self, build: Callable[..., QuerySet]):
+        self._build = build
+        self._queries: dict = {}
+        self._lock = threading.Lock()
+
+    def run(self, shape, *values: int, alias: str = "default") -> list:
+        key = (shape, len(values))
+        query = self._queries.get(key)
+        if query is None:
+            placeholders = tuple(INTEGER_PLACEHOLDER + i for i in range(len(values)))
+            query = PreparedQuery(lambda: self._build(shape, *placeholders), placeholders)
+            with self._lock:
+                query = self._queries.setdefault(key, query)
+        return query.run(*values, alias=alias)

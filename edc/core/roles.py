@@ -196,7 +196,11 @@ def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = 
         return queryset
     if not user or not user.is_authenticated:
         return queryset.none()
-    reach = reach_of(user).sites
+    return _scoped(queryset, reach_of(user).sites, trial, site)
+
+
+def _scoped(queryset: QuerySet, reach: dict, trial: str, site: str | None) -> QuerySet:
+    """``queryset`` limited to ``reach`` (trial id -> None for every site, or the site ids)."""
     if site is None:
         parts = [Q(**{f"{trial}__in": sorted(reach)})] if reach else []
     else:
@@ -207,6 +211,50 @@ def scope(queryset: QuerySet, user, *, trial: str = "trial", site: str | None = 
     if not parts:
         return queryset.none()
     return queryset.filter(functools.reduce(operator.or_, parts))
+
+
+#: The shapes of :func:`scope_shape` that filter nothing (an admin) or find nothing.
+UNSCOPED, NOTHING = "unscoped", "nothing"
+
+
+def scope_shape(user) -> tuple[object, tuple[int, ...]]:
+    """The user's scope as (shape, ids), for a query compiled once per shape
+    (``edc.core.prepared.PreparedShapes``) whose ids are parameters: ``shape`` is what the
+    SQL of :func:`scope`'s filter depends on (how many trials are reached at every site, and
+    how many sites of each other trial), ``ids`` the trial and site ids in the order
+    :func:`scoped_as` takes them. :data:`UNSCOPED` for an admin (no filter), :data:`NOTHING`
+    for a user who reaches nothing (no query finds anything)."""
+    if is_admin(user):
+        return UNSCOPED, ()
+    if not user or not user.is_authenticated:
+        return NOTHING, ()
+    reach = reach_of(user).sites
+    if not reach:
+        return NOTHING, ()
+    whole = sorted(t for t, sites in reach.items() if sites is None)
+    partial = [(t, sorted(sites)) for t, sites in sorted(reach.items()) if sites is not None]
+    return ((len(whole), tuple(len(sites) for _, sites in partial)),
+            (*whole, *(pk for t, sites in partial for pk in (t, *sites))))
+
+
+def scoped_as(queryset: QuerySet, shape, ids, *, trial: str = "trial",
+              site: str | None = "site") -> QuerySet:
+    """:func:`scope`'s filter for a user whose scope is ``shape`` and ``ids``
+    (:func:`scope_shape`; ``ids`` may be placeholders of a compiled query): the same rule."""
+    if shape == UNSCOPED:
+        return queryset
+    if shape == NOTHING:
+        return queryset.none()
+    whole, partial = shape
+    ids = list(ids)
+    if len(ids) != whole + len(partial) + sum(partial):
+        raise ValueError("ids do not match the scope's shape")
+    reach: dict = dict.fromkeys(ids[:whole])
+    at = whole
+    for count in partial:
+        reach[ids[at]] = frozenset(ids[at + 1:at + 1 + count])
+        at += 1 + count
+    return _scoped(queryset, reach, trial, site)
 
 
 def administers_randomization(user, trial) -> bool:

@@ -40,8 +40,8 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/adverse-events/"
 #: SELECTs of one AE create by the API (test_create_reads_only_what_it_needs): the subject
-#: (locked), the term, the protocol's products with the subject's exposures, the locks.
-SELECTS_PER_CREATE = 4
+#: (locked) with the term, the protocol's products with the subject's exposures, the locks.
+SELECTS_PER_CREATE = 3
 #: Savepoints of one AE create in a test (whose own transaction makes the service's atomic
 #: a savepoint): the service's only; the rows are written inside it without one each
 #: (``edc.core.audit.guarded_write``), none nested around the service.
@@ -319,8 +319,10 @@ def test_create_reads_only_what_it_needs(api, setting, django_capture_on_commit_
     subject_reads = [s for s in selects if s.startswith('SELECT "subjects_subject"."id"')]
     assert len(subject_reads) == 1 and subject_reads[0].endswith(
         'FOR UPDATE OF "subjects_subject"'), subject_reads  # validated in scope, locked
+    terms = [s for s in selects if 'FROM "adverse_events_ctcaeterm"' in s]
+    assert terms == subject_reads  # the term read in the subject's statement
     exposures = [i for i, s in enumerate(selects) if 'FROM "visits_exposure"' in s]
-    assert exposures == [selects.index(subject_reads[0]) + 2]  # after the lock, the term
+    assert exposures == [selects.index(subject_reads[0]) + 1]  # after the lock
 
 
 @pytest.mark.django_db(transaction=True)
@@ -395,6 +397,72 @@ def test_create_refuses_a_subject_out_of_scope_with_everything_else_wrong(api, s
         {"field": "term", "code": "does_not_exist",
          "message": 'Invalid pk "0" - object does not exist.'}]
     assert counts() == before
+
+
+def test_create_reads_its_subject_in_the_scope_of_every_shape_of_memberships(api, setting):
+    """The create's subject read, compiled once per shape of the user's memberships with the
+    trial and site ids as parameters (``roles.scope_shape``), finds exactly the subjects
+    ``roles.scope`` finds: a subject out of scope is DRF's unknown id, whatever the shape
+    (one site, two sites, a whole trial, two trials, an admin, no membership)."""
+    from django.contrib.auth.models import User
+
+    from edc.core import roles
+
+    trial, site_a, site_b = setting["trial"], setting["site_a"], setting["site_b"]
+    site_c = make_site(trial, "C1")
+    other_trial = load_seed_trial("NCT05962450")
+    other_site = make_site(other_trial, "O1")
+    version = trial.current_version()
+    subjects = [setting["subject"], *(make_subject(trial, site, protocol_version=version)
+                                      for site in (site_b, site_c)),
+                make_subject(other_trial, other_site,
+                             protocol_version=other_trial.current_version())]
+    admin = User.objects.create_superuser("ae_admin", password="pw-for-tests-1")
+    users = [setting["nurse"],
+             make_user("two_sites", "site_staff", (trial, site_a), (trial, site_b)),
+             make_user("whole", "investigator", (trial, None)),
+             make_user("two_trials", "investigator", (trial, site_c), (other_trial, None)),
+             make_user("mixed", "site_staff", (trial, None), (other_trial, other_site)),
+             make_user("nowhere", "site_staff"), admin]
+    shapes = set()
+    for user in users:
+        user = User.objects.get(pk=user.pk)  # memberships read afresh
+        shape, ids = roles.scope_shape(user)
+        shapes.add(shape)
+        in_scope = set(roles.scope(Subject.objects.all(), user).values_list("pk", flat=True))
+        assert set(roles.scoped_as(Subject.objects.all(), shape, ids).values_list(
+            "pk", flat=True)) == in_scope, user
+        api.force_authenticate(user)
+        for subject in subjects:
+            body = payload(setting, subject=subject.pk, attributions=[])
+            errors = {e["field"]: e for e in api.post(URL, body, format="json").json().get(
+                "errors", [])}
+            if subject.pk in in_scope:
+                assert "subject" not in errors, (user, subject, errors)
+            else:
+                assert errors["subject"] == {
+                    "field": "subject", "code": "does_not_exist",
+                    "message": f'Invalid pk "{subject.pk}" - object does not exist.'}, user
+    assert len(shapes) == len(users) - 1  # two_trials and mixed: one statement, their ids
+
+
+def test_create_refuses_an_unknown_term_read_with_its_subject(api, setting):
+    """A term id that does not exist, read in the subject's statement: DRF's unknown id, and
+    nothing saved; given as text, the subject and term are read as DRF reads them."""
+    api.force_authenticate(setting["nurse"])
+    before = counts()
+    missing = CtcaeTerm.objects.order_by("-pk").values_list("pk", flat=True)[0] + 1
+    response = api.post(URL, payload(setting, term=missing), format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        {"field": "term", "code": "does_not_exist",
+         "message": f'Invalid pk "{missing}" - object does not exist.'}]
+    assert counts() == before
+    body = payload(setting)
+    body["subject"], body["term"] = str(body["subject"]), str(body["term"])
+    response = api.post(URL, body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["meddra_code"] == NEUTROPENIA
 
 
 def test_create_refuses_an_unknown_product_and_one_of_another_protocol(api, setting):

@@ -11,8 +11,9 @@ from django.db.models import Exists, OuterRef
 
 from data_management import guards, locks
 from data_management.exceptions import RecordLocked
+from edc.core import roles
 from edc.core.audit import change_reason
-from edc.core.prepared import PreparedValues
+from edc.core.prepared import PreparedShapes, PreparedValues
 from subjects.models import Subject
 from tests.factories import make_dm_visit, make_site, make_subject, make_trial, make_user
 from visits.models import Visit
@@ -61,6 +62,28 @@ def test_a_value_that_is_not_an_integer_parameter_is_refused(world):
         lambda shape, number: Subject.objects.filter(screening_number=number).values("pk"))
     with pytest.raises(ValueError, match="integer parameters"):
         prepared.run((), 1)
+
+
+def test_a_query_prepared_per_scope_shape_finds_what_scope_finds_and_compiles_once(world):
+    """``PreparedShapes`` with ``roles.scope_shape``: one compiled statement per shape of
+    memberships, the trial and site ids its parameters; each user finds the records
+    ``roles.scope`` finds for them, not those of another user of the same shape."""
+    trial, site = world["trial"], world["site"]
+    other_site = make_site(trial, "B")
+    elsewhere = make_subject(trial, other_site, screening_number="B-1")
+    at_a = make_user("at_a", "site_staff", (trial, site))
+    at_b = make_user("at_b", "site_staff", (trial, other_site))
+    build = mock.Mock(side_effect=lambda shape, pk, *ids: roles.scoped_as(
+        Subject.objects.all(), shape, ids).filter(pk=pk).order_by())
+    prepared = PreparedShapes(build)
+    for user in (at_a, at_b, world["dm"]):
+        shape, ids = roles.scope_shape(user)
+        for subject in (*world["subjects"], elsewhere):
+            found = [s.pk for s in prepared.run(shape, subject.pk, *ids)]
+            assert found == list(roles.scope(Subject.objects.filter(pk=subject.pk), user)
+                                 .values_list("pk", flat=True)), (user, subject)
+    assert roles.scope_shape(at_a)[0] == roles.scope_shape(at_b)[0]
+    assert build.call_count == 2  # one site of one trial; a whole trial
 
 
 def test_the_guards_compiled_check_still_refuses_a_lock_set_after_it(world):

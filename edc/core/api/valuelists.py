@@ -245,7 +245,7 @@ class ListPlan:
 
     def show(self, rows: list[dict], serializer) -> list[dict]:
         """``rows`` as ``serializer`` (this request's) shows them."""
-        names, plain_names, getter = self.names, self.plain_names, self.getter
+        plain_names, getter = self.plain_names, self.getter
         converters, make, nested = self.converters, self.make, self.nested
         fields, methods, others = serializer.fields, [], []
         for name, bind, arg in self.bound:
@@ -255,8 +255,9 @@ class ListPlan:
                 methods.append((name, bind(serializer, fields[name], arg)))
         seen = {relation: {} for relation, *_ in self.related}
         shown = []
+        blank = dict.fromkeys(self.names)  # DRF's order of the fields, copied per row
         for row in rows:
-            ret = dict.fromkeys(names)  # DRF's order of the fields
+            ret = blank.copy()
             if getter is not None:
                 ret.update(zip(plain_names, getter(row), strict=True))
             for name, convert in converters:
